@@ -1,0 +1,1 @@
+//! Benchmarks of stormchor live under `benches/`; this library is empty.

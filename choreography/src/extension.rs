@@ -1,0 +1,197 @@
+//! Extension effects: type-erased, domain-specific steps of a choreography.
+//!
+//! An extension effect stands for something a role *does* rather than a message it
+//! exchanges: "run the workload for 30 s", "take a base backup", "crash the server".
+//! The algebra only needs to know which roles take part; the runtime finds the
+//! handler for the effect's concrete type in its extension registry.
+
+use std::any::{Any, TypeId};
+use std::fmt::{self, Debug};
+use std::sync::Arc;
+
+use crate::role::RoleId;
+
+/// The object-safe trait of an extension effect.
+///
+/// Implement it for a plain `Clone + Debug` struct (the `#[derive(ExtensionEffect)]`
+/// of the macros crate writes it for you). The identity method is called
+/// [`effect_type_id`](ExtensionEffect::effect_type_id), not `type_id`, so that it never
+/// clashes with [`Any::type_id`] at a call site.
+///
+/// [`participating_role_ids`](ExtensionEffect::participating_role_ids) returns the roles
+/// that carry the effect out, boxed as `dyn Any` so that the trait stays object-safe and
+/// independent of any role type:
+/// - an empty vector means *every* role of the program takes part;
+/// - values whose type is not the program's role type are skipped, so an effect naming
+///   roles of another choreography simply takes part in none of this one's roles.
+///
+/// # Example
+/// ```
+/// use std::any::{Any, TypeId};
+/// use stormchor_choreography::ExtensionEffect;
+///
+/// #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// enum Role { Coordinator, Backup }
+///
+/// #[derive(Clone, Debug)]
+/// struct TakeBaseBackup { node: Role }
+///
+/// impl ExtensionEffect for TakeBaseBackup {
+///     fn effect_type_id(&self) -> TypeId { TypeId::of::<Self>() }
+///     fn type_name(&self) -> &'static str { "TakeBaseBackup" }
+///     fn participating_role_ids(&self) -> Vec<Box<dyn Any>> { vec![Box::new(self.node)] }
+///     fn as_any(&self) -> &dyn Any { self }
+///     fn as_any_mut(&mut self) -> &mut dyn Any { self }
+///     fn clone_box(&self) -> Box<dyn ExtensionEffect> { Box::new(self.clone()) }
+/// }
+///
+/// let effect: Box<dyn ExtensionEffect> = Box::new(TakeBaseBackup { node: Role::Backup });
+/// assert_eq!(effect.type_name(), "TakeBaseBackup");
+/// assert!(effect.as_any().downcast_ref::<TakeBaseBackup>().is_some());
+/// ```
+pub trait ExtensionEffect: Send + Sync + Debug + 'static {
+    /// The [`TypeId`] of the concrete effect type; the registry dispatches on it.
+    fn effect_type_id(&self) -> TypeId;
+
+    /// A readable name of the concrete type, for errors, traces and diagrams.
+    fn type_name(&self) -> &'static str;
+
+    /// The roles that carry this effect out, type-erased; empty means every role.
+    fn participating_role_ids(&self) -> Vec<Box<dyn Any>>;
+
+    /// The effect as `&dyn Any`, to downcast to its concrete type.
+    fn as_any(&self) -> &dyn Any;
+
+    /// The effect as `&mut dyn Any`, to downcast to its concrete type.
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+
+    /// A boxed copy of the effect.
+    fn clone_box(&self) -> Box<dyn ExtensionEffect>;
+
+    /// Whether `other` is the same effect. Projection uses it to decide whether two
+    /// branches of a choice look the same to a role.
+    ///
+    /// The default compares the concrete types and the `Debug` renderings, which is
+    /// exact for the plain data structs effects are meant to be. Override it when your
+    /// `Debug` output leaves fields out.
+    fn same_effect(&self, other: &dyn ExtensionEffect) -> bool {
+        self.effect_type_id() == other.effect_type_id()
+            && format!("{self:?}") == format!("{other:?}")
+    }
+}
+
+impl Clone for Box<dyn ExtensionEffect> {
+    fn clone(&self) -> Self {
+        self.clone_box()
+    }
+}
+
+/// Which roles of a program's role type `R` take part in an extension effect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Participation<R> {
+    /// The effect named no role at all: every role of the program takes part.
+    Everyone,
+    /// Exactly these roles (possibly none, when the effect named roles of another type).
+    Roles(Vec<R>),
+}
+
+impl<R: RoleId> Participation<R> {
+    /// Whether `role` takes part.
+    pub fn includes(&self, role: &R) -> bool {
+        match self {
+            Participation::Everyone => true,
+            Participation::Roles(roles) => roles.contains(role),
+        }
+    }
+}
+
+/// An extension effect as it sits in a program: shared, cheap to clone, comparable.
+///
+/// # Example
+/// ```
+/// use std::any::{Any, TypeId};
+/// use stormchor_choreography::{Extension, ExtensionEffect, Participation};
+///
+/// #[derive(Clone, Debug)]
+/// struct LogPhase { phase: &'static str }
+///
+/// impl ExtensionEffect for LogPhase {
+///     fn effect_type_id(&self) -> TypeId { TypeId::of::<Self>() }
+///     fn type_name(&self) -> &'static str { "LogPhase" }
+///     fn participating_role_ids(&self) -> Vec<Box<dyn Any>> { Vec::new() }
+///     fn as_any(&self) -> &dyn Any { self }
+///     fn as_any_mut(&mut self) -> &mut dyn Any { self }
+///     fn clone_box(&self) -> Box<dyn ExtensionEffect> { Box::new(self.clone()) }
+/// }
+///
+/// let ext = Extension::new(LogPhase { phase: "load" });
+/// assert_eq!(ext.downcast_ref::<LogPhase>().map(|e| e.phase), Some("load"));
+/// assert_eq!(ext.participation::<u8>(), Participation::Everyone);
+/// ```
+#[derive(Clone)]
+pub struct Extension(Arc<dyn ExtensionEffect>);
+
+impl Extension {
+    /// Wraps an effect.
+    pub fn new(effect: impl ExtensionEffect) -> Self {
+        Extension(Arc::new(effect))
+    }
+
+    /// Wraps an already boxed effect.
+    pub fn from_box(effect: Box<dyn ExtensionEffect>) -> Self {
+        Extension(Arc::from(effect))
+    }
+
+    /// The effect itself.
+    pub fn effect(&self) -> &dyn ExtensionEffect {
+        &*self.0
+    }
+
+    /// The effect as its concrete type `T`, if it is one.
+    pub fn downcast_ref<T: 'static>(&self) -> Option<&T> {
+        self.0.as_any().downcast_ref::<T>()
+    }
+
+    /// The [`TypeId`] of the concrete effect type.
+    pub fn effect_type_id(&self) -> TypeId {
+        self.0.effect_type_id()
+    }
+
+    /// The readable name of the concrete effect type.
+    pub fn type_name(&self) -> &'static str {
+        self.0.type_name()
+    }
+
+    /// Which roles of type `R` take part; values of other types are skipped.
+    pub fn participation<R: RoleId>(&self) -> Participation<R> {
+        let ids = self.0.participating_role_ids();
+        if ids.is_empty() {
+            return Participation::Everyone;
+        }
+        let mut roles: Vec<R> = ids
+            .iter()
+            .filter_map(|id| id.downcast_ref::<R>().copied())
+            .collect();
+        roles.sort_unstable();
+        roles.dedup();
+        Participation::Roles(roles)
+    }
+}
+
+impl<T: ExtensionEffect> From<T> for Extension {
+    fn from(effect: T) -> Self {
+        Extension::new(effect)
+    }
+}
+
+impl Debug for Extension {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Debug::fmt(&*self.0, f)
+    }
+}
+
+impl PartialEq for Extension {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.same_effect(&*other.0)
+    }
+}

@@ -1,0 +1,43 @@
+//! # stormchor
+//!
+//! Multi-party PostgreSQL test scenarios written as *choreographies*: one global
+//! program for all parties of a test (a coordinator, N workers, a backup node),
+//! projected onto each party so that the parties cannot deadlock, a mismatched
+//! send/receive being an error before anything runs.
+//!
+//! This facade re-exports the workspace crates:
+//! - [`choreography`]: the pure algebra (programs, projection, checking, diagrams);
+//! - [`runtime`]: handlers, transports, interpreter and the PostgreSQL layer;
+//! - [`macros`]: the DSL and derives.
+//!
+//! Most code only needs the [`prelude`].
+//!
+//! # Example
+//! ```
+//! use stormchor::prelude::*;
+//!
+//! #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+//! enum Role { Coordinator, Worker(u16) }
+//!
+//! let workers = Family::indexed("Worker", 4, Role::Worker);
+//! let program: Program<Role, &str> =
+//!     primitives::barrier(Role::Coordinator, &workers, "arrived", "release");
+//! let locals = project_all(&program).expect("sound");
+//! assert_eq!(locals.len(), 5);
+//! ```
+#![deny(missing_docs)]
+
+pub use stormchor_choreography as choreography;
+pub use stormchor_macros as macros;
+pub use stormchor_runtime as runtime;
+
+/// The names most choreographies need.
+pub mod prelude {
+    pub use stormchor_choreography::primitives;
+    pub use stormchor_choreography::{
+        CheckError, CheckReport, DecisionPolicy, Extension, ExtensionEffect, Family, Global, Label,
+        Local, LocalProgram, LoopControl, LoopKind, Message, Participation, Path, Program,
+        ProjectionError, Projections, RoleId, SeededPolicy, check, project, project_all,
+        to_mermaid,
+    };
+}
