@@ -176,7 +176,7 @@ pub(crate) fn kind_name<M: Debug>(msg: &M) -> String {
 fn sanitize(text: &str) -> String {
     text.chars()
         .map(|c| match c {
-            ';' | '#' | '\n' | '\r' | ':' => ' ',
+            ';' | '#' | '\n' | '\r' => ' ',
             '"' => '\'',
             c => c,
         })
