@@ -41,3 +41,8 @@ pub mod prelude {
         to_mermaid,
     };
 }
+
+/// The README's code, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

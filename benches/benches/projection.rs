@@ -35,7 +35,9 @@ fn program(target: usize) -> Program<Role, Msg> {
     let workers = Family::indexed("Worker", WORKERS, Role::Worker);
     let mut state: u64 = 0x5EED;
     let mut next = move |n: u64| {
-        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         (state >> 33) % n
     };
     let mut program = Program::new().role(Role::Coordinator).family(&workers);
@@ -58,14 +60,33 @@ fn program(target: usize) -> Program<Role, Msg> {
                 program.choice(
                     Role::Coordinator,
                     [
-                        ("commit", Program::new().send(Role::Coordinator, a, Msg::Commit).send(a, Role::Coordinator, Msg::Done)),
-                        ("abort", Program::new().send(Role::Coordinator, a, Msg::Abort).send(a, Role::Coordinator, Msg::Done)),
+                        (
+                            "commit",
+                            Program::new().send(Role::Coordinator, a, Msg::Commit).send(
+                                a,
+                                Role::Coordinator,
+                                Msg::Done,
+                            ),
+                        ),
+                        (
+                            "abort",
+                            Program::new().send(Role::Coordinator, a, Msg::Abort).send(
+                                a,
+                                Role::Coordinator,
+                                Msg::Done,
+                            ),
+                        ),
                     ],
                 )
             }
             3 => {
                 effects += 3;
-                program.loop_n(2, Program::new().send(Role::Coordinator, a, Msg::Task(2)).send(a, Role::Coordinator, Msg::Done))
+                program.loop_n(
+                    2,
+                    Program::new()
+                        .send(Role::Coordinator, a, Msg::Task(2))
+                        .send(a, Role::Coordinator, Msg::Done),
+                )
             }
             _ if a != b => {
                 effects += 1;
@@ -84,7 +105,11 @@ fn median_time(program: &Program<Role, Msg>, runs: usize) -> Duration {
     let mut times: Vec<Duration> = (0..runs)
         .map(|_| {
             let start = Instant::now();
-            black_box(project_all(black_box(program)).map(|p| p.len()).unwrap_or(0));
+            black_box(
+                project_all(black_box(program))
+                    .map(|p| p.len())
+                    .unwrap_or(0),
+            );
             start.elapsed()
         })
         .collect();
@@ -101,9 +126,17 @@ fn main() {
     for (size, program) in &programs {
         let effects = program.counts().total() as u64;
         group.throughput(Throughput::Elements(effects));
-        group.bench_with_input(BenchmarkId::from_parameter(size), program, |bench, program| {
-            bench.iter(|| project_all(black_box(program)).map(|p| p.len()).unwrap_or(0));
-        });
+        group.bench_with_input(
+            BenchmarkId::from_parameter(size),
+            program,
+            |bench, program| {
+                bench.iter(|| {
+                    project_all(black_box(program))
+                        .map(|p| p.len())
+                        .unwrap_or(0)
+                });
+            },
+        );
     }
     group.finish();
     criterion.final_summary();
@@ -123,7 +156,10 @@ fn main() {
             per_effect / base
         );
         if *size == 10_000 {
-            println!("           goal < 50 ms: {:.1}% of the budget", time.as_secs_f64() * 1e3 / 50.0 * 100.0);
+            println!(
+                "           goal < 50 ms: {:.1}% of the budget",
+                time.as_secs_f64() * 1e3 / 50.0 * 100.0
+            );
         }
     }
 }

@@ -20,6 +20,24 @@ use crate::project::Projections;
 use crate::role::RoleId;
 
 /// Where the run-time decisions of a check come from.
+///
+/// # Example
+/// ```
+/// use stormchor_choreography::{check, project_all, DecisionPolicy, Label, Program};
+///
+/// /// Always takes the last branch and runs every decided loop twice.
+/// struct LastBranchTwice;
+///
+/// impl<R> DecisionPolicy<R> for LastBranchTwice {
+///     fn choose(&mut self, _: R, labels: &[Label]) -> usize { labels.len() - 1 }
+///     fn keep_looping(&mut self, _: R, round: u64) -> bool { round < 2 }
+/// }
+///
+/// let program: Program<&str, &str> = Program::new()
+///     .loop_until("a", Program::new().send("a", "b", "tick"));
+/// let report = check(&project_all(&program).expect("sound"), &mut LastBranchTwice).expect("runs");
+/// assert_eq!(report.messages, 2);
+/// ```
 pub trait DecisionPolicy<R> {
     /// Which branch `role` picks, as an index into `labels`.
     fn choose(&mut self, role: R, labels: &[Label]) -> usize;
@@ -108,6 +126,20 @@ pub struct CheckReport<R> {
 }
 
 /// Why local programs do not run together.
+///
+/// # Example
+/// ```
+/// use stormchor_choreography::{check, CheckError, Local, LocalProgram, SeededPolicy};
+///
+/// // Two hand-written local programs that wait for each other.
+/// let locals = [
+///     ("a", LocalProgram::new("a", vec![Local::Recv { from: "b", msg: "x" }])),
+///     ("b", LocalProgram::new("b", vec![Local::Recv { from: "a", msg: "y" }])),
+/// ].into_iter().collect();
+/// let error = check(&locals, &mut SeededPolicy::new(0)).unwrap_err();
+/// assert!(matches!(error, CheckError::Deadlock { .. }));
+/// assert_eq!(error.to_string(), "deadlock: \"a\" waits for \"x\" from \"b\"; \"b\" waits for \"y\" from \"a\"");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum CheckError {
     /// No role can go on and not all have finished.

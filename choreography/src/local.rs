@@ -24,6 +24,19 @@ pub enum LoopControl<R> {
 }
 
 /// One effect of a local program.
+///
+/// # Example
+/// ```
+/// use stormchor_choreography::{project, Local, LoopControl, Program};
+///
+/// let program: Program<&str, &str> = Program::new()
+///     .loop_until("coordinator", Program::new().send("worker", "coordinator", "rows"));
+/// let worker = project(&program, "worker").expect("sound");
+/// assert_eq!(worker.effects(), &[Local::Loop {
+///     control: LoopControl::Follow { decider: "coordinator" },
+///     body: vec![Local::Send { to: "coordinator", msg: "rows" }],
+/// }]);
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub enum Local<R, M> {
     /// Send a message produced from template `msg` to `to`.

@@ -49,6 +49,14 @@ pub enum LoopKind<R> {
 /// One effect of a global program.
 ///
 /// Built with the [`Program`] builder; public so that tools can inspect programs.
+///
+/// # Example
+/// ```
+/// use stormchor_choreography::{Global, Program};
+///
+/// let program: Program<&str, &str> = Program::new().send("a", "b", "ping");
+/// assert_eq!(program.effects(), &[Global::Send { from: "a", to: "b", msg: "ping" }]);
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub enum Global<R, M> {
     /// `from` sends `msg` to `to`.
@@ -111,6 +119,16 @@ pub enum Global<R, M> {
 }
 
 /// How many effects of each kind a program holds, nested ones included.
+///
+/// # Example
+/// ```
+/// use stormchor_choreography::Program;
+///
+/// let program: Program<&str, &str> = Program::new()
+///     .loop_n(10, Program::new().send("a", "b", "ping").send("b", "a", "pong"));
+/// let counts = program.counts();
+/// assert_eq!((counts.loops, counts.sends, counts.total()), (1, 2, 3));
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct EffectCounts {
     /// Point-to-point sends.

@@ -21,6 +21,21 @@ use crate::role::RoleId;
 
 /// Why a global program cannot be projected. Every variant says where: a [`Path`] of
 /// indices, branch labels and parts from the top of the program.
+///
+/// # Example
+/// ```
+/// use stormchor_choreography::{project_all, Program, ProjectionError};
+///
+/// // The worker sends in one branch and receives in the other: it cannot know which
+/// // branch the coordinator picked.
+/// let program: Program<&str, &str> = Program::new().choice("coordinator", [
+///     ("a", Program::new().send("worker", "coordinator", "rows")),
+///     ("b", Program::new().send("coordinator", "worker", "stop")),
+/// ]);
+/// let error = project_all(&program).unwrap_err();
+/// assert!(matches!(error, ProjectionError::UnlearnedChoice { ref role, .. } if role == "\"worker\""));
+/// assert_eq!(error.path().to_string(), "[0]");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum ProjectionError {
     /// A role sends a message to itself.
