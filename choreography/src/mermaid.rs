@@ -44,6 +44,14 @@ pub fn to_mermaid<R: RoleId, M: Message>(program: &Program<R, M>) -> String {
     // For every open compound effect: how many of its blocks have started.
     let mut open: Vec<(&Global<R, M>, usize)> = Vec::new();
     let mut depth = 1;
+    // A note over the first and last of `over` (mermaid spans notes between two).
+    let span = |over: &[R]| match (over.first(), over.last()) {
+        (Some(first), Some(last)) if first != last => {
+            Some(format!("{},{}", alias(first), alias(last)))
+        }
+        (Some(only), _) => Some(alias(only)),
+        _ => None,
+    };
     let line = |out: &mut String, depth: usize, text: String| {
         for _ in 0..depth {
             out.push_str("    ");
@@ -80,20 +88,8 @@ pub fn to_mermaid<R: RoleId, M: Message>(program: &Program<R, M>) -> String {
             }
             Global::Ext(ext) => {
                 let over = match ext.participation::<R>() {
-                    Participation::Everyone => match (roles.first(), roles.last()) {
-                        (Some(first), Some(last)) if first != last => {
-                            Some(format!("{},{}", alias(first), alias(last)))
-                        }
-                        (Some(only), _) => Some(alias(only)),
-                        _ => None,
-                    },
-                    Participation::Roles(list) => match (list.first(), list.last()) {
-                        (Some(first), Some(last)) if first != last => {
-                            Some(format!("{},{}", alias(first), alias(last)))
-                        }
-                        (Some(only), _) => Some(alias(only)),
-                        _ => None,
-                    },
+                    Participation::Everyone => span(&roles),
+                    Participation::Roles(list) => span(&list),
                 };
                 if let Some(over) = over {
                     line(
