@@ -1,8 +1,29 @@
-//! The stormchor runtime.
+//! The stormchor runtime: runs projected choreographies.
 //!
-//! Handlers, transports, the interpreter of local programs, the extension registry
-//! and the PostgreSQL layer arrive here with the runtime and PostgreSQL issues. For
-//! now it re-exports the algebra it will interpret.
+//! - [`ExtensionRegistry`]: async handlers for extension effects, by effect type;
+//! - [`ChoreoHandler`]: the transport side of a running role (send, receive, choose,
+//!   offer), implemented by [`Endpoint`] and wrapped by middleware;
+//! - [`Interpreter`]: runs one role's local program;
+//! - [`run_all`]: runs every role of a program in one process;
+//! - [`RoleState`] / [`RoleLogic`]: the values a role receives and keeps, and the
+//!   decisions it makes from them.
 #![deny(missing_docs)]
 
+mod handler;
+mod interpreter;
+mod registry;
+mod runner;
+mod state;
+mod transport;
+
+pub use handler::{Channels, ChoreoHandler, RunError};
+pub use interpreter::{Event, EventKind, Interpreter, RoleFailure};
+pub use registry::{
+    BoxError, EffectFailure, ExtValue, ExtensionError, ExtensionRegistry, RegistryError,
+};
+pub use runner::{RoleOutcome, RoleSetup, RunConfig, RunReport, run_all};
+pub use state::{Labels, RoleLogic, RoleState};
 pub use stormchor_choreography as choreography;
+pub use transport::{
+    Endpoint, Frame, FrameSink, Incoming, MemorySink, Notifier, PeerDown, memory_mesh,
+};

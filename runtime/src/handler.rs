@@ -1,0 +1,233 @@
+//! The handler side of the interpreter: how a role sends and receives.
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::time::Duration;
+
+use stormchor_choreography::{Extension, Local, LoopControl, Message, RoleId};
+use thiserror::Error;
+
+use crate::registry::{ExtValue, ExtensionError, ExtensionRegistry};
+use crate::transport::Frame;
+
+/// Why a role could not go on.
+#[derive(Debug, Error)]
+pub enum RunError {
+    /// A peer failed, crashed or disconnected.
+    #[error("peer {peer} failed: {reason}")]
+    PeerFailed {
+        /// The peer.
+        peer: String,
+        /// What happened to it.
+        reason: String,
+    },
+    /// Sending to a peer failed.
+    #[error("the link to {peer} broke: {reason}")]
+    Link {
+        /// The peer.
+        peer: String,
+        /// What happened.
+        reason: String,
+    },
+    /// The role has no channel to this peer (or a parallel part holds it).
+    #[error("no channel to {peer}")]
+    NoChannel {
+        /// The peer.
+        peer: String,
+    },
+    /// A frame of another kind than the program expects arrived.
+    #[error("expected {expected} from {from}, but received {received}")]
+    UnexpectedFrame {
+        /// The sender.
+        from: String,
+        /// What the program expects.
+        expected: String,
+        /// What arrived.
+        received: String,
+    },
+    /// A branch label that the choice does not have arrived.
+    #[error("{from} sent branch #{index}, but the choice has {count} branches")]
+    UnknownLabel {
+        /// The sender.
+        from: String,
+        /// The index received.
+        index: u32,
+        /// How many branches there are.
+        count: usize,
+    },
+    /// The chooser's logic picked a branch that does not exist.
+    #[error("the role logic chose branch #{index}, but the choice has {count} branches")]
+    BadChoice {
+        /// The index chosen.
+        index: usize,
+        /// How many branches there are.
+        count: usize,
+    },
+    /// An extension effect failed.
+    #[error(transparent)]
+    Extension(#[from] ExtensionError),
+    /// A deadline passed.
+    #[error("timed out after {limit:?}")]
+    TimedOut {
+        /// The deadline that passed.
+        limit: Duration,
+    },
+    /// A fault injected on purpose.
+    #[error("injected fault: {0}")]
+    Injected(String),
+}
+
+/// The channels a part of a role's program uses: the peers it sends to and the peers
+/// it receives from (messages, labels and loop decisions alike).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Channels<R> {
+    /// Peers this part sends to.
+    pub sends_to: Vec<R>,
+    /// Peers this part receives from.
+    pub receives_from: Vec<R>,
+}
+
+impl<R: RoleId> Channels<R> {
+    /// The channels `effects` use, nested effects included.
+    pub fn of<M>(effects: &[Local<R, M>]) -> Self {
+        let mut channels = Channels {
+            sends_to: Vec::new(),
+            receives_from: Vec::new(),
+        };
+        let mut stack = vec![effects];
+        while let Some(seq) = stack.pop() {
+            for effect in seq {
+                match effect {
+                    Local::Send { to, .. } => channels.sends_to.push(*to),
+                    Local::Recv { from, .. } => channels.receives_from.push(*from),
+                    Local::Select { tell, branches } => {
+                        channels.sends_to.extend(tell);
+                        stack.extend(branches.iter().map(|(_, b)| b.as_slice()));
+                    }
+                    Local::Branch {
+                        from,
+                        tell,
+                        branches,
+                    } => {
+                        channels.receives_from.push(*from);
+                        channels.sends_to.extend(tell);
+                        stack.extend(branches.iter().map(|(_, b)| b.as_slice()));
+                    }
+                    Local::Loop { control, body } => {
+                        match control {
+                            LoopControl::Decide { tell } => channels.sends_to.extend(tell),
+                            LoopControl::Follow { decider } => {
+                                channels.receives_from.push(*decider)
+                            }
+                            LoopControl::Count(_) => {}
+                        }
+                        stack.push(body);
+                    }
+                    Local::Par { parts } => stack.extend(parts.iter().map(Vec::as_slice)),
+                    Local::Timeout { body, .. } => stack.push(body),
+                    Local::Ext(_) => {}
+                }
+            }
+        }
+        for list in [&mut channels.sends_to, &mut channels.receives_from] {
+            list.sort_unstable();
+            list.dedup();
+        }
+        channels
+    }
+}
+
+/// The transport side of a running role: send and receive frames, and split into
+/// independent handlers for the parts of a `par`.
+///
+/// [`Endpoint`](crate::Endpoint) implements it over any transport. Middleware
+/// implements it by wrapping another handler, so layers stack in any order.
+///
+/// The provided methods `send`, `recv`, `choose`, `offer`, `decide`, `follow` and
+/// `extension` are what the interpreter calls; they are built on the two required
+/// frame methods, and a wrapper may override any of them.
+pub trait ChoreoHandler<R: RoleId, M: Message>: Send + Sized {
+    /// The role this handler runs.
+    fn role(&self) -> R;
+
+    /// Sends a frame to `to`.
+    fn send_frame(
+        &mut self,
+        to: R,
+        frame: Frame<M>,
+    ) -> impl Future<Output = Result<(), RunError>> + Send;
+
+    /// Receives the next frame from `from`.
+    fn recv_frame(&mut self, from: R) -> impl Future<Output = Result<Frame<M>, RunError>> + Send;
+
+    /// Hands the channels of each part to a handler of its own, for parts that run
+    /// concurrently; the projection guarantees that parts use disjoint channels.
+    fn split(&mut self, parts: &[Channels<R>]) -> Result<Vec<Self>, RunError>;
+
+    /// Takes back the channels of handlers made by `split`.
+    fn join(&mut self, parts: Vec<Self>);
+
+    /// Sends a message value.
+    fn send(&mut self, to: R, msg: M) -> impl Future<Output = Result<(), RunError>> + Send {
+        self.send_frame(to, Frame::Message(msg))
+    }
+
+    /// Receives a message value.
+    fn recv(&mut self, from: R) -> impl Future<Output = Result<M, RunError>> + Send {
+        async move {
+            match self.recv_frame(from).await? {
+                Frame::Message(msg) => Ok(msg),
+                other => Err(unexpected(from, "a message", &other)),
+            }
+        }
+    }
+
+    /// Tells `to` which branch this role took.
+    fn choose(&mut self, to: R, branch: u32) -> impl Future<Output = Result<(), RunError>> + Send {
+        self.send_frame(to, Frame::Label(branch))
+    }
+
+    /// Learns from `from` which branch to take.
+    fn offer(&mut self, from: R) -> impl Future<Output = Result<u32, RunError>> + Send {
+        async move {
+            match self.recv_frame(from).await? {
+                Frame::Label(branch) => Ok(branch),
+                other => Err(unexpected(from, "a branch label", &other)),
+            }
+        }
+    }
+
+    /// Tells `to` whether the loop goes on.
+    fn decide(&mut self, to: R, go_on: bool) -> impl Future<Output = Result<(), RunError>> + Send {
+        self.send_frame(to, Frame::Loop(go_on))
+    }
+
+    /// Learns from `from` whether the loop goes on.
+    fn follow(&mut self, from: R) -> impl Future<Output = Result<bool, RunError>> + Send {
+        async move {
+            match self.recv_frame(from).await? {
+                Frame::Loop(go_on) => Ok(go_on),
+                other => Err(unexpected(from, "a loop decision", &other)),
+            }
+        }
+    }
+
+    /// Carries out an extension effect with the registry; returns the value to keep.
+    fn extension<'a, E: Sync + 'static>(
+        &'a mut self,
+        registry: &'a ExtensionRegistry<E>,
+        env: &'a E,
+        effect: &'a Extension,
+    ) -> impl Future<Output = Result<Option<ExtValue>, RunError>> + Send + 'a {
+        let role = self.role();
+        async move { Ok(registry.handle(env, effect, &role).await?) }
+    }
+}
+
+fn unexpected<R: Debug, M: Debug>(from: R, expected: &str, frame: &Frame<M>) -> RunError {
+    RunError::UnexpectedFrame {
+        from: format!("{from:?}"),
+        expected: expected.to_owned(),
+        received: frame.describe(),
+    }
+}

@@ -1,0 +1,482 @@
+//! The interpreter: runs one role's local program with a handler.
+//!
+//! It walks the program with an explicit stack, so loops and long sequences cost no
+//! allocation or recursion; only `par` parts and `timeout` bodies run as sub-futures.
+
+use std::fmt;
+use std::mem::discriminant;
+use std::time::{Duration, Instant};
+
+use futures::future::{BoxFuture, try_join_all};
+use stormchor_choreography::{Label, Local, LocalProgram, LoopControl, Message, RoleId};
+
+use crate::handler::{Channels, ChoreoHandler, RunError};
+use crate::registry::ExtensionRegistry;
+use crate::state::{Labels, RoleLogic, RoleState};
+
+/// One thing a role did, for its trace.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EventKind<R> {
+    /// Sent a message to a peer.
+    Sent {
+        /// The peer.
+        to: R,
+    },
+    /// Received a message from a peer.
+    Received {
+        /// The peer.
+        from: R,
+    },
+    /// Chose a branch.
+    Chose {
+        /// The branch.
+        label: Label,
+    },
+    /// Learned a branch from a peer.
+    Learned {
+        /// The peer.
+        from: R,
+        /// The branch.
+        label: Label,
+    },
+    /// Started a round of a loop.
+    Round {
+        /// The round, counted from 0.
+        round: u64,
+    },
+    /// Carried out an extension effect.
+    Ext {
+        /// The effect's type name.
+        effect: &'static str,
+        /// How long it took.
+        took: Duration,
+    },
+}
+
+/// A timestamped event of a role's trace.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event<R> {
+    /// Time since the role started.
+    pub at: Duration,
+    /// What happened.
+    pub kind: EventKind<R>,
+}
+
+/// Why a role failed, and where.
+#[derive(Debug)]
+pub struct RoleFailure {
+    /// The role.
+    pub role: String,
+    /// Where in the role's local program: the index of the effect in each nested
+    /// sequence, outermost first (a `par` part's index counts as a level).
+    pub path: Vec<usize>,
+    /// The effect that failed, described.
+    pub effect: String,
+    /// The cause.
+    pub error: RunError,
+}
+
+impl RoleFailure {
+    /// Whether the role failed because a deadline passed.
+    pub fn timed_out(&self) -> bool {
+        matches!(self.error, RunError::TimedOut { .. })
+    }
+}
+
+impl fmt::Display for RoleFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} failed at ", self.role)?;
+        for (i, index) in self.path.iter().enumerate() {
+            if i > 0 {
+                f.write_str(".")?;
+            }
+            write!(f, "[{index}]")?;
+        }
+        write!(f, " ({}): {}", self.effect, self.error)
+    }
+}
+
+impl std::error::Error for RoleFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+struct Failure {
+    path: Vec<usize>,
+    effect: String,
+    error: RunError,
+}
+
+enum Cont<'p, R, M> {
+    Seq(&'p [Local<R, M>], usize),
+    Repeat {
+        body: &'p [Local<R, M>],
+        remaining: u64,
+    },
+    Decide {
+        body: &'p [Local<R, M>],
+        tell: &'p [R],
+        round: u64,
+    },
+    Follow {
+        body: &'p [Local<R, M>],
+        decider: R,
+        round: u64,
+    },
+}
+
+/// Runs the local programs of one role.
+///
+/// # Example
+/// ```
+/// use stormchor_choreography::{project_all, Program};
+/// use stormchor_runtime::{memory_mesh, ExtensionRegistry, Interpreter, RoleState};
+///
+/// let program: Program<&str, u32> = Program::new().send("a", "b", 1).send("b", "a", 2);
+/// let locals = project_all(&program).expect("sound");
+/// let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+/// rt.block_on(async {
+///     let (mut endpoints, _) = memory_mesh::<&str, u32>(&["a", "b"]);
+///     let (mut b_end, mut a_end) = (endpoints.pop().expect("b"), endpoints.pop().expect("a"));
+///     let registry = ExtensionRegistry::new();
+///     let a_state = RoleState::new("a", ["a", "b"], ());
+///     let b_state = RoleState::new("b", ["a", "b"], ());
+///     let a = Interpreter::new(&a_state, &registry);
+///     let b = Interpreter::new(&b_state, &registry);
+///     let ((ra, _), (rb, _)) = tokio::join!(a.run(&locals["a"], &mut a_end), b.run(&locals["b"], &mut b_end));
+///     assert!(ra.is_ok() && rb.is_ok());
+///     assert_eq!(a_state.latest_from(&"b"), Some(2));
+/// });
+/// ```
+pub struct Interpreter<'a, R, M, S> {
+    state: &'a RoleState<R, M, S>,
+    registry: &'a ExtensionRegistry<RoleState<R, M, S>>,
+    start: Instant,
+    trace: bool,
+}
+
+impl<'a, R, M, S> Interpreter<'a, R, M, S>
+where
+    R: RoleId,
+    M: Message,
+    S: RoleLogic<R, M>,
+{
+    /// An interpreter for the role whose state is `state`, with its registry.
+    pub fn new(
+        state: &'a RoleState<R, M, S>,
+        registry: &'a ExtensionRegistry<RoleState<R, M, S>>,
+    ) -> Self {
+        Interpreter {
+            state,
+            registry,
+            start: Instant::now(),
+            trace: true,
+        }
+    }
+
+    /// Whether to record a trace of events (on by default).
+    pub fn with_trace(mut self, trace: bool) -> Self {
+        self.trace = trace;
+        self
+    }
+
+    /// Runs `local` to its end; returns how it ended and the trace.
+    pub async fn run<H: ChoreoHandler<R, M>>(
+        &self,
+        local: &LocalProgram<R, M>,
+        handler: &mut H,
+    ) -> (Result<(), RoleFailure>, Vec<Event<R>>) {
+        let mut events = Vec::new();
+        let result = self
+            .run_seq(local.effects(), handler, Vec::new(), &mut events)
+            .await
+            .map_err(|failure| RoleFailure {
+                role: format!("{:?}", self.state.role()),
+                path: failure.path,
+                effect: failure.effect,
+                error: failure.error,
+            });
+        (result, events)
+    }
+
+    fn event(&self, events: &mut Vec<Event<R>>, kind: EventKind<R>) {
+        if self.trace {
+            events.push(Event {
+                at: self.start.elapsed(),
+                kind,
+            });
+        }
+    }
+
+    fn run_seq<'b, H: ChoreoHandler<R, M>>(
+        &'b self,
+        seq: &'b [Local<R, M>],
+        handler: &'b mut H,
+        prefix: Vec<usize>,
+        events: &'b mut Vec<Event<R>>,
+    ) -> BoxFuture<'b, Result<(), Failure>> {
+        Box::pin(async move {
+            let mut stack: Vec<Cont<'b, R, M>> = vec![Cont::Seq(seq, 0)];
+            while let Some(top) = stack.last_mut() {
+                let push = match top {
+                    Cont::Seq(items, pos) => {
+                        let items: &'b [Local<R, M>] = items;
+                        let Some(effect) = items.get(*pos) else {
+                            stack.pop();
+                            continue;
+                        };
+                        *pos += 1;
+                        match self.step(effect, handler, &stack, &prefix, events).await {
+                            Ok(push) => push,
+                            Err(StepError::Here(error)) => {
+                                return Err(Failure {
+                                    path: path_of(&prefix, &stack),
+                                    effect: describe(effect),
+                                    error,
+                                });
+                            }
+                            Err(StepError::Nested(failure)) => return Err(failure),
+                        }
+                    }
+                    Cont::Repeat { body, remaining } => {
+                        if *remaining == 0 {
+                            stack.pop();
+                            continue;
+                        }
+                        *remaining -= 1;
+                        Some(Cont::Seq(body, 0))
+                    }
+                    Cont::Decide { body, tell, round } => {
+                        let (body, tell, this_round) = (*body, *tell, *round);
+                        *round += 1;
+                        let go_on = S::keep_looping(self.state, this_round);
+                        for peer in tell {
+                            if let Err(error) = handler.decide(*peer, go_on).await {
+                                return Err(Failure {
+                                    path: path_of(&prefix, &stack),
+                                    effect: format!("tell {peer:?} the loop decision"),
+                                    error,
+                                });
+                            }
+                        }
+                        if go_on {
+                            self.event(events, EventKind::Round { round: this_round });
+                            Some(Cont::Seq(body, 0))
+                        } else {
+                            stack.pop();
+                            None
+                        }
+                    }
+                    Cont::Follow {
+                        body,
+                        decider,
+                        round,
+                    } => {
+                        let (body, decider, this_round) = (*body, *decider, *round);
+                        *round += 1;
+                        match handler.follow(decider).await {
+                            Ok(true) => {
+                                self.event(events, EventKind::Round { round: this_round });
+                                Some(Cont::Seq(body, 0))
+                            }
+                            Ok(false) => {
+                                stack.pop();
+                                None
+                            }
+                            Err(error) => {
+                                return Err(Failure {
+                                    path: path_of(&prefix, &stack),
+                                    effect: format!("learn the loop decision from {decider:?}"),
+                                    error,
+                                });
+                            }
+                        }
+                    }
+                };
+                if let Some(cont) = push {
+                    stack.push(cont);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Carries out one effect; returns the continuation to push, if any.
+    async fn step<'b, H: ChoreoHandler<R, M>>(
+        &'b self,
+        effect: &'b Local<R, M>,
+        handler: &mut H,
+        stack: &[Cont<'b, R, M>],
+        prefix: &[usize],
+        events: &mut Vec<Event<R>>,
+    ) -> Result<Option<Cont<'b, R, M>>, StepError> {
+        match effect {
+            Local::Send { to, msg } => {
+                let value = S::message(self.state, *to, msg);
+                handler.send(*to, value).await?;
+                self.event(events, EventKind::Sent { to: *to });
+                Ok(None)
+            }
+            Local::Recv { from, msg } => {
+                let value = handler.recv(*from).await?;
+                if discriminant(&value) != discriminant(msg) {
+                    return Err(StepError::Here(RunError::UnexpectedFrame {
+                        from: format!("{from:?}"),
+                        expected: format!("message {msg:?}"),
+                        received: format!("message {value:?}"),
+                    }));
+                }
+                self.state.store_received(*from, value);
+                self.event(events, EventKind::Received { from: *from });
+                Ok(None)
+            }
+            Local::Select { tell, branches } => {
+                let index = S::choose(self.state, Labels::new(branches));
+                let Some((label, body)) = branches.get(index) else {
+                    return Err(StepError::Here(RunError::BadChoice {
+                        index,
+                        count: branches.len(),
+                    }));
+                };
+                for peer in tell {
+                    handler.choose(*peer, index as u32).await?;
+                }
+                self.event(
+                    events,
+                    EventKind::Chose {
+                        label: label.clone(),
+                    },
+                );
+                Ok(Some(Cont::Seq(body, 0)))
+            }
+            Local::Branch {
+                from,
+                tell,
+                branches,
+            } => {
+                let index = handler.offer(*from).await?;
+                let Some((label, body)) = branches.get(index as usize) else {
+                    return Err(StepError::Here(RunError::UnknownLabel {
+                        from: format!("{from:?}"),
+                        index,
+                        count: branches.len(),
+                    }));
+                };
+                for peer in tell {
+                    handler.choose(*peer, index).await?;
+                }
+                self.event(
+                    events,
+                    EventKind::Learned {
+                        from: *from,
+                        label: label.clone(),
+                    },
+                );
+                Ok(Some(Cont::Seq(body, 0)))
+            }
+            Local::Loop { control, body } => Ok(Some(match control {
+                LoopControl::Count(rounds) => Cont::Repeat {
+                    body,
+                    remaining: *rounds,
+                },
+                LoopControl::Decide { tell } => Cont::Decide {
+                    body,
+                    tell,
+                    round: 0,
+                },
+                LoopControl::Follow { decider } => Cont::Follow {
+                    body,
+                    decider: *decider,
+                    round: 0,
+                },
+            })),
+            Local::Par { parts } => {
+                let channels: Vec<Channels<R>> =
+                    parts.iter().map(|part| Channels::of(part)).collect();
+                let mut handlers = handler.split(&channels)?;
+                let here = path_of(prefix, stack);
+                let mut part_events: Vec<Vec<Event<R>>> =
+                    parts.iter().map(|_| Vec::new()).collect();
+                let result = {
+                    let runs = handlers
+                        .iter_mut()
+                        .zip(parts)
+                        .zip(part_events.iter_mut())
+                        .enumerate()
+                        .map(|(i, ((part_handler, part), part_events))| {
+                            let mut path = here.clone();
+                            path.push(i);
+                            self.run_seq(part, part_handler, path, part_events)
+                        });
+                    try_join_all(runs).await
+                };
+                handler.join(handlers);
+                for part in part_events {
+                    events.extend(part);
+                }
+                events.sort_by_key(|event| event.at);
+                result.map(|_| None).map_err(StepError::Nested)
+            }
+            Local::Timeout { duration, body } => {
+                let here = path_of(prefix, stack);
+                match tokio::time::timeout(*duration, self.run_seq(body, handler, here, events))
+                    .await
+                {
+                    Ok(result) => result.map(|()| None).map_err(StepError::Nested),
+                    Err(_) => Err(StepError::Here(RunError::TimedOut { limit: *duration })),
+                }
+            }
+            Local::Ext(ext) => {
+                let started = self.trace.then(Instant::now);
+                if let Some(value) = handler.extension(self.registry, self.state, ext).await? {
+                    self.state.store_result(ext.effect_type_id(), value);
+                }
+                if let Some(started) = started {
+                    self.event(
+                        events,
+                        EventKind::Ext {
+                            effect: ext.type_name(),
+                            took: started.elapsed(),
+                        },
+                    );
+                }
+                Ok(None)
+            }
+        }
+    }
+}
+
+enum StepError {
+    Here(RunError),
+    Nested(Failure),
+}
+
+impl From<RunError> for StepError {
+    fn from(error: RunError) -> Self {
+        StepError::Here(error)
+    }
+}
+
+/// The path of the effect being run: the prefix, then each sequence's current index.
+fn path_of<R, M>(prefix: &[usize], stack: &[Cont<'_, R, M>]) -> Vec<usize> {
+    let mut path = prefix.to_vec();
+    path.extend(stack.iter().filter_map(|cont| match cont {
+        Cont::Seq(_, pos) => Some(pos.saturating_sub(1)),
+        _ => None,
+    }));
+    path
+}
+
+fn describe<R: fmt::Debug, M: fmt::Debug>(effect: &Local<R, M>) -> String {
+    match effect {
+        Local::Send { to, msg } => format!("send {msg:?} to {to:?}"),
+        Local::Recv { from, msg } => format!("receive {msg:?} from {from:?}"),
+        Local::Select { .. } => "choose a branch".to_owned(),
+        Local::Branch { from, .. } => format!("learn a branch from {from:?}"),
+        Local::Loop { .. } => "loop".to_owned(),
+        Local::Par { .. } => "par".to_owned(),
+        Local::Timeout { duration, .. } => format!("timeout {duration:?}"),
+        Local::Ext(ext) => format!("extension effect {}", ext.type_name()),
+    }
+}

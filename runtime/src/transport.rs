@@ -1,0 +1,282 @@
+//! Transports: how frames travel between roles.
+//!
+//! Every role owns an [`Endpoint`]: for each peer, a sink it sends frames into and a
+//! source it reads frames from. Sources are always in-process queues; a transport
+//! decides how frames reach them. The in-memory transport connects sinks straight to
+//! the peers' queues; the TCP transport writes frames to a socket and a reader task
+//! on the other side feeds the queue. When a peer fails or its connection breaks,
+//! a [`PeerDown`] notice is pushed into every queue of the roles that could wait on
+//! it, so a waiting role ends with an error naming the peer instead of hanging.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use stormchor_choreography::{Message, RoleId};
+use thiserror::Error;
+use tokio::sync::mpsc;
+
+use crate::handler::{Channels, ChoreoHandler, RunError};
+
+/// What travels on a channel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Frame<M> {
+    /// A message value.
+    Message(M),
+    /// The index of the branch a choice took.
+    Label(u32),
+    /// A loop decision: `true` to run another round.
+    Loop(bool),
+}
+
+impl<M> Frame<M> {
+    /// A short description for error messages.
+    pub fn describe(&self) -> String
+    where
+        M: std::fmt::Debug,
+    {
+        match self {
+            Frame::Message(msg) => format!("message {msg:?}"),
+            Frame::Label(index) => format!("branch label #{index}"),
+            Frame::Loop(go) => format!(
+                "loop decision {}",
+                if *go { "\"go on\"" } else { "\"stop\"" }
+            ),
+        }
+    }
+}
+
+/// Notice that a peer failed or its connection broke.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[error("{peer} failed: {reason}")]
+pub struct PeerDown {
+    /// The peer.
+    pub peer: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// What a role's queue holds: a frame, or the notice that a peer is down.
+pub type Incoming<M> = Result<Frame<M>, PeerDown>;
+
+/// The sending half of a channel to one peer.
+pub trait FrameSink<M>: Send + 'static {
+    /// Sends a frame; fails when the peer is gone.
+    fn send(&mut self, frame: Frame<M>) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// A sink into an in-process queue.
+#[derive(Debug)]
+pub struct MemorySink<M>(mpsc::UnboundedSender<Incoming<M>>);
+
+impl<M: Send + 'static> FrameSink<M> for MemorySink<M> {
+    async fn send(&mut self, frame: Frame<M>) -> Result<(), String> {
+        self.0
+            .send(Ok(frame))
+            .map_err(|_| "its queue is closed".to_owned())
+    }
+}
+
+/// A role's channels to its peers, by peer. Implements [`ChoreoHandler`].
+///
+/// # Example
+/// ```
+/// use stormchor_runtime::{memory_mesh, ChoreoHandler};
+///
+/// let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+/// rt.block_on(async {
+///     let (mut endpoints, _notifier) = memory_mesh::<&str, u32>(&["a", "b"]);
+///     let mut b = endpoints.pop().expect("b");
+///     let mut a = endpoints.pop().expect("a");
+///     a.send("b", 7).await.expect("sent");
+///     assert_eq!(b.recv("a").await.expect("received"), 7);
+/// });
+/// ```
+pub struct Endpoint<R, M, T> {
+    role: R,
+    roles: Arc<[R]>,
+    sinks: Vec<Option<T>>,
+    sources: Vec<Option<mpsc::UnboundedReceiver<Incoming<M>>>>,
+}
+
+impl<R: RoleId, M, T> std::fmt::Debug for Endpoint<R, M, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: RoleId, M: Message, T: FrameSink<M>> Endpoint<R, M, T> {
+    /// An endpoint of `role` among the sorted `roles`, with one optional sink and source
+    /// per role (indexed like `roles`).
+    pub fn new(
+        role: R,
+        roles: Arc<[R]>,
+        sinks: Vec<Option<T>>,
+        sources: Vec<Option<mpsc::UnboundedReceiver<Incoming<M>>>>,
+    ) -> Self {
+        Endpoint {
+            role,
+            roles,
+            sinks,
+            sources,
+        }
+    }
+
+    fn index(&self, peer: R) -> Result<usize, RunError> {
+        self.roles
+            .binary_search(&peer)
+            .map_err(|_| RunError::NoChannel {
+                peer: format!("{peer:?}"),
+            })
+    }
+}
+
+impl<R: RoleId, M: Message, T: FrameSink<M>> ChoreoHandler<R, M> for Endpoint<R, M, T> {
+    fn role(&self) -> R {
+        self.role
+    }
+
+    async fn send_frame(&mut self, to: R, frame: Frame<M>) -> Result<(), RunError> {
+        let index = self.index(to)?;
+        let Some(sink) = self.sinks.get_mut(index).and_then(Option::as_mut) else {
+            return Err(RunError::NoChannel {
+                peer: format!("{to:?}"),
+            });
+        };
+        sink.send(frame).await.map_err(|reason| RunError::Link {
+            peer: format!("{to:?}"),
+            reason,
+        })
+    }
+
+    async fn recv_frame(&mut self, from: R) -> Result<Frame<M>, RunError> {
+        let index = self.index(from)?;
+        let Some(source) = self.sources.get_mut(index).and_then(Option::as_mut) else {
+            return Err(RunError::NoChannel {
+                peer: format!("{from:?}"),
+            });
+        };
+        match source.recv().await {
+            Some(Ok(frame)) => Ok(frame),
+            Some(Err(down)) => Err(RunError::PeerFailed {
+                peer: down.peer,
+                reason: down.reason,
+            }),
+            None => Err(RunError::PeerFailed {
+                peer: format!("{from:?}"),
+                reason: "it closed its channel".to_owned(),
+            }),
+        }
+    }
+
+    fn split(&mut self, parts: &[Channels<R>]) -> Result<Vec<Self>, RunError> {
+        let mut split = Vec::with_capacity(parts.len());
+        for part in parts {
+            let mut sinks: Vec<Option<T>> = (0..self.roles.len()).map(|_| None).collect();
+            let mut sources: Vec<Option<_>> = (0..self.roles.len()).map(|_| None).collect();
+            for peer in &part.sends_to {
+                let index = self.index(*peer)?;
+                sinks[index] = self.sinks[index].take();
+            }
+            for peer in &part.receives_from {
+                let index = self.index(*peer)?;
+                sources[index] = self.sources[index].take();
+            }
+            split.push(Endpoint {
+                role: self.role,
+                roles: self.roles.clone(),
+                sinks,
+                sources,
+            });
+        }
+        Ok(split)
+    }
+
+    fn join(&mut self, parts: Vec<Self>) {
+        for part in parts {
+            for (slot, sink) in self.sinks.iter_mut().zip(part.sinks) {
+                if sink.is_some() {
+                    *slot = sink;
+                }
+            }
+            for (slot, source) in self.sources.iter_mut().zip(part.sources) {
+                if source.is_some() {
+                    *slot = source;
+                }
+            }
+        }
+    }
+}
+
+/// Pushes [`PeerDown`] notices into the queues of every role.
+#[derive(Clone, Debug)]
+pub struct Notifier<M> {
+    /// `queues[r]`: senders into every queue of role `r`.
+    queues: Arc<[Vec<mpsc::UnboundedSender<Incoming<M>>>]>,
+}
+
+impl<M> Notifier<M> {
+    /// Tells every role but `except` (an index) that `down.peer` is down.
+    pub fn notify_all(&self, except: Option<usize>, down: &PeerDown) {
+        for (role, queues) in self.queues.iter().enumerate() {
+            if Some(role) == except {
+                continue;
+            }
+            for queue in queues {
+                // A closed queue belongs to a role that has finished: nothing to tell.
+                let _ = queue.send(Err(down.clone()));
+            }
+        }
+    }
+}
+
+/// In-memory endpoints for `roles` (sorted and deduplicated first), connected by
+/// unbounded queues, in role order; and a [`Notifier`] into all their queues.
+pub fn memory_mesh<R: RoleId, M: Message>(
+    roles: &[R],
+) -> (Vec<Endpoint<R, M, MemorySink<M>>>, Notifier<M>) {
+    let mut sorted = roles.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let roles: Arc<[R]> = sorted.into();
+    let n = roles.len();
+    // senders[to][from], receivers[to][from]
+    let mut senders: Vec<Vec<Option<mpsc::UnboundedSender<Incoming<M>>>>> = Vec::with_capacity(n);
+    let mut receivers: Vec<Vec<Option<mpsc::UnboundedReceiver<Incoming<M>>>>> =
+        Vec::with_capacity(n);
+    let mut notify: Vec<Vec<mpsc::UnboundedSender<Incoming<M>>>> = Vec::with_capacity(n);
+    for to in 0..n {
+        let (mut tx_row, mut rx_row, mut notify_row) = (Vec::new(), Vec::new(), Vec::new());
+        for from in 0..n {
+            if from == to {
+                tx_row.push(None);
+                rx_row.push(None);
+            } else {
+                let (tx, rx) = mpsc::unbounded_channel();
+                notify_row.push(tx.clone());
+                tx_row.push(Some(tx));
+                rx_row.push(Some(rx));
+            }
+        }
+        senders.push(tx_row);
+        receivers.push(rx_row);
+        notify.push(notify_row);
+    }
+    let endpoints = (0..n)
+        .map(|me| {
+            let sinks = (0..n)
+                .map(|to| senders[to][me].take().map(MemorySink))
+                .collect();
+            let sources = std::mem::take(&mut receivers[me]);
+            Endpoint::new(roles[me], roles.clone(), sinks, sources)
+        })
+        .collect();
+    (
+        endpoints,
+        Notifier {
+            queues: notify.into(),
+        },
+    )
+}
