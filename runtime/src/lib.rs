@@ -25,5 +25,6 @@ pub use runner::{RoleOutcome, RoleSetup, RunConfig, RunReport, run_all};
 pub use state::{Labels, RoleLogic, RoleState};
 pub use stormchor_choreography as choreography;
 pub use transport::{
-    Endpoint, Frame, FrameSink, Incoming, MemorySink, Notifier, PeerDown, memory_mesh,
+    Endpoint, Frame, FrameSink, Incoming, MemoryEndpoint, MemorySink, Notifier, PeerDown,
+    memory_mesh,
 };

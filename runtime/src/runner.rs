@@ -176,7 +176,6 @@ where
                         Vec::new(),
                     ),
                 };
-            drop(interpreter);
             let elapsed = started.elapsed();
             (role, result, trace, elapsed, state)
         });

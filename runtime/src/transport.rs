@@ -210,6 +210,9 @@ impl<R: RoleId, M: Message, T: FrameSink<M>> ChoreoHandler<R, M> for Endpoint<R,
     }
 }
 
+/// An endpoint whose sinks are in-process queues.
+pub type MemoryEndpoint<R, M> = Endpoint<R, M, MemorySink<M>>;
+
 /// Pushes [`PeerDown`] notices into the queues of every role.
 #[derive(Clone, Debug)]
 pub struct Notifier<M> {
@@ -234,9 +237,7 @@ impl<M> Notifier<M> {
 
 /// In-memory endpoints for `roles` (sorted and deduplicated first), connected by
 /// unbounded queues, in role order; and a [`Notifier`] into all their queues.
-pub fn memory_mesh<R: RoleId, M: Message>(
-    roles: &[R],
-) -> (Vec<Endpoint<R, M, MemorySink<M>>>, Notifier<M>) {
+pub fn memory_mesh<R: RoleId, M: Message>(roles: &[R]) -> (Vec<MemoryEndpoint<R, M>>, Notifier<M>) {
     let mut sorted = roles.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
