@@ -10,9 +10,43 @@ use thiserror::Error;
 use crate::registry::{ExtValue, ExtensionError, ExtensionRegistry};
 use crate::transport::Frame;
 
-/// Why a role could not go on.
+/// Why a role could not go on. Boxed, so that results stay small on the hot path;
+/// [`kind`](RunError::kind) tells what happened.
+///
+/// # Example
+/// ```
+/// use stormchor_runtime::{RunError, RunErrorKind};
+///
+/// let error = RunError::from(RunErrorKind::NoChannel { peer: "Backup".into() });
+/// assert!(matches!(error.kind(), RunErrorKind::NoChannel { .. }));
+/// assert_eq!(error.to_string(), "no channel to Backup");
+/// ```
 #[derive(Debug, Error)]
-pub enum RunError {
+#[error(transparent)]
+pub struct RunError(Box<RunErrorKind>);
+
+impl RunError {
+    /// What happened.
+    pub fn kind(&self) -> &RunErrorKind {
+        &self.0
+    }
+}
+
+impl From<RunErrorKind> for RunError {
+    fn from(kind: RunErrorKind) -> Self {
+        RunError(Box::new(kind))
+    }
+}
+
+impl From<ExtensionError> for RunError {
+    fn from(error: ExtensionError) -> Self {
+        RunErrorKind::Extension(error).into()
+    }
+}
+
+/// The kinds of [`RunError`].
+#[derive(Debug, Error)]
+pub enum RunErrorKind {
     /// A peer failed, crashed or disconnected.
     #[error("peer {peer} failed: {reason}")]
     PeerFailed {
@@ -65,7 +99,7 @@ pub enum RunError {
     },
     /// An extension effect failed.
     #[error(transparent)]
-    Extension(#[from] ExtensionError),
+    Extension(ExtensionError),
     /// A deadline passed.
     #[error("timed out after {limit:?}")]
     TimedOut {
@@ -225,9 +259,10 @@ pub trait ChoreoHandler<R: RoleId, M: Message>: Send + Sized {
 }
 
 fn unexpected<R: Debug, M: Debug>(from: R, expected: &str, frame: &Frame<M>) -> RunError {
-    RunError::UnexpectedFrame {
+    RunErrorKind::UnexpectedFrame {
         from: format!("{from:?}"),
         expected: expected.to_owned(),
         received: frame.describe(),
     }
+    .into()
 }

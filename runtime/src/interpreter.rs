@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures::future::{BoxFuture, try_join_all};
 use stormchor_choreography::{Label, Local, LocalProgram, LoopControl, Message, RoleId};
 
-use crate::handler::{Channels, ChoreoHandler, RunError};
+use crate::handler::{Channels, ChoreoHandler, RunError, RunErrorKind};
 use crate::registry::ExtensionRegistry;
 use crate::state::{Labels, RoleLogic, RoleState};
 
@@ -79,7 +79,7 @@ pub struct RoleFailure {
 impl RoleFailure {
     /// Whether the role failed because a deadline passed.
     pub fn timed_out(&self) -> bool {
-        matches!(self.error, RunError::TimedOut { .. })
+        matches!(self.error.kind(), RunErrorKind::TimedOut { .. })
     }
 }
 
@@ -200,6 +200,7 @@ where
         (result, events)
     }
 
+    #[inline(always)]
     fn event(&self, events: &mut Vec<Event<R>>, kind: EventKind<R>) {
         if self.trace {
             events.push(Event {
@@ -222,6 +223,31 @@ where
                 let push = match top {
                     Cont::Seq(items, pos) => {
                         let items: &'b [Local<R, M>] = items;
+                        // Messages, nearly all the traffic, take the short way: a run of
+                        // sends and receives in one go.
+                        while let Some(effect @ (Local::Send { .. } | Local::Recv { .. })) =
+                            items.get(*pos)
+                        {
+                            *pos += 1;
+                            let done = match effect {
+                                Local::Send { to, msg } => handler
+                                    .send(*to, S::message(self.state, *to, msg))
+                                    .await
+                                    .map(|()| self.event(events, EventKind::Sent { to: *to })),
+                                Local::Recv { from, msg } => match handler.recv(*from).await {
+                                    Ok(value) => self.received(*from, msg, value, events),
+                                    Err(error) => Err(error),
+                                },
+                                _ => Ok(()),
+                            };
+                            if let Err(error) = done {
+                                return Err(Failure {
+                                    path: path_of(&prefix, &stack),
+                                    effect: describe(effect),
+                                    error,
+                                });
+                            }
+                        }
                         let Some(effect) = items.get(*pos) else {
                             stack.pop();
                             continue;
@@ -302,6 +328,28 @@ where
         })
     }
 
+    /// Checks and keeps a received message.
+    #[inline]
+    fn received(
+        &self,
+        from: R,
+        template: &M,
+        value: M,
+        events: &mut Vec<Event<R>>,
+    ) -> Result<(), RunError> {
+        if discriminant(&value) != discriminant(template) {
+            return Err(RunErrorKind::UnexpectedFrame {
+                from: format!("{from:?}"),
+                expected: format!("message {template:?}"),
+                received: format!("message {value:?}"),
+            }
+            .into());
+        }
+        self.state.store_received(from, value);
+        self.event(events, EventKind::Received { from });
+        Ok(())
+    }
+
     /// Carries out one effect; returns the continuation to push, if any.
     async fn step<'b, H: ChoreoHandler<R, M>>(
         &'b self,
@@ -313,31 +361,22 @@ where
     ) -> Result<Option<Cont<'b, R, M>>, StepError> {
         match effect {
             Local::Send { to, msg } => {
-                let value = S::message(self.state, *to, msg);
-                handler.send(*to, value).await?;
+                handler.send(*to, S::message(self.state, *to, msg)).await?;
                 self.event(events, EventKind::Sent { to: *to });
                 Ok(None)
             }
             Local::Recv { from, msg } => {
                 let value = handler.recv(*from).await?;
-                if discriminant(&value) != discriminant(msg) {
-                    return Err(StepError::Here(RunError::UnexpectedFrame {
-                        from: format!("{from:?}"),
-                        expected: format!("message {msg:?}"),
-                        received: format!("message {value:?}"),
-                    }));
-                }
-                self.state.store_received(*from, value);
-                self.event(events, EventKind::Received { from: *from });
+                self.received(*from, msg, value, events)?;
                 Ok(None)
             }
             Local::Select { tell, branches } => {
                 let index = S::choose(self.state, Labels::new(branches));
                 let Some((label, body)) = branches.get(index) else {
-                    return Err(StepError::Here(RunError::BadChoice {
+                    return Err(StepError::Here(RunError::from(RunErrorKind::BadChoice {
                         index,
                         count: branches.len(),
-                    }));
+                    })));
                 };
                 for peer in tell {
                     handler.choose(*peer, index as u32).await?;
@@ -357,11 +396,13 @@ where
             } => {
                 let index = handler.offer(*from).await?;
                 let Some((label, body)) = branches.get(index as usize) else {
-                    return Err(StepError::Here(RunError::UnknownLabel {
-                        from: format!("{from:?}"),
-                        index,
-                        count: branches.len(),
-                    }));
+                    return Err(StepError::Here(RunError::from(
+                        RunErrorKind::UnknownLabel {
+                            from: format!("{from:?}"),
+                            index,
+                            count: branches.len(),
+                        },
+                    )));
                 };
                 for peer in tell {
                     handler.choose(*peer, index).await?;
@@ -424,7 +465,9 @@ where
                     .await
                 {
                     Ok(result) => result.map(|()| None).map_err(StepError::Nested),
-                    Err(_) => Err(StepError::Here(RunError::TimedOut { limit: *duration })),
+                    Err(_) => Err(StepError::Here(RunError::from(RunErrorKind::TimedOut {
+                        limit: *duration,
+                    }))),
                 }
             }
             Local::Ext(ext) => {

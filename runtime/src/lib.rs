@@ -16,7 +16,7 @@ mod runner;
 mod state;
 mod transport;
 
-pub use handler::{Channels, ChoreoHandler, RunError};
+pub use handler::{Channels, ChoreoHandler, RunError, RunErrorKind};
 pub use interpreter::{Event, EventKind, Interpreter, RoleFailure};
 pub use registry::{
     BoxError, EffectFailure, ExtValue, ExtensionError, ExtensionRegistry, RegistryError,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use stormchor_choreography::{Message, Program, ProjectionError, RoleId, project_all};
 use tokio::task::JoinSet;
 
-use crate::handler::RunError;
+use crate::handler::{RunError, RunErrorKind};
 use crate::interpreter::{Event, Interpreter, RoleFailure};
 use crate::registry::ExtensionRegistry;
 use crate::state::{RoleLogic, RoleState};
@@ -169,9 +169,9 @@ where
                             role: format!("{role:?}"),
                             path: Vec::new(),
                             effect: "the whole program".to_owned(),
-                            error: RunError::TimedOut {
+                            error: RunError::from(RunErrorKind::TimedOut {
                                 limit: config.deadline,
-                            },
+                            }),
                         }),
                         Vec::new(),
                     ),
@@ -189,7 +189,7 @@ where
             Ok((_, (role, result, trace, elapsed, state))) => {
                 if let Err(failure) = &result {
                     // Tell the others; a role that failed because a peer did has nothing new to say.
-                    if !matches!(failure.error, RunError::PeerFailed { .. }) {
+                    if !matches!(failure.error.kind(), RunErrorKind::PeerFailed { .. }) {
                         let down = PeerDown {
                             peer: format!("{role:?}"),
                             reason: failure.error.to_string(),
@@ -228,10 +228,10 @@ where
                             role: format!("{role:?}"),
                             path: Vec::new(),
                             effect: "the whole program".to_owned(),
-                            error: RunError::PeerFailed {
+                            error: RunError::from(RunErrorKind::PeerFailed {
                                 peer: format!("{role:?}"),
                                 reason: reason.to_owned(),
-                            },
+                            }),
                         }),
                         trace: Vec::new(),
                         elapsed: Duration::ZERO,

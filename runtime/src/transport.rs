@@ -16,7 +16,7 @@ use stormchor_choreography::{Message, RoleId};
 use thiserror::Error;
 use tokio::sync::mpsc;
 
-use crate::handler::{Channels, ChoreoHandler, RunError};
+use crate::handler::{Channels, ChoreoHandler, RunError, RunErrorKind};
 
 /// What travels on a channel.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -56,8 +56,9 @@ pub struct PeerDown {
     pub reason: String,
 }
 
-/// What a role's queue holds: a frame, or the notice that a peer is down.
-pub type Incoming<M> = Result<Frame<M>, PeerDown>;
+/// What a role's queue holds: a frame, or the notice that a peer is down (boxed, to
+/// keep the frames that make up nearly all the traffic small).
+pub type Incoming<M> = Result<Frame<M>, Box<PeerDown>>;
 
 /// The sending half of a channel to one peer.
 pub trait FrameSink<M>: Send + 'static {
@@ -124,12 +125,25 @@ impl<R: RoleId, M: Message, T: FrameSink<M>> Endpoint<R, M, T> {
         }
     }
 
+    fn source(&mut self, from: R) -> Result<&mut mpsc::UnboundedReceiver<Incoming<M>>, RunError> {
+        let index = self.index(from)?;
+        self.sources
+            .get_mut(index)
+            .and_then(Option::as_mut)
+            .ok_or_else(|| {
+                RunErrorKind::NoChannel {
+                    peer: format!("{from:?}"),
+                }
+                .into()
+            })
+    }
+
     fn index(&self, peer: R) -> Result<usize, RunError> {
-        self.roles
-            .binary_search(&peer)
-            .map_err(|_| RunError::NoChannel {
+        self.roles.binary_search(&peer).map_err(|_| {
+            RunError::from(RunErrorKind::NoChannel {
                 peer: format!("{peer:?}"),
             })
+        })
     }
 }
 
@@ -141,33 +155,34 @@ impl<R: RoleId, M: Message, T: FrameSink<M>> ChoreoHandler<R, M> for Endpoint<R,
     async fn send_frame(&mut self, to: R, frame: Frame<M>) -> Result<(), RunError> {
         let index = self.index(to)?;
         let Some(sink) = self.sinks.get_mut(index).and_then(Option::as_mut) else {
-            return Err(RunError::NoChannel {
+            return Err(RunError::from(RunErrorKind::NoChannel {
                 peer: format!("{to:?}"),
-            });
+            }));
         };
-        sink.send(frame).await.map_err(|reason| RunError::Link {
-            peer: format!("{to:?}"),
-            reason,
+        sink.send(frame).await.map_err(|reason| {
+            RunError::from(RunErrorKind::Link {
+                peer: format!("{to:?}"),
+                reason,
+            })
         })
     }
 
     async fn recv_frame(&mut self, from: R) -> Result<Frame<M>, RunError> {
-        let index = self.index(from)?;
-        let Some(source) = self.sources.get_mut(index).and_then(Option::as_mut) else {
-            return Err(RunError::NoChannel {
-                peer: format!("{from:?}"),
-            });
-        };
-        match source.recv().await {
-            Some(Ok(frame)) => Ok(frame),
-            Some(Err(down)) => Err(RunError::PeerFailed {
-                peer: down.peer,
-                reason: down.reason,
-            }),
-            None => Err(RunError::PeerFailed {
-                peer: format!("{from:?}"),
-                reason: "it closed its channel".to_owned(),
-            }),
+        let source = self.source(from)?;
+        incoming(from, source.recv().await)
+    }
+
+    // The message path in one step, without going through `recv_frame`.
+    async fn recv(&mut self, from: R) -> Result<M, RunError> {
+        let source = self.source(from)?;
+        match incoming(from, source.recv().await)? {
+            Frame::Message(msg) => Ok(msg),
+            other => Err(RunErrorKind::UnexpectedFrame {
+                from: format!("{from:?}"),
+                expected: "a message".to_owned(),
+                received: other.describe(),
+            }
+            .into()),
         }
     }
 
@@ -213,6 +228,23 @@ impl<R: RoleId, M: Message, T: FrameSink<M>> ChoreoHandler<R, M> for Endpoint<R,
 /// An endpoint whose sinks are in-process queues.
 pub type MemoryEndpoint<R, M> = Endpoint<R, M, MemorySink<M>>;
 
+/// What a received queue item means for the role waiting on `from`.
+fn incoming<R: RoleId, M>(from: R, item: Option<Incoming<M>>) -> Result<Frame<M>, RunError> {
+    match item {
+        Some(Ok(frame)) => Ok(frame),
+        Some(Err(down)) => Err(RunErrorKind::PeerFailed {
+            peer: down.peer,
+            reason: down.reason,
+        }
+        .into()),
+        None => Err(RunErrorKind::PeerFailed {
+            peer: format!("{from:?}"),
+            reason: "it closed its channel".to_owned(),
+        }
+        .into()),
+    }
+}
+
 /// Pushes [`PeerDown`] notices into the queues of every role.
 #[derive(Clone, Debug)]
 pub struct Notifier<M> {
@@ -229,7 +261,7 @@ impl<M> Notifier<M> {
             }
             for queue in queues {
                 // A closed queue belongs to a role that has finished: nothing to tell.
-                let _ = queue.send(Err(down.clone()));
+                let _ = queue.send(Err(Box::new(down.clone())));
             }
         }
     }

@@ -12,7 +12,7 @@ use common::*;
 use stormchor_choreography::{ExtensionEffect, Family, Program};
 use stormchor_runtime::{
     EffectFailure, EventKind, ExtensionError, ExtensionRegistry, Labels, RoleLogic, RoleSetup,
-    RoleState, RunConfig, RunError, RunReport, run_all,
+    RoleState, RunConfig, RunErrorKind, RunReport, run_all,
 };
 use tokio::sync::Notify;
 
@@ -311,7 +311,7 @@ async fn a_timeout_fails_its_role_and_the_others_hear_of_it() {
         .as_ref()
         .expect_err("peer failed");
     assert!(
-        matches!(&coordinator.error, RunError::PeerFailed { peer, .. } if peer == "Worker(0)"),
+        matches!(coordinator.error.kind(), RunErrorKind::PeerFailed { peer, .. } if peer == "Worker(0)"),
         "{coordinator}"
     );
 }
@@ -366,8 +366,8 @@ async fn a_failing_role_is_named_by_every_waiting_peer() {
         .as_ref()
         .expect_err("handler failed");
     assert!(matches!(
-        &failed.error,
-        RunError::Extension(ExtensionError::Failed {
+        failed.error.kind(),
+        RunErrorKind::Extension(ExtensionError::Failed {
             effect: "RunWorkload",
             ..
         })
@@ -384,7 +384,7 @@ async fn a_failing_role_is_named_by_every_waiting_peer() {
             .as_ref()
             .expect_err("peer failed");
         assert!(
-            matches!(&error.error, RunError::PeerFailed { peer, .. } if peer == "Worker(2)"),
+            matches!(error.error.kind(), RunErrorKind::PeerFailed { peer, .. } if peer == "Worker(2)"),
             "{role:?}: {error}"
         );
     }
@@ -405,7 +405,7 @@ async fn a_panicking_role_is_reported_not_propagated() {
         .as_ref()
         .expect_err("peer panicked");
     assert!(
-        matches!(&error.error, RunError::PeerFailed { peer, reason } if peer == "Backup" && reason == "it panicked")
+        matches!(error.error.kind(), RunErrorKind::PeerFailed { peer, reason } if peer == "Backup" && reason == "it panicked")
     );
 }
 

@@ -1,0 +1,241 @@
+//! The runtime's overhead against raw tokio, measured in the same run.
+//!
+//! Run: `cargo bench -p stormchor-benches --bench runtime`
+//!
+//! - ping-pong: a round trip between two tasks on a current-thread runtime, through
+//!   the interpreter (a `loop_n` of two sends) against raw tokio mpsc channels
+//!   (bounded and unbounded); goal: at most 1.3x the faster raw channel;
+//! - extension dispatch: one extension effect through `ExtensionRegistry::handle`,
+//!   and through the interpreter; goal: at most 50 ns per effect.
+
+use std::any::{Any, TypeId};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+use stormchor_choreography::{Extension, ExtensionEffect, Program, project_all};
+use stormchor_runtime::{EffectFailure, ExtensionRegistry, Interpreter, RoleState, memory_mesh};
+use tokio::runtime::{Builder, Runtime};
+use tokio::sync::mpsc;
+
+const ROUNDS: u64 = 100_000;
+
+fn runtime() -> Runtime {
+    Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// Raw ping-pong over unbounded channels: `rounds` round trips.
+async fn raw_unbounded(rounds: u64) {
+    let (to_b, mut at_b) = mpsc::unbounded_channel::<u64>();
+    let (to_a, mut at_a) = mpsc::unbounded_channel::<u64>();
+    let b = tokio::spawn(async move {
+        while let Some(v) = at_b.recv().await {
+            if to_a.send(v + 1).is_err() {
+                break;
+            }
+        }
+    });
+    for i in 0..rounds {
+        let _ = to_b.send(i);
+        black_box(at_a.recv().await);
+    }
+    drop(to_b);
+    let _ = b.await;
+}
+
+/// Raw ping-pong over bounded channels of capacity 1.
+async fn raw_bounded(rounds: u64) {
+    let (to_b, mut at_b) = mpsc::channel::<u64>(1);
+    let (to_a, mut at_a) = mpsc::channel::<u64>(1);
+    let b = tokio::spawn(async move {
+        while let Some(v) = at_b.recv().await {
+            if to_a.send(v + 1).await.is_err() {
+                break;
+            }
+        }
+    });
+    for i in 0..rounds {
+        let _ = to_b.send(i).await;
+        black_box(at_a.recv().await);
+    }
+    drop(to_b);
+    let _ = b.await;
+}
+
+/// The same ping-pong through two interpreters.
+async fn interpreted(rounds: u64) {
+    let program: Program<u8, u64> =
+        Program::new().loop_n(rounds, Program::new().send(0, 1, 0).send(1, 0, 0));
+    let locals = project_all(&program).expect("sound");
+    let (mut endpoints, _notifier) = memory_mesh::<u8, u64>(&[0, 1]);
+    let mut b_end = endpoints.pop().expect("b");
+    let mut a_end = endpoints.pop().expect("a");
+    let b_local = locals[&1].clone();
+    let b = tokio::spawn(async move {
+        let registry = ExtensionRegistry::new();
+        let state = RoleState::new(1u8, [0, 1], ());
+        let interpreter = Interpreter::new(&state, &registry).with_trace(false);
+        interpreter.run(&b_local, &mut b_end).await.0.is_ok()
+    });
+    let registry = ExtensionRegistry::new();
+    let state = RoleState::new(0u8, [0, 1], ());
+    let interpreter = Interpreter::new(&state, &registry).with_trace(false);
+    let ok = interpreter.run(&locals[&0], &mut a_end).await.0.is_ok();
+    assert!(ok && b.await.unwrap_or(false), "ping-pong failed");
+}
+
+/// The same ping-pong straight through two endpoints, without the interpreter.
+async fn endpoints_only(rounds: u64) {
+    use stormchor_runtime::ChoreoHandler;
+    let (mut endpoints, _notifier) = memory_mesh::<u8, u64>(&[0, 1]);
+    let mut b_end = endpoints.pop().expect("b");
+    let mut a_end = endpoints.pop().expect("a");
+    let b = tokio::spawn(async move {
+        for _ in 0..rounds {
+            let v = b_end.recv(0).await.unwrap_or(0);
+            let _ = b_end.send(0, v + 1).await;
+        }
+    });
+    for i in 0..rounds {
+        let _ = a_end.send(1, i).await;
+        black_box(a_end.recv(1).await.ok());
+    }
+    let _ = b.await;
+}
+
+#[derive(Clone, Debug)]
+struct Noop;
+
+impl ExtensionEffect for Noop {
+    fn effect_type_id(&self) -> TypeId {
+        TypeId::of::<Self>()
+    }
+    fn type_name(&self) -> &'static str {
+        "Noop"
+    }
+    fn participating_role_ids(&self) -> Vec<Box<dyn Any>> {
+        Vec::new()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+    fn clone_box(&self) -> Box<dyn ExtensionEffect> {
+        Box::new(self.clone())
+    }
+}
+
+fn registry<E: Sync + 'static>() -> ExtensionRegistry<E> {
+    let mut registry = ExtensionRegistry::new();
+    registry
+        .register::<Noop, (), _>(|_, _| Box::pin(async { Ok::<_, EffectFailure>(()) }))
+        .expect("register");
+    registry
+}
+
+async fn dispatch(effects: u64) {
+    let registry = registry::<()>();
+    let effect = Extension::new(Noop);
+    for _ in 0..effects {
+        black_box(registry.handle(&(), black_box(&effect), &0u8).await.is_ok());
+    }
+}
+
+async fn interpreted_effects(effects: u64) {
+    let program: Program<u8, u64> = Program::new()
+        .role(0)
+        .loop_n(effects, Program::new().ext(Noop));
+    let locals = project_all(&program).expect("sound");
+    let (mut endpoints, _notifier) = memory_mesh::<u8, u64>(&[0]);
+    let mut endpoint = endpoints.pop().expect("endpoint");
+    let registry = registry();
+    let state = RoleState::new(0u8, [0], ());
+    let interpreter = Interpreter::new(&state, &registry).with_trace(false);
+    assert!(interpreter.run(&locals[&0], &mut endpoint).await.0.is_ok());
+}
+
+/// Nanoseconds per round (or effect): the best of `samples` runs of `rounds`.
+fn per_round<F: std::future::Future<Output = ()>>(
+    rt: &Runtime,
+    samples: usize,
+    rounds: u64,
+    run: impl Fn(u64) -> F,
+) -> f64 {
+    (0..samples)
+        .map(|_| {
+            let start = Instant::now();
+            rt.block_on(run(rounds));
+            start.elapsed().as_secs_f64() * 1e9 / rounds as f64
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn main() {
+    let rt = runtime();
+    if let Ok(only) = std::env::var("ONLY") {
+        let repeat: usize = std::env::var("REPEAT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(30);
+        for _ in 0..repeat {
+            match only.as_str() {
+                "endpoints" => rt.block_on(endpoints_only(ROUNDS)),
+                "raw" => rt.block_on(raw_unbounded(ROUNDS)),
+                _ => rt.block_on(interpreted(ROUNDS)),
+            }
+        }
+        return;
+    }
+    let mut criterion = Criterion::default()
+        .configure_from_args()
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(3));
+    let mut group = criterion.benchmark_group("ping_pong_10k");
+    group.bench_function("raw_unbounded", |b| {
+        b.iter(|| rt.block_on(raw_unbounded(10_000)))
+    });
+    group.bench_function("raw_bounded", |b| {
+        b.iter(|| rt.block_on(raw_bounded(10_000)))
+    });
+    group.bench_function("interpreter", |b| {
+        b.iter(|| rt.block_on(interpreted(10_000)))
+    });
+    group.finish();
+    let mut group = criterion.benchmark_group("extension_10k");
+    group.bench_function("registry_handle", |b| {
+        b.iter(|| rt.block_on(dispatch(10_000)))
+    });
+    group.bench_function("interpreter_ext", |b| {
+        b.iter(|| rt.block_on(interpreted_effects(10_000)))
+    });
+    group.finish();
+    criterion.final_summary();
+
+    // Interleave the measurements so that the machine's state affects all alike.
+    let (mut unbounded, mut bounded, mut interp) = (f64::INFINITY, f64::INFINITY, f64::INFINITY);
+    for _ in 0..5 {
+        unbounded = unbounded.min(per_round(&rt, 3, ROUNDS, raw_unbounded));
+        bounded = bounded.min(per_round(&rt, 3, ROUNDS, raw_bounded));
+        interp = interp.min(per_round(&rt, 3, ROUNDS, interpreted));
+    }
+    let raw = unbounded.min(bounded);
+    let endpoints = per_round(&rt, 5, ROUNDS, endpoints_only);
+    println!("  endpoints only         {endpoints:>7.1} ns");
+    println!("\nping-pong round trip, current-thread runtime, best of 15 runs of {ROUNDS}:");
+    println!("  raw mpsc unbounded     {unbounded:>7.1} ns");
+    println!("  raw mpsc bounded(1)    {bounded:>7.1} ns");
+    println!(
+        "  interpreter            {interp:>7.1} ns   x{:.2} the faster raw channel (goal <= 1.30)",
+        interp / raw
+    );
+    let handle = per_round(&rt, 15, ROUNDS, dispatch);
+    let through = per_round(&rt, 15, ROUNDS, interpreted_effects);
+    println!("extension effect, best of 15 runs of {ROUNDS}:");
+    println!("  ExtensionRegistry::handle   {handle:>6.1} ns per effect (goal <= 50)");
+    println!("  through the interpreter     {through:>6.1} ns per effect");
+}
