@@ -109,11 +109,9 @@ struct Failure {
 }
 
 enum Cont<'p, R, M> {
-    Seq(&'p [Local<R, M>], usize),
-    Repeat {
-        body: &'p [Local<R, M>],
-        remaining: u64,
-    },
+    /// A sequence, the index of its next effect, and how many more times to run it
+    /// once it ends (counted loops).
+    Seq(&'p [Local<R, M>], usize, u64),
     Decide {
         body: &'p [Local<R, M>],
         tell: &'p [R],
@@ -218,10 +216,10 @@ where
         events: &'b mut Vec<Event<R>>,
     ) -> BoxFuture<'b, Result<(), Failure>> {
         Box::pin(async move {
-            let mut stack: Vec<Cont<'b, R, M>> = vec![Cont::Seq(seq, 0)];
+            let mut stack: Vec<Cont<'b, R, M>> = vec![Cont::Seq(seq, 0, 0)];
             while let Some(top) = stack.last_mut() {
                 let push = match top {
-                    Cont::Seq(items, pos) => {
+                    Cont::Seq(items, pos, again) => {
                         let items: &'b [Local<R, M>] = items;
                         // Messages, nearly all the traffic, take the short way: a run of
                         // sends and receives in one go.
@@ -249,7 +247,12 @@ where
                             }
                         }
                         let Some(effect) = items.get(*pos) else {
-                            stack.pop();
+                            if *again > 0 {
+                                *again -= 1;
+                                *pos = 0;
+                            } else {
+                                stack.pop();
+                            }
                             continue;
                         };
                         *pos += 1;
@@ -264,14 +267,6 @@ where
                             }
                             Err(StepError::Nested(failure)) => return Err(failure),
                         }
-                    }
-                    Cont::Repeat { body, remaining } => {
-                        if *remaining == 0 {
-                            stack.pop();
-                            continue;
-                        }
-                        *remaining -= 1;
-                        Some(Cont::Seq(body, 0))
                     }
                     Cont::Decide { body, tell, round } => {
                         let (body, tell, this_round) = (*body, *tell, *round);
@@ -288,7 +283,7 @@ where
                         }
                         if go_on {
                             self.event(events, EventKind::Round { round: this_round });
-                            Some(Cont::Seq(body, 0))
+                            Some(Cont::Seq(body, 0, 0))
                         } else {
                             stack.pop();
                             None
@@ -304,7 +299,7 @@ where
                         match handler.follow(decider).await {
                             Ok(true) => {
                                 self.event(events, EventKind::Round { round: this_round });
-                                Some(Cont::Seq(body, 0))
+                                Some(Cont::Seq(body, 0, 0))
                             }
                             Ok(false) => {
                                 stack.pop();
@@ -387,7 +382,7 @@ where
                         label: label.clone(),
                     },
                 );
-                Ok(Some(Cont::Seq(body, 0)))
+                Ok(Some(Cont::Seq(body, 0, 0)))
             }
             Local::Branch {
                 from,
@@ -414,13 +409,11 @@ where
                         label: label.clone(),
                     },
                 );
-                Ok(Some(Cont::Seq(body, 0)))
+                Ok(Some(Cont::Seq(body, 0, 0)))
             }
             Local::Loop { control, body } => Ok(Some(match control {
-                LoopControl::Count(rounds) => Cont::Repeat {
-                    body,
-                    remaining: *rounds,
-                },
+                LoopControl::Count(0) => return Ok(None),
+                LoopControl::Count(rounds) => Cont::Seq(body, 0, rounds - 1),
                 LoopControl::Decide { tell } => Cont::Decide {
                     body,
                     tell,
@@ -505,7 +498,7 @@ impl From<RunError> for StepError {
 fn path_of<R, M>(prefix: &[usize], stack: &[Cont<'_, R, M>]) -> Vec<usize> {
     let mut path = prefix.to_vec();
     path.extend(stack.iter().filter_map(|cont| match cont {
-        Cont::Seq(_, pos) => Some(pos.saturating_sub(1)),
+        Cont::Seq(_, pos, _) => Some(pos.saturating_sub(1)),
         _ => None,
     }));
     path
