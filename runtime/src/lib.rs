@@ -14,6 +14,7 @@ mod interpreter;
 mod registry;
 mod runner;
 mod state;
+pub mod tcp;
 mod transport;
 
 pub use handler::{Channels, ChoreoHandler, RunError, RunErrorKind};

@@ -64,6 +64,13 @@ pub type Incoming<M> = Result<Frame<M>, Box<PeerDown>>;
 pub trait FrameSink<M>: Send + 'static {
     /// Sends a frame; fails when the peer is gone.
     fn send(&mut self, frame: Frame<M>) -> impl Future<Output = Result<(), String>> + Send;
+
+    /// Says goodbye: the role is done (`Ok`) or failed (`Err` with the reason). After
+    /// a goodbye the peer no longer expects frames from this sink.
+    fn close(&mut self, outcome: Result<(), String>) -> impl Future<Output = ()> + Send {
+        let _ = outcome;
+        async {}
+    }
 }
 
 /// A sink into an in-process queue.
@@ -136,6 +143,13 @@ impl<R: RoleId, M: Message, T: FrameSink<M>> Endpoint<R, M, T> {
                 }
                 .into()
             })
+    }
+
+    /// Says goodbye to every peer: the role is done (`Ok`) or failed (`Err`).
+    pub async fn close(&mut self, outcome: Result<(), String>) {
+        for sink in self.sinks.iter_mut().flatten() {
+            sink.close(outcome.clone()).await;
+        }
     }
 
     fn index(&self, peer: R) -> Result<usize, RunError> {

@@ -2,138 +2,16 @@
 
 #[path = "../../choreography/tests/common/mod.rs"]
 mod common;
+mod support;
 
-use std::any::{Any, TypeId};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::*;
-use stormchor_choreography::{ExtensionEffect, Family, Program};
+use stormchor_choreography::Family;
 use stormchor_runtime::{
-    EffectFailure, EventKind, ExtensionError, ExtensionRegistry, Labels, RoleLogic, RoleSetup,
-    RoleState, RunConfig, RunErrorKind, RunReport, run_all,
+    EventKind, ExtensionError, RoleSetup, RunConfig, RunErrorKind, RunReport, run_all,
 };
-use tokio::sync::Notify;
-
-type P = Program<Role, Msg>;
-
-/// Role data used by these tests: a counter, a choice and a rendezvous.
-#[derive(Default)]
-struct Data {
-    counter: AtomicU64,
-    rounds: u64,
-    pick: &'static str,
-    signal: Notify,
-}
-
-impl RoleLogic<Role, Msg> for Data {
-    fn message(state: &RoleState<Role, Msg, Self>, _to: Role, template: &Msg) -> Msg {
-        match template {
-            // Answer with one more than the last count received, or with our counter.
-            Msg::Rows(_) => {
-                let last = [Coordinator, Backup]
-                    .iter()
-                    .chain([Worker(0)].iter())
-                    .filter_map(|peer| match state.latest_from(peer) {
-                        Some(Msg::Rows(n)) => Some(n),
-                        _ => None,
-                    })
-                    .max();
-                Msg::Rows(last.map_or(state.data().counter.load(Ordering::Relaxed), |n| n + 1))
-            }
-            // Report the result of the last RunWorkload effect.
-            Msg::Lsn(_) => Msg::Lsn(state.result::<RunWorkload, u64>().map_or(0, |v| *v)),
-            Msg::Verdict(_) => Msg::Verdict(matches!(state.role(), Worker(i) if i % 2 == 0)),
-            other => other.clone(),
-        }
-    }
-
-    fn choose(state: &RoleState<Role, Msg, Self>, labels: Labels<'_, Role, Msg>) -> usize {
-        labels.position(state.data().pick).unwrap_or(0)
-    }
-
-    fn keep_looping(state: &RoleState<Role, Msg, Self>, round: u64) -> bool {
-        round < state.data().rounds
-    }
-}
-
-/// Waits until the role's signal is raised.
-#[derive(Clone, Debug)]
-struct WaitForSignal(Role);
-/// Raises the role's signal.
-#[derive(Clone, Debug)]
-struct RaiseSignal(Role);
-
-macro_rules! on_one_role {
-    ($ty:ident) => {
-        impl ExtensionEffect for $ty {
-            fn effect_type_id(&self) -> TypeId {
-                TypeId::of::<Self>()
-            }
-            fn type_name(&self) -> &'static str {
-                stringify!($ty)
-            }
-            fn participating_role_ids(&self) -> Vec<Box<dyn Any>> {
-                vec![Box::new(self.0)]
-            }
-            fn as_any(&self) -> &dyn Any {
-                self
-            }
-            fn as_any_mut(&mut self) -> &mut dyn Any {
-                self
-            }
-            fn clone_box(&self) -> Box<dyn ExtensionEffect> {
-                Box::new(self.clone())
-            }
-        }
-    };
-}
-on_one_role!(WaitForSignal);
-on_one_role!(RaiseSignal);
-
-type Registry = ExtensionRegistry<RoleState<Role, Msg, Data>>;
-
-fn registry() -> Arc<Registry> {
-    let mut registry = Registry::new();
-    registry
-        .register::<RunWorkload, u64, _>(|state, effect| {
-            Box::pin(async move {
-                if effect.seconds >= 1_000 {
-                    tokio::time::sleep(Duration::from_secs(u64::from(effect.seconds))).await;
-                }
-                if effect.seconds == 999 {
-                    return Err(EffectFailure::permanent(
-                        "the server refused the connection",
-                    ));
-                }
-                if effect.seconds == 666 {
-                    panic!("handler bug");
-                }
-                Ok(state
-                    .data()
-                    .counter
-                    .fetch_add(u64::from(effect.seconds), Ordering::SeqCst)
-                    + u64::from(effect.seconds))
-            })
-        })
-        .expect("register")
-        .register::<WaitForSignal, (), _>(|state, _| {
-            Box::pin(async move {
-                state.data().signal.notified().await;
-                Ok(())
-            })
-        })
-        .expect("register")
-        .register::<RaiseSignal, (), _>(|state, _| {
-            Box::pin(async move {
-                state.data().signal.notify_one();
-                Ok(())
-            })
-        })
-        .expect("register");
-    Arc::new(registry)
-}
+use support::*;
 
 async fn run(program: &P, data: impl Fn(Role) -> Data) -> RunReport<Role, Msg, Data> {
     let registry = registry();

@@ -14,7 +14,7 @@ pub enum Role {
 
 pub use Role::{Backup, Coordinator, Worker};
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Msg {
     Start,
     Stop,

@@ -1,0 +1,447 @@
+//! The TCP transport: the scenarios in one process and in separate OS processes,
+//! handshake refusals, malformed and truncated frames, crashed peers, and a fuzzed
+//! frame decoder.
+
+#[path = "../../choreography/tests/common/mod.rs"]
+mod common;
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+use serde::{Deserialize, Serialize};
+use stormchor_choreography::project_all;
+use stormchor_runtime::tcp::{
+    self, TcpError, decode_frame, fingerprint, loopback_addresses, run_all_over_tcp,
+    run_role_over_tcp,
+};
+use stormchor_runtime::{RoleSetup, RunConfig, RunErrorKind, run_all};
+use support::*;
+use tokio::io::AsyncWriteExt;
+
+const CONNECT: Duration = Duration::from_secs(10);
+const CHILD_ENV: &str = "STORMCHOR_TCP_CHILD";
+
+fn config() -> RunConfig {
+    RunConfig::default().with_deadline(Duration::from_secs(20))
+}
+
+/// Every role's summary after an in-memory run of the scenario: the reference.
+async fn in_memory(name: &str) -> BTreeMap<Role, Result<String, String>> {
+    let (program, data) = scenario(name);
+    let roles: Vec<Role> = program.roles().into_iter().collect();
+    let registry = registry();
+    let report = run_all(
+        &program,
+        |r| RoleSetup::with_registry(data(r), registry.clone()),
+        config(),
+    )
+    .await
+    .expect("sound");
+    report
+        .outcomes
+        .iter()
+        .map(|(role, outcome)| {
+            let summary = match (&outcome.result, &outcome.state) {
+                (Ok(()), Some(state)) => Ok(summary(state, &roles)),
+                (Err(failure), _) => Err(failure.error.to_string()),
+                (Ok(()), None) => Err("no state".to_owned()),
+            };
+            (*role, summary)
+        })
+        .collect()
+}
+
+async fn over_tcp_in_process(name: &str) -> BTreeMap<Role, Result<String, String>> {
+    let (program, data) = scenario(name);
+    let roles: Vec<Role> = program.roles().into_iter().collect();
+    let registry = registry();
+    let outcomes = run_all_over_tcp(
+        &program,
+        |r| RoleSetup::with_registry(data(r), registry.clone()),
+        config(),
+        CONNECT,
+    )
+    .await
+    .expect("set up");
+    outcomes
+        .into_iter()
+        .map(|(role, outcome)| {
+            let summary = match outcome {
+                Ok(outcome) => match (outcome.result, outcome.state) {
+                    (Ok(()), Some(state)) => Ok(summary(&state, &roles)),
+                    (Err(failure), _) => Err(failure.error.to_string()),
+                    (Ok(()), None) => Err("no state".to_owned()),
+                },
+                Err(error) => Err(error.to_string()),
+            };
+            (role, summary)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_gives_the_same_results_over_tcp_as_in_memory() {
+    for name in [
+        "ping-pong",
+        "choice",
+        "loop-until",
+        "par",
+        "family-1",
+        "family-4",
+        "family-16",
+    ] {
+        let reference = in_memory(name).await;
+        assert!(
+            reference.values().all(Result::is_ok),
+            "{name}: {reference:?}"
+        );
+        assert_eq!(over_tcp_in_process(name).await, reference, "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_over_tcp_fails_its_role_and_is_named_by_the_peer() {
+    let outcomes = over_tcp_in_process("timeout").await;
+    assert_eq!(
+        outcomes[&Worker(0)],
+        Err("timed out after 100ms".to_owned())
+    );
+    let coordinator = outcomes[&Coordinator].as_ref().expect_err("peer failed");
+    assert!(
+        coordinator.starts_with("peer Worker(0) failed: timed out after 100ms"),
+        "{coordinator}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_running_another_program_refuse_to_start() {
+    let (program, _) = scenario("ping-pong");
+    let (other, _) = scenario("par");
+    let other = other.then(program.clone());
+    let addresses = loopback_addresses([Coordinator, Worker(0)]).expect("ports");
+    let a = {
+        let addresses = addresses.clone();
+        tokio::spawn(async move {
+            run_role_over_tcp(
+                &program,
+                Coordinator,
+                &addresses,
+                RoleSetup::with_registry(Data::default(), registry()),
+                config(),
+                CONNECT,
+            )
+            .await
+        })
+    };
+    // The worker side runs a different program, over the same roles' addresses.
+    let fake_locals = project_all(&other).expect("sound");
+    let b = tokio::spawn(async move {
+        tcp::connect::<Role, Msg>(Worker(0), &addresses, fingerprint(&fake_locals), CONNECT).await
+    });
+    let a = a.await.expect("joined").expect_err("refused");
+    let b = b.await.expect("joined").expect_err("refused");
+    for error in [a.to_string(), b.to_string()] {
+        assert!(
+            error.contains("it runs another program (fingerprint"),
+            "{error}"
+        );
+    }
+    assert!(matches!(a, TcpError::Handshake { .. }));
+}
+
+/// The handshake record a dialer sends, written by hand to play a misbehaving peer.
+#[derive(Serialize, Deserialize)]
+struct Hello {
+    protocol: String,
+    fingerprint: u64,
+    from: String,
+    to: String,
+}
+
+async fn raw_peer(
+    addresses: &BTreeMap<Role, SocketAddr>,
+    from: Role,
+    to: Role,
+    fingerprint: u64,
+) -> tokio::net::TcpStream {
+    use bincode::Options;
+    let mut stream = loop {
+        match tokio::net::TcpStream::connect(addresses[&to]).await {
+            Ok(stream) => break stream,
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    };
+    let hello = Hello {
+        protocol: "stormchor/1".into(),
+        fingerprint,
+        from: format!("{from:?}"),
+        to: format!("{to:?}"),
+    };
+    let bytes = bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .serialize(&hello)
+        .expect("encode");
+    stream
+        .write_all(&(bytes.len() as u32).to_be_bytes())
+        .await
+        .expect("write");
+    stream.write_all(&bytes).await.expect("write");
+    let mut reply = [0u8; 8];
+    tokio::io::AsyncReadExt::read_exact(&mut stream, &mut reply)
+        .await
+        .expect("welcome");
+    stream
+}
+
+async fn bad_bytes_fail_the_role(garbage: &[u8], close: bool) -> String {
+    // Worker(0) (the higher role) listens; our raw peer plays the coordinator.
+    let (program, data) = scenario("ping-pong");
+    let locals = project_all(&program).expect("sound");
+    let addresses = loopback_addresses([Coordinator, Worker(0)]).expect("ports");
+    let worker = {
+        let addresses = addresses.clone();
+        tokio::spawn(async move {
+            run_role_over_tcp(
+                &program,
+                Worker(0),
+                &addresses,
+                RoleSetup::with_registry(data(Worker(0)), registry()),
+                config(),
+                CONNECT,
+            )
+            .await
+        })
+    };
+    let mut stream = raw_peer(&addresses, Coordinator, Worker(0), fingerprint(&locals)).await;
+    stream.write_all(garbage).await.expect("write");
+    if close {
+        stream.shutdown().await.expect("shutdown");
+    }
+    let outcome = worker.await.expect("joined").expect("connected");
+    let failure = outcome.result.expect_err("bad bytes");
+    assert!(
+        matches!(failure.error.kind(), RunErrorKind::PeerFailed { peer, .. } if peer == "Coordinator"),
+        "{failure}"
+    );
+    failure.error.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_frame_is_an_error_naming_the_peer() {
+    let error = bad_bytes_fail_the_role(&[0, 0, 0, 3, 0xff, 0xff, 0xff], false).await;
+    assert!(
+        error.contains("it sent a malformed frame of 3 bytes"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncated_frame_is_an_error_naming_the_peer() {
+    let error = bad_bytes_fail_the_role(&[0, 0, 0, 100, 1, 2, 3], true).await;
+    assert!(
+        error.contains("Coordinator failed: its connection broke"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_frame_is_refused_without_allocating_it() {
+    let error = bad_bytes_fail_the_role(&[0xff, 0xff, 0xff, 0xff], false).await;
+    assert!(error.contains("its connection broke"), "{error}");
+}
+
+/// A message type with variable-size parts, to stress the decoder.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+enum Rich {
+    Text(String),
+    Numbers(Vec<u64>),
+    Nested(Option<Box<Rich>>, (u8, i64)),
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 100_000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_frame_decoder_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+        let _ = decode_frame::<Rich>(&bytes);
+        let _ = decode_frame::<Msg>(&bytes);
+    }
+}
+
+#[test]
+fn encoded_frames_decode_to_themselves() {
+    use bincode::Options;
+    // The wire form of a frame, as the sender writes it (variant 0 of the wire record).
+    let frame = stormchor_runtime::Frame::Message(Rich::Nested(
+        Some(Box::new(Rich::Text("lsn".into()))),
+        (7, -1),
+    ));
+    let mut bytes = 0u32.to_le_bytes().to_vec();
+    bytes.extend(
+        bincode::DefaultOptions::new()
+            .with_fixint_encoding()
+            .serialize(&frame)
+            .expect("encode"),
+    );
+    assert_eq!(decode_frame::<Rich>(&bytes), Ok(frame));
+}
+
+// ---------- separate OS processes ----------
+
+/// Entry point of a child process: runs one role of a scenario over TCP and prints
+/// how it ended. Run by the multi-process tests, not on its own.
+#[test]
+#[ignore = "a child process of the multi-process tests"]
+fn tcp_child() {
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let mut parts = spec.split(';');
+    let (name, index, addresses) = (
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or("0"),
+        parts.next().unwrap_or(""),
+    );
+    let (program, data) = scenario(name);
+    let roles: Vec<Role> = program.roles().into_iter().collect();
+    let index: usize = index.parse().expect("role index");
+    let addresses: BTreeMap<Role, SocketAddr> = roles
+        .iter()
+        .copied()
+        .zip(addresses.split(',').map(|a| a.parse().expect("address")))
+        .collect();
+    let role = roles[index];
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let started = Instant::now();
+    let outcome = rt.block_on(run_role_over_tcp(
+        &program,
+        role,
+        &addresses,
+        RoleSetup::with_registry(data(role), registry()),
+        config(),
+        CONNECT,
+    ));
+    let line = match outcome {
+        Ok(outcome) => match (outcome.result, outcome.state) {
+            (Ok(()), Some(state)) => format!("OUTCOME ok {}", summary(&state, &roles)),
+            (Err(failure), _) => format!(
+                "OUTCOME err {} after {} ms",
+                failure.error,
+                started.elapsed().as_millis()
+            ),
+            (Ok(()), None) => "OUTCOME err no state".to_owned(),
+        },
+        Err(error) => format!("OUTCOME err {error}"),
+    };
+    println!("{line}");
+}
+
+/// Starts one process per role of the scenario and returns each role's outcome line.
+fn run_processes(name: &str) -> BTreeMap<Role, String> {
+    let (program, _) = scenario(name);
+    let roles: Vec<Role> = program.roles().into_iter().collect();
+    let addresses = loopback_addresses(roles.iter().copied()).expect("ports");
+    let list: Vec<String> = roles.iter().map(|r| addresses[r].to_string()).collect();
+    let exe = std::env::current_exe().expect("test binary");
+    let mut children: Vec<(Role, Child)> = roles
+        .iter()
+        .enumerate()
+        .map(|(i, role)| {
+            let child = Command::new(&exe)
+                .args([
+                    "--ignored",
+                    "--exact",
+                    "tcp_child",
+                    "--nocapture",
+                    "--test-threads",
+                    "1",
+                ])
+                .env(CHILD_ENV, format!("{name};{i};{}", list.join(",")))
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn a role process");
+            (*role, child)
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut lines = BTreeMap::new();
+    for (role, child) in &mut children {
+        // Reap every child; kill the ones that outlive the deadline.
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+            }
+        }
+        let line = child
+            .stdout
+            .take()
+            .map(BufReader::new)
+            .and_then(|out| {
+                out.lines()
+                    .map_while(Result::ok)
+                    .find_map(|l| l.find("OUTCOME").map(|at| l[at..].to_owned()))
+            })
+            .unwrap_or_else(|| "OUTCOME none (the process printed no outcome)".to_owned());
+        lines.insert(*role, line);
+    }
+    lines
+}
+
+#[tokio::test]
+async fn separate_processes_give_the_same_results_as_in_memory() {
+    for name in [
+        "ping-pong",
+        "choice",
+        "loop-until",
+        "par",
+        "family-1",
+        "family-4",
+        "family-16",
+    ] {
+        let reference = in_memory(name).await;
+        let lines = run_processes(name);
+        for (role, expected) in reference {
+            let expected = format!("OUTCOME ok {}", expected.expect("reference run"));
+            assert_eq!(lines[&role], expected, "{name}: {role:?}");
+        }
+    }
+}
+
+#[test]
+fn a_crashed_process_is_named_by_every_peer() {
+    let lines = run_processes("crash");
+    // Backup exits in the middle of the run, without a goodbye; everybody waits on
+    // something after that.
+    assert!(
+        lines[&Backup].starts_with("OUTCOME none"),
+        "{}",
+        lines[&Backup]
+    );
+    for role in [Coordinator, Worker(0), Worker(1)] {
+        let line = &lines[&role];
+        println!("{role:?}: {line}");
+        // Each names Backup: directly, or through the peer it waited on, which failed because of it.
+        assert!(line.starts_with("OUTCOME err peer "), "{role:?}: {line}");
+        assert!(
+            line.contains("Backup failed: its connection closed without a goodbye"),
+            "{role:?}: {line}"
+        );
+    }
+}
