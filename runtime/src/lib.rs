@@ -11,6 +11,7 @@
 
 mod handler;
 mod interpreter;
+mod middleware;
 mod registry;
 mod runner;
 mod state;
@@ -19,10 +20,14 @@ mod transport;
 
 pub use handler::{Channels, ChoreoHandler, RunError, RunErrorKind};
 pub use interpreter::{Event, EventKind, Interpreter, RoleFailure};
+pub use middleware::{
+    Fault, FaultPlan, Faulty, Metered, Metrics, OpStats, Recorded, Recording, Retry, RetryPolicy,
+    Traced,
+};
 pub use registry::{
     BoxError, EffectFailure, ExtValue, ExtensionError, ExtensionRegistry, RegistryError,
 };
-pub use runner::{RoleOutcome, RoleSetup, RunConfig, RunReport, run_all};
+pub use runner::{RoleOutcome, RoleSetup, RunConfig, RunReport, run_all, run_all_with};
 pub use state::{Labels, RoleLogic, RoleState};
 pub use stormchor_choreography as choreography;
 pub use transport::{

@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 use stormchor_choreography::{Message, Program, ProjectionError, RoleId, project_all};
 use tokio::task::JoinSet;
 
-use crate::handler::{RunError, RunErrorKind};
+use crate::handler::{ChoreoHandler, RunError, RunErrorKind};
 use crate::interpreter::{Event, Interpreter, RoleFailure};
 use crate::registry::ExtensionRegistry;
 use crate::state::{RoleLogic, RoleState};
-use crate::transport::{PeerDown, memory_mesh};
+use crate::transport::{MemoryEndpoint, PeerDown, memory_mesh};
 
 /// Settings of a run.
 ///
@@ -138,7 +138,7 @@ impl<R: RoleId, M, S> RunReport<R, M, S> {
 /// ```
 pub async fn run_all<R, M, S>(
     program: &Program<R, M>,
-    mut setup: impl FnMut(R) -> RoleSetup<R, M, S>,
+    setup: impl FnMut(R) -> RoleSetup<R, M, S>,
     config: RunConfig,
 ) -> Result<RunReport<R, M, S>, ProjectionError>
 where
@@ -146,13 +146,47 @@ where
     M: Message,
     S: RoleLogic<R, M>,
 {
+    run_all_with(program, setup, config, |_, endpoint| endpoint).await
+}
+
+/// [`run_all`], with every role's endpoint wrapped by `wrap` (middleware layers).
+///
+/// # Example
+/// ```
+/// use stormchor_choreography::Program;
+/// use stormchor_runtime::{run_all_with, Metered, Metrics, RoleSetup, RunConfig};
+///
+/// let program: Program<&str, u64> = Program::new().send("a", "b", 1).send("b", "a", 2);
+/// let metrics = Metrics::new();
+/// let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
+/// let report = rt
+///     .block_on(run_all_with(&program, |_| RoleSetup::new(()), RunConfig::default(), |_, endpoint| {
+///         Metered::new(endpoint, metrics.clone())
+///     }))
+///     .expect("sound program");
+/// assert!(report.is_success());
+/// assert_eq!(metrics.snapshot()["send"].count, 2);
+/// ```
+pub async fn run_all_with<R, M, S, H>(
+    program: &Program<R, M>,
+    mut setup: impl FnMut(R) -> RoleSetup<R, M, S>,
+    config: RunConfig,
+    mut wrap: impl FnMut(R, MemoryEndpoint<R, M>) -> H,
+) -> Result<RunReport<R, M, S>, ProjectionError>
+where
+    R: RoleId,
+    M: Message,
+    S: RoleLogic<R, M>,
+    H: ChoreoHandler<R, M> + 'static,
+{
     let locals = project_all(program)?;
     let roles: Vec<R> = locals.keys().copied().collect();
     let (endpoints, notifier) = memory_mesh::<R, M>(&roles);
     let mut tasks = JoinSet::new();
     let mut task_roles = BTreeMap::new();
-    for (local, mut endpoint) in locals.into_values().zip(endpoints) {
+    for (local, endpoint) in locals.into_values().zip(endpoints) {
         let role = *local.role();
+        let mut endpoint = wrap(role, endpoint);
         let RoleSetup { data, registry } = setup(role);
         let state = RoleState::new(role, roles.iter().copied(), data);
         let config = config.clone();

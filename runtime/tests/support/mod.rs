@@ -106,6 +106,15 @@ pub fn registry() -> Arc<Registry> {
                 if effect.seconds == 666 {
                     panic!("handler bug");
                 }
+                if effect.seconds == 555 {
+                    // Fails twice with a transient error, then succeeds.
+                    let calls = state.data().counter.fetch_add(1, Ordering::SeqCst) + 1;
+                    return if calls < 3 {
+                        Err(EffectFailure::transient("serialization failure"))
+                    } else {
+                        Ok(calls)
+                    };
+                }
                 if effect.seconds == 777 {
                     // A crash: the process ends without a goodbye.
                     std::process::exit(3);

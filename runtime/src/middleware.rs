@@ -1,0 +1,628 @@
+//! Middleware: handlers that wrap another handler and add one concern each.
+//!
+//! Every layer implements [`ChoreoHandler`] by delegating to the handler it wraps, so
+//! layers stack in any order: `Traced::new(Retry::new(Metered::new(endpoint, ..), ..))`.
+//!
+//! - [`Traced`]: a `tracing` span for every operation, with the role and the peer or
+//!   effect;
+//! - [`Retry`]: retries extension effects whose error is transient, a bounded number of
+//!   times, with exponential backoff and jitter;
+//! - [`Metered`]: counts and total durations of sends, receives and extension effects;
+//! - [`Faulty`]: seeded fault injection (delays, dropped messages, a crash after some
+//!   operations) that replays identically with the same seed;
+//! - [`Recording`]: the sequence of frames and effects, for tests to assert on.
+
+use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use stormchor_choreography::{Extension, Message, RoleId};
+use tracing::Instrument;
+
+use crate::handler::{Channels, ChoreoHandler, RunError, RunErrorKind};
+use crate::registry::{ExtValue, ExtensionRegistry};
+use crate::transport::Frame;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// `split` and `join` for a layer whose only state besides `inner` is shared
+/// (cloned into every part).
+macro_rules! split_join {
+    ($layer:ident { $($shared:ident),* }) => {
+        fn split(&mut self, parts: &[Channels<R>]) -> Result<Vec<Self>, RunError> {
+            Ok(self
+                .inner
+                .split(parts)?
+                .into_iter()
+                .map(|inner| $layer { inner, $($shared: self.$shared.clone()),* })
+                .collect())
+        }
+
+        fn join(&mut self, parts: Vec<Self>) {
+            self.inner.join(parts.into_iter().map(|part| part.inner).collect());
+        }
+    };
+}
+
+// ---------------------------------------------------------------- tracing
+
+/// A `tracing` span around every operation, named after it, with the role and the
+/// peer or effect as fields.
+///
+/// # Example
+/// ```
+/// use stormchor_runtime::{memory_mesh, ChoreoHandler, Traced};
+///
+/// let (mut endpoints, _) = memory_mesh::<&str, u8>(&["a", "b"]);
+/// let traced = Traced::new(endpoints.remove(0));
+/// assert_eq!(traced.role(), "a");
+/// ```
+#[derive(Debug)]
+pub struct Traced<H> {
+    inner: H,
+}
+
+impl<H> Traced<H> {
+    /// Traces `inner`.
+    pub fn new(inner: H) -> Self {
+        Traced { inner }
+    }
+
+    /// The wrapped handler.
+    pub fn into_inner(self) -> H {
+        self.inner
+    }
+}
+
+impl<R: RoleId, M: Message, H: ChoreoHandler<R, M>> ChoreoHandler<R, M> for Traced<H> {
+    fn role(&self) -> R {
+        self.inner.role()
+    }
+
+    async fn send_frame(&mut self, to: R, frame: Frame<M>) -> Result<(), RunError> {
+        let span = tracing::debug_span!("send", role = ?self.inner.role(), to = ?to);
+        self.inner.send_frame(to, frame).instrument(span).await
+    }
+
+    async fn recv_frame(&mut self, from: R) -> Result<Frame<M>, RunError> {
+        let span = tracing::debug_span!("recv", role = ?self.inner.role(), from = ?from);
+        self.inner.recv_frame(from).instrument(span).await
+    }
+
+    async fn extension<'a, E: Sync + 'static>(
+        &'a mut self,
+        registry: &'a ExtensionRegistry<E>,
+        env: &'a E,
+        effect: &'a Extension,
+    ) -> Result<Option<ExtValue>, RunError> {
+        let span =
+            tracing::info_span!("ext", role = ?self.inner.role(), effect = effect.type_name());
+        let result = self
+            .inner
+            .extension(registry, env, effect)
+            .instrument(span.clone())
+            .await;
+        if let Err(error) = &result {
+            span.in_scope(|| tracing::warn!(%error, "extension effect failed"));
+        }
+        result
+    }
+
+    split_join!(Traced {});
+}
+
+// ---------------------------------------------------------------- retry
+
+/// How [`Retry`] retries.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included (at least 1).
+    pub attempts: u32,
+    /// The wait before the first retry; it doubles after each.
+    pub initial_backoff: Duration,
+    /// The longest wait between attempts.
+    pub max_backoff: Duration,
+    /// The seed of the jitter, for replayable runs.
+    pub seed: u64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 3,
+            initial_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(2),
+            seed: 0,
+        }
+    }
+}
+
+/// Retries extension effects that fail with a transient error.
+///
+/// Each wait is the backoff (doubling from `initial_backoff`, capped at `max_backoff`)
+/// times a random factor between 0.5 and 1.5 drawn from the seeded generator.
+/// Messages are never retried: a lost message is a protocol failure, not a hiccup.
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use stormchor_runtime::{memory_mesh, Retry, RetryPolicy};
+///
+/// let (mut endpoints, _) = memory_mesh::<&str, u8>(&["a"]);
+/// let policy = RetryPolicy { attempts: 5, initial_backoff: Duration::from_millis(1), ..RetryPolicy::default() };
+/// let retrying = Retry::new(endpoints.remove(0), policy);
+/// assert_eq!(retrying.retries(), 0);
+/// ```
+#[derive(Debug)]
+pub struct Retry<H> {
+    inner: H,
+    policy: RetryPolicy,
+    rng: SmallRng,
+    retries: u64,
+}
+
+impl<H> Retry<H> {
+    /// Retries `inner`'s extension effects according to `policy`.
+    pub fn new(inner: H, policy: RetryPolicy) -> Self {
+        let rng = SmallRng::seed_from_u64(policy.seed);
+        Retry {
+            inner,
+            policy,
+            rng,
+            retries: 0,
+        }
+    }
+
+    /// How many retries this handler made.
+    pub fn retries(&self) -> u64 {
+        self.retries
+    }
+}
+
+impl<R: RoleId, M: Message, H: ChoreoHandler<R, M>> ChoreoHandler<R, M> for Retry<H> {
+    fn role(&self) -> R {
+        self.inner.role()
+    }
+
+    fn send_frame(
+        &mut self,
+        to: R,
+        frame: Frame<M>,
+    ) -> impl Future<Output = Result<(), RunError>> + Send {
+        self.inner.send_frame(to, frame)
+    }
+
+    fn recv_frame(&mut self, from: R) -> impl Future<Output = Result<Frame<M>, RunError>> + Send {
+        self.inner.recv_frame(from)
+    }
+
+    async fn extension<'a, E: Sync + 'static>(
+        &'a mut self,
+        registry: &'a ExtensionRegistry<E>,
+        env: &'a E,
+        effect: &'a Extension,
+    ) -> Result<Option<ExtValue>, RunError> {
+        let mut backoff = self.policy.initial_backoff;
+        let mut attempt = 1;
+        loop {
+            let result = self.inner.extension(registry, env, effect).await;
+            let transient = matches!(&result, Err(e) if matches!(e.kind(), RunErrorKind::Extension(x) if x.is_transient()));
+            if !transient || attempt >= self.policy.attempts.max(1) {
+                return result;
+            }
+            let factor: f64 = self.rng.random_range(0.5..1.5);
+            tokio::time::sleep(backoff.mul_f64(factor)).await;
+            backoff = (backoff * 2).min(self.policy.max_backoff);
+            attempt += 1;
+            self.retries += 1;
+        }
+    }
+
+    fn split(&mut self, parts: &[Channels<R>]) -> Result<Vec<Self>, RunError> {
+        let policy = self.policy.clone();
+        let mut seed = self.rng.random::<u64>();
+        Ok(self
+            .inner
+            .split(parts)?
+            .into_iter()
+            .map(|inner| {
+                seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                Retry::new(
+                    inner,
+                    RetryPolicy {
+                        seed,
+                        ..policy.clone()
+                    },
+                )
+            })
+            .collect())
+    }
+
+    fn join(&mut self, parts: Vec<Self>) {
+        self.retries += parts.iter().map(|p| p.retries).sum::<u64>();
+        self.inner
+            .join(parts.into_iter().map(|part| part.inner).collect());
+    }
+}
+
+// ---------------------------------------------------------------- metrics
+
+/// Count and total time of one kind of operation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpStats {
+    /// How many.
+    pub count: u64,
+    /// How many failed.
+    pub errors: u64,
+    /// Time spent in all.
+    pub total: Duration,
+}
+
+/// What [`Metered`] measured, shared by all layers of one run.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    ops: Mutex<BTreeMap<String, OpStats>>,
+}
+
+impl Metrics {
+    /// Empty metrics, to share between handlers.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Metrics::default())
+    }
+
+    /// The figures so far, by operation (`send`, `recv`, `ext <Type>`).
+    pub fn snapshot(&self) -> BTreeMap<String, OpStats> {
+        lock(&self.ops).clone()
+    }
+
+    fn record(&self, op: &str, took: Duration, ok: bool) {
+        let mut ops = lock(&self.ops);
+        let stats = ops.entry(op.to_owned()).or_default();
+        stats.count += 1;
+        stats.errors += u64::from(!ok);
+        stats.total += took;
+    }
+}
+
+/// Counts and times every send, receive and extension effect into shared [`Metrics`].
+///
+/// # Example
+/// ```
+/// use stormchor_runtime::{memory_mesh, ChoreoHandler, Metered, Metrics};
+///
+/// let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+/// rt.block_on(async {
+///     let metrics = Metrics::new();
+///     let (mut endpoints, _) = memory_mesh::<&str, u8>(&["a", "b"]);
+///     let mut b = Metered::new(endpoints.pop().expect("b"), metrics.clone());
+///     let mut a = Metered::new(endpoints.pop().expect("a"), metrics.clone());
+///     a.send("b", 1).await.expect("sent");
+///     b.recv("a").await.expect("received");
+///     let figures = metrics.snapshot();
+///     assert_eq!((figures["send"].count, figures["recv"].count), (1, 1));
+/// });
+/// ```
+#[derive(Debug)]
+pub struct Metered<H> {
+    inner: H,
+    metrics: Arc<Metrics>,
+}
+
+impl<H> Metered<H> {
+    /// Measures `inner` into `metrics`.
+    pub fn new(inner: H, metrics: Arc<Metrics>) -> Self {
+        Metered { inner, metrics }
+    }
+}
+
+impl<R: RoleId, M: Message, H: ChoreoHandler<R, M>> ChoreoHandler<R, M> for Metered<H> {
+    fn role(&self) -> R {
+        self.inner.role()
+    }
+
+    async fn send_frame(&mut self, to: R, frame: Frame<M>) -> Result<(), RunError> {
+        let started = Instant::now();
+        let result = self.inner.send_frame(to, frame).await;
+        self.metrics
+            .record("send", started.elapsed(), result.is_ok());
+        result
+    }
+
+    async fn recv_frame(&mut self, from: R) -> Result<Frame<M>, RunError> {
+        let started = Instant::now();
+        let result = self.inner.recv_frame(from).await;
+        self.metrics
+            .record("recv", started.elapsed(), result.is_ok());
+        result
+    }
+
+    async fn extension<'a, E: Sync + 'static>(
+        &'a mut self,
+        registry: &'a ExtensionRegistry<E>,
+        env: &'a E,
+        effect: &'a Extension,
+    ) -> Result<Option<ExtValue>, RunError> {
+        let started = Instant::now();
+        let result = self.inner.extension(registry, env, effect).await;
+        self.metrics.record(
+            &format!("ext {}", effect.type_name()),
+            started.elapsed(),
+            result.is_ok(),
+        );
+        result
+    }
+
+    split_join!(Metered { metrics });
+}
+
+// ---------------------------------------------------------------- faults
+
+/// Which faults [`Faulty`] injects. Probabilities are per send.
+#[derive(Clone, Debug, Default)]
+pub struct FaultPlan {
+    /// The seed; the same seed injects the same faults at the same operations.
+    pub seed: u64,
+    /// Probability that a send is delayed.
+    pub delay: f64,
+    /// The longest delay.
+    pub max_delay: Duration,
+    /// Probability that a message is silently dropped.
+    pub drop: f64,
+    /// The role crashes (fails) at this operation (counted from 1), if set.
+    pub crash_at: Option<u64>,
+}
+
+/// A fault that [`Faulty`] injected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// A send to `to` was delayed.
+    Delayed {
+        /// The operation number.
+        op: u64,
+        /// The peer.
+        to: String,
+        /// The delay.
+        by: Duration,
+    },
+    /// A frame to `to` was dropped.
+    Dropped {
+        /// The operation number.
+        op: u64,
+        /// The peer.
+        to: String,
+    },
+    /// The role crashed.
+    Crashed {
+        /// The operation number.
+        op: u64,
+    },
+}
+
+/// Injects seeded faults into a role's operations: delays and drops on sends, and a
+/// crash at a chosen operation. Every role draws from its own generator, derived from
+/// the plan's seed and the role, so a failing run replays with the same seed.
+///
+/// # Example
+/// ```
+/// use stormchor_runtime::{memory_mesh, ChoreoHandler, FaultPlan, Faulty};
+///
+/// let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+/// rt.block_on(async {
+///     let (mut endpoints, _) = memory_mesh::<&str, u8>(&["a", "b"]);
+///     let plan = FaultPlan { seed: 7, crash_at: Some(2), ..FaultPlan::default() };
+///     let mut a = Faulty::new(endpoints.remove(0), plan);
+///     assert!(a.send("b", 1).await.is_ok());
+///     assert!(a.send("b", 2).await.is_err(), "crashes at the second operation");
+///     assert_eq!(a.faults().len(), 1);
+/// });
+/// ```
+#[derive(Debug)]
+pub struct Faulty<H> {
+    inner: H,
+    plan: FaultPlan,
+    rng: SmallRng,
+    op: u64,
+    log: Arc<Mutex<Vec<Fault>>>,
+}
+
+impl<H> Faulty<H> {
+    /// Injects the faults of `plan` into `inner`.
+    pub fn new<R: RoleId, M: Message>(inner: H, plan: FaultPlan) -> Self
+    where
+        H: ChoreoHandler<R, M>,
+    {
+        let mut hasher = DefaultHasher::new();
+        inner.role().hash(&mut hasher);
+        let rng = SmallRng::seed_from_u64(plan.seed ^ hasher.finish());
+        Faulty {
+            inner,
+            plan,
+            rng,
+            op: 0,
+            log: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    /// The faults injected so far.
+    pub fn faults(&self) -> Vec<Fault> {
+        lock(&self.log).clone()
+    }
+
+    /// A handle on the log of injected faults, which outlives the handler.
+    pub fn fault_log(&self) -> Arc<Mutex<Vec<Fault>>> {
+        self.log.clone()
+    }
+
+    fn next_op(&mut self) -> Result<u64, RunError> {
+        self.op += 1;
+        if self.plan.crash_at == Some(self.op) {
+            lock(&self.log).push(Fault::Crashed { op: self.op });
+            return Err(RunErrorKind::Injected(format!("crash at operation {}", self.op)).into());
+        }
+        Ok(self.op)
+    }
+}
+
+impl<R: RoleId, M: Message, H: ChoreoHandler<R, M>> ChoreoHandler<R, M> for Faulty<H> {
+    fn role(&self) -> R {
+        self.inner.role()
+    }
+
+    async fn send_frame(&mut self, to: R, frame: Frame<M>) -> Result<(), RunError> {
+        let op = self.next_op()?;
+        if self.plan.delay > 0.0 && self.rng.random_bool(self.plan.delay.clamp(0.0, 1.0)) {
+            let by = self.plan.max_delay.mul_f64(self.rng.random_range(0.0..1.0));
+            lock(&self.log).push(Fault::Delayed {
+                op,
+                to: format!("{to:?}"),
+                by,
+            });
+            tokio::time::sleep(by).await;
+        }
+        if self.plan.drop > 0.0 && self.rng.random_bool(self.plan.drop.clamp(0.0, 1.0)) {
+            lock(&self.log).push(Fault::Dropped {
+                op,
+                to: format!("{to:?}"),
+            });
+            return Ok(());
+        }
+        self.inner.send_frame(to, frame).await
+    }
+
+    async fn recv_frame(&mut self, from: R) -> Result<Frame<M>, RunError> {
+        self.next_op()?;
+        self.inner.recv_frame(from).await
+    }
+
+    async fn extension<'a, E: Sync + 'static>(
+        &'a mut self,
+        registry: &'a ExtensionRegistry<E>,
+        env: &'a E,
+        effect: &'a Extension,
+    ) -> Result<Option<ExtValue>, RunError> {
+        self.next_op()?;
+        self.inner.extension(registry, env, effect).await
+    }
+
+    fn split(&mut self, parts: &[Channels<R>]) -> Result<Vec<Self>, RunError> {
+        let mut seed = self.rng.random::<u64>();
+        let (plan, log) = (self.plan.clone(), self.log.clone());
+        Ok(self
+            .inner
+            .split(parts)?
+            .into_iter()
+            .map(|inner| {
+                seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                Faulty {
+                    inner,
+                    plan: FaultPlan {
+                        // Parts count their own operations; only the whole role crashes.
+                        crash_at: None,
+                        ..plan.clone()
+                    },
+                    rng: SmallRng::seed_from_u64(seed),
+                    op: 0,
+                    log: log.clone(),
+                }
+            })
+            .collect())
+    }
+
+    fn join(&mut self, parts: Vec<Self>) {
+        self.inner
+            .join(parts.into_iter().map(|part| part.inner).collect());
+    }
+}
+
+// ---------------------------------------------------------------- recording
+
+/// One operation seen by [`Recording`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Recorded<R> {
+    /// A frame sent to a peer, described.
+    Sent(R, String),
+    /// A frame received from a peer, described.
+    Received(R, String),
+    /// An extension effect carried out, by type name.
+    Ext(&'static str),
+}
+
+/// Records every frame sent and received and every extension effect, for tests to
+/// assert on the exact sequence.
+///
+/// # Example
+/// ```
+/// use stormchor_runtime::{memory_mesh, ChoreoHandler, Recorded, Recording};
+///
+/// let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+/// rt.block_on(async {
+///     let (mut endpoints, _) = memory_mesh::<&str, u8>(&["a", "b"]);
+///     let mut b = endpoints.pop().expect("b");
+///     let mut a = Recording::new(endpoints.pop().expect("a"));
+///     a.send("b", 7).await.expect("sent");
+///     b.recv("a").await.expect("received");
+///     assert_eq!(a.events(), vec![Recorded::Sent("b", "message 7".to_owned())]);
+/// });
+/// ```
+#[derive(Debug)]
+pub struct Recording<R, H> {
+    inner: H,
+    log: Arc<Mutex<Vec<Recorded<R>>>>,
+}
+
+impl<R: Clone, H> Recording<R, H> {
+    /// Records what `inner` does.
+    pub fn new(inner: H) -> Self {
+        Recording {
+            inner,
+            log: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    /// What was recorded so far, in order.
+    pub fn events(&self) -> Vec<Recorded<R>> {
+        lock(&self.log).clone()
+    }
+
+    /// A handle on the log, which outlives the handler.
+    pub fn log(&self) -> Arc<Mutex<Vec<Recorded<R>>>> {
+        self.log.clone()
+    }
+}
+
+impl<R: RoleId, M: Message, H: ChoreoHandler<R, M>> ChoreoHandler<R, M> for Recording<R, H> {
+    fn role(&self) -> R {
+        self.inner.role()
+    }
+
+    async fn send_frame(&mut self, to: R, frame: Frame<M>) -> Result<(), RunError> {
+        let description = frame.describe();
+        self.inner.send_frame(to, frame).await?;
+        lock(&self.log).push(Recorded::Sent(to, description));
+        Ok(())
+    }
+
+    async fn recv_frame(&mut self, from: R) -> Result<Frame<M>, RunError> {
+        let frame = self.inner.recv_frame(from).await?;
+        lock(&self.log).push(Recorded::Received(from, frame.describe()));
+        Ok(frame)
+    }
+
+    async fn extension<'a, E: Sync + 'static>(
+        &'a mut self,
+        registry: &'a ExtensionRegistry<E>,
+        env: &'a E,
+        effect: &'a Extension,
+    ) -> Result<Option<ExtValue>, RunError> {
+        let value = self.inner.extension(registry, env, effect).await?;
+        lock(&self.log).push(Recorded::Ext(effect.type_name()));
+        Ok(value)
+    }
+
+    split_join!(Recording { log });
+}

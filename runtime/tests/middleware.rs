@@ -1,0 +1,332 @@
+//! Middleware layers over real runs: retry, metrics, fault injection, recording and
+//! tracing, alone and stacked.
+
+#[path = "../../choreography/tests/common/mod.rs"]
+mod common;
+mod support;
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use stormchor_runtime::{
+    Fault, FaultPlan, Faulty, MemoryEndpoint, Metered, Metrics, Recorded, Recording, Retry,
+    RetryPolicy, RoleSetup, RunConfig, RunErrorKind, RunReport, Traced, run_all_with,
+};
+use support::*;
+
+fn quick_retry(attempts: u32) -> RetryPolicy {
+    RetryPolicy {
+        attempts,
+        initial_backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(4),
+        seed: 1,
+    }
+}
+
+async fn run_wrapped<H>(
+    program: &P,
+    wrap: impl FnMut(Role, MemoryEndpoint<Role, Msg>) -> H,
+    deadline: Duration,
+) -> RunReport<Role, Msg, Data>
+where
+    H: stormchor_runtime::ChoreoHandler<Role, Msg> + 'static,
+{
+    let registry = registry();
+    run_all_with(
+        program,
+        |_| RoleSetup::with_registry(Data::default(), registry.clone()),
+        RunConfig::default().with_deadline(deadline),
+        wrap,
+    )
+    .await
+    .expect("sound")
+}
+
+#[tokio::test]
+async fn transient_extension_failures_are_retried_within_bounds() {
+    let program = P::new()
+        .ext(RunWorkload {
+            on: Backup,
+            seconds: 555,
+        })
+        .send(Backup, Coordinator, Msg::Lsn(0));
+    let report = run_wrapped(
+        &program,
+        |_, e| Retry::new(e, quick_retry(3)),
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(report.is_success());
+    // The coordinator received the result of the third, successful attempt.
+    assert_eq!(
+        report
+            .state(&Coordinator)
+            .and_then(|s| s.latest_from(&Backup)),
+        Some(Msg::Lsn(3))
+    );
+
+    let report = run_wrapped(
+        &program,
+        |_, e| Retry::new(e, quick_retry(2)),
+        Duration::from_secs(5),
+    )
+    .await;
+    let failure = report.outcomes[&Backup]
+        .result
+        .as_ref()
+        .expect_err("two attempts are not enough");
+    assert!(
+        failure.to_string().contains("serialization failure"),
+        "{failure}"
+    );
+    assert_eq!(
+        report
+            .state(&Backup)
+            .map(|s| s.data().counter.load(Ordering::SeqCst)),
+        Some(2)
+    );
+}
+
+#[tokio::test]
+async fn permanent_failures_are_not_retried() {
+    let program = P::new().ext(RunWorkload {
+        on: Backup,
+        seconds: 999,
+    });
+    let report = run_wrapped(
+        &program,
+        |_, e| Retry::new(e, quick_retry(5)),
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(!report.is_success());
+    assert_eq!(
+        report
+            .state(&Backup)
+            .map(|s| s.data().counter.load(Ordering::SeqCst)),
+        Some(0)
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_every_operation() {
+    let (program, _) = scenario("family-4");
+    let metrics = Metrics::new();
+    let report = run_wrapped(
+        &program,
+        |_, e| Metered::new(e, metrics.clone()),
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(report.is_success());
+    let figures = metrics.snapshot();
+    // 4 starts, 3 x 4 verdicts, 4 LSNs.
+    assert_eq!(figures["send"].count, 20);
+    assert_eq!(figures["recv"].count, 20);
+    assert_eq!(figures["ext RunWorkload"].count, 1);
+    assert_eq!(figures["send"].errors, 0);
+}
+
+fn faulty_run_log(plan: FaultPlan) -> (RunReport<Role, Msg, Data>, Vec<(Role, Fault)>) {
+    let (program, _) = scenario("family-4");
+    let logs: Arc<Mutex<Vec<(Role, Arc<Mutex<Vec<Fault>>>)>>> = Arc::default();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let report = rt.block_on(run_wrapped(
+        &program,
+        |role, e| {
+            let faulty = Faulty::new(e, plan.clone());
+            logs.lock().expect("logs").push((role, faulty.fault_log()));
+            faulty
+        },
+        Duration::from_millis(500),
+    ));
+    let mut faults: Vec<(Role, Fault)> = logs
+        .lock()
+        .expect("logs")
+        .iter()
+        .flat_map(|(role, log)| {
+            log.lock()
+                .expect("log")
+                .clone()
+                .into_iter()
+                .map(|f| (*role, f))
+        })
+        .collect();
+    faults.sort_by_key(|(role, _)| *role);
+    (report, faults)
+}
+
+#[test]
+fn seeded_faults_replay_identically() {
+    let plan = FaultPlan {
+        seed: 42,
+        delay: 0.3,
+        max_delay: Duration::from_millis(3),
+        ..FaultPlan::default()
+    };
+    let (first, faults) = faulty_run_log(plan.clone());
+    let (second, again) = faulty_run_log(plan);
+    assert!(
+        first.is_success() && second.is_success(),
+        "delays alone do not break a run"
+    );
+    assert!(!faults.is_empty(), "some delays were injected");
+    assert_eq!(faults, again);
+    let (_, other) = faulty_run_log(FaultPlan {
+        seed: 43,
+        delay: 0.3,
+        max_delay: Duration::from_millis(3),
+        ..FaultPlan::default()
+    });
+    assert_ne!(faults, other, "another seed injects other faults");
+}
+
+#[test]
+fn an_injected_crash_fails_the_role_and_its_peers_name_it() {
+    let (report, faults) = faulty_run_log(FaultPlan {
+        seed: 1,
+        crash_at: Some(3),
+        ..FaultPlan::default()
+    });
+    // Every role crashes at its third operation; the coordinator's is a send.
+    assert!(
+        faults
+            .iter()
+            .any(|(role, fault)| *role == Coordinator && *fault == Fault::Crashed { op: 3 })
+    );
+    let failure = report.outcomes[&Coordinator]
+        .result
+        .as_ref()
+        .expect_err("crashed");
+    assert!(
+        matches!(failure.error.kind(), RunErrorKind::Injected(_)),
+        "{failure}"
+    );
+}
+
+#[test]
+fn a_dropped_message_ends_in_a_deadline_not_a_hang() {
+    let (report, faults) = faulty_run_log(FaultPlan {
+        seed: 5,
+        drop: 0.2,
+        ..FaultPlan::default()
+    });
+    assert!(
+        faults
+            .iter()
+            .any(|(_, f)| matches!(f, Fault::Dropped { .. }))
+    );
+    assert!(
+        report.failures().any(
+            |(_, f)| f.timed_out() || matches!(f.error.kind(), RunErrorKind::PeerFailed { .. })
+        )
+    );
+}
+
+#[tokio::test]
+async fn recording_shows_the_exact_sequence() {
+    let program = P::new()
+        .send(Coordinator, Backup, Msg::Start)
+        .choice(
+            Coordinator,
+            [
+                ("go", P::new().send(Coordinator, Backup, Msg::Stop)),
+                ("no", P::new().send(Coordinator, Backup, Msg::Start)),
+            ],
+        )
+        .ext(RunWorkload {
+            on: Backup,
+            seconds: 1,
+        })
+        .send(Backup, Coordinator, Msg::Lsn(0));
+    let logs: Arc<Mutex<Vec<(Role, Arc<Mutex<Vec<Recorded<Role>>>>)>>> = Arc::default();
+    let report = run_wrapped(
+        &program,
+        |role, e| {
+            let recording = Recording::new(e);
+            logs.lock().expect("logs").push((role, recording.log()));
+            recording
+        },
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(report.is_success());
+    let backup = logs
+        .lock()
+        .expect("logs")
+        .iter()
+        .find(|(r, _)| *r == Backup)
+        .map(|(_, l)| l.lock().expect("log").clone());
+    assert_eq!(
+        backup,
+        Some(vec![
+            Recorded::Received(Coordinator, "message Start".into()),
+            Recorded::Received(Coordinator, "branch label #0".into()),
+            Recorded::Received(Coordinator, "message Stop".into()),
+            Recorded::Ext("RunWorkload"),
+            Recorded::Sent(Coordinator, "message Lsn(1)".into()),
+        ])
+    );
+}
+
+/// A subscriber that keeps the names of the spans it sees.
+struct SpanNames(Arc<Mutex<Vec<String>>>);
+
+impl tracing::Subscriber for SpanNames {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        let mut names = self.0.lock().expect("names");
+        names.push(span.metadata().name().to_owned());
+        tracing::span::Id::from_u64(names.len() as u64)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {}
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[test]
+fn layers_stack_and_trace_every_operation() {
+    let names: Arc<Mutex<Vec<String>>> = Arc::default();
+    let metrics = Metrics::new();
+    let program = P::new()
+        .ext(RunWorkload {
+            on: Backup,
+            seconds: 555,
+        })
+        .send(Backup, Coordinator, Msg::Lsn(0));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let report = tracing::subscriber::with_default(SpanNames(names.clone()), || {
+        rt.block_on(run_wrapped(
+            &program,
+            |_, e| Traced::new(Retry::new(Metered::new(e, metrics.clone()), quick_retry(3))),
+            Duration::from_secs(5),
+        ))
+    });
+    assert!(report.is_success());
+    let names = names.lock().expect("names").clone();
+    assert_eq!(names.iter().filter(|n| *n == "ext").count(), 1, "{names:?}");
+    assert_eq!(
+        names.iter().filter(|n| *n == "send").count(),
+        1,
+        "{names:?}"
+    );
+    assert_eq!(
+        names.iter().filter(|n| *n == "recv").count(),
+        1,
+        "{names:?}"
+    );
+    // Retry sits above Metered: the metrics see all three attempts.
+    let ext = metrics.snapshot()["ext RunWorkload"];
+    assert_eq!((ext.count, ext.errors), (3, 2));
+}
