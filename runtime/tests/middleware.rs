@@ -15,6 +15,9 @@ use stormchor_runtime::{
 };
 use support::*;
 
+/// Every role's handle on a layer's log.
+type Logs<T> = Arc<Mutex<Vec<(Role, Arc<Mutex<Vec<T>>>)>>>;
+
 fn quick_retry(attempts: u32) -> RetryPolicy {
     RetryPolicy {
         attempts,
@@ -130,7 +133,7 @@ async fn metrics_count_every_operation() {
 
 fn faulty_run_log(plan: FaultPlan) -> (RunReport<Role, Msg, Data>, Vec<(Role, Fault)>) {
     let (program, _) = scenario("family-4");
-    let logs: Arc<Mutex<Vec<(Role, Arc<Mutex<Vec<Fault>>>)>>> = Arc::default();
+    let logs: Logs<Fault> = Arc::default();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -243,7 +246,7 @@ async fn recording_shows_the_exact_sequence() {
             seconds: 1,
         })
         .send(Backup, Coordinator, Msg::Lsn(0));
-    let logs: Arc<Mutex<Vec<(Role, Arc<Mutex<Vec<Recorded<Role>>>>)>>> = Arc::default();
+    let logs: Logs<Recorded<Role>> = Arc::default();
     let report = run_wrapped(
         &program,
         |role, e| {
