@@ -5,6 +5,8 @@
 //! - ping-pong: a round trip between two tasks on a current-thread runtime, through
 //!   the interpreter (a `loop_n` of two sends) against raw tokio mpsc channels
 //!   (bounded and unbounded); goal: at most 1.3x the faster raw channel;
+//! - TCP ping-pong: the same round trip over the TCP transport on loopback, against
+//!   raw 8-byte writes and reads on a TCP socket; goal: at most 1.3x;
 //! - extension dispatch: one extension effect through `ExtensionRegistry::handle`,
 //!   and through the interpreter; goal: at most 50 ns per effect.
 
@@ -106,6 +108,75 @@ async fn endpoints_only(rounds: u64) {
     let _ = b.await;
 }
 
+/// Raw TCP ping-pong on loopback: 8 bytes each way per round trip.
+async fn tcp_raw(rounds: u64) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let b = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.expect("accept");
+        let _ = stream.set_nodelay(true);
+        let mut buf = [0u8; 8];
+        for _ in 0..rounds {
+            if stream.read_exact(&mut buf).await.is_err() || stream.write_all(&buf).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    let _ = stream.set_nodelay(true);
+    let mut buf = [0u8; 8];
+    for i in 0..rounds {
+        let _ = stream.write_all(&i.to_le_bytes()).await;
+        let _ = stream.read_exact(&mut buf).await;
+    }
+    let _ = b.await;
+}
+
+/// The same ping-pong through two interpreters connected by the TCP transport.
+async fn tcp_interpreted(rounds: u64) {
+    use stormchor_runtime::tcp::{connect, fingerprint, loopback_addresses};
+    let program: Program<u8, u64> =
+        Program::new().loop_n(rounds, Program::new().send(0, 1, 0).send(1, 0, 0));
+    let locals = project_all(&program).expect("sound");
+    let addresses = loopback_addresses([0u8, 1]).expect("ports");
+    let print = fingerprint(&locals);
+    let b_addresses = addresses.clone();
+    let b_local = locals[&1].clone();
+    let b = tokio::spawn(async move {
+        let mut session = connect::<u8, u64>(1, &b_addresses, print, Duration::from_secs(5))
+            .await
+            .expect("connect");
+        let registry = ExtensionRegistry::new();
+        let state = RoleState::new(1u8, [0, 1], ());
+        let ok = Interpreter::new(&state, &registry)
+            .with_trace(false)
+            .run(&b_local, &mut session.endpoint)
+            .await
+            .0
+            .is_ok();
+        session.close(Ok(())).await;
+        ok
+    });
+    let mut session = connect::<u8, u64>(0, &addresses, print, Duration::from_secs(5))
+        .await
+        .expect("connect");
+    let registry = ExtensionRegistry::new();
+    let state = RoleState::new(0u8, [0, 1], ());
+    let ok = Interpreter::new(&state, &registry)
+        .with_trace(false)
+        .run(&locals[&0], &mut session.endpoint)
+        .await
+        .0
+        .is_ok();
+    session.close(Ok(())).await;
+    assert!(ok && b.await.unwrap_or(false), "TCP ping-pong failed");
+}
+
 #[derive(Clone, Debug)]
 struct Noop;
 
@@ -177,20 +248,6 @@ fn per_round<F: std::future::Future<Output = ()>>(
 
 fn main() {
     let rt = runtime();
-    if let Ok(only) = std::env::var("ONLY") {
-        let repeat: usize = std::env::var("REPEAT")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(30);
-        for _ in 0..repeat {
-            match only.as_str() {
-                "endpoints" => rt.block_on(endpoints_only(ROUNDS)),
-                "raw" => rt.block_on(raw_unbounded(ROUNDS)),
-                _ => rt.block_on(interpreted(ROUNDS)),
-            }
-        }
-        return;
-    }
     let mut criterion = Criterion::default()
         .configure_from_args()
         .sample_size(20)
@@ -204,6 +261,12 @@ fn main() {
     });
     group.bench_function("interpreter", |b| {
         b.iter(|| rt.block_on(interpreted(10_000)))
+    });
+    group.finish();
+    let mut group = criterion.benchmark_group("tcp_ping_pong_2k");
+    group.bench_function("raw_tcp", |b| b.iter(|| rt.block_on(tcp_raw(2_000))));
+    group.bench_function("interpreter_tcp", |b| {
+        b.iter(|| rt.block_on(tcp_interpreted(2_000)))
     });
     group.finish();
     let mut group = criterion.benchmark_group("extension_10k");
@@ -225,13 +288,29 @@ fn main() {
     }
     let raw = unbounded.min(bounded);
     let endpoints = per_round(&rt, 5, ROUNDS, endpoints_only);
-    println!("  endpoints only         {endpoints:>7.1} ns");
     println!("\nping-pong round trip, current-thread runtime, best of 15 runs of {ROUNDS}:");
     println!("  raw mpsc unbounded     {unbounded:>7.1} ns");
     println!("  raw mpsc bounded(1)    {bounded:>7.1} ns");
     println!(
+        "  endpoints, no interp.  {endpoints:>7.1} ns   x{:.2}",
+        endpoints / raw
+    );
+    println!(
         "  interpreter            {interp:>7.1} ns   x{:.2} the faster raw channel (goal <= 1.30)",
         interp / raw
+    );
+    const TCP_ROUNDS: u64 = 20_000;
+    let (mut tcp_plain, mut tcp_interp) = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..3 {
+        tcp_plain = tcp_plain.min(per_round(&rt, 1, TCP_ROUNDS, tcp_raw));
+        tcp_interp = tcp_interp.min(per_round(&rt, 1, TCP_ROUNDS, tcp_interpreted));
+    }
+    println!("TCP ping-pong round trip on loopback, best of 3 runs of {TCP_ROUNDS}:");
+    println!("  raw TCP                {:>7.1} us", tcp_plain / 1e3);
+    println!(
+        "  interpreter over TCP   {:>7.1} us   x{:.2} raw TCP (goal <= 1.30)",
+        tcp_interp / 1e3,
+        tcp_interp / tcp_plain
     );
     let handle = per_round(&rt, 15, ROUNDS, dispatch);
     let through = per_round(&rt, 15, ROUNDS, interpreted_effects);

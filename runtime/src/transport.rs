@@ -132,6 +132,19 @@ impl<R: RoleId, M: Message, T: FrameSink<M>> Endpoint<R, M, T> {
         }
     }
 
+    fn sink(&mut self, to: R) -> Result<&mut T, RunError> {
+        let index = self.index(to)?;
+        self.sinks
+            .get_mut(index)
+            .and_then(Option::as_mut)
+            .ok_or_else(|| {
+                RunErrorKind::NoChannel {
+                    peer: format!("{to:?}"),
+                }
+                .into()
+            })
+    }
+
     fn source(&mut self, from: R) -> Result<&mut mpsc::UnboundedReceiver<Incoming<M>>, RunError> {
         let index = self.index(from)?;
         self.sources
@@ -167,12 +180,7 @@ impl<R: RoleId, M: Message, T: FrameSink<M>> ChoreoHandler<R, M> for Endpoint<R,
     }
 
     async fn send_frame(&mut self, to: R, frame: Frame<M>) -> Result<(), RunError> {
-        let index = self.index(to)?;
-        let Some(sink) = self.sinks.get_mut(index).and_then(Option::as_mut) else {
-            return Err(RunError::from(RunErrorKind::NoChannel {
-                peer: format!("{to:?}"),
-            }));
-        };
+        let sink = self.sink(to)?;
         sink.send(frame).await.map_err(|reason| {
             RunError::from(RunErrorKind::Link {
                 peer: format!("{to:?}"),
@@ -186,7 +194,19 @@ impl<R: RoleId, M: Message, T: FrameSink<M>> ChoreoHandler<R, M> for Endpoint<R,
         incoming(from, source.recv().await)
     }
 
-    // The message path in one step, without going through `recv_frame`.
+    // The message paths in one step each, without going through the frame methods.
+    async fn send(&mut self, to: R, msg: M) -> Result<(), RunError> {
+        let sink = self.sink(to)?;
+        match sink.send(Frame::Message(msg)).await {
+            Ok(()) => Ok(()),
+            Err(reason) => Err(RunErrorKind::Link {
+                peer: format!("{to:?}"),
+                reason,
+            }
+            .into()),
+        }
+    }
+
     async fn recv(&mut self, from: R) -> Result<M, RunError> {
         let source = self.source(from)?;
         match incoming(from, source.recv().await)? {
