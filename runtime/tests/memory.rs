@@ -323,3 +323,86 @@ async fn the_overall_deadline_ends_a_stuck_role() {
             .timed_out()
     );
 }
+
+#[tokio::test]
+async fn unexpected_frames_and_labels_are_errors_not_panics() {
+    use stormchor_choreography::{Label, Local, LocalProgram};
+    use stormchor_runtime::{
+        ChoreoHandler, ExtensionRegistry, Interpreter, RoleState, memory_mesh,
+    };
+
+    let registry = ExtensionRegistry::new();
+    let branch = |labels: &[&str]| {
+        LocalProgram::new(
+            Backup,
+            vec![Local::Branch {
+                from: Coordinator,
+                tell: vec![],
+                branches: labels
+                    .iter()
+                    .map(|l| (Label::from(*l), Vec::new()))
+                    .collect(),
+            }],
+        )
+    };
+    let run_backup = |local: LocalProgram<Role, Msg>, mut endpoint| {
+        let registry = &registry;
+        async move {
+            let state = RoleState::new(Backup, [Coordinator, Backup], Data::default());
+            Interpreter::new(&state, registry)
+                .run(&local, &mut endpoint)
+                .await
+                .0
+        }
+    };
+
+    // A message where a label is expected.
+    let (mut endpoints, _) = memory_mesh::<Role, Msg>(&[Coordinator, Backup]);
+    let (mut coordinator, backup) = (endpoints.remove(0), endpoints.remove(0));
+    coordinator.send(Backup, Msg::Start).await.expect("sent");
+    let failure = run_backup(branch(&["x"]), backup)
+        .await
+        .expect_err("not a label");
+    assert_eq!(
+        failure.to_string(),
+        "Backup failed at [0] (learn a branch from Coordinator): expected a branch label from Coordinator, but received message Start"
+    );
+
+    // A label the choice does not have.
+    let (mut endpoints, _) = memory_mesh::<Role, Msg>(&[Coordinator, Backup]);
+    let (mut coordinator, backup) = (endpoints.remove(0), endpoints.remove(0));
+    coordinator.choose(Backup, 5).await.expect("sent");
+    let failure = run_backup(branch(&["x", "y"]), backup)
+        .await
+        .expect_err("unknown label");
+    assert!(
+        matches!(
+            failure.error.kind(),
+            RunErrorKind::UnknownLabel {
+                index: 5,
+                count: 2,
+                ..
+            }
+        ),
+        "{failure}"
+    );
+
+    // A message of another kind than the program says.
+    let (mut endpoints, _) = memory_mesh::<Role, Msg>(&[Coordinator, Backup]);
+    let (mut coordinator, backup) = (endpoints.remove(0), endpoints.remove(0));
+    coordinator.send(Backup, Msg::Lsn(3)).await.expect("sent");
+    let recv = LocalProgram::new(
+        Backup,
+        vec![Local::Recv {
+            from: Coordinator,
+            msg: Msg::Start,
+        }],
+    );
+    let failure = run_backup(recv, backup).await.expect_err("wrong kind");
+    assert!(
+        failure
+            .to_string()
+            .ends_with("expected message Start from Coordinator, but received message Lsn(3)"),
+        "{failure}"
+    );
+}

@@ -445,3 +445,18 @@ fn a_crashed_process_is_named_by_every_peer() {
         );
     }
 }
+
+#[test]
+fn a_timeout_in_its_own_process_is_named_by_the_peer() {
+    let lines = run_processes("timeout");
+    assert!(
+        lines[&Worker(0)].starts_with("OUTCOME err timed out after 100ms"),
+        "{}",
+        lines[&Worker(0)]
+    );
+    assert!(
+        lines[&Coordinator].starts_with("OUTCOME err peer Worker(0) failed: timed out after 100ms"),
+        "{}",
+        lines[&Coordinator]
+    );
+}
