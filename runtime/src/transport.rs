@@ -8,6 +8,7 @@
 //! a [`PeerDown`] notice is pushed into every queue of the roles that could wait on
 //! it, so a waiting role ends with an error naming the peer instead of hanging.
 
+use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -209,14 +210,9 @@ impl<R: RoleId, M: Message, T: FrameSink<M>> ChoreoHandler<R, M> for Endpoint<R,
 
     async fn recv(&mut self, from: R) -> Result<M, RunError> {
         let source = self.source(from)?;
-        match incoming(from, source.recv().await)? {
-            Frame::Message(msg) => Ok(msg),
-            other => Err(RunErrorKind::UnexpectedFrame {
-                from: format!("{from:?}"),
-                expected: "a message".to_owned(),
-                received: other.describe(),
-            }
-            .into()),
+        match source.recv().await {
+            Some(Ok(Frame::Message(msg))) => Ok(msg),
+            other => Err(not_a_message(from, other)),
         }
     }
 
@@ -261,6 +257,20 @@ impl<R: RoleId, M: Message, T: FrameSink<M>> ChoreoHandler<R, M> for Endpoint<R,
 
 /// An endpoint whose sinks are in-process queues.
 pub type MemoryEndpoint<R, M> = Endpoint<R, M, MemorySink<M>>;
+
+/// The error for a queue item that is not the message a role waits for.
+#[cold]
+fn not_a_message<R: RoleId, M: Debug>(from: R, item: Option<Incoming<M>>) -> RunError {
+    match incoming(from, item) {
+        Ok(frame) => RunErrorKind::UnexpectedFrame {
+            from: format!("{from:?}"),
+            expected: "a message".to_owned(),
+            received: frame.describe(),
+        }
+        .into(),
+        Err(error) => error,
+    }
+}
 
 /// What a received queue item means for the role waiting on `from`.
 fn incoming<R: RoleId, M>(from: R, item: Option<Incoming<M>>) -> Result<Frame<M>, RunError> {
