@@ -12,6 +12,7 @@
 mod handler;
 mod interpreter;
 mod middleware;
+pub mod postgres;
 mod registry;
 mod runner;
 mod state;

@@ -1,0 +1,949 @@
+//! Throwaway PostgreSQL clusters.
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::{Gid, Pid, Uid, User, geteuid};
+use tempfile::TempDir;
+use thiserror::Error;
+use tokio_postgres::types::PgLsn;
+use tokio_postgres::{Client, NoTls};
+
+/// What can go wrong with a cluster.
+#[derive(Debug, Error)]
+pub enum PgError {
+    /// A server program could not be found.
+    #[error(
+        "PostgreSQL program `{program}` not found (looked in {searched}); install the server with `apt-get install -y postgresql`, or set PG_BIN to the directory holding initdb and postgres"
+    )]
+    MissingBinary {
+        /// The program.
+        program: String,
+        /// Where it was looked for.
+        searched: String,
+    },
+    /// Running as root without an unprivileged user to run the server as.
+    #[error(
+        "initdb and postgres refuse to run as root, and there is no `postgres` user to run them as; create one (`useradd --system postgres`, or install the server package, which does) or run as an unprivileged user"
+    )]
+    NoUnprivilegedUser,
+    /// A program ran and failed.
+    #[error("`{command}` failed ({status}): {output}")]
+    Command {
+        /// The command line.
+        command: String,
+        /// Its exit status.
+        status: String,
+        /// What it printed (the end of it).
+        output: String,
+    },
+    /// A file or process operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server did not come up or go down in time.
+    #[error("{what} did not happen within {waited:?}; the end of the server log:\n{log}")]
+    Timeout {
+        /// What was awaited.
+        what: String,
+        /// How long.
+        waited: Duration,
+        /// The end of the server log.
+        log: String,
+    },
+    /// The server process exited on its own.
+    #[error("the server exited while starting ({status}); the end of the server log:\n{log}")]
+    Exited {
+        /// Its exit status.
+        status: String,
+        /// The end of the server log.
+        log: String,
+    },
+    /// Connecting or a query failed.
+    #[error("{what}: {source}")]
+    Sql {
+        /// What was being done.
+        what: String,
+        /// The error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// The operation needs process control, which an external server does not offer.
+    #[error(
+        "{operation} needs control of the server process, which stormchor does not have for an external server ({target})"
+    )]
+    NoProcessControl {
+        /// The operation.
+        operation: String,
+        /// The server.
+        target: String,
+    },
+    /// The cluster is not running (or is already running).
+    #[error("the cluster is {state}; cannot {operation}")]
+    State {
+        /// Its state.
+        state: &'static str,
+        /// What was asked.
+        operation: String,
+    },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> PgError {
+    let what = what.into();
+    move |source| PgError::Io { what, source }
+}
+
+/// The directory of the PostgreSQL server programs.
+///
+/// # Example
+/// ```no_run
+/// use stormchor_runtime::postgres::PgBinaries;
+///
+/// let binaries = PgBinaries::locate().expect("PostgreSQL installed");
+/// println!("initdb is {}", binaries.program("initdb").expect("found").display());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PgBinaries {
+    dir: PathBuf,
+}
+
+impl PgBinaries {
+    /// Finds the programs: the directory in `PG_BIN`, else `pg_config --bindir`, else the
+    /// newest `/usr/lib/postgresql/*/bin`.
+    pub fn locate() -> Result<Self, PgError> {
+        let mut searched = Vec::new();
+        if let Some(dir) = std::env::var_os("PG_BIN") {
+            return PgBinaries::at(dir);
+        }
+        searched.push("$PG_BIN (unset)".to_owned());
+        if let Ok(output) = Command::new("pg_config").arg("--bindir").output() {
+            if output.status.success() {
+                let dir = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+                if let Ok(found) = PgBinaries::at(&dir) {
+                    return Ok(found);
+                }
+                searched.push(dir.display().to_string());
+            }
+        } else {
+            searched.push("pg_config --bindir (no pg_config)".to_owned());
+        }
+        let mut versions: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| {
+                let version = entry.file_name().to_str()?.parse().ok()?;
+                Some((version, entry.path().join("bin")))
+            })
+            .collect();
+        versions.sort();
+        if let Some((_, dir)) = versions
+            .iter()
+            .rev()
+            .find(|(_, dir)| PgBinaries::at(dir).is_ok())
+        {
+            return PgBinaries::at(dir);
+        }
+        searched.push("/usr/lib/postgresql/*/bin".to_owned());
+        Err(PgError::MissingBinary {
+            program: "initdb".to_owned(),
+            searched: searched.join(", "),
+        })
+    }
+
+    /// The programs in `dir`; fails unless `initdb` and `postgres` are there.
+    pub fn at(dir: impl AsRef<Path>) -> Result<Self, PgError> {
+        let found = PgBinaries {
+            dir: dir.as_ref().to_path_buf(),
+        };
+        found.program("initdb")?;
+        found.program("postgres")?;
+        Ok(found)
+    }
+
+    /// The path of a program, if it exists.
+    pub fn program(&self, name: &str) -> Result<PathBuf, PgError> {
+        let path = self.dir.join(name);
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(PgError::MissingBinary {
+                program: name.to_owned(),
+                searched: self.dir.display().to_string(),
+            })
+        }
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// How to shut a server down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopMode {
+    /// Wait for clients to disconnect (SIGTERM).
+    Smart,
+    /// Roll back open transactions and disconnect clients (SIGINT).
+    Fast,
+    /// Stop at once; the next start runs crash recovery (SIGQUIT).
+    Immediate,
+}
+
+/// Settings of a new cluster.
+#[derive(Clone, Debug)]
+pub struct ClusterOptions {
+    /// The programs; found with [`PgBinaries::locate`] when `None`.
+    pub binaries: Option<PgBinaries>,
+    /// Extra server settings, as `name = value`.
+    pub settings: Vec<(String, String)>,
+    /// How long to wait for the server to accept connections.
+    pub start_timeout: Duration,
+    /// Whether the server fsyncs. Off by default: a killed server process loses
+    /// nothing either way (the kernel keeps what was written); only a machine crash would.
+    pub fsync: bool,
+    /// Archive WAL into this archive (for point-in-time recovery).
+    pub archive: Option<Arc<WalArchive>>,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions {
+            binaries: None,
+            settings: Vec::new(),
+            start_timeout: Duration::from_secs(60),
+            fsync: false,
+            archive: None,
+        }
+    }
+}
+
+/// Who runs the server programs: this process's user, or the `postgres` user when
+/// this process runs as root.
+#[derive(Clone, Copy, Debug)]
+struct RunAs(Option<(Uid, Gid)>);
+
+impl RunAs {
+    fn detect() -> Result<Self, PgError> {
+        if !geteuid().is_root() {
+            return Ok(RunAs(None));
+        }
+        match User::from_name("postgres") {
+            Ok(Some(user)) => Ok(RunAs(Some((user.uid, user.gid)))),
+            _ => Err(PgError::NoUnprivilegedUser),
+        }
+    }
+
+    fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut command = Command::new(program);
+        command.env("LC_ALL", "C").env_remove("PGDATA");
+        if let Some((uid, gid)) = self.0 {
+            use std::os::unix::process::CommandExt;
+            command.uid(uid.as_raw()).gid(gid.as_raw());
+        }
+        command
+    }
+
+    /// Hands `path` to the server's user.
+    fn own(&self, path: &Path) -> Result<(), PgError> {
+        if let Some((uid, gid)) = self.0 {
+            std::os::unix::fs::chown(path, Some(uid.as_raw()), Some(gid.as_raw())).map_err(io(
+                format!("cannot hand {} to the postgres user", path.display()),
+            ))?;
+        }
+        Ok(())
+    }
+
+    /// A new temporary directory the server's user owns.
+    fn temp_dir(&self, prefix: &str) -> Result<TempDir, PgError> {
+        let dir = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir()
+            .map_err(io("cannot create a temporary directory"))?;
+        self.own(dir.path())?;
+        Ok(dir)
+    }
+}
+
+/// Runs a command to its end; fails with its output when it fails.
+async fn run(command: &mut Command) -> Result<String, PgError> {
+    let line = format!("{command:?}");
+    let mut command =
+        tokio::process::Command::from(std::mem::replace(command, Command::new("true")));
+    let output = command
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(io(format!("cannot run {line}")))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if output.status.success() {
+        Ok(text)
+    } else {
+        Err(PgError::Command {
+            command: line,
+            status: output.status.to_string(),
+            output: tail(&text, 20),
+        })
+    }
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn free_port() -> Result<u16, PgError> {
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").map_err(io("cannot find a free port"))?;
+    Ok(listener
+        .local_addr()
+        .map_err(io("cannot find a free port"))?
+        .port())
+}
+
+/// A directory that collects archived WAL, shared by a primary and its restores.
+#[derive(Debug)]
+pub struct WalArchive {
+    dir: TempDir,
+}
+
+impl WalArchive {
+    /// A new, empty archive.
+    pub fn new() -> Result<Arc<Self>, PgError> {
+        let run_as = RunAs::detect()?;
+        Ok(Arc::new(WalArchive {
+            dir: run_as.temp_dir("stormchor-wal-")?,
+        }))
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// Where a point-in-time recovery stops.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecoveryTarget {
+    /// Just after this WAL position.
+    Lsn(PgLsn),
+    /// At this time, written as PostgreSQL reads it (`2026-11-23 12:00:00.123+00`).
+    Time(String),
+}
+
+/// A throwaway PostgreSQL cluster in a temporary directory.
+///
+/// It listens on a free loopback port and accepts `postgres` without a password.
+/// Dropping it kills the server (and every process it started) and removes the
+/// directory; this also happens when a test panics.
+///
+/// # Example
+/// ```no_run
+/// use stormchor_runtime::postgres::{ClusterOptions, PgCluster, StopMode};
+///
+/// # async fn demo() -> Result<(), stormchor_runtime::postgres::PgError> {
+/// let mut cluster = PgCluster::start(ClusterOptions::default()).await?;
+/// let client = cluster.connect().await?;
+/// client.batch_execute("CREATE TABLE t (id int)").await.expect("created");
+/// cluster.kill().await?; // a crash
+/// cluster.restart().await?; // crash recovery
+/// cluster.stop(StopMode::Fast).await?;
+/// # Ok(()) }
+/// ```
+pub struct PgCluster {
+    binaries: PgBinaries,
+    run_as: RunAs,
+    root: Option<TempDir>,
+    data: PathBuf,
+    port: u16,
+    settings: Vec<(String, String)>,
+    start_timeout: Duration,
+    archive: Option<Arc<WalArchive>>,
+    postmaster: Option<Child>,
+}
+
+impl fmt::Debug for PgCluster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgCluster")
+            .field("data", &self.data)
+            .field("port", &self.port)
+            .field("running", &self.postmaster.is_some())
+            .finish()
+    }
+}
+
+impl PgCluster {
+    /// Creates a cluster with `initdb` in a new temporary directory and starts it.
+    pub async fn start(options: ClusterOptions) -> Result<Self, PgError> {
+        let binaries = match options.binaries.clone() {
+            Some(binaries) => binaries,
+            None => PgBinaries::locate()?,
+        };
+        let run_as = RunAs::detect()?;
+        let root = run_as.temp_dir("stormchor-pg-")?;
+        let data = root.path().join("data");
+        run(run_as
+            .command(binaries.program("initdb")?)
+            .args([
+                "--auth=trust",
+                "--username=postgres",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
+                "--pgdata",
+            ])
+            .arg(&data)
+            .current_dir(root.path()))
+        .await?;
+        let mut cluster = PgCluster::from_parts(binaries, run_as, root, data, &options)?;
+        cluster.start_server().await?;
+        Ok(cluster)
+    }
+
+    fn from_parts(
+        binaries: PgBinaries,
+        run_as: RunAs,
+        root: TempDir,
+        data: PathBuf,
+        options: &ClusterOptions,
+    ) -> Result<Self, PgError> {
+        let mut settings = vec![
+            ("listen_addresses".to_owned(), "127.0.0.1".to_owned()),
+            (
+                "unix_socket_directories".to_owned(),
+                root.path().display().to_string(),
+            ),
+            (
+                "fsync".to_owned(),
+                if options.fsync { "on" } else { "off" }.to_owned(),
+            ),
+            ("max_connections".to_owned(), "200".to_owned()),
+            ("wal_level".to_owned(), "replica".to_owned()),
+            ("max_wal_senders".to_owned(), "10".to_owned()),
+        ];
+        if let Some(archive) = &options.archive {
+            settings.push(("archive_mode".to_owned(), "on".to_owned()));
+            settings.push((
+                "archive_command".to_owned(),
+                format!(
+                    "test ! -f {dir}/%f && cp %p {dir}/%f",
+                    dir = archive.path().display()
+                ),
+            ));
+        }
+        settings.extend(options.settings.iter().cloned());
+        Ok(PgCluster {
+            binaries,
+            run_as,
+            root: Some(root),
+            data,
+            port: free_port()?,
+            settings,
+            start_timeout: options.start_timeout,
+            archive: options.archive.clone(),
+            postmaster: None,
+        })
+    }
+
+    /// The TCP port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data
+    }
+
+    /// A libpq connection string for database `postgres`.
+    pub fn connection_string(&self) -> String {
+        self.connection_string_for("postgres")
+    }
+
+    /// A libpq connection string for `database`.
+    pub fn connection_string_for(&self, database: &str) -> String {
+        format!(
+            "host=127.0.0.1 port={} user=postgres dbname={database}",
+            self.port
+        )
+    }
+
+    /// Whether the server process is running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(
+            self.postmaster.as_mut().map(Child::try_wait),
+            Some(Ok(None))
+        )
+    }
+
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.postmaster.as_ref().map(Child::id)
+    }
+
+    /// A new connection; its driver runs as a task of the current runtime.
+    pub async fn connect(&self) -> Result<Client, PgError> {
+        connect(&self.connection_string()).await
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.data.with_file_name("server.log")
+    }
+
+    fn log_tail(&self) -> String {
+        fs::read_to_string(self.log_path())
+            .map(|log| tail(&log, 30))
+            .unwrap_or_default()
+    }
+
+    async fn start_server(&mut self) -> Result<(), PgError> {
+        if self.postmaster.is_some() {
+            return Err(PgError::State {
+                state: "running",
+                operation: "start it".to_owned(),
+            });
+        }
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .map_err(io("cannot open the server log"))?;
+        let log_err = log.try_clone().map_err(io("cannot open the server log"))?;
+        let mut command = self.run_as.command(self.binaries.program("postgres")?);
+        command
+            .arg("-D")
+            .arg(&self.data)
+            .arg("-p")
+            .arg(self.port.to_string());
+        for (name, value) in &self.settings {
+            command.arg("-c").arg(format!("{name}={value}"));
+        }
+        let child = command
+            .current_dir(self.data.parent().unwrap_or(Path::new("/")))
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .spawn()
+            .map_err(io("cannot start postgres"))?;
+        self.postmaster = Some(child);
+        let deadline = Instant::now() + self.start_timeout;
+        loop {
+            if let Some(Ok(Some(status))) = self.postmaster.as_mut().map(Child::try_wait) {
+                self.postmaster = None;
+                return Err(PgError::Exited {
+                    status: status.to_string(),
+                    log: self.log_tail(),
+                });
+            }
+            if let Ok(client) = connect(&self.connection_string()).await {
+                // Still replaying a backup or in crash recovery counts as up: it answers.
+                drop(client);
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                self.kill_now();
+                return Err(PgError::Timeout {
+                    what: "accepting connections".to_owned(),
+                    waited: self.start_timeout,
+                    log: self.log_tail(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Starts the stopped (or crashed) server again; it runs crash recovery if needed.
+    pub async fn restart(&mut self) -> Result<(), PgError> {
+        if self.is_running() {
+            return Err(PgError::State {
+                state: "running",
+                operation: "restart it".to_owned(),
+            });
+        }
+        self.postmaster = None;
+        self.start_server().await
+    }
+
+    /// Shuts the server down and waits until it is gone (at most a minute).
+    pub async fn stop(&mut self, mode: StopMode) -> Result<(), PgError> {
+        let Some(pid) = self.pid() else {
+            return Err(PgError::State {
+                state: "stopped",
+                operation: "stop it".to_owned(),
+            });
+        };
+        let signal = match mode {
+            StopMode::Smart => Signal::SIGTERM,
+            StopMode::Fast => Signal::SIGINT,
+            StopMode::Immediate => Signal::SIGQUIT,
+        };
+        let _ = kill(Pid::from_raw(pid as i32), signal);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.is_running() {
+            if Instant::now() >= deadline {
+                return Err(PgError::Timeout {
+                    what: format!("a {mode:?} shutdown"),
+                    waited: Duration::from_secs(60),
+                    log: self.log_tail(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.postmaster = None;
+        Ok(())
+    }
+
+    /// Kills the server and every process it started with SIGKILL: a crash. Returns
+    /// once they are all gone.
+    pub async fn kill(&mut self) -> Result<(), PgError> {
+        if self.postmaster.is_none() {
+            return Err(PgError::State {
+                state: "stopped",
+                operation: "kill it".to_owned(),
+            });
+        }
+        let children = self.kill_now();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while children
+            .iter()
+            .any(|pid| Path::new(&format!("/proc/{pid}")).exists())
+        {
+            if Instant::now() >= deadline {
+                return Err(PgError::Timeout {
+                    what: "the killed server's processes exiting".to_owned(),
+                    waited: Duration::from_secs(30),
+                    log: self.log_tail(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(())
+    }
+
+    /// SIGKILLs the postmaster and its children, reaps the postmaster; returns the
+    /// children's pids (reaped by init, not us).
+    fn kill_now(&mut self) -> Vec<i32> {
+        let Some(mut postmaster) = self.postmaster.take() else {
+            return Vec::new();
+        };
+        let pid = postmaster.id() as i32;
+        let children = children_of(pid);
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        for child in &children {
+            let _ = kill(Pid::from_raw(*child), Signal::SIGKILL);
+        }
+        let _ = postmaster.wait();
+        children
+    }
+
+    /// Takes a base backup with `pg_basebackup`, streaming the WAL it needs.
+    pub async fn base_backup(&self) -> Result<BaseBackup, PgError> {
+        self.take_backup(false).await
+    }
+
+    /// Takes a base backup set up to start as a streaming replica of this cluster.
+    pub async fn replica_backup(&self) -> Result<BaseBackup, PgError> {
+        self.take_backup(true).await
+    }
+
+    async fn take_backup(&self, replica: bool) -> Result<BaseBackup, PgError> {
+        if self.postmaster.is_none() {
+            return Err(PgError::State {
+                state: "stopped",
+                operation: "take a base backup".to_owned(),
+            });
+        }
+        let root = self.run_as.temp_dir("stormchor-backup-")?;
+        let data = root.path().join("data");
+        let mut command = self.run_as.command(self.binaries.program("pg_basebackup")?);
+        command
+            .args([
+                "--host=127.0.0.1",
+                "--username=postgres",
+                "--wal-method=stream",
+                "--checkpoint=fast",
+                "--no-sync",
+            ])
+            .arg(format!("--port={}", self.port))
+            .arg("--pgdata")
+            .arg(&data)
+            .current_dir(root.path());
+        if replica {
+            command.arg("--write-recovery-conf");
+        }
+        run(&mut command).await?;
+        Ok(BaseBackup {
+            binaries: self.binaries.clone(),
+            run_as: self.run_as,
+            root,
+            data,
+            archive: self.archive.clone(),
+        })
+    }
+
+    /// The current WAL insert position.
+    pub async fn current_lsn(&self) -> Result<PgLsn, PgError> {
+        let client = self.connect().await?;
+        let row = client
+            .query_one("SELECT pg_current_wal_lsn()", &[])
+            .await
+            .map_err(sql("reading the WAL position"))?;
+        Ok(row.get(0))
+    }
+
+    /// Closes the current WAL segment so that it is archived.
+    pub async fn switch_wal(&self) -> Result<(), PgError> {
+        let client = self.connect().await?;
+        client
+            .batch_execute("SELECT pg_switch_wal()")
+            .await
+            .map_err(sql("switching the WAL segment"))
+    }
+
+    /// Waits (at most `timeout`) until a replica has replayed the WAL up to `lsn`.
+    pub async fn wait_for_replay(&self, lsn: PgLsn, timeout: Duration) -> Result<(), PgError> {
+        let client = self.connect().await?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let row = client
+                .query_one("SELECT pg_last_wal_replay_lsn()", &[])
+                .await
+                .map_err(sql("reading the replay position"))?;
+            let replayed: Option<PgLsn> = row.get(0);
+            if replayed.is_some_and(|r| u64::from(r) >= u64::from(lsn)) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(PgError::Timeout {
+                    what: format!("replay up to {lsn}"),
+                    waited: timeout,
+                    log: self.log_tail(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits (at most `timeout`) until the server has left recovery.
+    pub async fn wait_until_primary(&self, timeout: Duration) -> Result<(), PgError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(client) = self.connect().await {
+                if let Ok(row) = client.query_one("SELECT pg_is_in_recovery()", &[]).await {
+                    if !row.get::<_, bool>(0) {
+                        return Ok(());
+                    }
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(PgError::Timeout {
+                    what: "the end of recovery".to_owned(),
+                    waited: timeout,
+                    log: self.log_tail(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Promotes a replica to a primary and waits until it accepts writes.
+    pub async fn promote(&self) -> Result<(), PgError> {
+        let client = self.connect().await?;
+        client
+            .batch_execute("SELECT pg_promote(true, 60)")
+            .await
+            .map_err(sql("promoting the replica"))?;
+        self.wait_until_primary(Duration::from_secs(60)).await
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        let children = self.kill_now();
+        // The children die with SIGKILL at once; give them a moment to be gone before
+        // their directory is removed.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while children
+            .iter()
+            .any(|pid| Path::new(&format!("/proc/{pid}")).exists())
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drop(self.root.take());
+    }
+}
+
+/// The processes whose parent is `pid`.
+fn children_of(pid: i32) -> Vec<i32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|candidate| {
+            fs::read_to_string(format!("/proc/{candidate}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    // The command name may hold spaces; the parent pid follows ") S ".
+                    let after = stat.rsplit_once(')')?.1;
+                    after.split_whitespace().nth(1)?.parse::<i32>().ok()
+                })
+                == Some(pid)
+        })
+        .collect()
+}
+
+fn sql(what: &str) -> impl FnOnce(tokio_postgres::Error) -> PgError {
+    let what = what.to_owned();
+    move |source| PgError::Sql { what, source }
+}
+
+/// Connects to `connection_string` and drives the connection in a task.
+async fn connect(connection_string: &str) -> Result<Client, PgError> {
+    let (client, connection) = tokio_postgres::connect(connection_string, NoTls)
+        .await
+        .map_err(sql(&format!("cannot connect to `{connection_string}`")))?;
+    tokio::spawn(async move {
+        // The connection ends with its client; errors show on the client's queries.
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+/// A base backup taken with `pg_basebackup`.
+#[derive(Debug)]
+pub struct BaseBackup {
+    binaries: PgBinaries,
+    run_as: RunAs,
+    root: TempDir,
+    data: PathBuf,
+    archive: Option<Arc<WalArchive>>,
+}
+
+impl BaseBackup {
+    /// The backup's directory.
+    pub fn path(&self) -> &Path {
+        &self.data
+    }
+
+    /// Checks the backup against its manifest with `pg_verifybackup`.
+    pub async fn verify(&self) -> Result<String, PgError> {
+        run(self
+            .run_as
+            .command(self.binaries.program("pg_verifybackup")?)
+            .arg(&self.data)
+            .current_dir(self.root.path()))
+        .await
+    }
+
+    /// Starts a cluster from the backup, on a new port. A replica backup starts as a
+    /// streaming replica; any other backup recovers to its end and becomes a primary.
+    pub async fn start(self, options: ClusterOptions) -> Result<PgCluster, PgError> {
+        let BaseBackup {
+            binaries,
+            run_as,
+            root,
+            data,
+            archive,
+        } = self;
+        let options = ClusterOptions {
+            binaries: Some(binaries.clone()),
+            archive: options.archive.clone().or(archive),
+            ..options
+        };
+        let mut cluster = PgCluster::from_parts(binaries, run_as, root, data, &options)?;
+        cluster.start_server().await?;
+        Ok(cluster)
+    }
+
+    /// Starts a cluster from the backup and replays archived WAL up to `target`, then
+    /// promotes it. The backup must come from a cluster that archives into `archive`.
+    pub async fn restore_to(
+        self,
+        target: RecoveryTarget,
+        archive: &WalArchive,
+        options: ClusterOptions,
+    ) -> Result<PgCluster, PgError> {
+        let signal = self.data.join("recovery.signal");
+        fs::write(&signal, b"").map_err(io("cannot write recovery.signal"))?;
+        self.run_as.own(&signal)?;
+        let mut settings = options.settings.clone();
+        settings.push((
+            "restore_command".to_owned(),
+            format!("cp {}/%f %p", archive.path().display()),
+        ));
+        match &target {
+            RecoveryTarget::Lsn(lsn) => {
+                settings.push(("recovery_target_lsn".to_owned(), lsn.to_string()))
+            }
+            RecoveryTarget::Time(time) => {
+                settings.push(("recovery_target_time".to_owned(), time.clone()))
+            }
+        }
+        settings.push(("recovery_target_action".to_owned(), "promote".to_owned()));
+        let cluster = self
+            .start(ClusterOptions {
+                settings,
+                archive: None,
+                ..options
+            })
+            .await?;
+        cluster.wait_until_primary(Duration::from_secs(120)).await?;
+        Ok(cluster)
+    }
+}
+
+/// The server a test runs against: a throwaway cluster it controls, or an external
+/// server given by a connection string, where process control is unavailable.
+#[derive(Debug)]
+pub enum PgTarget {
+    /// A throwaway cluster.
+    Throwaway(PgCluster),
+    /// An external server.
+    External(String),
+}
+
+impl PgTarget {
+    /// A connection string for the server.
+    pub fn connection_string(&self) -> String {
+        match self {
+            PgTarget::Throwaway(cluster) => cluster.connection_string(),
+            PgTarget::External(connection) => connection.clone(),
+        }
+    }
+
+    /// A new connection.
+    pub async fn connect(&self) -> Result<Client, PgError> {
+        connect(&self.connection_string()).await
+    }
+
+    /// The cluster, for process control; an external server says it has none.
+    pub fn cluster(&mut self, operation: &str) -> Result<&mut PgCluster, PgError> {
+        match self {
+            PgTarget::Throwaway(cluster) => Ok(cluster),
+            PgTarget::External(connection) => Err(PgError::NoProcessControl {
+                operation: operation.to_owned(),
+                target: connection.clone(),
+            }),
+        }
+    }
+}

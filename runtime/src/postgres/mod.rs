@@ -1,0 +1,14 @@
+//! The PostgreSQL layer: throwaway clusters the tests start themselves, or a server
+//! given by a connection string.
+//!
+//! - [`PgBinaries`]: where the server programs are;
+//! - [`PgCluster`]: a cluster in a temporary directory: start, stop, crash, restart,
+//!   base backups, point-in-time recovery, streaming replicas;
+//! - [`PgTarget`]: either a throwaway cluster or an external server.
+
+mod cluster;
+
+pub use cluster::{
+    BaseBackup, ClusterOptions, PgBinaries, PgCluster, PgError, PgTarget, RecoveryTarget, StopMode,
+    WalArchive,
+};

@@ -1,0 +1,298 @@
+//! Throwaway clusters against a real PostgreSQL: start, stop, crash, restart, backups,
+//! point-in-time recovery, replicas, external servers, and cleanup.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use stormchor_runtime::postgres::{
+    ClusterOptions, PgBinaries, PgCluster, PgError, PgTarget, RecoveryTarget, StopMode, WalArchive,
+};
+
+async fn count(cluster: &PgCluster, table: &str) -> i64 {
+    let client = cluster.connect().await.expect("connect");
+    client
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .await
+        .expect("count")
+        .get(0)
+}
+
+/// Processes whose command line mentions `dir`.
+fn processes_using(dir: &std::path::Path) -> usize {
+    let needle = dir.display().to_string();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
+        })
+        .filter(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&needle))
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_starts_stops_crashes_and_recovers() {
+    let mut cluster = PgCluster::start(ClusterOptions::default())
+        .await
+        .expect("start");
+    assert!(cluster.is_running());
+    let client = cluster.connect().await.expect("connect");
+    client
+        .batch_execute("CREATE TABLE acked (id int PRIMARY KEY); INSERT INTO acked SELECT generate_series(1, 1000)")
+        .await
+        .expect("write");
+    drop(client);
+
+    // A crash loses nothing that was committed.
+    let pid = cluster.pid().expect("pid");
+    cluster.kill().await.expect("kill");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the postmaster is gone"
+    );
+    assert!(cluster.kill().await.is_err(), "nothing left to kill");
+    cluster.restart().await.expect("crash recovery");
+    assert_eq!(count(&cluster, "acked").await, 1000);
+
+    for mode in [StopMode::Smart, StopMode::Fast, StopMode::Immediate] {
+        cluster.stop(mode).await.expect("stop");
+        assert!(!cluster.is_running());
+        cluster.restart().await.expect("restart");
+        assert_eq!(count(&cluster, "acked").await, 1000, "{mode:?}");
+    }
+    let restart_twice = cluster.restart().await.expect_err("already running");
+    assert!(matches!(
+        restart_twice,
+        PgError::State {
+            state: "running",
+            ..
+        }
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_cluster_leaves_no_process_and_no_file() {
+    let cluster = PgCluster::start(ClusterOptions::default())
+        .await
+        .expect("start");
+    let data: PathBuf = cluster.data_dir().to_path_buf();
+    let client = cluster.connect().await.expect("connect");
+    client.batch_execute("SELECT 1").await.expect("query");
+    assert!(processes_using(&data) >= 1);
+    drop(cluster);
+    assert_eq!(processes_using(&data), 0, "no postgres process is left");
+    assert!(!data.exists(), "the directory is removed");
+
+    // Also when the owner panics.
+    let handle = tokio::spawn(async {
+        let cluster = PgCluster::start(ClusterOptions::default())
+            .await
+            .expect("start");
+        let data = cluster.data_dir().to_path_buf();
+        std::fs::write(
+            std::env::temp_dir().join("stormchor-panic-test-dir"),
+            data.display().to_string(),
+        )
+        .expect("note");
+        panic!("a test failed while the cluster ran");
+    });
+    assert!(handle.await.is_err());
+    let noted = std::fs::read_to_string(std::env::temp_dir().join("stormchor-panic-test-dir"))
+        .expect("noted");
+    let data = PathBuf::from(noted);
+    assert_eq!(processes_using(&data), 0);
+    assert!(!data.exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_base_backup_verifies_and_starts_on_another_port() {
+    let primary = PgCluster::start(ClusterOptions::default())
+        .await
+        .expect("start");
+    let client = primary.connect().await.expect("connect");
+    client
+        .batch_execute("CREATE TABLE t AS SELECT generate_series(1, 5000) AS id")
+        .await
+        .expect("write");
+    let backup = primary.base_backup().await.expect("backup");
+    let report = backup.verify().await.expect("verifies");
+    assert!(report.contains("successfully verified"), "{report}");
+    // Writes after the backup are not in it.
+    client
+        .batch_execute("INSERT INTO t VALUES (0)")
+        .await
+        .expect("write");
+    let restored = backup
+        .start(ClusterOptions::default())
+        .await
+        .expect("restored");
+    assert_ne!(restored.port(), primary.port());
+    assert_eq!(count(&restored, "t").await, 5000);
+    assert_eq!(count(&primary, "t").await, 5001);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupted_backup_fails_verification() {
+    let primary = PgCluster::start(ClusterOptions::default())
+        .await
+        .expect("start");
+    let backup = primary.base_backup().await.expect("backup");
+    let victim = backup.path().join("global").join("pg_control");
+    let mut bytes = std::fs::read(&victim).expect("read");
+    bytes[0] ^= 0xff;
+    std::fs::write(&victim, bytes).expect("corrupt");
+    let error = backup.verify().await.expect_err("corruption found");
+    assert!(error.to_string().contains("pg_control"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn point_in_time_recovery_stops_at_the_recorded_lsn() {
+    let archive = WalArchive::new().expect("archive");
+    let options = ClusterOptions {
+        archive: Some(archive.clone()),
+        ..ClusterOptions::default()
+    };
+    let primary = PgCluster::start(options).await.expect("start");
+    let client = primary.connect().await.expect("connect");
+    client
+        .batch_execute("CREATE TABLE points (id int)")
+        .await
+        .expect("create");
+    let backup = primary.base_backup().await.expect("backup");
+    client
+        .batch_execute("INSERT INTO points VALUES (1)")
+        .await
+        .expect("before the point");
+    let point = primary.current_lsn().await.expect("lsn");
+    client
+        .batch_execute("INSERT INTO points VALUES (2)")
+        .await
+        .expect("after the point");
+    primary.switch_wal().await.expect("switch");
+    // Wait until the segment holding both inserts is archived.
+    let archived = async {
+        loop {
+            let row = client
+                .query_one("SELECT archived_count FROM pg_stat_archiver", &[])
+                .await
+                .expect("stat");
+            if row.get::<_, i64>(0) >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), archived)
+        .await
+        .expect("archived");
+    let restored = backup
+        .restore_to(
+            RecoveryTarget::Lsn(point),
+            &archive,
+            ClusterOptions::default(),
+        )
+        .await
+        .expect("pitr");
+    let ids: Vec<i32> = restored
+        .connect()
+        .await
+        .expect("connect")
+        .query("SELECT id FROM points ORDER BY id", &[])
+        .await
+        .expect("read")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(ids, vec![1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streaming_replica_replays_and_is_promoted() {
+    let primary = PgCluster::start(ClusterOptions::default())
+        .await
+        .expect("start");
+    let client = primary.connect().await.expect("connect");
+    client
+        .batch_execute("CREATE TABLE r (id int)")
+        .await
+        .expect("create");
+    let replica = primary
+        .replica_backup()
+        .await
+        .expect("backup")
+        .start(ClusterOptions::default())
+        .await
+        .expect("replica");
+    client
+        .batch_execute("INSERT INTO r SELECT generate_series(1, 100)")
+        .await
+        .expect("write");
+    let lsn = primary.current_lsn().await.expect("lsn");
+    replica
+        .wait_for_replay(lsn, Duration::from_secs(30))
+        .await
+        .expect("replayed");
+    assert_eq!(count(&replica, "r").await, 100);
+    let read_only = replica
+        .connect()
+        .await
+        .expect("connect")
+        .batch_execute("INSERT INTO r VALUES (0)")
+        .await;
+    assert!(read_only.is_err(), "a replica refuses writes");
+    replica.promote().await.expect("promoted");
+    replica
+        .connect()
+        .await
+        .expect("connect")
+        .batch_execute("INSERT INTO r VALUES (0)")
+        .await
+        .expect("writable");
+    assert_eq!(count(&replica, "r").await, 101);
+}
+
+#[tokio::test]
+async fn an_external_server_has_no_process_control_and_bad_targets_say_why() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut target = PgTarget::External(format!("host=127.0.0.1 port={port} user=postgres"));
+    let error = target.connect().await.expect_err("nothing listens there");
+    assert!(
+        error.to_string().contains(&format!(
+            "cannot connect to `host=127.0.0.1 port={port} user=postgres`"
+        )),
+        "{error}"
+    );
+    let error = target
+        .cluster("kill the server")
+        .expect_err("no process control");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "kill the server needs control of the server process, which stormchor does not have for an external server (host=127.0.0.1 port={port} user=postgres)"
+        )
+    );
+}
+
+#[test]
+fn missing_binaries_name_the_program_and_the_fix() {
+    let error = PgBinaries::at("/nonexistent/bin").expect_err("no binaries");
+    let text = error.to_string();
+    assert!(
+        text.contains("`initdb` not found (looked in /nonexistent/bin)"),
+        "{text}"
+    );
+    assert!(text.contains("apt-get install -y postgresql"), "{text}");
+    let found = PgBinaries::locate().expect("the machine has PostgreSQL");
+    assert!(found.program("pg_basebackup").is_ok());
+    assert!(found.program("no_such_tool").is_err());
+}
