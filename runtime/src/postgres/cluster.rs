@@ -653,6 +653,26 @@ impl PgCluster {
         children
     }
 
+    /// The arguments that point a client program (`psql`, `pgbench`) at this cluster.
+    pub fn client_args(&self) -> Vec<String> {
+        vec![
+            "--host=127.0.0.1".to_owned(),
+            format!("--port={}", self.port),
+            "--username=postgres".to_owned(),
+        ]
+    }
+
+    /// Runs one of the server's programs (e.g. `pgbench`) as the server's user and
+    /// returns what it printed; fails with its output when it fails.
+    pub async fn run_program(&self, program: &str, args: &[String]) -> Result<String, PgError> {
+        run(self
+            .run_as
+            .command(self.binaries.program(program)?)
+            .args(args)
+            .current_dir(self.data.parent().unwrap_or(Path::new("/"))))
+        .await
+    }
+
     /// Takes a base backup with `pg_basebackup`, streaming the WAL it needs.
     pub async fn base_backup(&self) -> Result<BaseBackup, PgError> {
         self.take_backup(false).await
