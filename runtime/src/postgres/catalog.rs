@@ -296,6 +296,7 @@ pub type Snapshot = Arc<BTreeMap<TableId, Arc<Table>>>;
 pub struct Catalog {
     tables: ArcSwap<BTreeMap<TableId, Arc<Table>>>,
     next_id: AtomicU64,
+    next_name: AtomicU64,
 }
 
 impl Default for Catalog {
@@ -310,7 +311,13 @@ impl Catalog {
         Catalog {
             tables: ArcSwap::from_pointee(BTreeMap::new()),
             next_id: AtomicU64::new(1),
+            next_name: AtomicU64::new(1),
         }
+    }
+
+    /// A name no other call of this catalog returned: `prefix` and a number.
+    pub fn fresh_name(&self, prefix: &str) -> String {
+        format!("{prefix}{}", self.next_name.fetch_add(1, Ordering::Relaxed))
     }
 
     /// Every table as of now, without taking a lock.

@@ -6,10 +6,19 @@
 //!   base backups, point-in-time recovery, streaming replicas;
 //! - [`PgTarget`]: either a throwaway cluster or an external server.
 
+mod actions;
 mod catalog;
 mod cluster;
 mod discovery;
+mod session;
+mod worker;
 
+pub use actions::{
+    Action, ActionContext, ActionError, ActionErrorKind, ActionRegistry, AlterTable, Composite,
+    CreateIndex, CreatePartition, CreatePartitionedTable, CreateTable, DeleteSomeRows, DropIndex,
+    DropPartition, DropTable, InsertSomeRows, RenameTable, SelectQuery, SqlAction, TableSqlAction,
+    Transaction, UpdateOneRow,
+};
 pub use catalog::{
     Catalog, Column, ColumnType, ForeignKey, Identity, Index, RangePartition, Snapshot, SortOrder,
     Table, TableId, TableKind,
@@ -19,3 +28,5 @@ pub use cluster::{
     WalArchive,
 };
 pub use discovery::{Divergence, compare, discover_into, validate};
+pub use session::{SqlError, SqlLog, SqlSession};
+pub use worker::{ActionStats, WorkLimit, WorkerConfig, WorkerReport, run_worker};

@@ -1,0 +1,373 @@
+//! The weighted action registry and the built-in actions against a real PostgreSQL:
+//! exact selection, layered copies, bad input, a replayable single worker, concurrent
+//! workers with no catalog divergence, and reconnection after a crash.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use stormchor_runtime::postgres::{
+    ActionContext, ActionErrorKind, ActionRegistry, Catalog, ClusterOptions, PgCluster, SqlAction,
+    SqlLog, SqlSession, WorkLimit, WorkerConfig, run_worker, validate,
+};
+
+#[test]
+fn selection_is_exactly_proportional_to_weight() {
+    let mut registry = ActionRegistry::new();
+    let weights = [("a", 1), ("b", 2), ("zero", 0), ("c", 3), ("d", 4)];
+    for (name, weight) in weights {
+        registry
+            .insert(name, weight, Arc::new(SqlAction::new("SELECT 1")))
+            .expect("insert");
+    }
+    let mut rng = SmallRng::seed_from_u64(7);
+    let draws = 200_000;
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    for _ in 0..draws {
+        let (name, _) = registry.pick(&mut rng).expect("something to draw");
+        *counts.entry(name.to_owned()).or_default() += 1;
+    }
+    assert!(!counts.contains_key("zero"), "weight 0 is never drawn");
+    // Pearson's chi-square against w / total, 3 degrees of freedom: the 99.9% quantile is 16.27.
+    let total: i64 = weights.iter().map(|(_, w)| w).sum();
+    let chi2: f64 = weights
+        .iter()
+        .filter(|(_, w)| *w > 0)
+        .map(|(name, w)| {
+            let expected = draws as f64 * *w as f64 / total as f64;
+            let observed = counts.get(*name).copied().unwrap_or(0) as f64;
+            (observed - expected).powi(2) / expected
+        })
+        .sum();
+    assert!(chi2 < 16.27, "chi-square {chi2} for {counts:?}");
+    // Everything at 0: nothing to draw.
+    let mut silent = registry.clone();
+    for (name, _) in weights {
+        silent.set_weight(name, 0).expect("known");
+    }
+    assert!(silent.pick(&mut rng).is_none());
+}
+
+#[test]
+fn layered_copies_change_independently() {
+    let defaults = ActionRegistry::default_actions();
+    assert_eq!(
+        defaults
+            .list()
+            .iter()
+            .map(|(n, w)| (n.as_str(), *w))
+            .collect::<Vec<_>>(),
+        vec![
+            ("create_table", 100),
+            ("create_partitioned_table", 100),
+            ("drop_table", 100),
+            ("alter_table", 100),
+            ("rename_table", 100),
+            ("create_index", 100),
+            ("drop_index", 100),
+            ("create_partition", 100),
+            ("drop_partition", 100),
+            ("insert_some_rows", 1000),
+            ("update_one_row", 1000),
+            ("delete_some_rows", 1000),
+            ("select_query", 1000),
+            ("transaction", 100),
+        ]
+    );
+    let mut node = defaults.clone();
+    node.set_weight("insert_some_rows", 5).expect("known");
+    let mut worker = node.clone();
+    worker.remove("drop_table").expect("known");
+    worker
+        .insert_table_sql("vacuum", 10, "VACUUM {table}")
+        .expect("new");
+    assert_eq!(defaults.weight("insert_some_rows"), Ok(1000));
+    assert_eq!(node.weight("insert_some_rows"), Ok(5));
+    assert!(node.weight("drop_table").is_ok() && worker.weight("drop_table").is_err());
+    assert!(node.weight("vacuum").is_err() && worker.weight("vacuum") == Ok(10));
+}
+
+#[tokio::test]
+async fn bad_input_gets_clear_errors() {
+    let mut registry = ActionRegistry::default_actions();
+    let unknown = registry
+        .set_weight("drop_everything", 1)
+        .expect_err("unknown");
+    assert!(
+        unknown
+            .to_string()
+            .starts_with("no action named drop_everything; known actions: create_table, "),
+        "{unknown}"
+    );
+    let negative = registry.set_weight("drop_table", -5).expect_err("negative");
+    assert_eq!(
+        negative.to_string(),
+        "action drop_table: weight -5 is negative; weights are 0 or more"
+    );
+    let duplicate = registry
+        .insert_sql("drop_table", 1, "SELECT 1")
+        .expect_err("taken");
+    assert_eq!(
+        duplicate.to_string(),
+        "an action named drop_table is already registered"
+    );
+    let no_placeholder = registry
+        .insert_table_sql("vacuum", 1, "VACUUM")
+        .expect_err("no placeholder");
+    assert!(
+        no_placeholder
+            .to_string()
+            .contains("has no {table} placeholder")
+    );
+
+    // A {table} action with no table, on a real server.
+    let cluster = PgCluster::start(ClusterOptions::default())
+        .await
+        .expect("start");
+    registry
+        .insert_table_sql("reindex", 1, "REINDEX TABLE {table}")
+        .expect("added");
+    let session = SqlSession::connect(&cluster.connection_string(), SqlLog::discard())
+        .await
+        .expect("connect");
+    let catalog = Catalog::new();
+    let mut rng = SmallRng::seed_from_u64(1);
+    let error = registry
+        .run(
+            "reindex",
+            ActionContext {
+                catalog: &catalog,
+                rng: &mut rng,
+                sql: &session,
+            },
+        )
+        .await
+        .expect_err("no table");
+    assert_eq!(
+        error.to_string(),
+        "action reindex: nothing to act on: no table for `REINDEX TABLE {table}`"
+    );
+    // A failing statement carries its SQLSTATE.
+    registry
+        .insert_sql("broken", 1, "SELECT * FROM no_such_table")
+        .expect("added");
+    let error = registry
+        .run(
+            "broken",
+            ActionContext {
+                catalog: &catalog,
+                rng: &mut rng,
+                sql: &session,
+            },
+        )
+        .await
+        .expect_err("fails");
+    assert_eq!(error.sqlstate(), Some("42P01"));
+    assert!(matches!(error.kind, ActionErrorKind::Sql(_)));
+    // A closed port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut config = WorkerConfig::new(
+        "w",
+        1,
+        format!("host=127.0.0.1 port={port} user=postgres"),
+        WorkLimit::Actions(1),
+    );
+    config.reconnect_attempts = 0;
+    let error = run_worker(config, registry, Arc::new(Catalog::new()))
+        .await
+        .expect_err("nothing listens");
+    assert!(
+        error.to_string().contains(&format!(
+            "connect worker w to `host=127.0.0.1 port={port} user=postgres` after 1 attempts"
+        )),
+        "{error}"
+    );
+}
+
+/// The statements of a SQL log, without their timestamps and durations.
+fn statements(log: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .expect("log")
+        .lines()
+        .map(|line| {
+            line.split_once(" | ")
+                .map(|(_, sql)| sql.to_owned())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_worker_replays_exactly_and_keeps_the_catalog_true() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut logs = Vec::new();
+    for run in 0..2 {
+        let cluster = PgCluster::start(ClusterOptions::default())
+            .await
+            .expect("start");
+        let catalog = Arc::new(Catalog::new());
+        let mut config = WorkerConfig::new(
+            "worker-1",
+            42,
+            cluster.connection_string(),
+            WorkLimit::Actions(400),
+        );
+        let log = dir.path().join(format!("run{run}.sql.log"));
+        config.sql_log = Some(log.clone());
+        let report = run_worker(config, ActionRegistry::default_actions(), catalog.clone())
+            .await
+            .expect("ran");
+        assert_eq!(report.runs(), 400);
+        // Every built-in action ran.
+        assert_eq!(
+            report.actions.len(),
+            14,
+            "{:?}",
+            report.actions.keys().collect::<Vec<_>>()
+        );
+        let client = cluster.connect().await.expect("connect");
+        let divergences = validate(&client, "public", &catalog)
+            .await
+            .expect("validated");
+        assert!(
+            divergences.is_empty(),
+            "{}",
+            divergences
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await; // the log thread flushes
+        logs.push(statements(&log));
+    }
+    assert!(logs[0].len() > 400);
+    assert_eq!(logs[0], logs[1], "the same seed runs the same statements");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_workers_leave_no_divergence() {
+    let cluster = PgCluster::start(ClusterOptions::default())
+        .await
+        .expect("start");
+    let catalog = Arc::new(Catalog::new());
+    let workers: Vec<_> = (0..4)
+        .map(|i| {
+            let config = WorkerConfig::new(
+                format!("worker-{i}"),
+                7,
+                cluster.connection_string(),
+                WorkLimit::Actions(300),
+            );
+            tokio::spawn(run_worker(
+                config,
+                ActionRegistry::default_actions(),
+                catalog.clone(),
+            ))
+        })
+        .collect();
+    let mut total = 0;
+    for worker in workers {
+        total += worker.await.expect("joined").expect("ran").runs();
+    }
+    assert_eq!(total, 1200);
+    let client = cluster.connect().await.expect("connect");
+    let divergences = validate(&client, "public", &catalog)
+        .await
+        .expect("validated");
+    assert!(
+        divergences.is_empty(),
+        "{}",
+        divergences
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_reconnects_after_the_server_is_killed() {
+    let mut cluster = PgCluster::start(ClusterOptions::default())
+        .await
+        .expect("start");
+    let catalog = Arc::new(Catalog::new());
+    let config = WorkerConfig::new(
+        "survivor",
+        3,
+        cluster.connection_string(),
+        WorkLimit::Duration(Duration::from_secs(4)),
+    );
+    let worker = tokio::spawn(run_worker(
+        config,
+        ActionRegistry::default_actions(),
+        catalog.clone(),
+    ));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    cluster.kill().await.expect("kill -9");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cluster.restart().await.expect("recovered");
+    let report = worker.await.expect("joined").expect("kept going");
+    assert!(report.reconnects >= 1, "{report:?}");
+    let connection_errors: u64 = report
+        .actions
+        .values()
+        .map(|s| s.errors.get("connection").copied().unwrap_or(0))
+        .sum();
+    assert!(connection_errors >= 1);
+    assert!(report.actions.values().map(|s| s.ok).sum::<u64>() > 10);
+}
+
+/// The long run: 8 workers x 60 s of the default mix, then no divergence.
+/// `cargo test -p stormchor-runtime --test actions -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a minute long; run on purpose"]
+async fn eight_workers_for_a_minute_leave_no_divergence() {
+    let cluster = PgCluster::start(ClusterOptions::default())
+        .await
+        .expect("start");
+    let catalog = Arc::new(Catalog::new());
+    let workers: Vec<_> = (0..8)
+        .map(|i| {
+            let config = WorkerConfig::new(
+                format!("worker-{i}"),
+                11,
+                cluster.connection_string(),
+                WorkLimit::Duration(Duration::from_secs(60)),
+            );
+            tokio::spawn(run_worker(
+                config,
+                ActionRegistry::default_actions(),
+                catalog.clone(),
+            ))
+        })
+        .collect();
+    let mut total = 0;
+    for worker in workers {
+        total += worker.await.expect("joined").expect("ran").runs();
+    }
+    let client = cluster.connect().await.expect("connect");
+    let divergences = validate(&client, "public", &catalog)
+        .await
+        .expect("validated");
+    println!(
+        "8 workers x 60 s: {total} actions, {} tables, {} divergences",
+        catalog.len(),
+        divergences.len()
+    );
+    assert!(
+        divergences.is_empty(),
+        "{}",
+        divergences
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
