@@ -190,6 +190,65 @@ async fn bad_input_gets_clear_errors() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_composite_action_runs_its_parts_in_order() {
+    use stormchor_runtime::postgres::{Composite, CreateTable, DropTable, InsertSomeRows};
+    let cluster = PgCluster::start(ClusterOptions::default())
+        .await
+        .expect("start");
+    let mut registry = ActionRegistry::new();
+    let parts: Vec<Arc<dyn stormchor_runtime::postgres::Action>> = vec![
+        Arc::new(CreateTable),
+        Arc::new(InsertSomeRows),
+        Arc::new(CreateTable),
+    ];
+    registry
+        .insert("create_two", 1, Arc::new(Composite::new(parts)))
+        .expect("added");
+    registry
+        .insert(
+            "drop_one",
+            0,
+            Arc::new(Composite::new(vec![Arc::new(DropTable)])),
+        )
+        .expect("added");
+    let session = SqlSession::connect(&cluster.connection_string(), SqlLog::discard())
+        .await
+        .expect("connect");
+    let catalog = Catalog::new();
+    let mut rng = SmallRng::seed_from_u64(5);
+    registry
+        .run(
+            "create_two",
+            ActionContext {
+                catalog: &catalog,
+                rng: &mut rng,
+                sql: &session,
+            },
+        )
+        .await
+        .expect("ran");
+    assert_eq!(catalog.len(), 2);
+    registry
+        .run(
+            "drop_one",
+            ActionContext {
+                catalog: &catalog,
+                rng: &mut rng,
+                sql: &session,
+            },
+        )
+        .await
+        .expect("ran");
+    assert_eq!(catalog.len(), 1);
+    assert!(
+        validate(session.client(), "public", &catalog)
+            .await
+            .expect("validated")
+            .is_empty()
+    );
+}
+
 /// The statements of a SQL log, without their timestamps and durations.
 fn statements(log: &std::path::Path) -> Vec<String> {
     std::fs::read_to_string(log)

@@ -296,3 +296,79 @@ fn missing_binaries_name_the_program_and_the_fix() {
     assert!(found.program("pg_basebackup").is_ok());
     assert!(found.program("no_such_tool").is_err());
 }
+
+const CTRL_C_CHILD: &str = "STORMCHOR_CTRL_C_CHILD";
+
+/// Child process of the Ctrl-C test: starts a cluster, prints its directory and waits.
+#[test]
+#[ignore = "a child process of ctrl_c_removes_the_cluster"]
+fn ctrl_c_child() {
+    if std::env::var_os(CTRL_C_CHILD).is_none() {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        stormchor_runtime::postgres::remove_clusters_on_ctrl_c();
+        let cluster = PgCluster::start(ClusterOptions::default())
+            .await
+            .expect("start");
+        println!("\nDATA {}", cluster.data_dir().display());
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        drop(cluster);
+    });
+}
+
+#[test]
+fn ctrl_c_removes_the_cluster() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--ignored",
+            "--exact",
+            "ctrl_c_child",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env(CTRL_C_CHILD, "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("child");
+    let stdout = child.stdout.take().expect("stdout");
+    let data = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| line.strip_prefix("DATA ").map(PathBuf::from));
+    let Some(data) = data else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the child printed no data directory");
+    };
+    assert!(data.exists());
+    assert!(processes_using(&data) >= 1);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the child did not exit on Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(processes_using(&data), 0, "no postgres process is left");
+    assert!(!data.exists(), "the directory is removed");
+}

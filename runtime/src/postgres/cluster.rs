@@ -1,11 +1,13 @@
 //! Throwaway PostgreSQL clusters.
 
+use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Once, PoisonError};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -318,6 +320,64 @@ fn free_port() -> Result<u16, PgError> {
         .port())
 }
 
+/// The clusters alive in this process, for the Ctrl-C cleanup: their directory and
+/// their postmaster's pid while it runs.
+static LIVE: Mutex<BTreeMap<u64, (PathBuf, Option<i32>)>> = Mutex::new(BTreeMap::new());
+static NEXT_CLUSTER: AtomicU64 = AtomicU64::new(1);
+
+fn live(update: impl FnOnce(&mut BTreeMap<u64, (PathBuf, Option<i32>)>)) {
+    update(&mut LIVE.lock().unwrap_or_else(PoisonError::into_inner));
+}
+
+/// Makes Ctrl-C (SIGINT) kill every cluster of this process and remove its directory
+/// before the process exits with status 130. Call it once from a tokio runtime, early;
+/// later calls do nothing.
+///
+/// Without it, Ctrl-C in a terminal still stops the servers (they share the terminal's
+/// process group and shut down on SIGINT), but their directories stay behind.
+pub fn remove_clusters_on_ctrl_c() {
+    static INSTALLED: Once = Once::new();
+    INSTALLED.call_once(|| {
+        tokio::spawn(async {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                let clusters: Vec<(PathBuf, Option<i32>)> = LIVE
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .values()
+                    .cloned()
+                    .collect();
+                for (root, pid) in clusters {
+                    if let Some(pid) = pid {
+                        let children = children_of(pid);
+                        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                        for child in &children {
+                            let _ = kill(Pid::from_raw(*child), Signal::SIGKILL);
+                        }
+                        let deadline = Instant::now() + Duration::from_secs(5);
+                        while children.iter().chain([&pid]).any(|p| is_alive(*p))
+                            && Instant::now() < deadline
+                        {
+                            std::thread::sleep(Duration::from_millis(5));
+                        }
+                    }
+                    let _ = fs::remove_dir_all(root);
+                }
+                std::process::exit(130);
+            }
+        });
+    });
+}
+
+/// Whether process `pid` exists and is not a zombie.
+fn is_alive(pid: i32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
 /// A directory that collects archived WAL, shared by a primary and its restores.
 #[derive(Debug)]
 pub struct WalArchive {
@@ -377,6 +437,7 @@ pub struct PgCluster {
     start_timeout: Duration,
     archive: Option<Arc<WalArchive>>,
     postmaster: Option<Child>,
+    registration: u64,
 }
 
 impl fmt::Debug for PgCluster {
@@ -449,7 +510,12 @@ impl PgCluster {
             ));
         }
         settings.extend(options.settings.iter().cloned());
+        let registration = NEXT_CLUSTER.fetch_add(1, Ordering::Relaxed);
+        live(|clusters| {
+            clusters.insert(registration, (root.path().to_path_buf(), None));
+        });
         Ok(PgCluster {
+            registration,
             binaries,
             run_as,
             root: Some(root),
@@ -542,6 +608,12 @@ impl PgCluster {
             .stderr(log_err)
             .spawn()
             .map_err(io("cannot start postgres"))?;
+        let pid = child.id() as i32;
+        live(|clusters| {
+            if let Some(entry) = clusters.get_mut(&self.registration) {
+                entry.1 = Some(pid);
+            }
+        });
         self.postmaster = Some(child);
         let deadline = Instant::now() + self.start_timeout;
         loop {
@@ -797,6 +869,9 @@ impl PgCluster {
 impl Drop for PgCluster {
     fn drop(&mut self) {
         let children = self.kill_now();
+        live(|clusters| {
+            clusters.remove(&self.registration);
+        });
         // The children die with SIGKILL at once; give them a moment to be gone before
         // their directory is removed.
         let deadline = Instant::now() + Duration::from_secs(5);
