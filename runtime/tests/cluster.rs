@@ -152,7 +152,7 @@ async fn a_corrupted_backup_fails_verification() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn point_in_time_recovery_stops_at_the_recorded_lsn() {
+async fn point_in_time_recovery_stops_at_the_recorded_lsn_or_time() {
     let archive = WalArchive::new().expect("archive");
     let options = ClusterOptions {
         archive: Some(archive.clone()),
@@ -164,52 +164,64 @@ async fn point_in_time_recovery_stops_at_the_recorded_lsn() {
         .batch_execute("CREATE TABLE points (id int)")
         .await
         .expect("create");
-    let backup = primary.base_backup().await.expect("backup");
+    let backups = [
+        primary.base_backup().await.expect("backup"),
+        primary.base_backup().await.expect("backup"),
+    ];
     client
         .batch_execute("INSERT INTO points VALUES (1)")
         .await
         .expect("before the point");
     let point = primary.current_lsn().await.expect("lsn");
+    let time: String = client
+        .query_one("SELECT now()::text", &[])
+        .await
+        .expect("time")
+        .get(0);
+    tokio::time::sleep(Duration::from_millis(50)).await;
     client
         .batch_execute("INSERT INTO points VALUES (2)")
         .await
         .expect("after the point");
+    let archived_count = || async {
+        client
+            .query_one("SELECT archived_count FROM pg_stat_archiver", &[])
+            .await
+            .expect("stat")
+            .get::<_, i64>(0)
+    };
+    let before = archived_count().await;
     primary.switch_wal().await.expect("switch");
     // Wait until the segment holding both inserts is archived.
     let archived = async {
-        loop {
-            let row = client
-                .query_one("SELECT archived_count FROM pg_stat_archiver", &[])
-                .await
-                .expect("stat");
-            if row.get::<_, i64>(0) >= 2 {
-                break;
-            }
+        while archived_count().await <= before {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     };
     tokio::time::timeout(Duration::from_secs(30), archived)
         .await
         .expect("archived");
-    let restored = backup
-        .restore_to(
-            RecoveryTarget::Lsn(point),
-            &archive,
-            ClusterOptions::default(),
-        )
-        .await
-        .expect("pitr");
-    let ids: Vec<i32> = restored
-        .connect()
-        .await
-        .expect("connect")
-        .query("SELECT id FROM points ORDER BY id", &[])
-        .await
-        .expect("read")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    assert_eq!(ids, vec![1]);
+    let [by_lsn, by_time] = backups;
+    for (backup, target) in [
+        (by_lsn, RecoveryTarget::Lsn(point)),
+        (by_time, RecoveryTarget::Time(time)),
+    ] {
+        let restored = backup
+            .restore_to(target.clone(), &archive, ClusterOptions::default())
+            .await
+            .expect("pitr");
+        let ids: Vec<i32> = restored
+            .connect()
+            .await
+            .expect("connect")
+            .query("SELECT id FROM points ORDER BY id", &[])
+            .await
+            .expect("read")
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(ids, vec![1], "{target:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
