@@ -1,19 +1,51 @@
 //! The `stormchor` command.
 //!
-//! Until the PostgreSQL layer and the workloads land, the main job shows the
-//! framework on a real choreography: a barrier followed by a two-phase commit between
-//! a coordinator and three workers. It projects the program onto every role, prints
-//! each local program and the mermaid diagram, checks the projections together under
-//! many decision seeds, then runs every role through the interpreter, in memory and
-//! over TCP on loopback, and prints how each role ended.
+//! With no arguments it starts a throwaway PostgreSQL cluster and runs the sample
+//! scenario, a choreography between a coordinator and N workers: the coordinator
+//! discovers the schema and starts the workers, every worker runs the weighted random
+//! DDL/DML mix for a while and reports how many actions it ran, and the coordinator
+//! validates that the shared schema catalog matches the database exactly. It prints
+//! the scenario's diagram and a report, removes the cluster, and exits non-zero if any
+//! role failed or the catalog diverged. `--target` runs it against your own server.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
+use clap::Parser;
 use serde::{Deserialize, Serialize};
 use stormchor::prelude::*;
-use stormchor::runtime::tcp::run_all_over_tcp;
-use stormchor::runtime::{Labels, RoleLogic, RoleSetup, RoleState, RunConfig, run_all};
+use stormchor::runtime::bridge::{
+    DatabaseContext, DatabaseRole, DiscoverSchema, RunStressMix, ValidateCatalog,
+    register_database_effects,
+};
+use stormchor::runtime::postgres::{
+    Catalog, ClusterOptions, PgCluster, PgTarget, WorkerReport, remove_clusters_on_ctrl_c,
+};
+use stormchor::runtime::{
+    ExtensionRegistry, RoleLogic, RoleSetup, RoleState, RunConfig, RunReport, run_all,
+};
+
+/// Multi-party PostgreSQL tests written as choreographies.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Run against this server (a libpq connection string) instead of a throwaway cluster.
+    #[arg(long, env = "STORMCHOR_TARGET")]
+    target: Option<String>,
+    /// How many workers run the mix.
+    #[arg(long, default_value_t = 2, env = "STORMCHOR_WORKERS")]
+    workers: u16,
+    /// How long the workers run, in seconds.
+    #[arg(long, default_value_t = 10, env = "STORMCHOR_DURATION")]
+    duration: u64,
+    /// The seed of every random choice (replayable with one worker).
+    #[arg(long, default_value_t = 1, env = "STORMCHOR_SEED")]
+    seed: u64,
+    /// Print the scenario's diagram and every role's local program, and run nothing.
+    #[arg(long)]
+    describe: bool,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Role {
@@ -23,101 +55,168 @@ enum Role {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 enum Msg {
-    Ready,
-    Go,
-    Prepare,
-    Vote(bool),
-    Commit,
-    Abort,
-    Ack,
+    /// Start the workload.
+    Start,
+    /// How many actions a worker ran.
+    Actions(u64),
 }
 
-const WORKERS: u16 = 3;
-const SEEDS: u64 = 1_000;
-
-fn choreography() -> Program<Role, Msg> {
-    let workers = Family::indexed("Worker", WORKERS, Role::Worker);
-    primitives::barrier(Role::Coordinator, &workers, Msg::Ready, Msg::Go)
-        .then(primitives::two_phase_commit(
-            Role::Coordinator,
-            &workers,
-            primitives::TwoPhaseMessages {
-                prepare: Msg::Prepare,
-                vote: Msg::Vote(true),
-                commit: Msg::Commit,
-                abort: Msg::Abort,
-                ack: Msg::Ack,
-            },
-        ))
-        .end()
+struct Node {
+    db: DatabaseContext,
 }
 
-/// Workers vote yes; the coordinator commits when every vote is yes.
-struct Node;
+impl DatabaseRole for Node {
+    fn database(&self) -> &DatabaseContext {
+        &self.db
+    }
+}
 
 impl RoleLogic<Role, Msg> for Node {
-    fn choose(state: &RoleState<Role, Msg, Self>, labels: Labels<'_, Role, Msg>) -> usize {
-        let all_yes =
-            (0..WORKERS).all(|k| state.latest_from(&Role::Worker(k)) == Some(Msg::Vote(true)));
-        labels
-            .position(if all_yes { "commit" } else { "abort" })
-            .unwrap_or(0)
+    fn message(state: &RoleState<Role, Msg, Self>, _to: Role, template: &Msg) -> Msg {
+        match template {
+            Msg::Actions(_) => {
+                Msg::Actions(state.result::<RunStressMix<Role>, u64>().map_or(0, |n| *n))
+            }
+            other => other.clone(),
+        }
     }
 }
 
-/// Runs every role through the interpreter, in memory and over TCP; prints how each ended.
-async fn run(program: &Program<Role, Msg>) -> Result<(), String> {
-    let config = RunConfig::default().with_deadline(Duration::from_secs(30));
-    let report = run_all(program, |_| RoleSetup::new(Node), config.clone())
-        .await
-        .map_err(|e| e.to_string())?;
-    println!("## Run in memory\n");
+fn scenario(workers: u16, duration: Duration) -> Program<Role, Msg> {
+    let family = Family::indexed("Worker", workers, Role::Worker);
+    let mut load = Program::new();
+    for i in 0..workers {
+        load = load.ext(RunStressMix {
+            role: Role::Worker(i),
+            duration,
+        });
+    }
+    Program::new()
+        .role(Role::Coordinator)
+        .family(&family)
+        .ext(DiscoverSchema {
+            role: Role::Coordinator,
+        })
+        .broadcast(Role::Coordinator, &family, Msg::Start)
+        .then(load)
+        .gather(&family, Role::Coordinator, Msg::Actions(0))
+        .ext(ValidateCatalog {
+            role: Role::Coordinator,
+        })
+}
+
+fn print_report(report: &RunReport<Role, Msg, Node>, duration: Duration) {
+    println!("\n## Roles\n");
     for (role, outcome) in &report.outcomes {
-        let ended = match &outcome.result {
-            Ok(()) => "completed".to_owned(),
-            Err(failure) => format!("FAILED: {failure}"),
-        };
+        match &outcome.result {
+            Ok(()) => println!(
+                "- {role:?}: completed in {:.1} s",
+                outcome.elapsed.as_secs_f64()
+            ),
+            Err(failure) => println!("- {role:?}: FAILED: {failure}"),
+        }
+    }
+    let reports: Vec<WorkerReport> = report
+        .outcomes
+        .values()
+        .filter_map(|o| o.state.as_ref())
+        .flat_map(|s| s.data().db.reports())
+        .collect();
+    if reports.is_empty() {
+        return;
+    }
+    println!(
+        "\n## Actions (all workers, {:.0} s)\n",
+        duration.as_secs_f64()
+    );
+    println!("| action | runs | ok | failed (by SQLSTATE) | p50 ms | p99 ms |");
+    println!("|---|---:|---:|---|---:|---:|");
+    let mut names: Vec<&String> = reports.iter().flat_map(|r| r.actions.keys()).collect();
+    names.sort();
+    names.dedup();
+    let mut total = 0;
+    for name in names {
+        let stats: Vec<_> = reports.iter().filter_map(|r| r.actions.get(name)).collect();
+        let mut latency = stats[0].latency.clone();
+        for other in &stats[1..] {
+            let _ = latency.add(&other.latency);
+        }
+        let runs: u64 = stats.iter().map(|s| s.runs()).sum();
+        let ok: u64 = stats.iter().map(|s| s.ok).sum();
+        let mut failed = std::collections::BTreeMap::new();
+        for s in &stats {
+            for (code, n) in &s.errors {
+                *failed.entry(code.clone()).or_insert(0u64) += n;
+            }
+        }
+        let failed: Vec<String> = failed.iter().map(|(c, n)| format!("{c}: {n}")).collect();
+        total += runs;
         println!(
-            "- {role:?}: {ended}, {} events in {:?}",
-            outcome.trace.len(),
-            outcome.elapsed
+            "| {name} | {runs} | {ok} | {} | {:.2} | {:.2} |",
+            failed.join(", "),
+            latency.value_at_quantile(0.5) as f64 / 1e3,
+            latency.value_at_quantile(0.99) as f64 / 1e3
         );
     }
-    if let Some((_, failure)) = report.failures().next() {
-        return Err(failure.to_string());
+    println!(
+        "\n{total} actions, {:.0} actions/s",
+        total as f64 / duration.as_secs_f64().max(0.001)
+    );
+    if let Some(coordinator) = report.state(&Role::Coordinator) {
+        let divergences = coordinator.data().db.divergences();
+        println!(
+            "catalog: {} tables, {} differences from the database",
+            coordinator.data().db.catalog.len(),
+            divergences.len()
+        );
     }
-    let outcomes = run_all_over_tcp(
+}
+
+async fn run(cli: &Cli, program: &Program<Role, Msg>) -> Result<bool, String> {
+    remove_clusters_on_ctrl_c();
+    let target = match &cli.target {
+        Some(connection) => PgTarget::External(connection.clone()),
+        None => {
+            let cluster = PgCluster::start(ClusterOptions::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "Started a throwaway PostgreSQL cluster on 127.0.0.1:{} in {}.",
+                cluster.port(),
+                cluster.data_dir().display()
+            );
+            PgTarget::Throwaway(cluster)
+        }
+    };
+    let connection = target.connection_string();
+    let catalog = Arc::new(Catalog::new());
+    let mut registry = ExtensionRegistry::new();
+    register_database_effects(&mut registry).map_err(|e| e.to_string())?;
+    let registry = Arc::new(registry);
+    let duration = Duration::from_secs(cli.duration);
+    let config = RunConfig::default().with_deadline(duration + Duration::from_secs(300));
+    let report = run_all(
         program,
-        |_| RoleSetup::new(Node),
+        |_| {
+            RoleSetup::with_registry(
+                Node {
+                    db: DatabaseContext::new(connection.clone(), catalog.clone(), cli.seed),
+                },
+                registry.clone(),
+            )
+        },
         config,
-        Duration::from_secs(10),
     )
     .await
     .map_err(|e| e.to_string())?;
-    println!("\n## Run over TCP on loopback\n");
-    for (role, outcome) in outcomes {
-        let outcome = outcome.map_err(|e| format!("{role:?}: {e}"))?;
-        outcome.result.map_err(|f| f.to_string())?;
-        let decision = outcome
-            .state
-            .and_then(|s| s.latest_from(&Role::Coordinator));
-        println!(
-            "- {role:?}: completed in {:?}, last message from the coordinator: {decision:?}",
-            outcome.elapsed
-        );
-    }
-    Ok(())
+    print_report(&report, duration);
+    drop(target);
+    Ok(report.is_success())
 }
 
 fn main() -> ExitCode {
-    if std::env::args().len() > 1 {
-        eprintln!(
-            "usage: stormchor\n\nThe command takes no arguments yet: it projects and checks a sample \
-             choreography.\nWorkloads, scenarios and options arrive with the runtime."
-        );
-        return ExitCode::from(2);
-    }
-    let program = choreography();
+    let cli = Cli::parse();
+    let program = scenario(cli.workers, Duration::from_secs(cli.duration));
     let locals = match project_all(&program) {
         Ok(locals) => locals,
         Err(error) => {
@@ -125,30 +224,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("# Two-phase commit with {WORKERS} workers\n");
     println!(
-        "## Global program as a mermaid sequence diagram\n\n```mermaid\n{}```\n",
-        to_mermaid(&program)
+        "# stormchor: {} workers run the stress mix for {} s, the coordinator validates the catalog\n",
+        cli.workers, cli.duration
     );
-    println!("## Local programs\n");
-    for local in locals.values() {
-        println!("{local}");
-    }
-    let mut messages = 0;
-    for seed in 0..SEEDS {
-        match check(&locals, &mut SeededPolicy::new(seed)) {
-            Ok(report) => messages += report.messages + report.control,
-            Err(error) => {
-                eprintln!("error: seed {seed}: {error}");
-                return ExitCode::FAILURE;
-            }
+    println!("```mermaid\n{}```", to_mermaid(&program));
+    if cli.describe {
+        for local in locals.values() {
+            println!("{local}");
         }
+        return ExitCode::SUCCESS;
     }
-    println!(
-        "## Check\n\nAll {} local programs ran together to completion under {SEEDS} decision seeds \
-         ({messages} messages and labels delivered, no deadlock, no orphan message).\n",
-        locals.len()
-    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -159,8 +245,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(&program)) {
-        Ok(()) => ExitCode::SUCCESS,
+    match runtime.block_on(run(&cli, &program)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(error) => {
             eprintln!("error: {error}");
             ExitCode::FAILURE

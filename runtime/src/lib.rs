@@ -9,6 +9,7 @@
 //!   decisions it makes from them.
 #![deny(missing_docs)]
 
+pub mod bridge;
 mod handler;
 mod interpreter;
 mod middleware;

@@ -1,0 +1,219 @@
+//! The bridge between choreographies and the database: ready extension effects for
+//! database work, and one function that registers their handlers.
+//!
+//! A scenario author puts these effects in a global program; the roles that carry
+//! them out need role data implementing [`DatabaseRole`], which gives the handlers
+//! the server, the shared catalog, the action mix and the run's seed.
+
+use std::any::{Any, TypeId};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use stormchor_choreography::{ExtensionEffect, Message, RoleId};
+
+use crate::postgres::{
+    ActionRegistry, Catalog, Divergence, WorkLimit, WorkerConfig, WorkerReport, discover_into,
+    run_worker, validate,
+};
+use crate::registry::{EffectFailure, ExtensionRegistry, RegistryError};
+use crate::state::RoleState;
+
+/// What the database effects of a role work with.
+#[derive(Debug)]
+pub struct DatabaseContext {
+    /// Where to connect.
+    pub connection_string: String,
+    /// The schema catalog shared by every role of the run.
+    pub catalog: Arc<Catalog>,
+    /// The action mix of this role's workers.
+    pub actions: ActionRegistry,
+    /// The run's seed.
+    pub seed: u64,
+    /// The reports of the workloads this role ran.
+    pub reports: Mutex<Vec<WorkerReport>>,
+    /// The differences the last validation found.
+    pub divergences: Mutex<Vec<Divergence>>,
+}
+
+impl DatabaseContext {
+    /// A context for `connection_string`, sharing `catalog`, with the default action mix.
+    pub fn new(connection_string: impl Into<String>, catalog: Arc<Catalog>, seed: u64) -> Self {
+        DatabaseContext {
+            connection_string: connection_string.into(),
+            catalog,
+            actions: ActionRegistry::default_actions(),
+            seed,
+            reports: Mutex::new(Vec::new()),
+            divergences: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The workload reports so far.
+    pub fn reports(&self) -> Vec<WorkerReport> {
+        self.reports
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The differences the last validation found.
+    pub fn divergences(&self) -> Vec<Divergence> {
+        self.divergences
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// Role data that can carry out database effects.
+pub trait DatabaseRole: Send + Sync + 'static {
+    /// The role's database context.
+    fn database(&self) -> &DatabaseContext;
+}
+
+impl DatabaseRole for DatabaseContext {
+    fn database(&self) -> &DatabaseContext {
+        self
+    }
+}
+
+macro_rules! role_effect {
+    ($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident : $ty:ty),* }) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq)]
+        pub struct $name<R> {
+            /// The role that carries it out.
+            pub role: R,
+            $($(#[$fdoc])* pub $field: $ty,)*
+        }
+
+        impl<R: RoleId> ExtensionEffect for $name<R> {
+            fn effect_type_id(&self) -> TypeId {
+                TypeId::of::<Self>()
+            }
+            fn type_name(&self) -> &'static str {
+                stringify!($name)
+            }
+            fn participating_role_ids(&self) -> Vec<Box<dyn Any>> {
+                vec![Box::new(self.role)]
+            }
+            fn as_any(&self) -> &dyn Any {
+                self
+            }
+            fn as_any_mut(&mut self) -> &mut dyn Any {
+                self
+            }
+            fn clone_box(&self) -> Box<dyn ExtensionEffect> {
+                Box::new(self.clone())
+            }
+        }
+    };
+}
+
+role_effect!(
+    /// Runs the role's action mix for a while as a worker; the result is the number of
+    /// actions run (a `u64`), the report goes to the role's [`DatabaseContext`].
+    RunStressMix {
+        /// How long.
+        duration: Duration
+    }
+);
+
+role_effect!(
+    /// Rediscovers the live schema and fails, listing every difference, unless it
+    /// matches the shared catalog; the result is the number of tables checked (`u64`).
+    ValidateCatalog {}
+);
+
+role_effect!(
+    /// Reads the existing schema into the shared catalog (see
+    /// [`discover_into`](crate::postgres::discover_into)); the result is the number of
+    /// tables found (`u64`).
+    DiscoverSchema {}
+);
+
+/// Registers the handlers of the bridge's effects.
+///
+/// # Example
+/// ```
+/// use std::sync::Arc;
+/// use stormchor_runtime::bridge::{register_database_effects, DatabaseContext, RunStressMix};
+/// use stormchor_runtime::{ExtensionRegistry, RoleState};
+///
+/// let mut registry: ExtensionRegistry<RoleState<u8, u8, DatabaseContext>> = ExtensionRegistry::new();
+/// register_database_effects(&mut registry).expect("first registration");
+/// assert!(registry.handles::<RunStressMix<u8>>());
+/// ```
+pub fn register_database_effects<R, M, S>(
+    registry: &mut ExtensionRegistry<RoleState<R, M, S>>,
+) -> Result<(), RegistryError>
+where
+    R: RoleId,
+    M: Message,
+    S: DatabaseRole,
+{
+    registry.register::<RunStressMix<R>, u64, _>(|state, effect| {
+        Box::pin(async move {
+            let db = state.data().database();
+            let config = WorkerConfig::new(
+                format!("{:?}", effect.role),
+                db.seed,
+                db.connection_string.clone(),
+                WorkLimit::Duration(effect.duration),
+            );
+            let report = run_worker(config, db.actions.clone(), db.catalog.clone())
+                .await
+                .map_err(EffectFailure::transient)?;
+            let runs = report.runs();
+            db.reports
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(report);
+            Ok(runs)
+        })
+    })?;
+    registry.register::<DiscoverSchema<R>, u64, _>(|state, _| {
+        Box::pin(async move {
+            let db = state.data().database();
+            let (client, connection) =
+                tokio_postgres::connect(&db.connection_string, tokio_postgres::NoTls)
+                    .await
+                    .map_err(EffectFailure::transient)?;
+            let driver = tokio::spawn(connection);
+            let found = discover_into(&client, "public", &db.catalog).await;
+            drop(client);
+            let _ = driver.await;
+            Ok(found.map_err(EffectFailure::permanent)? as u64)
+        })
+    })?;
+    registry.register::<ValidateCatalog<R>, u64, _>(|state, _| {
+        Box::pin(async move {
+            let db = state.data().database();
+            let (client, connection) =
+                tokio_postgres::connect(&db.connection_string, tokio_postgres::NoTls)
+                    .await
+                    .map_err(EffectFailure::transient)?;
+            let driver = tokio::spawn(connection);
+            let divergences = validate(&client, "public", &db.catalog)
+                .await
+                .map_err(EffectFailure::transient);
+            drop(client);
+            let _ = driver.await;
+            let divergences = divergences?;
+            *db.divergences
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = divergences.clone();
+            if divergences.is_empty() {
+                Ok(db.catalog.len() as u64)
+            } else {
+                let list: Vec<String> = divergences.iter().map(ToString::to_string).collect();
+                Err(EffectFailure::permanent(format!(
+                    "{} differences between the catalog and the database: {}",
+                    list.len(),
+                    list.join("; ")
+                )))
+            }
+        })
+    })?;
+    Ok(())
+}
