@@ -9,7 +9,7 @@ use std::any::{Any, TypeId};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Msg, Role, Role::*};
+use common::*;
 use stormchor_choreography::{ExtensionEffect, Family, Program};
 use stormchor_runtime::bridge::{
     DatabaseContext, DatabaseRole, RunStressMix, ValidateCatalog, register_database_effects,
