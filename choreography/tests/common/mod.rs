@@ -1,5 +1,5 @@
 //! Shared test vocabulary: roles, messages and extension effects.
-#![allow(dead_code, missing_docs)]
+#![allow(dead_code, missing_docs, unused_imports)]
 
 use std::any::{Any, TypeId};
 
