@@ -3,7 +3,11 @@
 use std::process::Command;
 
 fn stormchor(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_stormchor")).args(args).env_remove("STORMCHOR_TARGET").output().expect("runs");
+    let output = Command::new(env!("CARGO_BIN_EXE_stormchor"))
+        .args(args)
+        .env_remove("STORMCHOR_TARGET")
+        .output()
+        .expect("runs");
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -16,8 +20,14 @@ fn describe_prints_the_diagram_and_the_local_programs() {
     let (code, out, _) = stormchor(&["--describe", "--workers", "3"]);
     assert_eq!(code, 0);
     assert!(out.contains("sequenceDiagram"));
-    assert!(out.contains("Note over P3: RunStressMix { role: Worker(2), duration: 10s }"), "{out}");
-    assert!(out.contains("Worker(2):\n  recv Coordinator Start\n  ext RunStressMix"), "{out}");
+    assert!(
+        out.contains("Note over P3: RunStressMix { role: Worker(2), duration: 10s }"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Worker(2):\n  recv Coordinator Start\n  ext RunStressMix"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -33,11 +43,23 @@ fn a_short_run_against_a_throwaway_cluster_validates_the_catalog() {
 fn bad_arguments_and_unreachable_targets_fail_clearly() {
     let (code, _, err) = stormchor(&["--workers", "many"]);
     assert_eq!(code, 2);
-    assert!(err.contains("invalid value 'many' for '--workers <WORKERS>'"), "{err}");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    assert!(
+        err.contains("invalid value 'many' for '--workers <WORKERS>'"),
+        "{err}"
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
     let target = format!("host=127.0.0.1 port={port} user=postgres connect_timeout=2");
     let (code, out, _) = stormchor(&["--target", &target, "--duration", "1"]);
     assert_eq!(code, 1);
     assert!(out.contains("Coordinator: FAILED"), "{out}");
-    assert!(out.contains("cannot connect") || out.contains("Connection refused") || out.contains("error connecting"), "{out}");
+    assert!(
+        out.contains("cannot connect")
+            || out.contains("Connection refused")
+            || out.contains("error connecting"),
+        "{out}"
+    );
 }

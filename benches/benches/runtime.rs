@@ -279,42 +279,72 @@ fn main() {
     group.finish();
     criterion.final_summary();
 
-    // Interleave the measurements so that the machine's state affects all alike.
-    let (mut unbounded, mut bounded, mut interp) = (f64::INFINITY, f64::INFINITY, f64::INFINITY);
-    for _ in 0..5 {
-        unbounded = unbounded.min(per_round(&rt, 3, ROUNDS, raw_unbounded));
-        bounded = bounded.min(per_round(&rt, 3, ROUNDS, raw_bounded));
-        interp = interp.min(per_round(&rt, 3, ROUNDS, interpreted));
+    // Interleave the measurements so that the machine's state affects all alike, and
+    // report the median of the ratios of back-to-back pairs: a noisy machine moves both
+    // sides of a pair together.
+    let (mut unbounded, mut bounded, mut interp, mut endpoints) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut ratios = Vec::new();
+    for _ in 0..9 {
+        let u = per_round(&rt, 2, ROUNDS, raw_unbounded);
+        let b = per_round(&rt, 2, ROUNDS, raw_bounded);
+        let i = per_round(&rt, 2, ROUNDS, interpreted);
+        let e = per_round(&rt, 2, ROUNDS, endpoints_only);
+        ratios.push(i / u.min(b));
+        unbounded.push(u);
+        bounded.push(b);
+        interp.push(i);
+        endpoints.push(e);
     }
-    let raw = unbounded.min(bounded);
-    let endpoints = per_round(&rt, 5, ROUNDS, endpoints_only);
-    println!("\nping-pong round trip, current-thread runtime, best of 15 runs of {ROUNDS}:");
+    let median = |values: &mut Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    let (unbounded, bounded, interp, endpoints) = (
+        median(&mut unbounded),
+        median(&mut bounded),
+        median(&mut interp),
+        median(&mut endpoints),
+    );
+    let ratio = median(&mut ratios);
+    println!("\nping-pong round trip, current-thread runtime, medians of 9 rounds of {ROUNDS}:");
     println!("  raw mpsc unbounded     {unbounded:>7.1} ns");
     println!("  raw mpsc bounded(1)    {bounded:>7.1} ns");
     println!(
         "  endpoints, no interp.  {endpoints:>7.1} ns   x{:.2}",
-        endpoints / raw
+        endpoints / unbounded.min(bounded)
     );
     println!(
-        "  interpreter            {interp:>7.1} ns   x{:.2} the faster raw channel (goal <= 1.30)",
-        interp / raw
+        "  interpreter            {interp:>7.1} ns   x{ratio:.2} the faster raw channel, median of paired ratios (goal <= 1.30)"
     );
     const TCP_ROUNDS: u64 = 20_000;
-    let (mut tcp_plain, mut tcp_interp) = (f64::INFINITY, f64::INFINITY);
-    for _ in 0..3 {
-        tcp_plain = tcp_plain.min(per_round(&rt, 1, TCP_ROUNDS, tcp_raw));
-        tcp_interp = tcp_interp.min(per_round(&rt, 1, TCP_ROUNDS, tcp_interpreted));
+    let (mut tcp_plain, mut tcp_interp, mut tcp_ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..5 {
+        let plain = per_round(&rt, 1, TCP_ROUNDS, tcp_raw);
+        let through = per_round(&rt, 1, TCP_ROUNDS, tcp_interpreted);
+        tcp_ratios.push(through / plain);
+        tcp_plain.push(plain);
+        tcp_interp.push(through);
     }
-    println!("TCP ping-pong round trip on loopback, best of 3 runs of {TCP_ROUNDS}:");
+    let (tcp_plain, tcp_interp, tcp_ratio) = (
+        median(&mut tcp_plain),
+        median(&mut tcp_interp),
+        median(&mut tcp_ratios),
+    );
+    println!("TCP ping-pong round trip on loopback, medians of 5 rounds of {TCP_ROUNDS}:");
     println!("  raw TCP                {:>7.1} us", tcp_plain / 1e3);
     println!(
-        "  interpreter over TCP   {:>7.1} us   x{:.2} raw TCP (goal <= 1.30)",
-        tcp_interp / 1e3,
-        tcp_interp / tcp_plain
+        "  interpreter over TCP   {:>7.1} us   x{tcp_ratio:.2} raw TCP, median of paired ratios (goal <= 1.30)",
+        tcp_interp / 1e3
     );
-    let handle = per_round(&rt, 15, ROUNDS, dispatch);
-    let through = per_round(&rt, 15, ROUNDS, interpreted_effects);
-    println!("extension effect, best of 15 runs of {ROUNDS}:");
+    let mut handle: Vec<f64> = (0..9)
+        .map(|_| per_round(&rt, 2, ROUNDS, dispatch))
+        .collect();
+    let mut through: Vec<f64> = (0..9)
+        .map(|_| per_round(&rt, 2, ROUNDS, interpreted_effects))
+        .collect();
+    let (handle, through) = (median(&mut handle), median(&mut through));
+    println!("extension effect, medians of 9 rounds of {ROUNDS}:");
     println!("  ExtensionRegistry::handle   {handle:>6.1} ns per effect (goal <= 50)");
     println!("  through the interpreter     {through:>6.1} ns per effect");
 }

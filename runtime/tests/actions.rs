@@ -249,6 +249,88 @@ async fn a_composite_action_runs_its_parts_in_order() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_sql_actions_run_and_can_be_removed_at_run_time() {
+    use stormchor_runtime::postgres::CreateTable;
+    let cluster = PgCluster::start(ClusterOptions::default())
+        .await
+        .expect("start");
+    let dir = tempfile::tempdir().expect("dir");
+    let log = dir.path().join("custom.sql.log");
+    let session = SqlSession::connect(
+        &cluster.connection_string(),
+        SqlLog::to_file(&log).expect("log"),
+    )
+    .await
+    .expect("connect");
+    let catalog = Catalog::new();
+    let mut rng = SmallRng::seed_from_u64(9);
+    let mut registry = ActionRegistry::new();
+    registry
+        .insert("create_table", 1, Arc::new(CreateTable))
+        .expect("added");
+    registry
+        .insert_table_sql("vacuum_table", 1, "VACUUM (ANALYZE) {table}")
+        .expect("added");
+    registry
+        .insert_sql("checkpoint", 1, "CHECKPOINT")
+        .expect("added");
+    for name in ["create_table", "vacuum_table", "checkpoint"] {
+        registry
+            .run(
+                name,
+                ActionContext {
+                    catalog: &catalog,
+                    rng: &mut rng,
+                    sql: &session,
+                },
+            )
+            .await
+            .expect(name);
+    }
+    let table = catalog
+        .snapshot()
+        .values()
+        .next()
+        .expect("a table")
+        .name
+        .clone();
+    let analyzed: i64 = session
+        .client()
+        .query_one("SELECT count(*) FROM pg_stat_user_tables WHERE relname = $1 AND last_analyze IS NOT NULL", &[&table])
+        .await
+        .expect("stats")
+        .get(0);
+    assert_eq!(analyzed, 1, "VACUUM (ANALYZE) ran on {table}");
+    registry.remove("vacuum_table").expect("removed");
+    assert!(
+        registry
+            .run(
+                "vacuum_table",
+                ActionContext {
+                    catalog: &catalog,
+                    rng: &mut rng,
+                    sql: &session
+                }
+            )
+            .await
+            .is_err()
+    );
+    drop(session);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let logged = std::fs::read_to_string(&log).expect("log");
+    assert!(
+        logged
+            .lines()
+            .any(|l| l.contains(" ok ") && l.ends_with(&format!("| VACUUM (ANALYZE) {table}"))),
+        "{logged}"
+    );
+    assert!(
+        logged.lines().any(|l| l.ends_with("| CHECKPOINT")),
+        "{logged}"
+    );
+}
+
 /// The statements of a SQL log, without their timestamps and durations.
 fn statements(log: &std::path::Path) -> Vec<String> {
     std::fs::read_to_string(log)
