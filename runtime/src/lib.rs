@@ -19,6 +19,7 @@ mod runner;
 mod state;
 pub mod tcp;
 mod transport;
+pub mod workload;
 
 pub use handler::{Channels, ChoreoHandler, RunError, RunErrorKind};
 pub use interpreter::{Event, EventKind, Interpreter, RoleFailure};

@@ -1,0 +1,327 @@
+//! pgbench's workloads: the TPC-B-like transaction and select-only, on pgbench's four
+//! tables, so results compare with `pgbench` directly.
+
+use bytes::Bytes;
+use futures::SinkExt;
+use futures::future::BoxFuture;
+use rand::Rng;
+use rand::rngs::SmallRng;
+use tokio_postgres::{Client, Statement};
+
+use super::{
+    Operation, Workload, WorkloadError, WorkloadInfo, WorkloadSession, integer_key, known_keys,
+};
+use crate::postgres::SqlError;
+
+const ACCOUNTS_PER_BRANCH: i64 = 100_000;
+const TELLERS_PER_BRANCH: i64 = 10;
+
+fn sql_error(
+    workload: &str,
+    what: &str,
+) -> impl FnOnce(tokio_postgres::Error) -> WorkloadError + use<> {
+    let (workload, what) = (workload.to_owned(), what.to_owned());
+    move |error| WorkloadError::Sql {
+        workload,
+        what,
+        error: SqlError::from(error),
+    }
+}
+
+/// Creates pgbench's tables at `scale` and loads them with COPY, as `pgbench -i` does.
+async fn load(workload: &str, client: &mut Client, scale: i64) -> Result<(), WorkloadError> {
+    let fail = |what: &str| sql_error(workload, what);
+    client
+        .batch_execute(
+            "DROP TABLE IF EXISTS pgbench_accounts, pgbench_branches, pgbench_history, pgbench_tellers;
+             CREATE TABLE pgbench_history (tid int, bid int, aid int, delta int, mtime timestamp, filler char(22));
+             CREATE TABLE pgbench_tellers (tid int NOT NULL, bid int, tbalance int, filler char(84)) WITH (fillfactor = 100);
+             CREATE TABLE pgbench_accounts (aid int NOT NULL, bid int, abalance int, filler char(84)) WITH (fillfactor = 100);
+             CREATE TABLE pgbench_branches (bid int NOT NULL, bbalance int, filler char(88)) WITH (fillfactor = 100);",
+        )
+        .await
+        .map_err(fail("creating the tables"))?;
+    let transaction = client
+        .transaction()
+        .await
+        .map_err(fail("starting the load"))?;
+    for (table, rows, line) in [
+        (
+            "pgbench_branches",
+            scale,
+            (|i: i64| format!("{i}\t0\t\n")) as fn(i64) -> String,
+        ),
+        ("pgbench_tellers", scale * TELLERS_PER_BRANCH, |i| {
+            format!("{i}\t{}\t0\t\n", (i - 1) / TELLERS_PER_BRANCH + 1)
+        }),
+        ("pgbench_accounts", scale * ACCOUNTS_PER_BRANCH, |i| {
+            format!("{i}\t{}\t0\t\n", (i - 1) / ACCOUNTS_PER_BRANCH + 1)
+        }),
+    ] {
+        let sink = transaction
+            .copy_in::<_, Bytes>(&format!("COPY {table} FROM STDIN"))
+            .await
+            .map_err(fail(&format!("starting COPY into {table}")))?;
+        let mut sink = Box::pin(sink);
+        let mut chunk = String::with_capacity(1 << 20);
+        for i in 1..=rows {
+            chunk.push_str(&line(i));
+            if chunk.len() >= 1 << 20 {
+                sink.send(Bytes::from(std::mem::take(&mut chunk)))
+                    .await
+                    .map_err(fail(&format!("loading {table}")))?;
+            }
+        }
+        if !chunk.is_empty() {
+            sink.send(Bytes::from(chunk))
+                .await
+                .map_err(fail(&format!("loading {table}")))?;
+        }
+        sink.as_mut()
+            .finish()
+            .await
+            .map_err(fail(&format!("finishing COPY into {table}")))?;
+    }
+    transaction
+        .commit()
+        .await
+        .map_err(fail("committing the load"))?;
+    client
+        .batch_execute(
+            "ALTER TABLE pgbench_branches ADD PRIMARY KEY (bid);
+             ALTER TABLE pgbench_tellers ADD PRIMARY KEY (tid);
+             ALTER TABLE pgbench_accounts ADD PRIMARY KEY (aid);",
+        )
+        .await
+        .map_err(fail("adding primary keys"))?;
+    // VACUUM cannot share a (multi-statement, hence implicit) transaction.
+    client
+        .batch_execute(
+            "VACUUM ANALYZE pgbench_branches, pgbench_tellers, pgbench_accounts, pgbench_history",
+        )
+        .await
+        .map_err(fail("vacuuming"))
+}
+
+async fn drop_tables(workload: &str, client: &Client) -> Result<(), WorkloadError> {
+    client
+        .batch_execute("DROP TABLE IF EXISTS pgbench_accounts, pgbench_branches, pgbench_history, pgbench_tellers")
+        .await
+        .map_err(sql_error(workload, "dropping the tables"))
+}
+
+/// The TPC-B-like transaction of `pgbench`: update an account, read it back, update a
+/// teller and a branch, insert a history row, all in one transaction.
+///
+/// Config: `scale` (branches, 100,000 accounts each; default 1).
+#[derive(Clone, Debug)]
+pub struct Tpcb {
+    scale: i64,
+}
+
+impl Default for Tpcb {
+    fn default() -> Self {
+        Tpcb { scale: 1 }
+    }
+}
+
+struct TpcbSession {
+    client: Client,
+    scale: i64,
+    begin: Statement,
+    update_account: Statement,
+    read_account: Statement,
+    update_teller: Statement,
+    update_branch: Statement,
+    insert_history: Statement,
+    end: Statement,
+}
+
+impl WorkloadSession for TpcbSession {
+    fn run<'a>(
+        &'a mut self,
+        _operation: usize,
+        rng: &'a mut SmallRng,
+    ) -> BoxFuture<'a, Result<(), SqlError>> {
+        Box::pin(async move {
+            let aid = rng.random_range(1..=(ACCOUNTS_PER_BRANCH * self.scale) as i32);
+            let bid = rng.random_range(1..=self.scale as i32);
+            let tid = rng.random_range(1..=(TELLERS_PER_BRANCH * self.scale) as i32);
+            let delta = rng.random_range(-5000..=5000i32);
+            let client = &self.client;
+            let result = async {
+                client.execute(&self.begin, &[]).await?;
+                client
+                    .execute(&self.update_account, &[&delta, &aid])
+                    .await?;
+                client.query_one(&self.read_account, &[&aid]).await?;
+                client.execute(&self.update_teller, &[&delta, &tid]).await?;
+                client.execute(&self.update_branch, &[&delta, &bid]).await?;
+                client
+                    .execute(&self.insert_history, &[&tid, &bid, &aid, &delta])
+                    .await?;
+                client.execute(&self.end, &[]).await
+            }
+            .await;
+            match result {
+                Ok(_) => Ok(()),
+                Err(error) => {
+                    let _ = client.batch_execute("ROLLBACK").await;
+                    Err(SqlError::from(error))
+                }
+            }
+        })
+    }
+}
+
+impl Workload for Tpcb {
+    fn info(&self) -> WorkloadInfo {
+        WorkloadInfo {
+            name: "tpcb".to_owned(),
+            version: "1".to_owned(),
+            description: "pgbench's TPC-B-like transaction on pgbench's four tables".to_owned(),
+            operations: vec![Operation {
+                name: "tpcb".to_owned(),
+                weight: 1,
+            }],
+        }
+    }
+
+    fn configure(&mut self, section: &toml::Table) -> Result<(), WorkloadError> {
+        known_keys("tpcb", section, &["scale"])?;
+        self.scale = integer_key("tpcb", section, "scale", 1, 1)?;
+        Ok(())
+    }
+
+    fn setup<'a>(&'a self, client: &'a mut Client) -> BoxFuture<'a, Result<(), WorkloadError>> {
+        Box::pin(load("tpcb", client, self.scale))
+    }
+
+    fn cleanup<'a>(&'a self, client: &'a Client) -> BoxFuture<'a, Result<(), WorkloadError>> {
+        Box::pin(drop_tables("tpcb", client))
+    }
+
+    fn session<'a>(
+        &'a self,
+        client: Client,
+    ) -> BoxFuture<'a, Result<Box<dyn WorkloadSession>, WorkloadError>> {
+        Box::pin(async move {
+            let fail = || sql_error("tpcb", "preparing the statements");
+            let begin = client.prepare("BEGIN").await.map_err(fail())?;
+            let update_account = client
+                .prepare("UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2")
+                .await
+                .map_err(fail())?;
+            let read_account = client
+                .prepare("SELECT abalance FROM pgbench_accounts WHERE aid = $1")
+                .await
+                .map_err(fail())?;
+            let update_teller = client
+                .prepare("UPDATE pgbench_tellers SET tbalance = tbalance + $1 WHERE tid = $2")
+                .await
+                .map_err(fail())?;
+            let update_branch = client
+                .prepare("UPDATE pgbench_branches SET bbalance = bbalance + $1 WHERE bid = $2")
+                .await
+                .map_err(fail())?;
+            let insert_history = client
+                .prepare("INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES ($1, $2, $3, $4, CURRENT_TIMESTAMP)")
+                .await
+                .map_err(fail())?;
+            let end = client.prepare("END").await.map_err(fail())?;
+            Ok(Box::new(TpcbSession {
+                client,
+                scale: self.scale,
+                begin,
+                update_account,
+                read_account,
+                update_teller,
+                update_branch,
+                insert_history,
+                end,
+            }) as Box<dyn WorkloadSession>)
+        })
+    }
+}
+
+/// `pgbench --select-only`: read one account's balance.
+///
+/// Config: `scale` (default 1); `setup` loads the same tables as [`Tpcb`].
+#[derive(Clone, Debug)]
+pub struct ReadOnly {
+    scale: i64,
+}
+
+impl Default for ReadOnly {
+    fn default() -> Self {
+        ReadOnly { scale: 1 }
+    }
+}
+
+struct ReadOnlySession {
+    client: Client,
+    accounts: i32,
+    select: Statement,
+}
+
+impl WorkloadSession for ReadOnlySession {
+    fn run<'a>(
+        &'a mut self,
+        _operation: usize,
+        rng: &'a mut SmallRng,
+    ) -> BoxFuture<'a, Result<(), SqlError>> {
+        Box::pin(async move {
+            let aid = rng.random_range(1..=self.accounts);
+            self.client
+                .query_one(&self.select, &[&aid])
+                .await
+                .map(|_| ())
+                .map_err(SqlError::from)
+        })
+    }
+}
+
+impl Workload for ReadOnly {
+    fn info(&self) -> WorkloadInfo {
+        WorkloadInfo {
+            name: "read-only".to_owned(),
+            version: "1".to_owned(),
+            description: "pgbench's select-only transaction: one account balance by key".to_owned(),
+            operations: vec![Operation {
+                name: "select".to_owned(),
+                weight: 1,
+            }],
+        }
+    }
+
+    fn configure(&mut self, section: &toml::Table) -> Result<(), WorkloadError> {
+        known_keys("read-only", section, &["scale"])?;
+        self.scale = integer_key("read-only", section, "scale", 1, 1)?;
+        Ok(())
+    }
+
+    fn setup<'a>(&'a self, client: &'a mut Client) -> BoxFuture<'a, Result<(), WorkloadError>> {
+        Box::pin(load("read-only", client, self.scale))
+    }
+
+    fn cleanup<'a>(&'a self, client: &'a Client) -> BoxFuture<'a, Result<(), WorkloadError>> {
+        Box::pin(drop_tables("read-only", client))
+    }
+
+    fn session<'a>(
+        &'a self,
+        client: Client,
+    ) -> BoxFuture<'a, Result<Box<dyn WorkloadSession>, WorkloadError>> {
+        Box::pin(async move {
+            let select = client
+                .prepare("SELECT abalance FROM pgbench_accounts WHERE aid = $1")
+                .await
+                .map_err(sql_error("read-only", "preparing the statement"))?;
+            Ok(Box::new(ReadOnlySession {
+                client,
+                accounts: (ACCOUNTS_PER_BRANCH * self.scale) as i32,
+                select,
+            }) as Box<dyn WorkloadSession>)
+        })
+    }
+}

@@ -1,0 +1,301 @@
+//! The closed-loop load runner and its metrics.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use super::{Workload, WorkloadError};
+use crate::postgres::SqlError;
+
+/// How to load the server.
+#[derive(Clone, Debug)]
+pub struct LoadConfig {
+    /// Concurrent clients, each with its own connection, each as fast as it goes.
+    pub clients: usize,
+    /// How long.
+    pub duration: Duration,
+    /// The seed; client `i` draws from `seed + i`.
+    pub seed: u64,
+    /// Whether to time every operation (latency histograms); counts are always kept.
+    pub record_latency: bool,
+}
+
+impl LoadConfig {
+    /// `clients` clients for `duration`, seed 1, latencies recorded.
+    pub fn new(clients: usize, duration: Duration) -> Self {
+        LoadConfig {
+            clients,
+            duration,
+            seed: 1,
+            record_latency: true,
+        }
+    }
+}
+
+/// The figures of one operation.
+#[derive(Clone, Debug)]
+pub struct OperationMetrics {
+    /// Successful runs.
+    pub count: u64,
+    /// Failed runs by SQLSTATE (`connection` when the connection broke).
+    pub errors: BTreeMap<String, u64>,
+    /// Latency of successful runs, in microseconds.
+    pub latency: Histogram<u64>,
+}
+
+impl OperationMetrics {
+    fn new() -> Self {
+        OperationMetrics {
+            count: 0,
+            errors: BTreeMap::new(),
+            latency: Histogram::new_with_bounds(1, 3_600_000_000, 3)
+                .expect("constant bounds: 1 us to 1 h, 3 digits"),
+        }
+    }
+
+    fn merge(&mut self, other: &OperationMetrics) {
+        self.count += other.count;
+        for (code, n) in &other.errors {
+            *self.errors.entry(code.clone()).or_insert(0) += n;
+        }
+        let _ = self.latency.add(&other.latency);
+    }
+}
+
+/// What a load run did.
+#[derive(Clone, Debug)]
+pub struct LoadReport {
+    /// The workload.
+    pub workload: String,
+    /// How long it ran.
+    pub elapsed: Duration,
+    /// Per operation.
+    pub operations: BTreeMap<String, OperationMetrics>,
+    /// Successful operations in each second of the run.
+    pub per_second: Vec<u64>,
+    /// Successful operations of each client.
+    pub per_client: Vec<u64>,
+}
+
+impl LoadReport {
+    /// Successful operations in all.
+    pub fn successes(&self) -> u64 {
+        self.operations.values().map(|o| o.count).sum()
+    }
+
+    /// Failed operations in all.
+    pub fn failures(&self) -> u64 {
+        self.operations
+            .values()
+            .flat_map(|o| o.errors.values())
+            .sum()
+    }
+
+    /// Successful operations per second.
+    pub fn throughput(&self) -> f64 {
+        self.successes() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+struct ClientFigures {
+    operations: Vec<OperationMetrics>,
+    per_second: Vec<u64>,
+}
+
+/// Runs `workload` with `config.clients` clients as fast as they go (a closed loop), each
+/// drawing operations by `weights`.
+///
+/// The workload's `setup` must have run. A client whose connection breaks reconnects and
+/// goes on until the end.
+pub async fn run_closed_loop(
+    workload: Arc<dyn Workload>,
+    connection_string: &str,
+    weights: &[u32],
+    config: LoadConfig,
+) -> Result<LoadReport, WorkloadError> {
+    let info = workload.info();
+    let total: u64 = weights.iter().map(|w| u64::from(*w)).sum();
+    if total == 0 || weights.len() != info.operations.len() {
+        return Err(WorkloadError::Config {
+            workload: info.name.clone(),
+            problem: format!(
+                "{} weights for {} operations, summing to {total}",
+                weights.len(),
+                info.operations.len()
+            ),
+        });
+    }
+    let started = Instant::now();
+    let deadline = started + config.duration;
+    // Every client runs on a thread of its own with a single-threaded runtime: its
+    // session and its connection's driver then wake each other without crossing threads,
+    // which is what keeps a closed loop fast (pgbench also gives each client a thread).
+    let mut clients = Vec::new();
+    for client in 0..config.clients {
+        let (workload, connection_string, weights) = (
+            workload.clone(),
+            connection_string.to_owned(),
+            weights.to_vec(),
+        );
+        let (seed, record) = (
+            config.seed.wrapping_add(client as u64),
+            config.record_latency,
+        );
+        let operations = info.operations.len();
+        let (done, figures) = tokio::sync::oneshot::channel();
+        let name = info.name.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("{name}-client-{client}"))
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(error) => {
+                        let _ = done.send(Err(WorkloadError::Config {
+                            workload: name,
+                            problem: format!("cannot start a client runtime: {error}"),
+                        }));
+                        return;
+                    }
+                };
+                let result = runtime.block_on(client_loop(
+                    workload,
+                    connection_string,
+                    weights,
+                    total,
+                    operations,
+                    seed,
+                    record,
+                    started,
+                    deadline,
+                ));
+                let _ = done.send(result);
+            });
+        if let Err(error) = thread {
+            return Err(WorkloadError::Config {
+                workload: info.name.clone(),
+                problem: format!("cannot start a client thread: {error}"),
+            });
+        }
+        clients.push(figures);
+    }
+    let mut operations: BTreeMap<String, OperationMetrics> = info
+        .operations
+        .iter()
+        .map(|o| (o.name.clone(), OperationMetrics::new()))
+        .collect();
+    let mut per_second = Vec::new();
+    let mut per_client = Vec::new();
+    for client in clients {
+        let figures = match client.await {
+            Ok(figures) => figures?,
+            Err(_) => {
+                return Err(WorkloadError::Config {
+                    workload: info.name.clone(),
+                    problem: "a client thread ended without its figures".to_owned(),
+                });
+            }
+        };
+        per_client.push(figures.operations.iter().map(|o| o.count).sum());
+        for (op, metrics) in info.operations.iter().zip(&figures.operations) {
+            if let Some(total) = operations.get_mut(&op.name) {
+                total.merge(metrics);
+            }
+        }
+        if per_second.len() < figures.per_second.len() {
+            per_second.resize(figures.per_second.len(), 0);
+        }
+        for (slot, n) in per_second.iter_mut().zip(&figures.per_second) {
+            *slot += n;
+        }
+    }
+    Ok(LoadReport {
+        workload: info.name,
+        elapsed: started.elapsed(),
+        operations,
+        per_second,
+        per_client,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn client_loop(
+    workload: Arc<dyn Workload>,
+    connection_string: String,
+    weights: Vec<u32>,
+    total: u64,
+    operations: usize,
+    seed: u64,
+    record: bool,
+    started: Instant,
+    deadline: Instant,
+) -> Result<ClientFigures, WorkloadError> {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut figures = ClientFigures {
+        operations: (0..operations).map(|_| OperationMetrics::new()).collect(),
+        per_second: Vec::new(),
+    };
+    let mut session = open(&*workload, &connection_string).await?;
+    while Instant::now() < deadline {
+        let mut draw = rng.random_range(0..total);
+        let operation = weights
+            .iter()
+            .position(|w| {
+                let hit = draw < u64::from(*w);
+                draw = draw.saturating_sub(u64::from(*w));
+                hit
+            })
+            .unwrap_or(0);
+        let began = record.then(Instant::now);
+        let outcome = session.run(operation, &mut rng).await;
+        let metrics = &mut figures.operations[operation];
+        match outcome {
+            Ok(()) => {
+                metrics.count += 1;
+                if let Some(began) = began {
+                    let _ = metrics
+                        .latency
+                        .record(began.elapsed().as_micros().max(1) as u64);
+                }
+                let second = started.elapsed().as_secs() as usize;
+                if figures.per_second.len() <= second {
+                    figures.per_second.resize(second + 1, 0);
+                }
+                figures.per_second[second] += 1;
+            }
+            Err(error) => {
+                let lost = error.is_connection_lost();
+                let code = error.sqlstate.unwrap_or_else(|| "connection".to_owned());
+                *metrics.errors.entry(code).or_insert(0) += 1;
+                if lost {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    if let Ok(reopened) = open(&*workload, &connection_string).await {
+                        session = reopened;
+                    }
+                }
+            }
+        }
+    }
+    Ok(figures)
+}
+
+async fn open(
+    workload: &dyn Workload,
+    connection_string: &str,
+) -> Result<Box<dyn super::WorkloadSession>, WorkloadError> {
+    let (client, connection) = tokio_postgres::connect(connection_string, tokio_postgres::NoTls)
+        .await
+        .map_err(|error| WorkloadError::Sql {
+            workload: workload.info().name,
+            what: format!("connecting to `{connection_string}`"),
+            error: SqlError::from(error),
+        })?;
+    tokio::spawn(connection);
+    workload.session(client).await
+}
