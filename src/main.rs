@@ -7,12 +7,15 @@
 //! validates that the shared schema catalog matches the database exactly. It prints
 //! the scenario's diagram and a report, removes the cluster, and exits non-zero if any
 //! role failed or the catalog diverged. `--target` runs it against your own server.
+//!
+//! `stormchor run tpcb` (or `read-only`) runs a pgbench workload instead, `list` lists
+//! scenarios and workloads, `describe NAME` shows one.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 use stormchor::prelude::*;
 use stormchor::runtime::bridge::{
@@ -22,30 +25,68 @@ use stormchor::runtime::bridge::{
 use stormchor::runtime::postgres::{
     Catalog, ClusterOptions, PgCluster, PgTarget, WorkerReport, remove_clusters_on_ctrl_c,
 };
+use stormchor::runtime::workload::{
+    LoadConfig, Workload, WorkloadRegistry, run_closed_loop, weights,
+};
 use stormchor::runtime::{
     ExtensionRegistry, RoleLogic, RoleSetup, RoleState, RunConfig, RunReport, run_all,
 };
 
 /// Multi-party PostgreSQL tests written as choreographies.
+///
+/// With no command it runs the `stress` scenario against a throwaway cluster.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a scenario or a workload (default: the `stress` scenario).
+    Run {
+        /// A scenario (`stress`) or a workload (`tpcb`, `read-only`); see `list`.
+        name: Option<String>,
+        #[command(flatten)]
+        args: RunArgs,
+    },
+    /// List the scenarios and workloads.
+    List,
+    /// Describe a scenario (its diagram and every role's program) or a workload (its operations).
+    Describe {
+        /// The scenario or workload.
+        name: String,
+        #[command(flatten)]
+        args: RunArgs,
+    },
+}
+
+#[derive(Debug, Clone, clap::Args)]
+struct RunArgs {
     /// Run against this server (a libpq connection string) instead of a throwaway cluster.
     #[arg(long, env = "STORMCHOR_TARGET")]
     target: Option<String>,
-    /// How many workers run the mix.
+    /// Workers of a scenario, or clients of a workload.
     #[arg(long, default_value_t = 2, env = "STORMCHOR_WORKERS")]
     workers: u16,
-    /// How long the workers run, in seconds.
+    /// How long the load runs, in seconds.
     #[arg(long, default_value_t = 10, env = "STORMCHOR_DURATION")]
     duration: u64,
     /// The seed of every random choice (replayable with one worker).
     #[arg(long, default_value_t = 1, env = "STORMCHOR_SEED")]
     seed: u64,
-    /// Print the scenario's diagram and every role's local program, and run nothing.
-    #[arg(long)]
-    describe: bool,
+    /// The scale of the pgbench workloads (100,000 accounts each).
+    #[arg(long, default_value_t = 1, env = "STORMCHOR_SCALE")]
+    scale: u32,
 }
+
+const SCENARIOS: [(&str, &str); 1] = [(
+    "stress",
+    "workers run the weighted random DDL/DML mix; the coordinator validates the catalog against the database",
+)];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Role {
@@ -172,10 +213,11 @@ fn print_report(report: &RunReport<Role, Msg, Node>, duration: Duration) {
     }
 }
 
-async fn run(cli: &Cli, program: &Program<Role, Msg>) -> Result<bool, String> {
+/// The server of a run: a throwaway cluster, or the target.
+async fn target(args: &RunArgs) -> Result<PgTarget, String> {
     remove_clusters_on_ctrl_c();
-    let target = match &cli.target {
-        Some(connection) => PgTarget::External(connection.clone()),
+    match &args.target {
+        Some(connection) => Ok(PgTarget::External(connection.clone())),
         None => {
             let cluster = PgCluster::start(ClusterOptions::default())
                 .await
@@ -185,22 +227,26 @@ async fn run(cli: &Cli, program: &Program<Role, Msg>) -> Result<bool, String> {
                 cluster.port(),
                 cluster.data_dir().display()
             );
-            PgTarget::Throwaway(cluster)
+            Ok(PgTarget::Throwaway(cluster))
         }
-    };
+    }
+}
+
+async fn run_scenario(args: &RunArgs, program: &Program<Role, Msg>) -> Result<bool, String> {
+    let target = target(args).await?;
     let connection = target.connection_string();
     let catalog = Arc::new(Catalog::new());
     let mut registry = ExtensionRegistry::new();
     register_database_effects(&mut registry).map_err(|e| e.to_string())?;
     let registry = Arc::new(registry);
-    let duration = Duration::from_secs(cli.duration);
+    let duration = Duration::from_secs(args.duration);
     let config = RunConfig::default().with_deadline(duration + Duration::from_secs(300));
     let report = run_all(
         program,
         |_| {
             RoleSetup::with_registry(
                 Node {
-                    db: DatabaseContext::new(connection.clone(), catalog.clone(), cli.seed),
+                    db: DatabaseContext::new(connection.clone(), catalog.clone(), args.seed),
                 },
                 registry.clone(),
             )
@@ -214,27 +260,140 @@ async fn run(cli: &Cli, program: &Program<Role, Msg>) -> Result<bool, String> {
     Ok(report.is_success())
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let program = scenario(cli.workers, Duration::from_secs(cli.duration));
-    let locals = match project_all(&program) {
-        Ok(locals) => locals,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    println!(
-        "# stormchor: {} workers run the stress mix for {} s, the coordinator validates the catalog\n",
-        cli.workers, cli.duration
+async fn run_workload(args: &RunArgs, name: &str) -> Result<bool, String> {
+    let mut workload = WorkloadRegistry::with_builtins()
+        .create(name)
+        .map_err(|e| e.to_string())?;
+    let mut section = toml::Table::new();
+    section.insert(
+        "scale".to_owned(),
+        toml::Value::Integer(i64::from(args.scale)),
     );
-    println!("```mermaid\n{}```", to_mermaid(&program));
-    if cli.describe {
+    workload.configure(&section).map_err(|e| e.to_string())?;
+    let weights = weights(&workload.info(), None).map_err(|e| e.to_string())?;
+    let target = target(args).await?;
+    let (mut client, connection) =
+        tokio_postgres::connect(&target.connection_string(), tokio_postgres::NoTls)
+            .await
+            .map_err(|e| format!("cannot connect to `{}`: {e}", target.connection_string()))?;
+    tokio::spawn(connection);
+    println!("Loading {name} at scale {} ...", args.scale);
+    workload
+        .setup(&mut client)
+        .await
+        .map_err(|e| e.to_string())?;
+    let workload: Arc<dyn Workload> = Arc::from(workload);
+    let mut config = LoadConfig::new(
+        usize::from(args.workers),
+        Duration::from_secs(args.duration),
+    );
+    config.seed = args.seed;
+    println!(
+        "Running {name}: {} clients for {} s ...",
+        args.workers, args.duration
+    );
+    let report = run_closed_loop(
+        workload.clone(),
+        &target.connection_string(),
+        &weights,
+        config,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    println!(
+        "\n| operation | ok | failed | per second | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (operation, metrics) in &report.operations {
+        let ms = |q: f64| metrics.latency.value_at_quantile(q) as f64 / 1e3;
+        let failed: Vec<String> = metrics
+            .errors
+            .iter()
+            .map(|(c, n)| format!("{c}: {n}"))
+            .collect();
+        println!(
+            "| {operation} | {} | {} | {:.0} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
+            metrics.count,
+            if failed.is_empty() {
+                "0".to_owned()
+            } else {
+                failed.join(", ")
+            },
+            metrics.count as f64 / report.elapsed.as_secs_f64(),
+            ms(0.5),
+            ms(0.9),
+            ms(0.99),
+            ms(0.999),
+            metrics.latency.max() as f64 / 1e3
+        );
+    }
+    println!(
+        "\n{:.0} transactions per second over {:.1} s",
+        report.throughput(),
+        report.elapsed.as_secs_f64()
+    );
+    workload.cleanup(&client).await.map_err(|e| e.to_string())?;
+    drop(target);
+    Ok(report.failures() == 0)
+}
+
+fn list() {
+    println!("Scenarios:");
+    for (name, description) in SCENARIOS {
+        println!("  {name:<12} {description}");
+    }
+    println!("\nWorkloads:");
+    let registry = WorkloadRegistry::with_builtins();
+    for name in registry.names() {
+        if let Ok(workload) = registry.create(&name) {
+            println!("  {name:<12} {}", workload.info().description);
+        }
+    }
+}
+
+fn describe(name: &str, args: &RunArgs) -> Result<(), String> {
+    if name == "stress" {
+        let program = scenario(args.workers, Duration::from_secs(args.duration));
+        let locals = project_all(&program).map_err(|e| e.to_string())?;
+        println!("```mermaid\n{}```\n", to_mermaid(&program));
         for local in locals.values() {
             println!("{local}");
         }
-        return ExitCode::SUCCESS;
+        return Ok(());
     }
+    let workload = WorkloadRegistry::with_builtins()
+        .create(name)
+        .map_err(|e| e.to_string())?;
+    let info = workload.info();
+    println!(
+        "{} (version {}): {}\n\noperation weights:",
+        info.name, info.version, info.description
+    );
+    for operation in info.operations {
+        println!("  {:<16} {}", operation.name, operation.weight);
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (name, args) = match cli.command {
+        Some(Command::List) => {
+            list();
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::Describe { name, args }) => {
+            return match describe(&name, &args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    ExitCode::from(2)
+                }
+            };
+        }
+        Some(Command::Run { name, args }) => (name.unwrap_or_else(|| "stress".to_owned()), args),
+        None => ("stress".to_owned(), cli.run),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -245,7 +404,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(&cli, &program)) {
+    let outcome = if name == "stress" {
+        let program = scenario(args.workers, Duration::from_secs(args.duration));
+        println!(
+            "# stormchor stress: {} workers run the action mix for {} s, the coordinator validates the catalog\n",
+            args.workers, args.duration
+        );
+        println!("```mermaid\n{}```", to_mermaid(&program));
+        runtime.block_on(run_scenario(&args, &program))
+    } else {
+        runtime.block_on(run_workload(&args, &name))
+    };
+    match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(error) => {

@@ -17,7 +17,7 @@ fn stormchor(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn describe_prints_the_diagram_and_the_local_programs() {
-    let (code, out, _) = stormchor(&["--describe", "--workers", "3"]);
+    let (code, out, _) = stormchor(&["describe", "stress", "--workers", "3"]);
     assert_eq!(code, 0);
     assert!(out.contains("sequenceDiagram"));
     assert!(
@@ -62,4 +62,25 @@ fn bad_arguments_and_unreachable_targets_fail_clearly() {
             || out.contains("error connecting"),
         "{out}"
     );
+}
+
+#[test]
+fn list_and_describe_name_the_workloads() {
+    let (code, out, _) = stormchor(&["list"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("stress") && out.contains("tpcb") && out.contains("read-only"), "{out}");
+    let (code, out, _) = stormchor(&["describe", "tpcb"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("operation weights:\n  tpcb"), "{out}");
+    let (code, _, err) = stormchor(&["describe", "tpcc"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no workload named tpcc; known workloads: read-only, tpcb"), "{err}");
+}
+
+#[test]
+fn a_workload_runs_against_a_throwaway_cluster() {
+    let (code, out, err) = stormchor(&["run", "read-only", "--workers", "2", "--duration", "1"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("| select |"), "{out}");
+    assert!(out.contains("transactions per second"), "{out}");
 }
