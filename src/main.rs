@@ -25,9 +25,7 @@ use stormchor::runtime::bridge::{
 use stormchor::runtime::postgres::{
     Catalog, ClusterOptions, PgCluster, PgTarget, WorkerReport, remove_clusters_on_ctrl_c,
 };
-use stormchor::runtime::workload::{
-    LoadConfig, Workload, WorkloadRegistry, run_closed_loop, weights,
-};
+use stormchor::runtime::workload::{LoadConfig, Workload, WorkloadRegistry, run_load, weights};
 use stormchor::runtime::{
     ExtensionRegistry, RoleLogic, RoleSetup, RoleState, RunConfig, RunReport, run_all,
 };
@@ -292,7 +290,7 @@ async fn run_workload(args: &RunArgs, name: &str) -> Result<bool, String> {
         "Running {name}: {} clients for {} s ...",
         args.workers, args.duration
     );
-    let report = run_closed_loop(
+    let report = run_load(
         workload.clone(),
         &target.connection_string(),
         &weights,

@@ -68,13 +68,19 @@ fn bad_arguments_and_unreachable_targets_fail_clearly() {
 fn list_and_describe_name_the_workloads() {
     let (code, out, _) = stormchor(&["list"]);
     assert_eq!(code, 0);
-    assert!(out.contains("stress") && out.contains("tpcb") && out.contains("read-only"), "{out}");
+    assert!(
+        out.contains("stress") && out.contains("tpcb") && out.contains("read-only"),
+        "{out}"
+    );
     let (code, out, _) = stormchor(&["describe", "tpcb"]);
     assert_eq!(code, 0);
     assert!(out.contains("operation weights:\n  tpcb"), "{out}");
     let (code, _, err) = stormchor(&["describe", "tpcc"]);
     assert_eq!(code, 2);
-    assert!(err.contains("no workload named tpcc; known workloads: read-only, tpcb"), "{err}");
+    assert!(
+        err.contains("no workload named tpcc; known workloads: read-only, tpcb"),
+        "{err}"
+    );
 }
 
 #[test]

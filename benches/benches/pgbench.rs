@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use stormchor_runtime::postgres::{ClusterOptions, PgCluster};
-use stormchor_runtime::workload::{LoadConfig, Workload, WorkloadRegistry, run_closed_loop};
+use stormchor_runtime::workload::{LoadConfig, Workload, WorkloadRegistry, run_load};
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -54,7 +54,7 @@ async fn ours(
 ) -> f64 {
     let mut config = LoadConfig::new(clients as usize, Duration::from_secs(seconds));
     config.record_latency = record;
-    let report = run_closed_loop(workload.clone(), &cluster.connection_string(), &[1], config)
+    let report = run_load(workload.clone(), &cluster.connection_string(), &[1], config)
         .await
         .expect("load");
     assert_eq!(report.failures(), 0, "{report:?}");

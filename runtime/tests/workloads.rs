@@ -4,9 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use stormchor_runtime::postgres::{ClusterOptions, PgCluster};
-use stormchor_runtime::workload::{
-    LoadConfig, Workload, WorkloadRegistry, run_closed_loop, weights,
-};
+use stormchor_runtime::workload::{LoadConfig, Workload, WorkloadRegistry, run_load, weights};
 
 fn section(text: &str) -> toml::Table {
     text.parse().expect("toml")
@@ -31,7 +29,7 @@ async fn tpcb_keeps_every_balance_consistent() {
     assert_eq!(accounts, 100_000);
     let workload: Arc<dyn Workload> = Arc::from(workload);
     let weights = weights(&workload.info(), None).expect("weights");
-    let report = run_closed_loop(
+    let report = run_load(
         workload.clone(),
         &cluster.connection_string(),
         &weights,
@@ -71,7 +69,7 @@ async fn read_only_reads_without_errors() {
     let mut client = cluster.connect().await.expect("connect");
     workload.setup(&mut client).await.expect("loaded");
     let workload: Arc<dyn Workload> = Arc::from(workload);
-    let report = run_closed_loop(
+    let report = run_load(
         workload,
         &cluster.connection_string(),
         &[1],
@@ -127,4 +125,159 @@ fn bad_config_is_an_error_naming_the_key() {
         error.to_string(),
         "no workload named tpcc; known workloads: read-only, tpcb"
     );
+}
+
+/// A workload whose 20th operation on each connection stalls for 300 ms.
+struct Stalling;
+
+struct StallingSession {
+    calls: u32,
+    _client: tokio_postgres::Client,
+}
+
+impl stormchor_runtime::workload::WorkloadSession for StallingSession {
+    fn run<'a>(
+        &'a mut self,
+        _operation: usize,
+        _rng: &'a mut rand::rngs::SmallRng,
+    ) -> futures::future::BoxFuture<'a, Result<(), stormchor_runtime::postgres::SqlError>> {
+        Box::pin(async move {
+            self.calls += 1;
+            if self.calls == 20 {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Ok(())
+        })
+    }
+}
+
+impl Workload for Stalling {
+    fn info(&self) -> stormchor_runtime::workload::WorkloadInfo {
+        stormchor_runtime::workload::WorkloadInfo {
+            name: "stalling".into(),
+            version: "1".into(),
+            description: "stalls once".into(),
+            operations: vec![stormchor_runtime::workload::Operation {
+                name: "op".into(),
+                weight: 1,
+            }],
+        }
+    }
+    fn configure(
+        &mut self,
+        _: &toml::Table,
+    ) -> Result<(), stormchor_runtime::workload::WorkloadError> {
+        Ok(())
+    }
+    fn setup<'a>(
+        &'a self,
+        _: &'a mut tokio_postgres::Client,
+    ) -> futures::future::BoxFuture<'a, Result<(), stormchor_runtime::workload::WorkloadError>>
+    {
+        Box::pin(async { Ok(()) })
+    }
+    fn cleanup<'a>(
+        &'a self,
+        _: &'a tokio_postgres::Client,
+    ) -> futures::future::BoxFuture<'a, Result<(), stormchor_runtime::workload::WorkloadError>>
+    {
+        Box::pin(async { Ok(()) })
+    }
+    fn session<'a>(
+        &'a self,
+        client: tokio_postgres::Client,
+    ) -> futures::future::BoxFuture<
+        'a,
+        Result<
+            Box<dyn stormchor_runtime::workload::WorkloadSession>,
+            stormchor_runtime::workload::WorkloadError,
+        >,
+    > {
+        Box::pin(async move {
+            Ok(Box::new(StallingSession {
+                calls: 0,
+                _client: client,
+            })
+                as Box<dyn stormchor_runtime::workload::WorkloadSession>)
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_loop_counts_latency_from_the_due_time() {
+    let cluster = PgCluster::start(ClusterOptions::default())
+        .await
+        .expect("start");
+    let stalling: Arc<dyn Workload> = Arc::new(Stalling);
+    let slow = |report: &stormchor_runtime::workload::LoadReport| {
+        report.operations["op"]
+            .latency
+            .count_between(50_000, u64::MAX)
+    };
+    // Open loop, 100 operations a second: everything due during the stall waits behind it.
+    let open = run_load(
+        stalling.clone(),
+        &cluster.connection_string(),
+        &[1],
+        LoadConfig::new(1, Duration::from_secs(2)).at_rate(100.0),
+    )
+    .await
+    .expect("ran");
+    assert!(
+        open.successes() <= 200,
+        "never more than the schedule: {}",
+        open.successes()
+    );
+    assert!(open.successes() >= 150, "{}", open.successes());
+    assert!(
+        slow(&open) >= 20,
+        "the operations queued behind the stall are slow too: {}",
+        slow(&open)
+    );
+    // Closed loop: the stall is one slow operation; those after it start late but count as fast.
+    let closed = run_load(
+        stalling,
+        &cluster.connection_string(),
+        &[1],
+        LoadConfig::new(1, Duration::from_secs(1)),
+    )
+    .await
+    .expect("ran");
+    assert_eq!(slow(&closed), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ramp_reports_each_step() {
+    let cluster = PgCluster::start(ClusterOptions::default())
+        .await
+        .expect("start");
+    let workload = WorkloadRegistry::with_builtins()
+        .create("read-only")
+        .expect("built in");
+    let mut client = cluster.connect().await.expect("connect");
+    workload.setup(&mut client).await.expect("loaded");
+    let workload: Arc<dyn Workload> = Arc::from(workload);
+    let steps = stormchor_runtime::workload::run_ramp(
+        workload,
+        &cluster.connection_string(),
+        &[1],
+        &[1, 2],
+        Duration::from_millis(500),
+        1,
+    )
+    .await
+    .expect("ran");
+    assert_eq!(
+        steps
+            .iter()
+            .map(|(clients, _)| *clients)
+            .collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    assert!(
+        steps
+            .iter()
+            .all(|(_, report)| report.successes() > 0 && report.failures() == 0)
+    );
+    assert_eq!(steps[1].1.per_client.len(), 2);
 }

@@ -19,7 +19,7 @@ use thiserror::Error;
 use tokio_postgres::Client;
 
 pub use pgbench::{ReadOnly, Tpcb};
-pub use runner::{LoadConfig, LoadReport, OperationMetrics, run_closed_loop};
+pub use runner::{LoadConfig, LoadReport, OperationMetrics, run_load, run_ramp};
 
 use crate::postgres::SqlError;
 

@@ -21,7 +21,13 @@ pub struct LoadConfig {
     /// The seed; client `i` draws from `seed + i`.
     pub seed: u64,
     /// Whether to time every operation (latency histograms); counts are always kept.
+    /// An open loop always times.
     pub record_latency: bool,
+    /// `None`: a closed loop, every client as fast as it goes. `Some(rate)`: an open loop
+    /// at `rate` operations per second in all, spread evenly over the clients; each
+    /// operation's latency counts from the moment it was due, so a stall shows in every
+    /// operation that waited behind it (no coordinated omission).
+    pub rate: Option<f64>,
 }
 
 impl LoadConfig {
@@ -32,7 +38,14 @@ impl LoadConfig {
             duration,
             seed: 1,
             record_latency: true,
+            rate: None,
         }
+    }
+
+    /// The same, as an open loop at `rate` operations per second in all.
+    pub fn at_rate(mut self, rate: f64) -> Self {
+        self.rate = Some(rate);
+        self
     }
 }
 
@@ -106,12 +119,24 @@ struct ClientFigures {
     per_second: Vec<u64>,
 }
 
-/// Runs `workload` with `config.clients` clients as fast as they go (a closed loop), each
-/// drawing operations by `weights`.
+/// What one client does.
+struct ClientPlan {
+    weights: Vec<u32>,
+    total: u64,
+    seed: u64,
+    record: bool,
+    started: Instant,
+    deadline: Instant,
+    /// Open loop: the interval between this client's operations, and its first one's offset.
+    pacing: Option<(Duration, Duration)>,
+}
+
+/// Runs `workload` with `config.clients` clients, each drawing operations by `weights`:
+/// as fast as they go (a closed loop), or at `config.rate` (an open loop).
 ///
 /// The workload's `setup` must have run. A client whose connection breaks reconnects and
 /// goes on until the end.
-pub async fn run_closed_loop(
+pub async fn run_load(
     workload: Arc<dyn Workload>,
     connection_string: &str,
     weights: &[u32],
@@ -136,45 +161,41 @@ pub async fn run_closed_loop(
     // which is what keeps a closed loop fast (pgbench also gives each client a thread).
     let mut clients = Vec::new();
     for client in 0..config.clients {
-        let (workload, connection_string, weights) = (
+        let pacing = match config.rate {
+            Some(rate) if rate > 0.0 => Some((
+                Duration::from_secs_f64(config.clients as f64 / rate),
+                Duration::from_secs_f64(client as f64 / rate),
+            )),
+            _ => None,
+        };
+        let plan = ClientPlan {
+            weights: weights.to_vec(),
+            total,
+            seed: config.seed.wrapping_add(client as u64),
+            record: config.record_latency || pacing.is_some(),
+            started,
+            deadline,
+            pacing,
+        };
+        let (workload, connection_string, name) = (
             workload.clone(),
             connection_string.to_owned(),
-            weights.to_vec(),
+            info.name.clone(),
         );
-        let (seed, record) = (
-            config.seed.wrapping_add(client as u64),
-            config.record_latency,
-        );
-        let operations = info.operations.len();
         let (done, figures) = tokio::sync::oneshot::channel();
-        let name = info.name.clone();
         let thread = std::thread::Builder::new()
             .name(format!("{name}-client-{client}"))
             .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
+                let result = match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
                 {
-                    Ok(runtime) => runtime,
-                    Err(error) => {
-                        let _ = done.send(Err(WorkloadError::Config {
-                            workload: name,
-                            problem: format!("cannot start a client runtime: {error}"),
-                        }));
-                        return;
-                    }
+                    Ok(runtime) => runtime.block_on(client_loop(workload, connection_string, plan)),
+                    Err(error) => Err(WorkloadError::Config {
+                        workload: name,
+                        problem: format!("cannot start a client runtime: {error}"),
+                    }),
                 };
-                let result = runtime.block_on(client_loop(
-                    workload,
-                    connection_string,
-                    weights,
-                    total,
-                    operations,
-                    seed,
-                    record,
-                    started,
-                    deadline,
-                ));
                 let _ = done.send(result);
             });
         if let Err(error) = thread {
@@ -193,15 +214,13 @@ pub async fn run_closed_loop(
     let mut per_second = Vec::new();
     let mut per_client = Vec::new();
     for client in clients {
-        let figures = match client.await {
-            Ok(figures) => figures?,
-            Err(_) => {
-                return Err(WorkloadError::Config {
-                    workload: info.name.clone(),
-                    problem: "a client thread ended without its figures".to_owned(),
-                });
-            }
+        let Ok(figures) = client.await else {
+            return Err(WorkloadError::Config {
+                workload: info.name.clone(),
+                problem: "a client thread ended without its figures".to_owned(),
+            });
         };
+        let figures = figures?;
         per_client.push(figures.operations.iter().map(|o| o.count).sum());
         for (op, metrics) in info.operations.iter().zip(&figures.operations) {
             if let Some(total) = operations.get_mut(&op.name) {
@@ -224,25 +243,65 @@ pub async fn run_closed_loop(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Runs the load at each client count in `steps` for `step` each, one after the other.
+pub async fn run_ramp(
+    workload: Arc<dyn Workload>,
+    connection_string: &str,
+    weights: &[u32],
+    steps: &[usize],
+    step: Duration,
+    seed: u64,
+) -> Result<Vec<(usize, LoadReport)>, WorkloadError> {
+    let mut reports = Vec::new();
+    for &clients in steps {
+        let mut config = LoadConfig::new(clients, step);
+        config.seed = seed;
+        reports.push((
+            clients,
+            run_load(workload.clone(), connection_string, weights, config).await?,
+        ));
+    }
+    Ok(reports)
+}
+
 async fn client_loop(
     workload: Arc<dyn Workload>,
     connection_string: String,
-    weights: Vec<u32>,
-    total: u64,
-    operations: usize,
-    seed: u64,
-    record: bool,
-    started: Instant,
-    deadline: Instant,
+    plan: ClientPlan,
 ) -> Result<ClientFigures, WorkloadError> {
+    let ClientPlan {
+        weights,
+        total,
+        seed,
+        record,
+        started,
+        deadline,
+        pacing,
+    } = plan;
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut figures = ClientFigures {
-        operations: (0..operations).map(|_| OperationMetrics::new()).collect(),
+        operations: weights.iter().map(|_| OperationMetrics::new()).collect(),
         per_second: Vec::new(),
     };
     let mut session = open(&*workload, &connection_string).await?;
-    while Instant::now() < deadline {
+    let mut slot: u32 = 0;
+    loop {
+        // When this operation is due: now (closed loop) or at its slot (open loop).
+        let due = match pacing {
+            None if Instant::now() >= deadline => break,
+            None => None,
+            Some((interval, offset)) => {
+                let due = started + offset + interval * slot;
+                if due >= deadline {
+                    break;
+                }
+                slot += 1;
+                if due > Instant::now() {
+                    tokio::time::sleep_until(due.into()).await;
+                }
+                Some(due)
+            }
+        };
         let mut draw = rng.random_range(0..total);
         let operation = weights
             .iter()
@@ -252,7 +311,7 @@ async fn client_loop(
                 hit
             })
             .unwrap_or(0);
-        let began = record.then(Instant::now);
+        let began = due.or_else(|| record.then(Instant::now));
         let outcome = session.run(operation, &mut rng).await;
         let metrics = &mut figures.operations[operation];
         match outcome {
