@@ -46,7 +46,8 @@ struct Cli {
 enum Command {
     /// Run a scenario or a workload (default: the `stress` scenario).
     Run {
-        /// A scenario (`stress`) or a workload (`tpcb`, `read-only`); see `list`.
+        /// A scenario (`stress`), a workload (`tpcb`, `read-only`, `ecommerce`), or a
+        /// workload file (`my-workload.toml`); see `list`.
         name: Option<String>,
         #[command(flatten)]
         args: RunArgs,
@@ -259,14 +260,24 @@ async fn run_scenario(args: &RunArgs, program: &Program<Role, Msg>) -> Result<bo
 }
 
 async fn run_workload(args: &RunArgs, name: &str) -> Result<bool, String> {
-    let mut workload = WorkloadRegistry::with_builtins()
-        .create(name)
-        .map_err(|e| e.to_string())?;
+    // A `.toml` name is a workload file for the `sql` workload; pgbench's workloads take
+    // the scale.
     let mut section = toml::Table::new();
-    section.insert(
-        "scale".to_owned(),
-        toml::Value::Integer(i64::from(args.scale)),
-    );
+    let registered = if name.ends_with(".toml") {
+        section.insert("file".to_owned(), toml::Value::String(name.to_owned()));
+        "sql"
+    } else {
+        if matches!(name, "tpcb" | "read-only") {
+            section.insert(
+                "scale".to_owned(),
+                toml::Value::Integer(i64::from(args.scale)),
+            );
+        }
+        name
+    };
+    let mut workload = WorkloadRegistry::with_builtins()
+        .create(registered)
+        .map_err(|e| e.to_string())?;
     workload.configure(&section).map_err(|e| e.to_string())?;
     let weights = weights(&workload.info(), None).map_err(|e| e.to_string())?;
     let target = target(args).await?;
@@ -275,7 +286,7 @@ async fn run_workload(args: &RunArgs, name: &str) -> Result<bool, String> {
             .await
             .map_err(|e| format!("cannot connect to `{}`: {e}", target.connection_string()))?;
     tokio::spawn(connection);
-    println!("Loading {name} at scale {} ...", args.scale);
+    println!("Setting up {name} ...");
     workload
         .setup(&mut client)
         .await

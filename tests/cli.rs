@@ -78,7 +78,7 @@ fn list_and_describe_name_the_workloads() {
     let (code, _, err) = stormchor(&["describe", "tpcc"]);
     assert_eq!(code, 2);
     assert!(
-        err.contains("no workload named tpcc; known workloads: read-only, tpcb"),
+        err.contains("no workload named tpcc; known workloads: ecommerce, read-only, sql, tpcb"),
         "{err}"
     );
 }

@@ -123,7 +123,7 @@ fn bad_config_is_an_error_naming_the_key() {
     let error = registry.create("tpcc").err().expect("unknown workload");
     assert_eq!(
         error.to_string(),
-        "no workload named tpcc; known workloads: read-only, tpcb"
+        "no workload named tpcc; known workloads: ecommerce, read-only, sql, tpcb"
     );
 }
 
@@ -280,4 +280,157 @@ async fn a_ramp_reports_each_step() {
             .all(|(_, report)| report.successes() > 0 && report.failures() == 0)
     );
     assert_eq!(steps[1].1.per_client.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ecommerce_runs_every_operation() {
+    let cluster = PgCluster::start(ClusterOptions::default())
+        .await
+        .expect("start");
+    let workload = WorkloadRegistry::with_builtins()
+        .create("ecommerce")
+        .expect("built in");
+    let mut client = cluster.connect().await.expect("connect");
+    workload.setup(&mut client).await.expect("loaded");
+    let products: i64 = client
+        .query_one("SELECT count(*) FROM shop_products", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(products, 20_000);
+    let workload: Arc<dyn Workload> = Arc::from(workload);
+    let weights = weights(&workload.info(), None).expect("weights");
+    let report = run_load(
+        workload.clone(),
+        &cluster.connection_string(),
+        &weights,
+        LoadConfig::new(2, Duration::from_secs(2)),
+    )
+    .await
+    .expect("ran");
+    for op in ["search", "browse", "add_to_cart", "checkout"] {
+        assert!(report.operations[op].count > 0, "{op}: {report:?}");
+        assert!(
+            report.operations[op].errors.is_empty(),
+            "{op}: {:?}",
+            report.operations[op].errors
+        );
+    }
+    // Checkouts turned carts into order lines.
+    let lines: i64 = client
+        .query_one("SELECT count(*) FROM shop_order_lines", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert!(lines > 0);
+    workload.cleanup(&client).await.expect("cleaned");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sql_workload_file_runs_without_recompiling() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("counters.toml");
+    std::fs::write(
+        &file,
+        r#"
+name = "counters"
+setup = "CREATE TABLE counters (id bigint PRIMARY KEY, hits bigint NOT NULL)"
+cleanup = "DROP TABLE counters"
+
+[[load]]
+table = "counters"
+rows = 100
+columns = [{ type = "sequence" }, { type = "int", min = 0, max = 0 }]
+
+[[operations]]
+name = "hit"
+weight = 3
+sql = "UPDATE counters SET hits = hits + 1 WHERE id = $1"
+params = [{ type = "zipf", n = 100, exponent = 1.5 }]
+
+[[operations]]
+name = "read"
+sql = "SELECT hits FROM counters WHERE id = $1"
+params = [{ type = "int", min = 1, max = 100 }]
+"#,
+    )
+    .expect("written");
+    let cluster = PgCluster::start(ClusterOptions::default())
+        .await
+        .expect("start");
+    let mut workload = WorkloadRegistry::with_builtins()
+        .create("sql")
+        .expect("built in");
+    let mut section = toml::Table::new();
+    section.insert(
+        "file".into(),
+        toml::Value::String(file.display().to_string()),
+    );
+    workload.configure(&section).expect("loaded the file");
+    assert_eq!(workload.info().name, "counters");
+    let mut client = cluster.connect().await.expect("connect");
+    workload.setup(&mut client).await.expect("set up");
+    let workload: Arc<dyn Workload> = Arc::from(workload);
+    let weights = weights(&workload.info(), None).expect("weights");
+    let report = run_load(
+        workload,
+        &cluster.connection_string(),
+        &weights,
+        LoadConfig::new(1, Duration::from_secs(1)),
+    )
+    .await
+    .expect("ran");
+    let hits: i64 = client
+        .query_one("SELECT sum(hits)::bigint FROM counters", &[])
+        .await
+        .expect("sum")
+        .get(0);
+    assert_eq!(hits as u64, report.operations["hit"].count);
+    // Zipf: id 1 is the most popular.
+    let top: i64 = client
+        .query_one("SELECT id FROM counters ORDER BY hits DESC LIMIT 1", &[])
+        .await
+        .expect("top")
+        .get(0);
+    assert_eq!(top, 1);
+}
+
+#[test]
+fn bad_sql_workload_files_name_the_problem_and_the_place() {
+    use stormchor_runtime::workload::SqlWorkload;
+    let error = SqlWorkload::parse(
+        "name = \"x\"\n[[operations]]\nname = \"a\"\nsql = \"SELECT 1\"\nwieght = 2\n",
+        "w.toml",
+    )
+    .expect_err("typo");
+    let text = error.to_string();
+    assert!(
+        text.contains("w.toml")
+            && text.contains("unknown field `wieght`")
+            && text.contains("line 5"),
+        "{text}"
+    );
+    let error = SqlWorkload::parse(
+        "name = \"x\"\n[[operations]]\nname = \"a\"\nsql = \"SELECT $1\"\nparams = [{ type = \"int\", min = 5, max = 1 }]\n",
+        "w.toml",
+    )
+    .expect_err("bad range");
+    assert_eq!(
+        error.to_string(),
+        "workload sql: w.toml: operation 1 (a), parameter 1: min 5 is above max 1"
+    );
+    let error = SqlWorkload::parse("name = \"x\"\n[[operations]]\nname = \"a\"\n", "w.toml")
+        .expect_err("no sql");
+    assert!(
+        error
+            .to_string()
+            .ends_with("operation 1 (a): give `sql` or `steps`")
+    );
+    let error = SqlWorkload::from_file(std::path::Path::new("/nonexistent/w.toml"))
+        .expect_err("missing file");
+    assert!(
+        error
+            .to_string()
+            .contains("cannot read /nonexistent/w.toml")
+    );
 }

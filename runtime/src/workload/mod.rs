@@ -8,6 +8,7 @@
 
 mod pgbench;
 mod runner;
+mod sql;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -20,6 +21,7 @@ use tokio_postgres::Client;
 
 pub use pgbench::{ReadOnly, Tpcb};
 pub use runner::{LoadConfig, LoadReport, OperationMetrics, run_load, run_ramp};
+pub use sql::{Generator, SqlWorkload};
 
 use crate::postgres::SqlError;
 
@@ -149,6 +151,20 @@ impl WorkloadRegistry {
         registry.register(
             "read-only",
             Arc::new(|| Box::new(ReadOnly::default()) as Box<dyn Workload>),
+        );
+        registry.register(
+            "sql",
+            Arc::new(|| Box::new(SqlWorkload::default()) as Box<dyn Workload>),
+        );
+        registry.register(
+            "ecommerce",
+            Arc::new(|| {
+                match SqlWorkload::parse(include_str!("ecommerce.toml"), "ecommerce.toml") {
+                    Ok(workload) => Box::new(workload) as Box<dyn Workload>,
+                    // The bundled description is checked by a test; this cannot happen.
+                    Err(_) => Box::new(SqlWorkload::default()) as Box<dyn Workload>,
+                }
+            }),
         );
         registry
     }
