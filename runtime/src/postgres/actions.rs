@@ -13,9 +13,7 @@ use futures::future::BoxFuture;
 use rand::Rng;
 use rand::rngs::SmallRng;
 
-use super::catalog::{
-    Catalog, Column, ColumnType, Identity, Index, RangePartition, SortOrder, Table, TableKind,
-};
+use super::catalog::{Catalog, Column, ColumnType, Identity, Index, SortOrder, Table, TableKind};
 use super::session::{SqlError, SqlSession};
 
 /// Why an action failed.
@@ -389,18 +387,9 @@ async fn add_partition(
         ))
         .await?;
     let mut partition = Table::new(name, table.columns.clone());
-    partition.kind = TableKind::PartitionOf(parent);
     partition.access_method = Some("heap".to_owned());
-    let id = ctx.catalog.insert(partition);
-    ctx.catalog.update(parent, |t| {
-        if let TableKind::Partitioned { partitions, .. } = &mut t.kind {
-            partitions.push(RangePartition {
-                table: id,
-                from,
-                to,
-            });
-        }
-    });
+    // If the parent was dropped meanwhile, the partition went with it.
+    ctx.catalog.insert_partition(parent, partition, from, to);
     Ok(())
 }
 
@@ -559,8 +548,11 @@ action!(
             .await?;
         let index = Index { name, unique, columns };
         ctx.catalog.update(table.id, |t| {
-            t.indexes.push(index.clone());
-            t.indexes.sort_by(|a, b| a.name.cmp(&b.name));
+            // A column dropped since the index was made took the index with it.
+            if index.columns.iter().all(|(c, _)| t.column(c).is_some()) {
+                t.indexes.push(index.clone());
+                t.indexes.sort_by(|a, b| a.name.cmp(&b.name));
+            }
         });
         Ok(())
     }

@@ -362,6 +362,57 @@ impl Catalog {
         id
     }
 
+    /// Adds a partition (created in SQL already) of `parent` covering `[from, to)`, in
+    /// one step with the parent's record. Returns `None`, adding nothing, if the parent
+    /// is gone: dropping it (in SQL and then here) took the partition with it.
+    ///
+    /// # Example
+    /// ```
+    /// use stormchor_runtime::postgres::{Catalog, Table, TableKind};
+    ///
+    /// let catalog = Catalog::new();
+    /// let mut parent = Table::new("p", Vec::new());
+    /// parent.kind = TableKind::Partitioned { key: "k".into(), partitions: Vec::new() };
+    /// let parent = catalog.insert(parent);
+    /// assert!(catalog.insert_partition(parent, Table::new("p_0", Vec::new()), 0, 10).is_some());
+    /// // Another worker drops the parent between our CREATE and our publication:
+    /// catalog.remove(parent);
+    /// assert_eq!(catalog.insert_partition(parent, Table::new("p_1", Vec::new()), 10, 20), None);
+    /// assert!(catalog.is_empty());
+    /// ```
+    pub fn insert_partition(
+        &self,
+        parent: TableId,
+        mut table: Table,
+        from: i64,
+        to: i64,
+    ) -> Option<TableId> {
+        let id = TableId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        table.id = id;
+        table.kind = TableKind::PartitionOf(parent);
+        let table = Arc::new(table);
+        let mut added = false;
+        self.tables.rcu(|tables| {
+            let mut tables = BTreeMap::clone(tables);
+            added = false;
+            if let Some(parent) = tables.get_mut(&parent) {
+                if let TableKind::Partitioned { partitions, .. } = &mut Arc::make_mut(parent).kind {
+                    partitions.push(RangePartition {
+                        table: id,
+                        from,
+                        to,
+                    });
+                    added = true;
+                }
+            }
+            if added {
+                tables.insert(id, table.clone());
+            }
+            tables
+        });
+        added.then_some(id)
+    }
+
     /// Applies `delta` to the current record of table `id`; returns false if the table
     /// is gone (dropped by another worker meanwhile).
     pub fn update(&self, id: TableId, delta: impl Fn(&mut Table)) -> bool {
