@@ -27,6 +27,8 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod config;
+
 pub use stormchor_choreography as choreography;
 pub use stormchor_macros as macros;
 pub use stormchor_runtime as runtime;

@@ -15,8 +15,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
 use serde::{Deserialize, Serialize};
+use stormchor::config::{FileConfig, FlagValues, Settings, Source};
 use stormchor::prelude::*;
 use stormchor::runtime::bridge::{
     DatabaseContext, DatabaseRole, DiscoverSchema, RunStressMix, ValidateCatalog,
@@ -32,7 +35,9 @@ use stormchor::runtime::{
 
 /// Multi-party PostgreSQL tests written as choreographies.
 ///
-/// With no command it runs the `stress` scenario against a throwaway cluster.
+/// With no command it runs the `stress` scenario against a throwaway cluster. Values
+/// come from flags, then `STORMCHOR_*` environment variables, then the `--config` file,
+/// then defaults.
 #[derive(Debug, Parser)]
 #[command(version, about, args_conflicts_with_subcommands = true)]
 struct Cli {
@@ -61,25 +66,63 @@ enum Command {
         #[command(flatten)]
         args: RunArgs,
     },
+    /// Check a config file (keys, types, workload sections) without running anything.
+    Validate {
+        /// The config file (TOML).
+        config: PathBuf,
+    },
 }
 
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 struct RunArgs {
-    /// Run against this server (a libpq connection string) instead of a throwaway cluster.
-    #[arg(long, env = "STORMCHOR_TARGET")]
+    /// A config file (TOML); flags and STORMCHOR_* variables override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Run against this server (a libpq connection string) instead of a throwaway
+    /// cluster [env: STORMCHOR_TARGET].
+    #[arg(long)]
     target: Option<String>,
-    /// Workers of a scenario, or clients of a workload.
-    #[arg(long, default_value_t = 2, env = "STORMCHOR_WORKERS")]
-    workers: u16,
-    /// How long the load runs, in seconds.
-    #[arg(long, default_value_t = 10, env = "STORMCHOR_DURATION")]
-    duration: u64,
-    /// The seed of every random choice (replayable with one worker).
-    #[arg(long, default_value_t = 1, env = "STORMCHOR_SEED")]
-    seed: u64,
-    /// The scale of the pgbench workloads (100,000 accounts each).
-    #[arg(long, default_value_t = 1, env = "STORMCHOR_SCALE")]
-    scale: u32,
+    /// Workers of a scenario, or clients of a workload [default: 2, env: STORMCHOR_WORKERS].
+    #[arg(long)]
+    workers: Option<u16>,
+    /// How long the load runs, in seconds [default: 10, env: STORMCHOR_DURATION].
+    #[arg(long)]
+    duration: Option<u64>,
+    /// The seed of every random choice [default: 1, env: STORMCHOR_SEED].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// The scale of the pgbench workloads [default: 1, env: STORMCHOR_SCALE].
+    #[arg(long)]
+    scale: Option<u32>,
+    /// Run a workload as an open loop at this many operations per second in all
+    /// [env: STORMCHOR_RATE].
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Write the report as JSON to this file [env: STORMCHOR_JSON].
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Print the resolved configuration, with where each value came from, and stop.
+    #[arg(long)]
+    show_config: bool,
+}
+
+impl RunArgs {
+    fn settings(&self) -> Result<Settings, String> {
+        let file = match &self.config {
+            Some(path) => Some(FileConfig::load(path).map_err(|e| e.to_string())?),
+            None => None,
+        };
+        let flags = FlagValues {
+            target: self.target.clone(),
+            workers: self.workers,
+            duration: self.duration,
+            seed: self.seed,
+            scale: self.scale,
+            rate: self.rate,
+            json: self.json.clone(),
+        };
+        Settings::resolve(flags, |name| std::env::var(name).ok(), file).map_err(|e| e.to_string())
+    }
 }
 
 const SCENARIOS: [(&str, &str); 1] = [(
@@ -213,9 +256,9 @@ fn print_report(report: &RunReport<Role, Msg, Node>, duration: Duration) {
 }
 
 /// The server of a run: a throwaway cluster, or the target.
-async fn target(args: &RunArgs) -> Result<PgTarget, String> {
+async fn target(settings: &Settings) -> Result<PgTarget, String> {
     remove_clusters_on_ctrl_c();
-    match &args.target {
+    match &settings.target.value {
         Some(connection) => Ok(PgTarget::External(connection.clone())),
         None => {
             let cluster = PgCluster::start(ClusterOptions::default())
@@ -231,21 +274,54 @@ async fn target(args: &RunArgs) -> Result<PgTarget, String> {
     }
 }
 
-async fn run_scenario(args: &RunArgs, program: &Program<Role, Msg>) -> Result<bool, String> {
-    let target = target(args).await?;
+fn write_json(settings: &Settings, report: &serde_json::Value) -> Result<(), String> {
+    if let Some(path) = &settings.json.value {
+        let text = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| format!("cannot write the JSON report to {}: {e}", path.display()))?;
+        println!("Wrote the JSON report to {}.", path.display());
+    }
+    Ok(())
+}
+
+/// The JSON form of a latency histogram (microseconds in, milliseconds out).
+fn latency_json(latency: &hdrhistogram::Histogram<u64>) -> serde_json::Value {
+    let ms = |q: f64| latency.value_at_quantile(q) as f64 / 1e3;
+    serde_json::json!({
+        "p50": ms(0.5), "p90": ms(0.9), "p99": ms(0.99), "p99_9": ms(0.999), "max": latency.max() as f64 / 1e3,
+    })
+}
+
+/// Failures by SQLSTATE code and by class (its first two characters).
+fn errors_json(errors: &std::collections::BTreeMap<String, u64>) -> serde_json::Value {
+    let mut classes = std::collections::BTreeMap::new();
+    for (code, n) in errors {
+        let class = if code.len() == 5 {
+            code[..2].to_owned()
+        } else {
+            code.clone()
+        };
+        *classes.entry(class).or_insert(0u64) += n;
+    }
+    serde_json::json!({ "by_code": errors, "by_class": classes })
+}
+
+async fn run_scenario(settings: &Settings, program: &Program<Role, Msg>) -> Result<bool, String> {
+    let target = target(settings).await?;
     let connection = target.connection_string();
     let catalog = Arc::new(Catalog::new());
     let mut registry = ExtensionRegistry::new();
     register_database_effects(&mut registry).map_err(|e| e.to_string())?;
     let registry = Arc::new(registry);
-    let duration = Duration::from_secs(args.duration);
+    let duration = Duration::from_secs(settings.duration.value);
     let config = RunConfig::default().with_deadline(duration + Duration::from_secs(300));
+    let seed = settings.seed.value;
     let report = run_all(
         program,
         |_| {
             RoleSetup::with_registry(
                 Node {
-                    db: DatabaseContext::new(connection.clone(), catalog.clone(), args.seed),
+                    db: DatabaseContext::new(connection.clone(), catalog.clone(), seed),
                 },
                 registry.clone(),
             )
@@ -255,22 +331,73 @@ async fn run_scenario(args: &RunArgs, program: &Program<Role, Msg>) -> Result<bo
     .await
     .map_err(|e| e.to_string())?;
     print_report(&report, duration);
+    let roles: serde_json::Map<String, serde_json::Value> = report
+        .outcomes
+        .iter()
+        .map(|(role, outcome)| {
+            let value = match &outcome.result {
+                Ok(()) => serde_json::json!({ "completed": true, "elapsed_s": outcome.elapsed.as_secs_f64() }),
+                Err(failure) => serde_json::json!({
+                    "completed": false, "elapsed_s": outcome.elapsed.as_secs_f64(),
+                    "failed_at": failure.path, "effect": failure.effect, "error": failure.error.to_string(),
+                }),
+            };
+            (format!("{role:?}"), value)
+        })
+        .collect();
+    let workers: Vec<serde_json::Value> = report
+        .outcomes
+        .values()
+        .filter_map(|o| o.state.as_ref())
+        .flat_map(|s| s.data().db.reports())
+        .map(|w| {
+            let actions: serde_json::Map<String, serde_json::Value> = w
+                .actions
+                .iter()
+                .map(|(name, stats)| {
+                    (name.clone(), serde_json::json!({ "ok": stats.ok, "errors": errors_json(&stats.errors), "latency_ms": latency_json(&stats.latency) }))
+                })
+                .collect();
+            serde_json::json!({ "worker": w.name, "reconnects": w.reconnects, "elapsed_s": w.elapsed.as_secs_f64(), "actions": actions })
+        })
+        .collect();
+    let divergences: Vec<String> = report
+        .state(&Role::Coordinator)
+        .map(|s| {
+            s.data()
+                .db
+                .divergences()
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    write_json(
+        settings,
+        &serde_json::json!({
+            "schema": "stormchor-report/1", "kind": "scenario", "name": "stress", "seed": seed,
+            "success": report.is_success(), "roles": roles, "workers": workers, "divergences": divergences,
+        }),
+    )?;
     drop(target);
     Ok(report.is_success())
 }
 
-async fn run_workload(args: &RunArgs, name: &str) -> Result<bool, String> {
+async fn run_workload(settings: &Settings, name: &str) -> Result<bool, String> {
     // A `.toml` name is a workload file for the `sql` workload; pgbench's workloads take
-    // the scale.
-    let mut section = toml::Table::new();
+    // the scale; the config file's `[workload.<name>]` section comes on top.
+    let mut section = settings.workloads.get(name).cloned().unwrap_or_default();
+    let overrides = section.remove("weights");
     let registered = if name.ends_with(".toml") {
         section.insert("file".to_owned(), toml::Value::String(name.to_owned()));
         "sql"
     } else {
-        if matches!(name, "tpcb" | "read-only") {
+        if matches!(name, "tpcb" | "read-only")
+            && (!section.contains_key("scale") || settings.scale.source != Source::Default)
+        {
             section.insert(
                 "scale".to_owned(),
-                toml::Value::Integer(i64::from(args.scale)),
+                toml::Value::Integer(i64::from(settings.scale.value)),
             );
         }
         name
@@ -279,8 +406,17 @@ async fn run_workload(args: &RunArgs, name: &str) -> Result<bool, String> {
         .create(registered)
         .map_err(|e| e.to_string())?;
     workload.configure(&section).map_err(|e| e.to_string())?;
-    let weights = weights(&workload.info(), None).map_err(|e| e.to_string())?;
-    let target = target(args).await?;
+    let overrides = match overrides {
+        Some(toml::Value::Table(table)) => Some(table),
+        Some(other) => {
+            return Err(format!(
+                "[workload.{name}].weights must be a table, found {other}"
+            ));
+        }
+        None => None,
+    };
+    let weights = weights(&workload.info(), overrides.as_ref()).map_err(|e| e.to_string())?;
+    let target = target(settings).await?;
     let (mut client, connection) =
         tokio_postgres::connect(&target.connection_string(), tokio_postgres::NoTls)
             .await
@@ -293,14 +429,21 @@ async fn run_workload(args: &RunArgs, name: &str) -> Result<bool, String> {
         .map_err(|e| e.to_string())?;
     let workload: Arc<dyn Workload> = Arc::from(workload);
     let mut config = LoadConfig::new(
-        usize::from(args.workers),
-        Duration::from_secs(args.duration),
+        usize::from(settings.workers.value),
+        Duration::from_secs(settings.duration.value),
     );
-    config.seed = args.seed;
-    println!(
-        "Running {name}: {} clients for {} s ...",
-        args.workers, args.duration
-    );
+    config.seed = settings.seed.value;
+    config.rate = settings.rate.value;
+    match config.rate {
+        Some(rate) => println!(
+            "Running {name}: {} clients at {rate} operations/s for {} s ...",
+            config.clients, settings.duration.value
+        ),
+        None => println!(
+            "Running {name}: {} clients as fast as they go for {} s ...",
+            config.clients, settings.duration.value
+        ),
+    }
     let report = run_load(
         workload.clone(),
         &target.connection_string(),
@@ -341,6 +484,22 @@ async fn run_workload(args: &RunArgs, name: &str) -> Result<bool, String> {
         report.throughput(),
         report.elapsed.as_secs_f64()
     );
+    let operations: serde_json::Map<String, serde_json::Value> = report
+        .operations
+        .iter()
+        .map(|(op, m)| {
+            (op.clone(), serde_json::json!({ "count": m.count, "errors": errors_json(&m.errors), "latency_ms": latency_json(&m.latency) }))
+        })
+        .collect();
+    write_json(
+        settings,
+        &serde_json::json!({
+            "schema": "stormchor-report/1", "kind": "workload", "name": report.workload, "seed": settings.seed.value,
+            "clients": settings.workers.value, "rate": settings.rate.value, "elapsed_s": report.elapsed.as_secs_f64(),
+            "throughput": report.throughput(), "successes": report.successes(), "failures": report.failures(),
+            "operations": operations, "per_second": report.per_second, "per_client": report.per_client,
+        }),
+    )?;
     workload.cleanup(&client).await.map_err(|e| e.to_string())?;
     drop(target);
     Ok(report.failures() == 0)
@@ -360,9 +519,12 @@ fn list() {
     }
 }
 
-fn describe(name: &str, args: &RunArgs) -> Result<(), String> {
+fn describe(name: &str, settings: &Settings) -> Result<(), String> {
     if name == "stress" {
-        let program = scenario(args.workers, Duration::from_secs(args.duration));
+        let program = scenario(
+            settings.workers.value,
+            Duration::from_secs(settings.duration.value),
+        );
         let locals = project_all(&program).map_err(|e| e.to_string())?;
         println!("```mermaid\n{}```\n", to_mermaid(&program));
         for local in locals.values() {
@@ -384,52 +546,100 @@ fn describe(name: &str, args: &RunArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks a config file, workload sections included.
+fn validate_config(path: &std::path::Path) -> Result<(), String> {
+    let file = FileConfig::load(path).map_err(|e| e.to_string())?;
+    let registry = WorkloadRegistry::with_builtins();
+    for (name, section) in &file.workload {
+        let mut section = section.clone();
+        let overrides = section.remove("weights");
+        let mut workload = registry
+            .create(name)
+            .map_err(|e| format!("{}: [workload.{name}]: {e}", path.display()))?;
+        workload
+            .configure(&section)
+            .map_err(|e| format!("{}: [workload.{name}]: {e}", path.display()))?;
+        let overrides = match overrides {
+            Some(toml::Value::Table(table)) => Some(table),
+            Some(other) => {
+                return Err(format!(
+                    "{}: [workload.{name}].weights must be a table, found {other}",
+                    path.display()
+                ));
+            }
+            None => None,
+        };
+        weights(&workload.info(), overrides.as_ref())
+            .map_err(|e| format!("{}: [workload.{name}]: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let fail = |error: String, code: u8| {
+        eprintln!("error: {error}");
+        ExitCode::from(code)
+    };
     let (name, args) = match cli.command {
         Some(Command::List) => {
             list();
             return ExitCode::SUCCESS;
         }
-        Some(Command::Describe { name, args }) => {
-            return match describe(&name, &args) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) => {
-                    eprintln!("error: {error}");
-                    ExitCode::from(2)
+        Some(Command::Validate { config }) => {
+            return match validate_config(&config) {
+                Ok(()) => {
+                    println!("{} is valid.", config.display());
+                    ExitCode::SUCCESS
                 }
+                Err(error) => fail(error, 2),
+            };
+        }
+        Some(Command::Describe { name, args }) => {
+            let settings = match args.settings() {
+                Ok(settings) => settings,
+                Err(error) => return fail(error, 2),
+            };
+            return match describe(&name, &settings) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => fail(error, 2),
             };
         }
         Some(Command::Run { name, args }) => (name.unwrap_or_else(|| "stress".to_owned()), args),
         None => ("stress".to_owned(), cli.run),
     };
+    let settings = match args.settings() {
+        Ok(settings) => settings,
+        Err(error) => return fail(error, 2),
+    };
+    if args.show_config {
+        println!("{}", settings.describe());
+        return ExitCode::SUCCESS;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
+        Err(error) => return fail(format!("cannot start the async runtime: {error}"), 1),
     };
     let outcome = if name == "stress" {
-        let program = scenario(args.workers, Duration::from_secs(args.duration));
+        let program = scenario(
+            settings.workers.value,
+            Duration::from_secs(settings.duration.value),
+        );
         println!(
             "# stormchor stress: {} workers run the action mix for {} s, the coordinator validates the catalog\n",
-            args.workers, args.duration
+            settings.workers.value, settings.duration.value
         );
         println!("```mermaid\n{}```", to_mermaid(&program));
-        runtime.block_on(run_scenario(&args, &program))
+        runtime.block_on(run_scenario(&settings, &program))
     } else {
-        runtime.block_on(run_workload(&args, &name))
+        runtime.block_on(run_workload(&settings, &name))
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
+        Err(error) => fail(error, 1),
     }
 }

@@ -1,0 +1,275 @@
+//! The command's configuration: flags, `STORMCHOR_*` environment variables and a TOML
+//! file, resolved with the precedence flags > environment > file > default.
+//!
+//! Every value remembers where it came from, and the precedence is decided by which
+//! sources *gave* a value, never by comparing a value against its default: a flag set
+//! to the default value still beats the file.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::Deserialize;
+use thiserror::Error;
+
+/// Where a value came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The built-in default.
+    Default,
+    /// The config file.
+    File,
+    /// A `STORMCHOR_*` environment variable.
+    Env,
+    /// A command-line flag.
+    Flag,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Source::Default => "default",
+            Source::File => "file",
+            Source::Env => "env",
+            Source::Flag => "flag",
+        })
+    }
+}
+
+/// A resolved value and its source.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Setting<T> {
+    /// The value.
+    pub value: T,
+    /// Where it came from.
+    pub source: Source,
+}
+
+/// A bad configuration.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The config file cannot be read.
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The config file is not valid (the message names the key and the line).
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and where.
+        message: String,
+    },
+    /// An environment variable has a bad value.
+    #[error("environment variable {name}={value}: {problem}")]
+    Env {
+        /// The variable.
+        name: String,
+        /// Its value.
+        value: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// The config file's keys.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// A libpq connection string.
+    pub target: Option<String>,
+    /// Workers (scenarios) or clients (workloads).
+    pub workers: Option<u16>,
+    /// Seconds of load.
+    pub duration: Option<u64>,
+    /// The seed.
+    pub seed: Option<u64>,
+    /// pgbench scale.
+    pub scale: Option<u32>,
+    /// Open-loop rate, operations per second.
+    pub rate: Option<f64>,
+    /// Where to write the JSON report.
+    pub json: Option<PathBuf>,
+    /// Per-workload sections: `[workload.tpcb]`, `[workload.ecommerce.weights]`...
+    #[serde(default)]
+    pub workload: BTreeMap<String, toml::Table>,
+}
+
+impl FileConfig {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_owned(),
+        })
+    }
+}
+
+/// What the flags gave (`None`: not given).
+#[derive(Clone, Debug, Default)]
+pub struct FlagValues {
+    /// `--target`.
+    pub target: Option<String>,
+    /// `--workers`.
+    pub workers: Option<u16>,
+    /// `--duration`.
+    pub duration: Option<u64>,
+    /// `--seed`.
+    pub seed: Option<u64>,
+    /// `--scale`.
+    pub scale: Option<u32>,
+    /// `--rate`.
+    pub rate: Option<f64>,
+    /// `--json`.
+    pub json: Option<PathBuf>,
+}
+
+/// The resolved configuration.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The server, if not a throwaway cluster.
+    pub target: Setting<Option<String>>,
+    /// Workers or clients.
+    pub workers: Setting<u16>,
+    /// Seconds of load.
+    pub duration: Setting<u64>,
+    /// The seed.
+    pub seed: Setting<u64>,
+    /// pgbench scale.
+    pub scale: Setting<u32>,
+    /// Open-loop rate (closed loop when absent).
+    pub rate: Setting<Option<f64>>,
+    /// The JSON report's path.
+    pub json: Setting<Option<PathBuf>>,
+    /// Per-workload sections from the file.
+    pub workloads: BTreeMap<String, toml::Table>,
+}
+
+fn pick<T>(flag: Option<T>, env: Option<T>, file: Option<T>, default: T) -> Setting<T> {
+    match (flag, env, file) {
+        (Some(value), _, _) => Setting {
+            value,
+            source: Source::Flag,
+        },
+        (None, Some(value), _) => Setting {
+            value,
+            source: Source::Env,
+        },
+        (None, None, Some(value)) => Setting {
+            value,
+            source: Source::File,
+        },
+        (None, None, None) => Setting {
+            value: default,
+            source: Source::Default,
+        },
+    }
+}
+
+fn pick_optional<T>(flag: Option<T>, env: Option<T>, file: Option<T>) -> Setting<Option<T>> {
+    pick(flag.map(Some), env.map(Some), file.map(Some), None)
+}
+
+/// Reads `STORMCHOR_<name>` through `lookup`, parsed.
+fn env_value<T: FromStr>(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &str,
+) -> Result<Option<T>, ConfigError>
+where
+    T::Err: fmt::Display,
+{
+    let variable = format!("STORMCHOR_{name}");
+    match lookup(&variable) {
+        None => Ok(None),
+        Some(value) => value
+            .parse()
+            .map(Some)
+            .map_err(|e: T::Err| ConfigError::Env {
+                name: variable,
+                value,
+                problem: e.to_string(),
+            }),
+    }
+}
+
+impl Settings {
+    /// Resolves flags, the environment (read through `lookup`, e.g. `std::env::var`)
+    /// and the file.
+    pub fn resolve(
+        flags: FlagValues,
+        lookup: impl Fn(&str) -> Option<String>,
+        file: Option<FileConfig>,
+    ) -> Result<Self, ConfigError> {
+        let file = file.unwrap_or_default();
+        Ok(Settings {
+            target: pick_optional(flags.target, env_value(&lookup, "TARGET")?, file.target),
+            workers: pick(
+                flags.workers,
+                env_value(&lookup, "WORKERS")?,
+                file.workers,
+                2,
+            ),
+            duration: pick(
+                flags.duration,
+                env_value(&lookup, "DURATION")?,
+                file.duration,
+                10,
+            ),
+            seed: pick(flags.seed, env_value(&lookup, "SEED")?, file.seed, 1),
+            scale: pick(flags.scale, env_value(&lookup, "SCALE")?, file.scale, 1),
+            rate: pick_optional(flags.rate, env_value(&lookup, "RATE")?, file.rate),
+            json: pick_optional(flags.json, env_value(&lookup, "JSON")?, file.json),
+            workloads: file.workload,
+        })
+    }
+
+    /// Every value with its source, one per line (`--show-config`).
+    pub fn describe(&self) -> String {
+        fn optional<T: fmt::Debug>(value: &Option<T>) -> String {
+            value
+                .as_ref()
+                .map_or_else(|| "(none)".to_owned(), |v| format!("{v:?}"))
+        }
+        let mut lines = vec![
+            format!(
+                "target   = {} ({})",
+                optional(&self.target.value),
+                self.target.source
+            ),
+            format!(
+                "workers  = {} ({})",
+                self.workers.value, self.workers.source
+            ),
+            format!(
+                "duration = {} ({})",
+                self.duration.value, self.duration.source
+            ),
+            format!("seed     = {} ({})", self.seed.value, self.seed.source),
+            format!("scale    = {} ({})", self.scale.value, self.scale.source),
+            format!(
+                "rate     = {} ({})",
+                optional(&self.rate.value),
+                self.rate.source
+            ),
+            format!(
+                "json     = {} ({})",
+                optional(&self.json.value),
+                self.json.source
+            ),
+        ];
+        for (name, section) in &self.workloads {
+            lines.push(format!("[workload.{name}] = {section} (file)").replace('\n', " "));
+        }
+        lines.join("\n")
+    }
+}

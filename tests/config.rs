@@ -1,0 +1,199 @@
+//! Configuration: precedence flags > env > file > default, decided by who gave a value;
+//! bad files and variables give errors naming the problem and the place.
+
+use std::collections::HashMap;
+use std::process::Command;
+
+use stormchor::config::{FileConfig, FlagValues, Settings, Source};
+
+fn file(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("stormchor.toml");
+    std::fs::write(&path, text).expect("written");
+    (dir, path)
+}
+
+#[test]
+fn flags_beat_env_beat_file_beat_defaults() {
+    let (_dir, path) = file("workers = 8\nduration = 30\nseed = 5\n[workload.tpcb]\nscale = 3\n");
+    let config = FileConfig::load(&path).expect("valid");
+    let env: HashMap<&str, &str> = [("STORMCHOR_DURATION", "20"), ("STORMCHOR_SEED", "6")].into();
+    let flags = FlagValues {
+        seed: Some(1),
+        ..FlagValues::default()
+    };
+    let settings = Settings::resolve(
+        flags,
+        |name| env.get(name).map(|v| (*v).to_owned()),
+        Some(config),
+    )
+    .expect("resolved");
+    assert_eq!(
+        (settings.workers.value, settings.workers.source),
+        (8, Source::File)
+    );
+    assert_eq!(
+        (settings.duration.value, settings.duration.source),
+        (20, Source::Env)
+    );
+    // The flag gives the default value, and still wins: no comparison with defaults.
+    assert_eq!(
+        (settings.seed.value, settings.seed.source),
+        (1, Source::Flag)
+    );
+    assert_eq!(
+        (settings.scale.value, settings.scale.source),
+        (1, Source::Default)
+    );
+    assert_eq!(settings.workloads["tpcb"]["scale"].as_integer(), Some(3));
+    let described = settings.describe();
+    assert!(
+        described.contains("seed     = 1 (flag)") && described.contains("workers  = 8 (file)"),
+        "{described}"
+    );
+}
+
+#[test]
+fn bad_files_and_variables_name_the_problem() {
+    let (_dir, path) = file("workers = 2\nwrokers = 3\n");
+    let error = FileConfig::load(&path)
+        .expect_err("unknown key")
+        .to_string();
+    assert!(
+        error.contains("unknown field `wrokers`") && error.contains("line 2"),
+        "{error}"
+    );
+    let (_dir2, path) = file("duration = \"long\"\n");
+    let error = FileConfig::load(&path).expect_err("wrong type").to_string();
+    assert!(
+        error.contains("duration") && error.contains("line 1"),
+        "{error}"
+    );
+    let error = FileConfig::load(std::path::Path::new("/nonexistent/stormchor.toml"))
+        .expect_err("missing")
+        .to_string();
+    assert!(
+        error.starts_with("cannot read the config file /nonexistent/stormchor.toml"),
+        "{error}"
+    );
+    let env: HashMap<&str, &str> = [("STORMCHOR_WORKERS", "lots")].into();
+    let error = Settings::resolve(
+        FlagValues::default(),
+        |name| env.get(name).map(|v| (*v).to_owned()),
+        None,
+    )
+    .expect_err("bad variable")
+    .to_string();
+    assert_eq!(
+        error,
+        "environment variable STORMCHOR_WORKERS=lots: invalid digit found in string"
+    );
+}
+
+fn stormchor(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_stormchor"));
+    command.args(args);
+    for name in [
+        "STORMCHOR_TARGET",
+        "STORMCHOR_WORKERS",
+        "STORMCHOR_DURATION",
+        "STORMCHOR_SEED",
+        "STORMCHOR_SCALE",
+        "STORMCHOR_RATE",
+        "STORMCHOR_JSON",
+    ] {
+        command.env_remove(name);
+    }
+    command.envs(env.iter().copied());
+    let output = command.output().expect("runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn show_config_tells_where_each_value_came_from() {
+    let (_dir, path) = file("workers = 8\nduration = 30\n");
+    let config = path.display().to_string();
+    let (code, out, err) = stormchor(
+        &[
+            "run",
+            "tpcb",
+            "--config",
+            &config,
+            "--duration",
+            "10",
+            "--show-config",
+        ],
+        &[("STORMCHOR_WORKERS", "4")],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("workers  = 4 (env)"), "{out}");
+    assert!(out.contains("duration = 10 (flag)"), "{out}");
+    assert!(out.contains("seed     = 1 (default)"), "{out}");
+}
+
+#[test]
+fn validate_checks_workload_sections() {
+    let (_dir, good) = file(
+        "workers = 2\n[workload.tpcb]\nscale = 2\n[workload.ecommerce.weights]\nbrowse = 10\n",
+    );
+    let (code, out, _) = stormchor(&["validate", &good.display().to_string()], &[]);
+    assert_eq!(code, 0);
+    assert!(out.ends_with("is valid.\n"), "{out}");
+    let (_dir2, bad) = file("[workload.tpcb]\nscales = 2\n");
+    let (code, _, err) = stormchor(&["validate", &bad.display().to_string()], &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("[workload.tpcb]: workload tpcb: unknown key `scales` (known keys: scale)"),
+        "{err}"
+    );
+    let (_dir3, bad) = file("[workload.ecommerce.weights]\nbuy = 1\n");
+    let (code, _, err) = stormchor(&["validate", &bad.display().to_string()], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("weights: unknown operation `buy`"), "{err}");
+}
+
+#[test]
+fn a_workload_run_writes_a_json_report() {
+    let dir = tempfile::tempdir().expect("dir");
+    let json = dir.path().join("report.json");
+    let (code, out, err) = stormchor(
+        &[
+            "run",
+            "read-only",
+            "--duration",
+            "1",
+            "--json",
+            &json.display().to_string(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("written")).expect("json");
+    assert_eq!(report["schema"], "stormchor-report/1");
+    assert_eq!(report["kind"], "workload");
+    assert_eq!(report["name"], "read-only");
+    let count = report["operations"]["select"]["count"]
+        .as_u64()
+        .expect("count");
+    assert!(count > 0);
+    assert_eq!(
+        report["per_second"]
+            .as_array()
+            .expect("series")
+            .iter()
+            .map(|v| v.as_u64().unwrap_or(0))
+            .sum::<u64>(),
+        count
+    );
+    assert!(
+        report["operations"]["select"]["latency_ms"]["p99"]
+            .as_f64()
+            .expect("p99")
+            > 0.0
+    );
+}
