@@ -132,6 +132,22 @@ role_effect!(
     DiscoverSchema {}
 );
 
+/// Runs `work` on a new connection to the role's server, then closes it.
+async fn with_client<T>(
+    db: &DatabaseContext,
+    work: impl AsyncFnOnce(&tokio_postgres::Client) -> T,
+) -> Result<T, EffectFailure> {
+    let (client, connection) =
+        tokio_postgres::connect(&db.connection_string, tokio_postgres::NoTls)
+            .await
+            .map_err(EffectFailure::transient)?;
+    let driver = tokio::spawn(connection);
+    let result = work(&client).await;
+    drop(client);
+    let _ = driver.await;
+    Ok(result)
+}
+
 /// Registers the handlers of the bridge's effects.
 ///
 /// # Example
@@ -175,31 +191,21 @@ where
     registry.register::<DiscoverSchema<R>, u64, _>(|state, _| {
         Box::pin(async move {
             let db = state.data().database();
-            let (client, connection) =
-                tokio_postgres::connect(&db.connection_string, tokio_postgres::NoTls)
-                    .await
-                    .map_err(EffectFailure::transient)?;
-            let driver = tokio::spawn(connection);
-            let found = discover_into(&client, "public", &db.catalog).await;
-            drop(client);
-            let _ = driver.await;
+            let found = with_client(db, async |client| {
+                discover_into(client, "public", &db.catalog).await
+            })
+            .await?;
             Ok(found.map_err(EffectFailure::permanent)? as u64)
         })
     })?;
     registry.register::<ValidateCatalog<R>, u64, _>(|state, _| {
         Box::pin(async move {
             let db = state.data().database();
-            let (client, connection) =
-                tokio_postgres::connect(&db.connection_string, tokio_postgres::NoTls)
-                    .await
-                    .map_err(EffectFailure::transient)?;
-            let driver = tokio::spawn(connection);
-            let divergences = validate(&client, "public", &db.catalog)
-                .await
-                .map_err(EffectFailure::transient);
-            drop(client);
-            let _ = driver.await;
-            let divergences = divergences?;
+            let divergences = with_client(db, async |client| {
+                validate(client, "public", &db.catalog).await
+            })
+            .await?
+            .map_err(EffectFailure::transient)?;
             *db.divergences
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner) = divergences.clone();

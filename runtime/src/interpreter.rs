@@ -199,6 +199,27 @@ where
     }
 
     #[inline(always)]
+    /// [`run`](Interpreter::run) within `deadline`; past it the role fails as timed out.
+    pub async fn run_within<H: ChoreoHandler<R, M>>(
+        &self,
+        local: &LocalProgram<R, M>,
+        handler: &mut H,
+        deadline: Duration,
+    ) -> (Result<(), RoleFailure>, Vec<Event<R>>) {
+        match tokio::time::timeout(deadline, self.run(local, handler)).await {
+            Ok(ended) => ended,
+            Err(_) => (
+                Err(RoleFailure {
+                    role: format!("{:?}", self.state.role()),
+                    path: Vec::new(),
+                    effect: "the whole program".to_owned(),
+                    error: RunErrorKind::TimedOut { limit: deadline }.into(),
+                }),
+                Vec::new(),
+            ),
+        }
+    }
+
     fn event(&self, events: &mut Vec<Event<R>>, kind: EventKind<R>) {
         if self.trace {
             events.push(Event {

@@ -193,23 +193,9 @@ where
         let handle = tasks.spawn(async move {
             let started = Instant::now();
             let interpreter = Interpreter::new(&state, &registry).with_trace(config.trace);
-            let (result, trace) =
-                match tokio::time::timeout(config.deadline, interpreter.run(&local, &mut endpoint))
-                    .await
-                {
-                    Ok(ended) => ended,
-                    Err(_) => (
-                        Err(RoleFailure {
-                            role: format!("{role:?}"),
-                            path: Vec::new(),
-                            effect: "the whole program".to_owned(),
-                            error: RunError::from(RunErrorKind::TimedOut {
-                                limit: config.deadline,
-                            }),
-                        }),
-                        Vec::new(),
-                    ),
-                };
+            let (result, trace) = interpreter
+                .run_within(&local, &mut endpoint, config.deadline)
+                .await;
             let elapsed = started.elapsed();
             (role, result, trace, elapsed, state)
         });

@@ -33,8 +33,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 
-use crate::handler::{RunError, RunErrorKind};
-use crate::interpreter::{Interpreter, RoleFailure};
+use crate::interpreter::Interpreter;
 use crate::runner::{RoleOutcome, RoleSetup, RunConfig};
 use crate::state::{RoleLogic, RoleState};
 use crate::transport::{Endpoint, Frame, FrameSink, Incoming, PeerDown};
@@ -480,25 +479,9 @@ where
     let RoleSetup { data, registry } = setup;
     let state = RoleState::new(role, locals.keys().copied(), data);
     let interpreter = Interpreter::new(&state, &registry).with_trace(config.trace);
-    let (result, trace) = match tokio::time::timeout(
-        config.deadline,
-        interpreter.run(local, &mut session.endpoint),
-    )
-    .await
-    {
-        Ok(ended) => ended,
-        Err(_) => (
-            Err(RoleFailure {
-                role: format!("{role:?}"),
-                path: Vec::new(),
-                effect: "the whole program".to_owned(),
-                error: RunError::from(RunErrorKind::TimedOut {
-                    limit: config.deadline,
-                }),
-            }),
-            Vec::new(),
-        ),
-    };
+    let (result, trace) = interpreter
+        .run_within(local, &mut session.endpoint, config.deadline)
+        .await;
     session
         .close(
             result

@@ -1,15 +1,14 @@
 //! pgbench's workloads: the TPC-B-like transaction and select-only, on pgbench's four
 //! tables, so results compare with `pgbench` directly.
 
-use bytes::Bytes;
-use futures::SinkExt;
 use futures::future::BoxFuture;
 use rand::Rng;
 use rand::rngs::SmallRng;
 use tokio_postgres::{Client, Statement};
 
 use super::{
-    Operation, Workload, WorkloadError, WorkloadInfo, WorkloadSession, integer_key, known_keys,
+    Operation, Workload, WorkloadError, WorkloadInfo, WorkloadSession, copy_lines, integer_key,
+    known_keys,
 };
 use crate::postgres::SqlError;
 
@@ -29,7 +28,7 @@ fn sql_error(
 }
 
 /// Creates pgbench's tables at `scale` and loads them with COPY, as `pgbench -i` does.
-async fn load(workload: &str, client: &mut Client, scale: i64) -> Result<(), WorkloadError> {
+async fn load(workload: &str, client: &Client, scale: i64) -> Result<(), WorkloadError> {
     let fail = |what: &str| sql_error(workload, what);
     client
         .batch_execute(
@@ -41,51 +40,19 @@ async fn load(workload: &str, client: &mut Client, scale: i64) -> Result<(), Wor
         )
         .await
         .map_err(fail("creating the tables"))?;
-    let transaction = client
-        .transaction()
-        .await
-        .map_err(fail("starting the load"))?;
-    for (table, rows, line) in [
-        (
-            "pgbench_branches",
-            scale,
-            (|i: i64| format!("{i}\t0\t\n")) as fn(i64) -> String,
-        ),
-        ("pgbench_tellers", scale * TELLERS_PER_BRANCH, |i| {
-            format!("{i}\t{}\t0\t\n", (i - 1) / TELLERS_PER_BRANCH + 1)
-        }),
-        ("pgbench_accounts", scale * ACCOUNTS_PER_BRANCH, |i| {
-            format!("{i}\t{}\t0\t\n", (i - 1) / ACCOUNTS_PER_BRANCH + 1)
-        }),
-    ] {
-        let sink = transaction
-            .copy_in::<_, Bytes>(&format!("COPY {table} FROM STDIN"))
-            .await
-            .map_err(fail(&format!("starting COPY into {table}")))?;
-        let mut sink = Box::pin(sink);
-        let mut chunk = String::with_capacity(1 << 20);
-        for i in 1..=rows {
-            chunk.push_str(&line(i));
-            if chunk.len() >= 1 << 20 {
-                sink.send(Bytes::from(std::mem::take(&mut chunk)))
-                    .await
-                    .map_err(fail(&format!("loading {table}")))?;
-            }
-        }
-        if !chunk.is_empty() {
-            sink.send(Bytes::from(chunk))
-                .await
-                .map_err(fail(&format!("loading {table}")))?;
-        }
-        sink.as_mut()
-            .finish()
-            .await
-            .map_err(fail(&format!("finishing COPY into {table}")))?;
-    }
-    transaction
-        .commit()
-        .await
-        .map_err(fail("committing the load"))?;
+    copy_lines(
+        client,
+        workload,
+        "pgbench_branches",
+        (1..=scale).map(|i| format!("{i}\t0\t\n")),
+    )
+    .await?;
+    let tellers = (1..=scale * TELLERS_PER_BRANCH)
+        .map(|i| format!("{i}\t{}\t0\t\n", (i - 1) / TELLERS_PER_BRANCH + 1));
+    copy_lines(client, workload, "pgbench_tellers", tellers).await?;
+    let accounts = (1..=scale * ACCOUNTS_PER_BRANCH)
+        .map(|i| format!("{i}\t{}\t0\t\n", (i - 1) / ACCOUNTS_PER_BRANCH + 1));
+    copy_lines(client, workload, "pgbench_accounts", accounts).await?;
     client
         .batch_execute(
             "ALTER TABLE pgbench_branches ADD PRIMARY KEY (bid);

@@ -31,8 +31,6 @@
 
 use std::path::Path;
 
-use bytes::Bytes;
-use futures::SinkExt;
 use futures::future::BoxFuture;
 use rand::Rng;
 use rand::rngs::SmallRng;
@@ -41,7 +39,9 @@ use serde::Deserialize;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Statement};
 
-use super::{Operation, Workload, WorkloadError, WorkloadInfo, WorkloadSession, known_keys};
+use super::{
+    Operation, Workload, WorkloadError, WorkloadInfo, WorkloadSession, copy_lines, known_keys,
+};
 use crate::postgres::SqlError;
 
 /// A random value generator for a parameter or a loaded column.
@@ -429,35 +429,16 @@ impl Workload for SqlWorkload {
             }
             let mut rng = <SmallRng as rand::SeedableRng>::seed_from_u64(0);
             for load in &spec.load {
-                let sink = client
-                    .copy_in::<_, Bytes>(&format!("COPY {} FROM STDIN", load.table))
-                    .await
-                    .map_err(fail(format!("starting COPY into {}", load.table)))?;
-                let mut sink = Box::pin(sink);
-                let mut chunk = String::new();
-                for row in 1..=load.rows {
+                let rng = &mut rng;
+                let lines = (1..=load.rows).map(|row| {
                     let fields: Vec<String> = load
                         .columns
                         .iter()
-                        .map(|g| copy_text(&g.generate(&mut rng, row)))
+                        .map(|g| copy_text(&g.generate(rng, row)))
                         .collect();
-                    chunk.push_str(&fields.join("\t"));
-                    chunk.push('\n');
-                    if chunk.len() >= 1 << 20 {
-                        sink.send(Bytes::from(std::mem::take(&mut chunk)))
-                            .await
-                            .map_err(fail(format!("loading {}", load.table)))?;
-                    }
-                }
-                if !chunk.is_empty() {
-                    sink.send(Bytes::from(chunk))
-                        .await
-                        .map_err(fail(format!("loading {}", load.table)))?;
-                }
-                sink.as_mut()
-                    .finish()
-                    .await
-                    .map_err(fail(format!("finishing COPY into {}", load.table)))?;
+                    fields.join("\t") + "\n"
+                });
+                copy_lines(client, &spec.name, &load.table, lines).await?;
             }
             Ok(())
         })
