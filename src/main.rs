@@ -13,6 +13,7 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use std::path::PathBuf;
@@ -26,7 +27,7 @@ use stormchor::runtime::bridge::{
     register_database_effects,
 };
 use stormchor::runtime::postgres::{
-    Catalog, ClusterOptions, PgCluster, PgTarget, WorkerReport, remove_clusters_on_ctrl_c,
+    Catalog, ClusterOptions, PgCluster, PgTarget, WorkerReport, remove_all_clusters_now,
 };
 use stormchor::runtime::workload::{LoadConfig, Workload, WorkloadRegistry, run_load, weights};
 use stormchor::runtime::{
@@ -257,7 +258,6 @@ fn print_report(report: &RunReport<Role, Msg, Node>, duration: Duration) {
 
 /// The server of a run: a throwaway cluster, or the target.
 async fn target(settings: &Settings) -> Result<PgTarget, String> {
-    remove_clusters_on_ctrl_c();
     match &settings.target.value {
         Some(connection) => Ok(PgTarget::External(connection.clone())),
         None => {
@@ -306,7 +306,11 @@ fn errors_json(errors: &std::collections::BTreeMap<String, u64>) -> serde_json::
     serde_json::json!({ "by_code": errors, "by_class": classes })
 }
 
-async fn run_scenario(settings: &Settings, program: &Program<Role, Msg>) -> Result<bool, String> {
+async fn run_scenario(
+    settings: &Settings,
+    program: &Program<Role, Msg>,
+    stop: &Arc<AtomicBool>,
+) -> Result<bool, String> {
     let target = target(settings).await?;
     let connection = target.connection_string();
     let catalog = Arc::new(Catalog::new());
@@ -319,12 +323,9 @@ async fn run_scenario(settings: &Settings, program: &Program<Role, Msg>) -> Resu
     let report = run_all(
         program,
         |_| {
-            RoleSetup::with_registry(
-                Node {
-                    db: DatabaseContext::new(connection.clone(), catalog.clone(), seed),
-                },
-                registry.clone(),
-            )
+            let mut db = DatabaseContext::new(connection.clone(), catalog.clone(), seed);
+            db.stop = stop.clone();
+            RoleSetup::with_registry(Node { db }, registry.clone())
         },
         config,
     )
@@ -383,7 +384,11 @@ async fn run_scenario(settings: &Settings, program: &Program<Role, Msg>) -> Resu
     Ok(report.is_success())
 }
 
-async fn run_workload(settings: &Settings, name: &str) -> Result<bool, String> {
+async fn run_workload(
+    settings: &Settings,
+    name: &str,
+    stop: &Arc<AtomicBool>,
+) -> Result<bool, String> {
     // A `.toml` name is a workload file for the `sql` workload; pgbench's workloads take
     // the scale; the config file's `[workload.<name>]` section comes on top.
     let mut section = settings.workloads.get(name).cloned().unwrap_or_default();
@@ -434,6 +439,7 @@ async fn run_workload(settings: &Settings, name: &str) -> Result<bool, String> {
     );
     config.seed = settings.seed.value;
     config.rate = settings.rate.value;
+    config.stop = stop.clone();
     match config.rate {
         Some(rate) => println!(
             "Running {name}: {} clients at {rate} operations/s for {} s ...",
@@ -623,6 +629,20 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => return fail(format!("cannot start the async runtime: {error}"), 1),
     };
+    // Ctrl-C: the load stops after the operations in flight, the report is still printed
+    // and written, the throwaway cluster is removed. A second Ctrl-C stops at once.
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    runtime.spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            flag.store(true, Ordering::Relaxed);
+            eprintln!("\nStopping (Ctrl-C again to stop at once) ...");
+            if tokio::signal::ctrl_c().await.is_ok() {
+                remove_all_clusters_now();
+                std::process::exit(130);
+            }
+        }
+    });
     let outcome = if name == "stress" {
         let program = scenario(
             settings.workers.value,
@@ -633,11 +653,13 @@ fn main() -> ExitCode {
             settings.workers.value, settings.duration.value
         );
         println!("```mermaid\n{}```", to_mermaid(&program));
-        runtime.block_on(run_scenario(&settings, &program))
+        runtime.block_on(run_scenario(&settings, &program, &stop))
     } else {
-        runtime.block_on(run_workload(&settings, &name))
+        runtime.block_on(run_workload(&settings, &name, &stop))
     };
+    drop(runtime);
     match outcome {
+        _ if stop.load(Ordering::Relaxed) => ExitCode::from(130),
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(error) => fail(error, 1),

@@ -90,3 +90,73 @@ fn a_workload_runs_against_a_throwaway_cluster() {
     assert!(out.contains("| select |"), "{out}");
     assert!(out.contains("transactions per second"), "{out}");
 }
+
+#[test]
+fn ctrl_c_stops_the_load_writes_the_report_and_removes_the_cluster() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().expect("dir");
+    let json = dir.path().join("report.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stormchor"))
+        .args([
+            "run",
+            "read-only",
+            "--duration",
+            "120",
+            "--json",
+            &json.display().to_string(),
+        ])
+        .env_remove("STORMCHOR_TARGET")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("runs");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok);
+    let data = lines
+        .by_ref()
+        .find_map(|l| {
+            l.strip_prefix("Started a throwaway PostgreSQL cluster on ")
+                .and_then(|rest| rest.split(" in ").nth(1))
+                .map(|d| d.trim_end_matches('.').to_owned())
+        })
+        .expect("the cluster's directory");
+    assert!(lines.by_ref().any(|l| l.starts_with("Running read-only")));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT");
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the command did not stop on Ctrl-C");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("report written"))
+            .expect("json");
+    assert!(
+        report["operations"]["select"]["count"]
+            .as_u64()
+            .expect("count")
+            > 0
+    );
+    assert!(
+        report["elapsed_s"].as_f64().expect("elapsed") < 60.0,
+        "stopped early"
+    );
+    assert!(
+        !std::path::Path::new(&data).exists(),
+        "the cluster's directory {data} is removed"
+    );
+}

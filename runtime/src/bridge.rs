@@ -6,6 +6,7 @@
 //! the server, the shared catalog, the action mix and the run's seed.
 
 use std::any::{Any, TypeId};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -33,6 +34,8 @@ pub struct DatabaseContext {
     pub reports: Mutex<Vec<WorkerReport>>,
     /// The differences the last validation found.
     pub divergences: Mutex<Vec<Divergence>>,
+    /// Set it to end running workloads early (each worker finishes its action).
+    pub stop: Arc<AtomicBool>,
 }
 
 impl DatabaseContext {
@@ -45,6 +48,7 @@ impl DatabaseContext {
             seed,
             reports: Mutex::new(Vec::new()),
             divergences: Mutex::new(Vec::new()),
+            stop: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -171,12 +175,13 @@ where
     registry.register::<RunStressMix<R>, u64, _>(|state, effect| {
         Box::pin(async move {
             let db = state.data().database();
-            let config = WorkerConfig::new(
+            let mut config = WorkerConfig::new(
                 format!("{:?}", effect.role),
                 db.seed,
                 db.connection_string.clone(),
                 WorkLimit::Duration(effect.duration),
             );
+            config.stop = db.stop.clone();
             let report = run_worker(config, db.actions.clone(), db.catalog.clone())
                 .await
                 .map_err(EffectFailure::transient)?;

@@ -340,32 +340,37 @@ pub fn remove_clusters_on_ctrl_c() {
     INSTALLED.call_once(|| {
         tokio::spawn(async {
             if tokio::signal::ctrl_c().await.is_ok() {
-                let clusters: Vec<(PathBuf, Option<i32>)> = LIVE
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .values()
-                    .cloned()
-                    .collect();
-                for (root, pid) in clusters {
-                    if let Some(pid) = pid {
-                        let children = children_of(pid);
-                        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-                        for child in &children {
-                            let _ = kill(Pid::from_raw(*child), Signal::SIGKILL);
-                        }
-                        let deadline = Instant::now() + Duration::from_secs(5);
-                        while children.iter().chain([&pid]).any(|p| is_alive(*p))
-                            && Instant::now() < deadline
-                        {
-                            std::thread::sleep(Duration::from_millis(5));
-                        }
-                    }
-                    let _ = fs::remove_dir_all(root);
-                }
+                remove_all_clusters_now();
                 std::process::exit(130);
             }
         });
     });
+}
+
+/// Kills every cluster of this process and removes its directory, at once. For a
+/// process about to exit without unwinding (a second Ctrl-C, a fatal signal handler);
+/// the `PgCluster` values left behind must not be used afterwards.
+pub fn remove_all_clusters_now() {
+    let clusters: Vec<(PathBuf, Option<i32>)> = LIVE
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .values()
+        .cloned()
+        .collect();
+    for (root, pid) in clusters {
+        if let Some(pid) = pid {
+            let children = children_of(pid);
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            for child in &children {
+                let _ = kill(Pid::from_raw(*child), Signal::SIGKILL);
+            }
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while children.iter().chain([&pid]).any(|p| is_alive(*p)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        let _ = fs::remove_dir_all(root);
+    }
 }
 
 /// Whether process `pid` exists and is not a zombie.

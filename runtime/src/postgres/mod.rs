@@ -25,7 +25,7 @@ pub use catalog::{
 };
 pub use cluster::{
     BaseBackup, ClusterOptions, PgBinaries, PgCluster, PgError, PgTarget, RecoveryTarget, StopMode,
-    WalArchive, remove_clusters_on_ctrl_c,
+    WalArchive, remove_all_clusters_now, remove_clusters_on_ctrl_c,
 };
 pub use discovery::{Divergence, compare, discover_into, validate};
 pub use session::{SqlError, SqlLog, SqlSession};

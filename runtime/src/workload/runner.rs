@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -28,6 +29,9 @@ pub struct LoadConfig {
     /// operation's latency counts from the moment it was due, so a stall shows in every
     /// operation that waited behind it (no coordinated omission).
     pub rate: Option<f64>,
+    /// Set it to end the run early: every client finishes its current operation and
+    /// stops, and the report covers what ran.
+    pub stop: Arc<AtomicBool>,
 }
 
 impl LoadConfig {
@@ -39,6 +43,7 @@ impl LoadConfig {
             seed: 1,
             record_latency: true,
             rate: None,
+            stop: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -129,6 +134,7 @@ struct ClientPlan {
     deadline: Instant,
     /// Open loop: the interval between this client's operations, and its first one's offset.
     pacing: Option<(Duration, Duration)>,
+    stop: Arc<AtomicBool>,
 }
 
 /// Runs `workload` with `config.clients` clients, each drawing operations by `weights`:
@@ -176,6 +182,7 @@ pub async fn run_load(
             started,
             deadline,
             pacing,
+            stop: config.stop.clone(),
         };
         let (workload, connection_string, name) = (
             workload.clone(),
@@ -277,6 +284,7 @@ async fn client_loop(
         started,
         deadline,
         pacing,
+        stop,
     } = plan;
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut figures = ClientFigures {
@@ -287,6 +295,9 @@ async fn client_loop(
     let mut slot: u32 = 0;
     loop {
         // When this operation is due: now (closed loop) or at its slot (open loop).
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
         let due = match pacing {
             None if Instant::now() >= deadline => break,
             None => None,
