@@ -78,7 +78,9 @@ fn list_and_describe_name_the_workloads() {
     let (code, _, err) = stormchor(&["describe", "tpcc"]);
     assert_eq!(code, 2);
     assert!(
-        err.contains("no workload named tpcc; known workloads: ecommerce, read-only, sql, tpcb"),
+        err.contains(
+            "no workload named tpcc; known workloads: ecommerce, read-only, sql, stress, tpcb"
+        ),
         "{err}"
     );
 }

@@ -123,7 +123,7 @@ fn bad_config_is_an_error_naming_the_key() {
     let error = registry.create("tpcc").err().expect("unknown workload");
     assert_eq!(
         error.to_string(),
-        "no workload named tpcc; known workloads: ecommerce, read-only, sql, tpcb"
+        "no workload named tpcc; known workloads: ecommerce, read-only, sql, stress, tpcb"
     );
 }
 
@@ -433,4 +433,47 @@ fn bad_sql_workload_files_name_the_problem_and_the_place() {
             .to_string()
             .contains("cannot read /nonexistent/w.toml")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stress_workload_keeps_its_catalog_true_and_cleans_up() {
+    use stormchor_runtime::workload::Stress;
+    let cluster = PgCluster::start(ClusterOptions::default())
+        .await
+        .expect("start");
+    let mut client = cluster.connect().await.expect("connect");
+    client
+        .batch_execute("CREATE TABLE existing (id int PRIMARY KEY, note text)")
+        .await
+        .expect("an existing table");
+    let stress = Arc::new(Stress::default());
+    stress.setup(&mut client).await.expect("discovered");
+    assert_eq!(stress.catalog().len(), 1);
+    let workload: Arc<dyn Workload> = stress.clone();
+    let weights = weights(&workload.info(), None).expect("weights");
+    assert_eq!(weights.len(), 14);
+    let report = run_load(
+        workload,
+        &cluster.connection_string(),
+        &weights,
+        LoadConfig::new(2, Duration::from_secs(2)),
+    )
+    .await
+    .expect("ran");
+    assert!(report.successes() > 100, "{}", report.successes());
+    assert!(report.operations["create_table"].count > 0);
+    assert_eq!(
+        stress.validate(&client).await.expect("validated"),
+        Vec::<String>::new()
+    );
+    stress.cleanup(&client).await.expect("cleaned");
+    let left: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+            &[],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(left, 0);
 }

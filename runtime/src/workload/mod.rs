@@ -9,6 +9,7 @@
 mod pgbench;
 mod runner;
 mod sql;
+mod stress;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -22,6 +23,7 @@ use tokio_postgres::Client;
 pub use pgbench::{ReadOnly, Tpcb};
 pub use runner::{LoadConfig, LoadReport, OperationMetrics, run_load, run_ramp};
 pub use sql::{Generator, SqlWorkload};
+pub use stress::Stress;
 
 use crate::postgres::SqlError;
 
@@ -151,6 +153,10 @@ impl WorkloadRegistry {
         registry.register(
             "read-only",
             Arc::new(|| Box::new(ReadOnly::default()) as Box<dyn Workload>),
+        );
+        registry.register(
+            "stress",
+            Arc::new(|| Box::new(Stress::default()) as Box<dyn Workload>),
         );
         registry.register(
             "sql",
