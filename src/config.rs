@@ -96,6 +96,8 @@ pub struct FileConfig {
     pub rate: Option<f64>,
     /// Where to write the JSON report.
     pub json: Option<PathBuf>,
+    /// Where to write the HTML report.
+    pub html: Option<PathBuf>,
     /// Per-workload sections: `[workload.tpcb]`, `[workload.ecommerce.weights]`...
     #[serde(default)]
     pub workload: BTreeMap<String, toml::Table>,
@@ -132,6 +134,8 @@ pub struct FlagValues {
     pub rate: Option<f64>,
     /// `--json`.
     pub json: Option<PathBuf>,
+    /// `--html`.
+    pub html: Option<PathBuf>,
 }
 
 /// The resolved configuration.
@@ -151,6 +155,8 @@ pub struct Settings {
     pub rate: Setting<Option<f64>>,
     /// The JSON report's path.
     pub json: Setting<Option<PathBuf>>,
+    /// The HTML report's path.
+    pub html: Setting<Option<PathBuf>>,
     /// Per-workload sections from the file.
     pub workloads: BTreeMap<String, toml::Table>,
 }
@@ -229,6 +235,7 @@ impl Settings {
             scale: pick(flags.scale, env_value(&lookup, "SCALE")?, file.scale, 1),
             rate: pick_optional(flags.rate, env_value(&lookup, "RATE")?, file.rate),
             json: pick_optional(flags.json, env_value(&lookup, "JSON")?, file.json),
+            html: pick_optional(flags.html, env_value(&lookup, "HTML")?, file.html),
             workloads: file.workload,
         })
     }
@@ -265,6 +272,11 @@ impl Settings {
                 "json     = {} ({})",
                 optional(&self.json.value),
                 self.json.source
+            ),
+            format!(
+                "html     = {} ({})",
+                optional(&self.html.value),
+                self.html.source
             ),
         ];
         for (name, section) in &self.workloads {

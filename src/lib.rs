@@ -28,6 +28,7 @@
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod report;
 
 pub use stormchor_choreography as choreography;
 pub use stormchor_macros as macros;

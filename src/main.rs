@@ -22,6 +22,7 @@ use clap::{Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 use stormchor::config::{FileConfig, FlagValues, Settings, Source};
 use stormchor::prelude::*;
+use stormchor::report::{errors_json, latency_json, render_html, workload_json};
 use stormchor::runtime::bridge::{
     DatabaseContext, DatabaseRole, DiscoverSchema, RunStressMix, ValidateCatalog,
     register_database_effects,
@@ -102,6 +103,10 @@ struct RunArgs {
     /// Write the report as JSON to this file [env: STORMCHOR_JSON].
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Write a workload's report as a self-contained HTML page with plots to this file
+    /// [env: STORMCHOR_HTML].
+    #[arg(long)]
+    html: Option<PathBuf>,
     /// Print the resolved configuration, with where each value came from, and stop.
     #[arg(long)]
     show_config: bool,
@@ -121,6 +126,7 @@ impl RunArgs {
             scale: self.scale,
             rate: self.rate,
             json: self.json.clone(),
+            html: self.html.clone(),
         };
         Settings::resolve(flags, |name| std::env::var(name).ok(), file).map_err(|e| e.to_string())
     }
@@ -282,28 +288,6 @@ fn write_json(settings: &Settings, report: &serde_json::Value) -> Result<(), Str
         println!("Wrote the JSON report to {}.", path.display());
     }
     Ok(())
-}
-
-/// The JSON form of a latency histogram (microseconds in, milliseconds out).
-fn latency_json(latency: &hdrhistogram::Histogram<u64>) -> serde_json::Value {
-    let ms = |q: f64| latency.value_at_quantile(q) as f64 / 1e3;
-    serde_json::json!({
-        "p50": ms(0.5), "p90": ms(0.9), "p99": ms(0.99), "p99_9": ms(0.999), "max": latency.max() as f64 / 1e3,
-    })
-}
-
-/// Failures by SQLSTATE code and by class (its first two characters).
-fn errors_json(errors: &std::collections::BTreeMap<String, u64>) -> serde_json::Value {
-    let mut classes = std::collections::BTreeMap::new();
-    for (code, n) in errors {
-        let class = if code.len() == 5 {
-            code[..2].to_owned()
-        } else {
-            code.clone()
-        };
-        *classes.entry(class).or_insert(0u64) += n;
-    }
-    serde_json::json!({ "by_code": errors, "by_class": classes })
 }
 
 async fn run_scenario(
@@ -490,22 +474,19 @@ async fn run_workload(
         report.throughput(),
         report.elapsed.as_secs_f64()
     );
-    let operations: serde_json::Map<String, serde_json::Value> = report
-        .operations
-        .iter()
-        .map(|(op, m)| {
-            (op.clone(), serde_json::json!({ "count": m.count, "errors": errors_json(&m.errors), "latency_ms": latency_json(&m.latency) }))
-        })
-        .collect();
-    write_json(
-        settings,
-        &serde_json::json!({
-            "schema": "stormchor-report/1", "kind": "workload", "name": report.workload, "seed": settings.seed.value,
-            "clients": settings.workers.value, "rate": settings.rate.value, "elapsed_s": report.elapsed.as_secs_f64(),
-            "throughput": report.throughput(), "successes": report.successes(), "failures": report.failures(),
-            "operations": operations, "per_second": report.per_second, "per_client": report.per_client,
-        }),
-    )?;
+    let json = workload_json(
+        &report,
+        settings.seed.value,
+        settings.workers.value,
+        settings.rate.value,
+    );
+    write_json(settings, &json)?;
+    if let Some(path) = &settings.html.value {
+        let html = render_html(&json)?;
+        std::fs::write(path, html)
+            .map_err(|e| format!("cannot write the HTML report to {}: {e}", path.display()))?;
+        println!("Wrote the HTML report to {}.", path.display());
+    }
     workload.cleanup(&client).await.map_err(|e| e.to_string())?;
     drop(target);
     Ok(report.failures() == 0)

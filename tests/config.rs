@@ -101,6 +101,7 @@ fn stormchor(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
         "STORMCHOR_SCALE",
         "STORMCHOR_RATE",
         "STORMCHOR_JSON",
+        "STORMCHOR_HTML",
     ] {
         command.env_remove(name);
     }

@@ -95,6 +95,9 @@ pub struct LoadReport {
     pub operations: BTreeMap<String, OperationMetrics>,
     /// Successful operations in each second of the run.
     pub per_second: Vec<u64>,
+    /// The latency of the operations of each second (all operations together), in
+    /// microseconds; empty histograms where latencies were not recorded.
+    pub per_second_latency: Vec<Histogram<u64>>,
     /// Successful operations of each client.
     pub per_client: Vec<u64>,
 }
@@ -122,6 +125,12 @@ impl LoadReport {
 struct ClientFigures {
     operations: Vec<OperationMetrics>,
     per_second: Vec<u64>,
+    per_second_latency: Vec<Histogram<u64>>,
+}
+
+/// A histogram for one second's latencies: two significant digits keep it small.
+fn second_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 2).expect("constant bounds: 1 us to 1 h, 2 digits")
 }
 
 /// What one client does.
@@ -219,6 +228,7 @@ pub async fn run_load(
         .map(|o| (o.name.clone(), OperationMetrics::new()))
         .collect();
     let mut per_second = Vec::new();
+    let mut per_second_latency: Vec<Histogram<u64>> = Vec::new();
     let mut per_client = Vec::new();
     for client in clients {
         let Ok(figures) = client.await else {
@@ -240,12 +250,22 @@ pub async fn run_load(
         for (slot, n) in per_second.iter_mut().zip(&figures.per_second) {
             *slot += n;
         }
+        if per_second_latency.len() < figures.per_second_latency.len() {
+            per_second_latency.resize_with(figures.per_second_latency.len(), second_histogram);
+        }
+        for (slot, histogram) in per_second_latency
+            .iter_mut()
+            .zip(&figures.per_second_latency)
+        {
+            let _ = slot.add(histogram);
+        }
     }
     Ok(LoadReport {
         workload: info.name,
         elapsed: started.elapsed(),
         operations,
         per_second,
+        per_second_latency,
         per_client,
     })
 }
@@ -290,6 +310,7 @@ async fn client_loop(
     let mut figures = ClientFigures {
         operations: weights.iter().map(|_| OperationMetrics::new()).collect(),
         per_second: Vec::new(),
+        per_second_latency: Vec::new(),
     };
     let mut session = open(&*workload, &connection_string).await?;
     let mut slot: u32 = 0;
@@ -328,16 +349,19 @@ async fn client_loop(
         match outcome {
             Ok(()) => {
                 metrics.count += 1;
-                if let Some(began) = began {
-                    let _ = metrics
-                        .latency
-                        .record(began.elapsed().as_micros().max(1) as u64);
-                }
                 let second = started.elapsed().as_secs() as usize;
                 if figures.per_second.len() <= second {
                     figures.per_second.resize(second + 1, 0);
+                    figures
+                        .per_second_latency
+                        .resize_with(second + 1, second_histogram);
                 }
                 figures.per_second[second] += 1;
+                if let Some(began) = began {
+                    let took = began.elapsed().as_micros().max(1) as u64;
+                    let _ = metrics.latency.record(took);
+                    let _ = figures.per_second_latency[second].record(took);
+                }
             }
             Err(error) => {
                 let lost = error.is_connection_lost();
