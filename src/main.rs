@@ -377,7 +377,7 @@ async fn run_workload(
     // the scale; the config file's `[workload.<name>]` section comes on top.
     let mut section = settings.workloads.get(name).cloned().unwrap_or_default();
     let overrides = section.remove("weights");
-    let registered = if name.ends_with(".toml") {
+    let registered = if [".toml", ".yaml", ".yml"].iter().any(|e| name.ends_with(e)) {
         section.insert("file".to_owned(), toml::Value::String(name.to_owned()));
         "sql"
     } else {

@@ -477,3 +477,74 @@ async fn the_stress_workload_keeps_its_catalog_true_and_cleans_up() {
         .get(0);
     assert_eq!(left, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_yaml_workload_file_runs_too() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("notes.yaml");
+    std::fs::write(
+        &file,
+        r#"
+name: notes
+setup: "CREATE TABLE notes (id bigint, body text, flag boolean)"
+cleanup: "DROP TABLE notes"
+operations:
+  - name: write
+    weight: 2
+    sql: "INSERT INTO notes VALUES ($1, $2, $3)"
+    params:
+      - { type: sequence }
+      - { type: text, length: 8 }
+      - { type: bool }
+  - name: count
+    sql: "SELECT count(*) FROM notes"
+"#,
+    )
+    .expect("written");
+    let workload = stormchor_runtime::workload::SqlWorkload::from_file(&file).expect("parsed");
+    assert_eq!(
+        workload
+            .info()
+            .operations
+            .iter()
+            .map(|o| o.weight)
+            .collect::<Vec<_>>(),
+        vec![2, 1]
+    );
+    let cluster = PgCluster::start(ClusterOptions::default())
+        .await
+        .expect("start");
+    let mut client = cluster.connect().await.expect("connect");
+    workload.setup(&mut client).await.expect("set up");
+    let workload: Arc<dyn Workload> = Arc::new(workload);
+    let report = run_load(
+        workload,
+        &cluster.connection_string(),
+        &[2, 1],
+        LoadConfig::new(1, Duration::from_secs(1)),
+    )
+    .await
+    .expect("ran");
+    let rows: i64 = client
+        .query_one("SELECT count(*) FROM notes", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(rows as u64, report.operations["write"].count);
+
+    let bad = dir.path().join("bad.yml");
+    std::fs::write(
+        &bad,
+        "name: x\noperations:\n  - name: a\n    sql: SELECT 1\n    wieght: 3\n",
+    )
+    .expect("written");
+    let error = stormchor_runtime::workload::SqlWorkload::from_file(&bad)
+        .expect_err("typo")
+        .to_string();
+    assert!(
+        error.contains("bad.yml")
+            && error.contains("line 5")
+            && error.contains("unknown field `wieght`"),
+        "{error}"
+    );
+}

@@ -1,4 +1,4 @@
-//! The `sql` workload: a workload described in a TOML file (schema, bulk load,
+//! The `sql` workload: a workload described in a TOML (or YAML) file (schema, bulk load,
 //! parameterised operations with weights and random parameter generators), usable
 //! without recompiling anything.
 //!
@@ -241,6 +241,17 @@ impl SqlWorkload {
     pub fn parse(text: &str, origin: &str) -> Result<Self, WorkloadError> {
         let spec: Spec =
             toml::from_str(text).map_err(|e| config_error(format!("{origin}: {e}")))?;
+        SqlWorkload::checked(spec, origin)
+    }
+
+    /// Parses a description written in YAML, with the same keys as the TOML form.
+    pub fn parse_yaml(text: &str, origin: &str) -> Result<Self, WorkloadError> {
+        let spec: Spec =
+            serde_saphyr::from_str(text).map_err(|e| config_error(format!("{origin}: {e}")))?;
+        SqlWorkload::checked(spec, origin)
+    }
+
+    fn checked(spec: Spec, origin: &str) -> Result<Self, WorkloadError> {
         if spec.operations.is_empty() {
             return Err(config_error(format!("{origin}: no [[operations]]")));
         }
@@ -287,11 +298,15 @@ impl SqlWorkload {
         Ok(SqlWorkload { spec: Some(spec) })
     }
 
-    /// Reads a description from a file.
+    /// Reads a description from a file: YAML for `.yaml`/`.yml`, TOML otherwise.
     pub fn from_file(path: &Path) -> Result<Self, WorkloadError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| config_error(format!("cannot read {}: {e}", path.display())))?;
-        SqlWorkload::parse(&text, &path.display().to_string())
+        let origin = path.display().to_string();
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("yaml" | "yml") => SqlWorkload::parse_yaml(&text, &origin),
+            _ => SqlWorkload::parse(&text, &origin),
+        }
     }
 
     fn spec(&self) -> Result<&Spec, WorkloadError> {
