@@ -30,7 +30,9 @@ use stormchor::runtime::bridge::{
 use stormchor::runtime::postgres::{
     Catalog, ClusterOptions, PgCluster, PgTarget, WorkerReport, remove_all_clusters_now,
 };
-use stormchor::runtime::workload::{LoadConfig, Workload, WorkloadRegistry, run_load, weights};
+use stormchor::runtime::workload::{
+    Live, LoadConfig, Workload, WorkloadRegistry, run_load, weights,
+};
 use stormchor::runtime::{
     ExtensionRegistry, RoleLogic, RoleSetup, RoleState, RunConfig, RunReport, run_all,
 };
@@ -424,6 +426,8 @@ async fn run_workload(
     config.seed = settings.seed.value;
     config.rate = settings.rate.value;
     config.stop = stop.clone();
+    let live = Arc::new(Live::default());
+    config.live = Some(live.clone());
     match config.rate {
         Some(rate) => println!(
             "Running {name}: {} clients at {rate} operations/s for {} s ...",
@@ -434,6 +438,7 @@ async fn run_workload(
             config.clients, settings.duration.value
         ),
     }
+    let progress = show_progress(live, Duration::from_secs(settings.duration.value));
     let report = run_load(
         workload.clone(),
         &target.connection_string(),
@@ -442,6 +447,10 @@ async fn run_workload(
     )
     .await
     .map_err(|e| e.to_string())?;
+    if let Some(progress) = progress {
+        progress.abort();
+        let _ = progress.await;
+    }
     println!(
         "\n| operation | ok | failed | per second | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms |"
     );
@@ -490,6 +499,44 @@ async fn run_workload(
     workload.cleanup(&client).await.map_err(|e| e.to_string())?;
     drop(target);
     Ok(report.failures() == 0)
+}
+
+/// A live line on the terminal (elapsed, throughput, p99, errors) while a load runs;
+/// nothing when standard error is not a terminal.
+fn show_progress(live: Arc<Live>, duration: Duration) -> Option<tokio::task::JoinHandle<()>> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(duration.as_secs().max(1));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Some(tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let mut last = 0u64;
+        let mut p99 = 0.0;
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let done = live.successes.load(Ordering::Relaxed);
+            let recent = live.take_recent();
+            if !recent.is_empty() {
+                p99 = recent.value_at_quantile(0.99) as f64 / 1e3;
+            }
+            bar.set_position(started.elapsed().as_secs());
+            bar.set_message(format!(
+                "{done} ops, {} ops/s, p99 {p99:.2} ms, {} errors",
+                done - last,
+                live.failures.load(Ordering::Relaxed)
+            ));
+            last = done;
+            if started.elapsed() >= duration {
+                bar.finish_and_clear();
+                return;
+            }
+        }
+    }))
 }
 
 fn list() {

@@ -69,16 +69,23 @@ async fn read_only_reads_without_errors() {
     let mut client = cluster.connect().await.expect("connect");
     workload.setup(&mut client).await.expect("loaded");
     let workload: Arc<dyn Workload> = Arc::from(workload);
-    let report = run_load(
-        workload,
-        &cluster.connection_string(),
-        &[1],
-        LoadConfig::new(2, Duration::from_secs(1)),
-    )
-    .await
-    .expect("ran");
+    let live = Arc::new(stormchor_runtime::workload::Live::default());
+    let mut config = LoadConfig::new(2, Duration::from_secs(2));
+    config.live = Some(live.clone());
+    let report = run_load(workload, &cluster.connection_string(), &[1], config)
+        .await
+        .expect("ran");
     assert!(report.successes() > 500, "{}", report.successes());
     assert_eq!(report.failures(), 0);
+    // The live figures, for the progress line, followed the run.
+    assert_eq!(
+        live.successes.load(std::sync::atomic::Ordering::Relaxed),
+        report.successes()
+    );
+    assert!(
+        !live.take_recent().is_empty(),
+        "the first full second's latencies were published"
+    );
 }
 
 #[test]

@@ -21,7 +21,7 @@ use thiserror::Error;
 use tokio_postgres::Client;
 
 pub use pgbench::{ReadOnly, Tpcb};
-pub use runner::{LoadConfig, LoadReport, OperationMetrics, run_load, run_ramp};
+pub use runner::{Live, LoadConfig, LoadReport, OperationMetrics, run_load, run_ramp};
 pub use sql::{Generator, SqlWorkload};
 pub use stress::Stress;
 

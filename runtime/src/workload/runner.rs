@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -32,6 +32,8 @@ pub struct LoadConfig {
     /// Set it to end the run early: every client finishes its current operation and
     /// stops, and the report covers what ran.
     pub stop: Arc<AtomicBool>,
+    /// Live figures to update while running, for a progress display.
+    pub live: Option<Arc<Live>>,
 }
 
 impl LoadConfig {
@@ -44,6 +46,7 @@ impl LoadConfig {
             record_latency: true,
             rate: None,
             stop: Arc::new(AtomicBool::new(false)),
+            live: None,
         }
     }
 
@@ -81,6 +84,46 @@ impl OperationMetrics {
             *self.errors.entry(code.clone()).or_insert(0) += n;
         }
         let _ = self.latency.add(&other.latency);
+    }
+}
+
+/// Figures that clients update while a run goes, for a progress display.
+#[derive(Debug)]
+pub struct Live {
+    /// Successful operations so far.
+    pub successes: AtomicU64,
+    /// Failed operations so far.
+    pub failures: AtomicU64,
+    /// Latencies of the seconds completed since it was last taken ([`Live::take_recent`]).
+    recent: std::sync::Mutex<Histogram<u64>>,
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        Live {
+            successes: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            recent: std::sync::Mutex::new(second_histogram()),
+        }
+    }
+}
+
+impl Live {
+    /// Takes the latencies recorded since the last call (microseconds).
+    pub fn take_recent(&self) -> Histogram<u64> {
+        let mut recent = self
+            .recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::mem::replace(&mut *recent, second_histogram())
+    }
+
+    fn add_second(&self, second: &Histogram<u64>) {
+        let _ = self
+            .recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .add(second);
     }
 }
 
@@ -144,6 +187,7 @@ struct ClientPlan {
     /// Open loop: the interval between this client's operations, and its first one's offset.
     pacing: Option<(Duration, Duration)>,
     stop: Arc<AtomicBool>,
+    live: Option<Arc<Live>>,
 }
 
 /// Runs `workload` with `config.clients` clients, each drawing operations by `weights`:
@@ -192,6 +236,7 @@ pub async fn run_load(
             deadline,
             pacing,
             stop: config.stop.clone(),
+            live: config.live.clone(),
         };
         let (workload, connection_string, name) = (
             workload.clone(),
@@ -305,6 +350,7 @@ async fn client_loop(
         deadline,
         pacing,
         stop,
+        live,
     } = plan;
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut figures = ClientFigures {
@@ -351,10 +397,17 @@ async fn client_loop(
                 metrics.count += 1;
                 let second = started.elapsed().as_secs() as usize;
                 if figures.per_second.len() <= second {
+                    // A second is over: show its latencies live.
+                    if let (Some(live), Some(last)) = (&live, figures.per_second_latency.last()) {
+                        live.add_second(last);
+                    }
                     figures.per_second.resize(second + 1, 0);
                     figures
                         .per_second_latency
                         .resize_with(second + 1, second_histogram);
+                }
+                if let Some(live) = &live {
+                    live.successes.fetch_add(1, Ordering::Relaxed);
                 }
                 figures.per_second[second] += 1;
                 if let Some(began) = began {
@@ -367,6 +420,9 @@ async fn client_loop(
                 let lost = error.is_connection_lost();
                 let code = error.sqlstate.unwrap_or_else(|| "connection".to_owned());
                 *metrics.errors.entry(code).or_insert(0) += 1;
+                if let Some(live) = &live {
+                    live.failures.fetch_add(1, Ordering::Relaxed);
+                }
                 if lost {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     if let Ok(reopened) = open(&*workload, &connection_string).await {
