@@ -1,7 +1,10 @@
 //! The `stormchor` command.
 //!
-//! With no arguments it starts a throwaway PostgreSQL cluster and runs the sample
-//! scenario, a choreography between a coordinator and N workers: the coordinator
+//! With no arguments it starts a throwaway PostgreSQL cluster and runs pgbench's
+//! TPC-B-like workload (`tpcb`) for 10 s with 2 clients, and prints the report.
+//!
+//! `stormchor run stress` runs the sample scenario, a choreography between a
+//! coordinator and N workers: the coordinator
 //! discovers the schema and starts the workers, every worker runs the weighted random
 //! DDL/DML mix for a while and reports how many actions it ran, and the coordinator
 //! validates that the shared schema catalog matches the database exactly. It prints
@@ -39,7 +42,7 @@ use stormchor::runtime::{
 
 /// Multi-party PostgreSQL tests written as choreographies.
 ///
-/// With no command it runs the `stress` scenario against a throwaway cluster. Values
+/// With no command it runs the `tpcb` workload for 10 s against a throwaway cluster. Values
 /// come from flags, then `STORMCHOR_*` environment variables, then the `--config` file,
 /// then defaults.
 #[derive(Debug, Parser)]
@@ -53,7 +56,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run a scenario or a workload (default: the `stress` scenario).
+    /// Run a scenario or a workload (default: `tpcb`).
     Run {
         /// A scenario (`stress`), a workload (`tpcb`, `read-only`, `ecommerce`), or a
         /// workload file (`my-workload.toml`); see `list`.
@@ -639,8 +642,8 @@ fn main() -> ExitCode {
                 Err(error) => fail(error, 2),
             };
         }
-        Some(Command::Run { name, args }) => (name.unwrap_or_else(|| "stress".to_owned()), args),
-        None => ("stress".to_owned(), cli.run),
+        Some(Command::Run { name, args }) => (name.unwrap_or_else(|| "tpcb".to_owned()), args),
+        None => ("tpcb".to_owned(), cli.run),
     };
     let settings = match args.settings() {
         Ok(settings) => settings,

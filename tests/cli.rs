@@ -32,7 +32,16 @@ fn describe_prints_the_diagram_and_the_local_programs() {
 
 #[test]
 fn a_short_run_against_a_throwaway_cluster_validates_the_catalog() {
-    let (code, out, err) = stormchor(&["--workers", "2", "--duration", "2", "--seed", "3"]);
+    let (code, out, err) = stormchor(&[
+        "run",
+        "stress",
+        "--workers",
+        "2",
+        "--duration",
+        "2",
+        "--seed",
+        "3",
+    ]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("Started a throwaway PostgreSQL cluster"));
     assert!(out.contains("| insert_some_rows |"), "{out}");
@@ -53,9 +62,16 @@ fn bad_arguments_and_unreachable_targets_fail_clearly() {
         .expect("addr")
         .port();
     let target = format!("host=127.0.0.1 port={port} user=postgres connect_timeout=2");
-    let (code, out, _) = stormchor(&["--target", &target, "--duration", "1"]);
+    let (code, out, _) = stormchor(&["run", "stress", "--target", &target, "--duration", "1"]);
     assert_eq!(code, 1);
     assert!(out.contains("Coordinator: FAILED"), "{out}");
+    // The default workload says the same on standard error.
+    let (code, _, err) = stormchor(&["--target", &target, "--duration", "1"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(&format!("error: cannot connect to `{target}`")),
+        "{err}"
+    );
     assert!(
         out.contains("cannot connect")
             || out.contains("Connection refused")
@@ -161,4 +177,12 @@ fn ctrl_c_stops_the_load_writes_the_report_and_removes_the_cluster() {
         !std::path::Path::new(&data).exists(),
         "the cluster's directory {data} is removed"
     );
+}
+
+#[test]
+fn with_no_command_it_runs_tpcb() {
+    let (code, out, err) = stormchor(&["--duration", "1"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("Running tpcb: 2 clients"), "{out}");
+    assert!(out.contains("| tpcb |"), "{out}");
 }

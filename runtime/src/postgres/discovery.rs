@@ -321,7 +321,7 @@ fn describe(table: &Table, names: &BTreeMap<TableId, String>) -> BTreeMap<String
             .clone()
             .unwrap_or_else(|| "default".to_owned()),
     );
-    let columns: Vec<String> = table
+    let mut columns: Vec<String> = table
         .columns
         .iter()
         .map(|c| {
@@ -345,6 +345,9 @@ fn describe(table: &Table, names: &BTreeMap<TableId, String>) -> BTreeMap<String
             )
         })
         .collect();
+    // Columns compare by name, not position: two workers adding columns to one table at
+    // once publish in one order while the server may have applied them in the other.
+    columns.sort();
     parts.insert("columns".to_owned(), columns.join(", "));
     let mut indexes: Vec<String> = table
         .indexes
