@@ -17,7 +17,7 @@ fn stormchor(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn describe_prints_the_diagram_and_the_local_programs() {
-    let (code, out, _) = stormchor(&["describe", "stress", "--workers", "3"]);
+    let (code, out, _) = stormchor(&["describe", "stress-check", "--workers", "3"]);
     assert_eq!(code, 0);
     assert!(out.contains("sequenceDiagram"));
     assert!(
@@ -34,7 +34,7 @@ fn describe_prints_the_diagram_and_the_local_programs() {
 fn a_short_run_against_a_throwaway_cluster_validates_the_catalog() {
     let (code, out, err) = stormchor(&[
         "run",
-        "stress",
+        "stress-check",
         "--workers",
         "2",
         "--duration",
@@ -62,7 +62,14 @@ fn bad_arguments_and_unreachable_targets_fail_clearly() {
         .expect("addr")
         .port();
     let target = format!("host=127.0.0.1 port={port} user=postgres connect_timeout=2");
-    let (code, out, _) = stormchor(&["run", "stress", "--target", &target, "--duration", "1"]);
+    let (code, out, _) = stormchor(&[
+        "run",
+        "stress-check",
+        "--target",
+        &target,
+        "--duration",
+        "1",
+    ]);
     assert_eq!(code, 1);
     assert!(out.contains("Coordinator: FAILED"), "{out}");
     // The default workload says the same on standard error.

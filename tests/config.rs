@@ -198,3 +198,36 @@ fn a_workload_run_writes_a_json_report() {
             > 0.0
     );
 }
+
+#[test]
+fn workload_figures_of_their_own_reach_the_report() {
+    let dir = tempfile::tempdir().expect("dir");
+    let json = dir.path().join("stress.json");
+    let (code, out, err) = stormchor(
+        &[
+            "run",
+            "stress",
+            "--duration",
+            "1",
+            "--json",
+            &json.display().to_string(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("catalog_tables: "), "{out}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("written")).expect("json");
+    assert!(
+        report["custom"]["catalog_tables"]
+            .as_f64()
+            .expect("custom figure")
+            >= 1.0
+    );
+    assert!(
+        report["operations"]["create_table"]["count"]
+            .as_u64()
+            .expect("count")
+            >= 1
+    );
+}

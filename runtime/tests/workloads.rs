@@ -555,3 +555,15 @@ operations:
         "{error}"
     );
 }
+
+#[test]
+fn a_crate_registers_its_own_workload_by_name() {
+    let mut registry = WorkloadRegistry::with_builtins();
+    registry.register(
+        "stalling",
+        Arc::new(|| Box::new(Stalling) as Box<dyn Workload>),
+    );
+    assert!(registry.names().contains(&"stalling".to_owned()));
+    let workload = registry.create("stalling").expect("registered");
+    assert_eq!(workload.info().operations[0].name, "op");
+}

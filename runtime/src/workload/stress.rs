@@ -115,6 +115,10 @@ impl Workload for Stress {
         known_keys("stress", section, &[])
     }
 
+    fn custom_metrics(&self) -> Vec<(String, f64)> {
+        vec![("catalog_tables".to_owned(), self.catalog.len() as f64)]
+    }
+
     fn setup<'a>(&'a self, client: &'a mut Client) -> BoxFuture<'a, Result<(), WorkloadError>> {
         Box::pin(async move {
             crate::postgres::discover_into(client, "public", &self.catalog)
