@@ -237,6 +237,24 @@ where
         events: &'b mut Vec<Event<R>>,
     ) -> BoxFuture<'b, Result<(), Failure>> {
         Box::pin(async move {
+            let mut pending = Pending::default();
+            let result = self.drive(seq, handler, prefix, events, &mut pending).await;
+            pending.flush(self.state);
+            result
+        })
+    }
+
+    /// Runs a sequence; received values wait in `pending` until the role's state must
+    /// show them.
+    async fn drive<'b, H: ChoreoHandler<R, M>>(
+        &'b self,
+        seq: &'b [Local<R, M>],
+        handler: &'b mut H,
+        prefix: Vec<usize>,
+        events: &'b mut Vec<Event<R>>,
+        pending: &mut Pending<R, M>,
+    ) -> Result<(), Failure> {
+        {
             let mut stack: Vec<Cont<'b, R, M>> = vec![Cont::Seq(seq, 0, 0)];
             while let Some(top) = stack.last_mut() {
                 let push = match top {
@@ -250,11 +268,11 @@ where
                             *pos += 1;
                             let done = match effect {
                                 Local::Send { to, msg } => handler
-                                    .send(*to, S::message(self.state, *to, msg))
+                                    .send(*to, self.message(*to, msg, pending))
                                     .await
                                     .map(|()| self.event(events, EventKind::Sent { to: *to })),
                                 Local::Recv { from, msg } => match handler.recv(*from).await {
-                                    Ok(value) => self.received(*from, msg, value, events),
+                                    Ok(value) => self.received(*from, msg, value, events, pending),
                                     Err(error) => Err(error),
                                 },
                                 _ => Ok(()),
@@ -277,7 +295,10 @@ where
                             continue;
                         };
                         *pos += 1;
-                        match self.step(effect, handler, &stack, &prefix, events).await {
+                        match self
+                            .step(effect, handler, &stack, &prefix, events, pending)
+                            .await
+                        {
                             Ok(push) => push,
                             Err(StepError::Here(error)) => {
                                 return Err(Failure {
@@ -292,6 +313,9 @@ where
                     Cont::Decide { body, tell, round } => {
                         let (body, tell, this_round) = (*body, *tell, *round);
                         *round += 1;
+                        if S::READS_STATE {
+                            pending.flush(self.state);
+                        }
                         let go_on = S::keep_looping(self.state, this_round);
                         for peer in tell {
                             if let Err(error) = handler.decide(*peer, go_on).await {
@@ -341,10 +365,10 @@ where
                 }
             }
             Ok(())
-        })
+        }
     }
 
-    /// Checks and keeps a received message.
+    /// Checks a received message and keeps it (in `pending` until it must show).
     #[inline]
     fn received(
         &self,
@@ -352,6 +376,7 @@ where
         template: &M,
         value: M,
         events: &mut Vec<Event<R>>,
+        pending: &mut Pending<R, M>,
     ) -> Result<(), RunError> {
         if discriminant(&value) != discriminant(template) {
             return Err(RunErrorKind::UnexpectedFrame {
@@ -361,9 +386,18 @@ where
             }
             .into());
         }
-        self.state.store_received(from, value);
+        pending.keep(from, value);
         self.event(events, EventKind::Received { from });
         Ok(())
+    }
+
+    /// The value to send for `template`, after showing the received values to the
+    /// logic if it reads them.
+    fn message(&self, to: R, template: &M, pending: &mut Pending<R, M>) -> M {
+        if S::READS_STATE {
+            pending.flush(self.state);
+        }
+        S::message(self.state, to, template)
     }
 
     /// Carries out one effect; returns the continuation to push, if any.
@@ -374,16 +408,22 @@ where
         stack: &[Cont<'b, R, M>],
         prefix: &[usize],
         events: &mut Vec<Event<R>>,
+        pending: &mut Pending<R, M>,
     ) -> Result<Option<Cont<'b, R, M>>, StepError> {
+        // Everything but messages may run the author's code or nested parts: show them
+        // every value received so far.
+        if !matches!(effect, Local::Send { .. } | Local::Recv { .. }) {
+            pending.flush(self.state);
+        }
         match effect {
             Local::Send { to, msg } => {
-                handler.send(*to, S::message(self.state, *to, msg)).await?;
+                handler.send(*to, self.message(*to, msg, pending)).await?;
                 self.event(events, EventKind::Sent { to: *to });
                 Ok(None)
             }
             Local::Recv { from, msg } => {
                 let value = handler.recv(*from).await?;
-                self.received(*from, msg, value, events)?;
+                self.received(*from, msg, value, events, pending)?;
                 Ok(None)
             }
             Local::Select { tell, branches } => {
@@ -512,6 +552,32 @@ enum StepError {
 impl From<RunError> for StepError {
     fn from(error: RunError) -> Self {
         StepError::Here(error)
+    }
+}
+
+/// Received values not yet written to the role's state, latest per peer.
+struct Pending<R, M> {
+    values: Vec<(R, M)>,
+}
+
+impl<R, M> Default for Pending<R, M> {
+    fn default() -> Self {
+        Pending { values: Vec::new() }
+    }
+}
+
+impl<R: RoleId, M: Message> Pending<R, M> {
+    fn keep(&mut self, from: R, value: M) {
+        match self.values.iter_mut().find(|(peer, _)| *peer == from) {
+            Some(slot) => slot.1 = value,
+            None => self.values.push((from, value)),
+        }
+    }
+
+    fn flush<S>(&mut self, state: &RoleState<R, M, S>) {
+        if !self.values.is_empty() {
+            state.store_received_all(self.values.drain(..));
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 mod common;
 mod support;
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -404,5 +405,60 @@ async fn unexpected_frames_and_labels_are_errors_not_panics() {
             .to_string()
             .ends_with("expected message Start from Coordinator, but received message Lsn(3)"),
         "{failure}"
+    );
+}
+
+/// Role data whose logic reads nothing while running.
+struct Quiet;
+
+impl stormchor_runtime::RoleLogic<Role, Msg> for Quiet {
+    const READS_STATE: bool = false;
+}
+
+#[tokio::test]
+async fn batched_values_still_reach_extension_handlers_and_the_final_state() {
+    use std::sync::Mutex;
+    use stormchor_runtime::{EffectFailure, ExtensionRegistry, RoleState};
+    let seen: Arc<Mutex<Vec<Option<Msg>>>> = Arc::default();
+    let mut registry: ExtensionRegistry<RoleState<Role, Msg, Quiet>> = ExtensionRegistry::new();
+    let record = seen.clone();
+    registry
+        .register::<RunWorkload, (), _>(move |state, _| {
+            let record = record.clone();
+            Box::pin(async move {
+                record
+                    .lock()
+                    .expect("lock")
+                    .push(state.latest_from(&Coordinator));
+                Ok::<_, EffectFailure>(())
+            })
+        })
+        .expect("registered");
+    let registry = Arc::new(registry);
+    let program = P::new()
+        .send(Coordinator, Worker(0), Msg::Rows(1))
+        .ext(RunWorkload {
+            on: Worker(0),
+            seconds: 1,
+        })
+        .send(Coordinator, Worker(0), Msg::Rows(2));
+    let report = run_all(
+        &program,
+        |_| RoleSetup::with_registry(Quiet, registry.clone()),
+        RunConfig::default(),
+    )
+    .await
+    .expect("sound");
+    assert!(report.is_success());
+    assert_eq!(
+        *seen.lock().expect("lock"),
+        vec![Some(Msg::Rows(1))],
+        "the handler saw the value received before it"
+    );
+    assert_eq!(
+        report
+            .state(&Worker(0))
+            .and_then(|s| s.latest_from(&Coordinator)),
+        Some(Msg::Rows(2))
     );
 }
