@@ -204,7 +204,7 @@ impl ExtensionEffect for Noop {
 fn registry<E: Sync + 'static>() -> ExtensionRegistry<E> {
     let mut registry = ExtensionRegistry::new();
     registry
-        .register::<Noop, (), _>(|_, _| Box::pin(async { Ok::<_, EffectFailure>(()) }))
+        .register_unit::<Noop, _>(|_, _| Box::pin(async { Ok::<_, EffectFailure>(()) }))
         .expect("register");
     registry
 }

@@ -133,18 +133,55 @@ pub enum RegistryError {
     },
 }
 
+/// A handler whose result is kept: its future maps the value into an [`ExtValue`].
 type Erased<E> = Box<
     dyn for<'a> Fn(
             &'a E,
             &'a dyn ExtensionEffect,
-        ) -> BoxFuture<'a, Result<Option<ExtValue>, EffectFailure>>
+        )
+            -> Result<BoxFuture<'a, Result<Option<ExtValue>, EffectFailure>>, ExtensionError>
         + Send
         + Sync,
 >;
 
+/// A handler with no result: its own future is awaited as it is (one allocation less).
+type ErasedUnit<E> = Box<
+    dyn for<'a> Fn(
+            &'a E,
+            &'a dyn ExtensionEffect,
+        ) -> Result<BoxFuture<'a, Result<(), EffectFailure>>, ExtensionError>
+        + Send
+        + Sync,
+>;
+
+enum Run<E> {
+    Value(Erased<E>),
+    Unit(ErasedUnit<E>),
+}
+
 struct Handler<E> {
     name: &'static str,
-    run: Erased<E>,
+    run: Run<E>,
+}
+
+/// The last segment of a type's path.
+fn short_name<T>() -> &'static str {
+    let name = std::any::type_name::<T>();
+    name.rsplit("::").next().unwrap_or(name)
+}
+
+/// The effect as a `T`, or the mismatch.
+fn downcast<'a, T: 'static>(
+    effect: &'a dyn ExtensionEffect,
+    expected: &'static str,
+) -> Result<&'a T, ExtensionError> {
+    effect
+        .as_any()
+        .downcast_ref::<T>()
+        .ok_or(ExtensionError::TypeMismatch {
+            expected,
+            actual: effect.type_name(),
+        })
 }
 
 /// `TypeId`s are already well-mixed hashes: use their bits directly.
@@ -246,29 +283,44 @@ impl<E: Sync + 'static> ExtensionRegistry<E> {
             + Sync
             + 'static,
     {
-        let name = std::any::type_name::<T>();
-        let name = name.rsplit("::").next().unwrap_or(name);
+        let name = short_name::<T>();
         let keep = TypeId::of::<V>() != TypeId::of::<()>();
         let run: Erased<E> = Box::new(move |env, effect| {
-            let Some(effect) = effect.as_any().downcast_ref::<T>() else {
-                let actual = effect.type_name();
-                return Box::pin(async move {
-                    Err(EffectFailure::permanent(ExtensionError::TypeMismatch {
-                        expected: name,
-                        actual,
-                    }))
-                });
-            };
+            let effect = downcast::<T>(effect, name)?;
             let future = handler(env, effect);
-            Box::pin(async move {
+            Ok(Box::pin(async move {
                 let value = future.await?;
                 Ok(if keep {
                     Some(Box::new(value) as ExtValue)
                 } else {
                     None
                 })
-            })
+            }))
         });
+        self.insert::<T>(name, Run::Value(run))
+    }
+
+    /// Registers the handler of effect type `T` when it returns nothing to keep; the
+    /// same as `register::<T, (), _>`, with one allocation less per dispatch.
+    pub fn register_unit<T, F>(&mut self, handler: F) -> Result<&mut Self, RegistryError>
+    where
+        T: ExtensionEffect,
+        F: for<'a> Fn(&'a E, &'a T) -> BoxFuture<'a, Result<(), EffectFailure>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let name = short_name::<T>();
+        let run: ErasedUnit<E> =
+            Box::new(move |env, effect| Ok(handler(env, downcast::<T>(effect, name)?)));
+        self.insert::<T>(name, Run::Unit(run))
+    }
+
+    fn insert<T: 'static>(
+        &mut self,
+        name: &'static str,
+        run: Run<E>,
+    ) -> Result<&mut Self, RegistryError> {
         match self.handlers.entry(TypeId::of::<T>()) {
             Entry::Occupied(_) => Err(RegistryError::Duplicate { effect: name }),
             Entry::Vacant(slot) => {
@@ -324,18 +376,14 @@ impl<E: Sync + 'static> ExtensionRegistry<E> {
                 role: format!("{role:?}"),
             });
         };
-        (handler.run)(env, effect).await.map_err(|failure| {
-            match failure.source.downcast::<ExtensionError>() {
-                Ok(mismatch) => *mismatch,
-                Err(source) => ExtensionError::Failed {
-                    effect: effect.type_name(),
-                    role: format!("{role:?}"),
-                    failure: EffectFailure {
-                        transient: failure.transient,
-                        source,
-                    },
-                },
-            }
-        })
+        let failed = |failure: EffectFailure| ExtensionError::Failed {
+            effect: effect.type_name(),
+            role: format!("{role:?}"),
+            failure,
+        };
+        match &handler.run {
+            Run::Unit(run) => run(env, effect)?.await.map(|()| None).map_err(failed),
+            Run::Value(run) => run(env, effect)?.await.map_err(failed),
+        }
     }
 }

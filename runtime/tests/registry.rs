@@ -167,3 +167,53 @@ async fn unknown_types_mismatches_and_failures_are_errors() {
         "extension effect Checksum failed on role Backup: no node to checksum yet"
     );
 }
+
+#[tokio::test]
+async fn unit_handlers_dispatch_and_check_types_too() {
+    let mut registry = Registry::new();
+    registry
+        .register_unit::<RunWorkload, _>(|total, effect| {
+            Box::pin(async move {
+                total.fetch_add(u64::from(effect.seconds), Ordering::SeqCst);
+                Ok(())
+            })
+        })
+        .expect("registered");
+    let total = AtomicU64::new(0);
+    let kept = registry
+        .handle(
+            &total,
+            &Extension::new(RunWorkload {
+                on: Worker(0),
+                seconds: 4,
+            }),
+            &Worker(0),
+        )
+        .await
+        .expect("handled");
+    assert!(kept.is_none());
+    assert_eq!(total.load(Ordering::SeqCst), 4);
+    let mismatch = registry
+        .handle(&total, &Extension::new(Impostor), &Coordinator)
+        .await
+        .expect_err("mismatch");
+    assert!(
+        matches!(
+            mismatch,
+            ExtensionError::TypeMismatch {
+                expected: "RunWorkload",
+                actual: "Impostor"
+            }
+        ),
+        "{mismatch}"
+    );
+    let duplicate = registry
+        .register::<RunWorkload, (), _>(|_, _| Box::pin(async { Ok(()) }))
+        .expect_err("taken");
+    assert_eq!(
+        duplicate,
+        RegistryError::Duplicate {
+            effect: "RunWorkload"
+        }
+    );
+}
