@@ -261,9 +261,12 @@ where
                     Cont::Seq(items, pos, again) => {
                         let items: &'b [Local<R, M>] = items;
                         // Messages, nearly all the traffic, take the short way: a run of
-                        // sends and receives in one go.
-                        while let Some(effect @ (Local::Send { .. } | Local::Recv { .. })) =
-                            items.get(*pos)
+                        // sends and receives in one go. (Extension effects run for
+                        // milliseconds or more; the boxed slow path costs them nothing
+                        // that shows, and keeps the message loop's state small.)
+                        while let Some(
+                            effect @ (Local::Send { .. } | Local::Recv { .. } | Local::Ext(_)),
+                        ) = items.get(*pos)
                         {
                             *pos += 1;
                             let done = match effect {
@@ -275,6 +278,9 @@ where
                                     Ok(value) => self.received(*from, msg, value, events, pending),
                                     Err(error) => Err(error),
                                 },
+                                Local::Ext(ext) => {
+                                    self.extension(ext, handler, events, pending).await
+                                }
                                 _ => Ok(()),
                             };
                             if let Err(error) = done {
@@ -295,8 +301,9 @@ where
                             continue;
                         };
                         *pos += 1;
-                        match self
-                            .step(effect, handler, &stack, &prefix, events, pending)
+                        // Boxed: the rare effects' big future stays out of the message
+                        // loop's state.
+                        match Box::pin(self.step(effect, handler, &stack, &prefix, events, pending))
                             .await
                         {
                             Ok(push) => push,
@@ -398,6 +405,32 @@ where
             pending.flush(self.state);
         }
         S::message(self.state, to, template)
+    }
+
+    /// Carries out an extension effect and keeps its result.
+    async fn extension<H: ChoreoHandler<R, M>>(
+        &self,
+        ext: &stormchor_choreography::Extension,
+        handler: &mut H,
+        events: &mut Vec<Event<R>>,
+        pending: &mut Pending<R, M>,
+    ) -> Result<(), RunError> {
+        // The handler reads the state: show it every value received so far.
+        pending.flush(self.state);
+        let started = self.trace.then(Instant::now);
+        if let Some(value) = handler.extension(self.registry, self.state, ext).await? {
+            self.state.store_result(ext.effect_type_id(), value);
+        }
+        if let Some(started) = started {
+            self.event(
+                events,
+                EventKind::Ext {
+                    effect: ext.type_name(),
+                    took: started.elapsed(),
+                },
+            );
+        }
+        Ok(())
     }
 
     /// Carries out one effect; returns the continuation to push, if any.
@@ -525,19 +558,7 @@ where
                 }
             }
             Local::Ext(ext) => {
-                let started = self.trace.then(Instant::now);
-                if let Some(value) = handler.extension(self.registry, self.state, ext).await? {
-                    self.state.store_result(ext.effect_type_id(), value);
-                }
-                if let Some(started) = started {
-                    self.event(
-                        events,
-                        EventKind::Ext {
-                            effect: ext.type_name(),
-                            took: started.elapsed(),
-                        },
-                    );
-                }
+                self.extension(ext, handler, events, pending).await?;
                 Ok(None)
             }
         }
