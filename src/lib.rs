@@ -43,6 +43,7 @@ pub mod prelude {
         ProjectionError, Projections, RoleId, SeededPolicy, check, project, project_all,
         to_mermaid,
     };
+    pub use stormchor_macros::ExtensionEffect;
 }
 
 /// The README's code, compiled and run as a doctest.

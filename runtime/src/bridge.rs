@@ -5,12 +5,12 @@
 //! them out need role data implementing [`DatabaseRole`], which gives the handlers
 //! the server, the shared catalog, the action mix and the run's seed.
 
-use std::any::{Any, TypeId};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use stormchor_choreography::{ExtensionEffect, Message, RoleId};
+use stormchor_choreography::{Message, RoleId};
+use stormchor_macros::ExtensionEffect;
 
 use crate::postgres::{
     ActionRegistry, Catalog, Divergence, WorkLimit, WorkerConfig, WorkerReport, discover_into,
@@ -81,60 +81,35 @@ impl DatabaseRole for DatabaseContext {
     }
 }
 
-macro_rules! role_effect {
-    ($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident : $ty:ty),* }) => {
-        $(#[$doc])*
-        #[derive(Clone, Debug, PartialEq)]
-        pub struct $name<R> {
-            /// The role that carries it out.
-            pub role: R,
-            $($(#[$fdoc])* pub $field: $ty,)*
-        }
-
-        impl<R: RoleId> ExtensionEffect for $name<R> {
-            fn effect_type_id(&self) -> TypeId {
-                TypeId::of::<Self>()
-            }
-            fn type_name(&self) -> &'static str {
-                stringify!($name)
-            }
-            fn participating_role_ids(&self) -> Vec<Box<dyn Any>> {
-                vec![Box::new(self.role)]
-            }
-            fn as_any(&self) -> &dyn Any {
-                self
-            }
-            fn as_any_mut(&mut self) -> &mut dyn Any {
-                self
-            }
-            fn clone_box(&self) -> Box<dyn ExtensionEffect> {
-                Box::new(self.clone())
-            }
-        }
-    };
+/// Runs the role's action mix for a while as a worker; the result is the number of
+/// actions run (a `u64`), the report goes to the role's [`DatabaseContext`].
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+pub struct RunStressMix<R> {
+    /// The role that carries it out.
+    #[participant]
+    pub role: R,
+    /// How long.
+    pub duration: Duration,
 }
 
-role_effect!(
-    /// Runs the role's action mix for a while as a worker; the result is the number of
-    /// actions run (a `u64`), the report goes to the role's [`DatabaseContext`].
-    RunStressMix {
-        /// How long.
-        duration: Duration
-    }
-);
+/// Rediscovers the live schema and fails, listing every difference, unless it
+/// matches the shared catalog; the result is the number of tables checked (`u64`).
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+pub struct ValidateCatalog<R> {
+    /// The role that carries it out.
+    #[participant]
+    pub role: R,
+}
 
-role_effect!(
-    /// Rediscovers the live schema and fails, listing every difference, unless it
-    /// matches the shared catalog; the result is the number of tables checked (`u64`).
-    ValidateCatalog {}
-);
-
-role_effect!(
-    /// Reads the existing schema into the shared catalog (see
-    /// [`discover_into`](crate::postgres::discover_into)); the result is the number of
-    /// tables found (`u64`).
-    DiscoverSchema {}
-);
+/// Reads the existing schema into the shared catalog (see
+/// [`discover_into`](crate::postgres::discover_into)); the result is the number of
+/// tables found (`u64`).
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+pub struct DiscoverSchema<R> {
+    /// The role that carries it out.
+    #[participant]
+    pub role: R,
+}
 
 /// Runs `work` on a new connection to the role's server, then closes it.
 async fn with_client<T>(

@@ -5,14 +5,13 @@
 //! `cross_crate` example of the main package composes it with the built-in primitives.
 #![deny(missing_docs)]
 
-use std::any::{Any, TypeId};
-
-use stormchor_choreography::{ExtensionEffect, Family, Message, Program, RoleId};
+use stormchor_choreography::{Family, Message, Program, RoleId};
+use stormchor_macros::ExtensionEffect;
 
 /// Extension effect: the node flushes its write-ahead log to disk.
 ///
 /// Generic over the role type: in a choreography of another role type it simply takes
-/// part in no role.
+/// part in no role. The trait comes from `#[derive(ExtensionEffect)]`.
 ///
 /// # Example
 /// ```
@@ -23,36 +22,11 @@ use stormchor_choreography::{ExtensionEffect, Family, Message, Program, RoleId};
 /// assert_eq!(effect.participation::<u8>(), Participation::Roles(vec![3]));
 /// assert_eq!(effect.participation::<u16>(), Participation::Roles(vec![]));
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct FlushWal<R> {
     /// The node that flushes.
+    #[participant]
     pub node: R,
-}
-
-impl<R: RoleId> ExtensionEffect for FlushWal<R> {
-    fn effect_type_id(&self) -> TypeId {
-        TypeId::of::<Self>()
-    }
-
-    fn type_name(&self) -> &'static str {
-        "FlushWal"
-    }
-
-    fn participating_role_ids(&self) -> Vec<Box<dyn Any>> {
-        vec![Box::new(self.node)]
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-
-    fn clone_box(&self) -> Box<dyn ExtensionEffect> {
-        Box::new(self.clone())
-    }
 }
 
 /// A checkpoint across a group: the leader asks every node to `checkpoint`, each
