@@ -64,10 +64,9 @@ fn participants_come_from_the_marked_fields() {
         "no role named: everyone"
     );
 
-    assert_eq!(
-        Extension::new(LogPhase("load")).participation::<Role>(),
-        Participation::Everyone
-    );
+    let log = Extension::new(LogPhase("load"));
+    assert_eq!(log.participation::<Role>(), Participation::Everyone);
+    assert_eq!(log.downcast_ref::<LogPhase>().map(|l| l.0), Some("load"));
     let generic = Extension::new(OnOne(Role::Coordinator));
     assert_eq!(
         generic.participation::<Role>(),
