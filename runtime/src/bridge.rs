@@ -102,7 +102,7 @@ pub struct ValidateCatalog<R> {
 }
 
 /// Reads the existing schema into the shared catalog (see
-/// [`discover_into`](crate::postgres::discover_into)); the result is the number of
+/// [`discover_into`]); the result is the number of
 /// tables found (`u64`).
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct DiscoverSchema<R> {

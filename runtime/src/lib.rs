@@ -6,7 +6,14 @@
 //! - [`Interpreter`]: runs one role's local program;
 //! - [`run_all`]: runs every role of a program in one process;
 //! - [`RoleState`] / [`RoleLogic`]: the values a role receives and keeps, and the
-//!   decisions it makes from them.
+//!   decisions it makes from them;
+//! - middleware: [`Traced`], [`Retry`], [`Metered`], [`Faulty`], [`Recording`];
+//! - [`tcp`]: one role per process (or host), over TCP;
+//! - [`postgres`]: throwaway clusters, the schema catalog, weighted actions, workers,
+//!   schema discovery;
+//! - [`workload`]: workload plugins (tpcb, read-only, ecommerce, stress, sql files) and
+//!   the load runner;
+//! - [`bridge`]: ready extension effects for database work, and their handlers.
 #![deny(missing_docs)]
 
 pub mod bridge;

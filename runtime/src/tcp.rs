@@ -9,7 +9,7 @@
 //! On each connection, a reader task decodes frames into the role's queue for that
 //! peer. A peer that fails says so before closing; a connection that breaks without a
 //! goodbye (a crash, a killed process), or a malformed frame, puts a
-//! [`PeerDown`](crate::PeerDown) notice into every queue of the role, so whatever it
+//! [`PeerDown`] notice into every queue of the role, so whatever it
 //! waits for, it ends with an error naming the peer.
 
 use std::collections::BTreeMap;
