@@ -20,7 +20,7 @@ use rand::rngs::SmallRng;
 use thiserror::Error;
 use tokio_postgres::Client;
 
-pub use pgbench::{ReadOnly, Tpcb};
+pub use pgbench::Pgbench;
 pub use runner::{Live, LoadConfig, LoadReport, OperationMetrics, run_load, run_ramp};
 pub use sql::{Generator, SqlWorkload};
 pub use stress::Stress;
@@ -148,11 +148,11 @@ impl WorkloadRegistry {
         let mut registry = WorkloadRegistry::default();
         registry.register(
             "tpcb",
-            Arc::new(|| Box::new(Tpcb::default()) as Box<dyn Workload>),
+            Arc::new(|| Box::new(Pgbench::tpcb()) as Box<dyn Workload>),
         );
         registry.register(
             "read-only",
-            Arc::new(|| Box::new(ReadOnly::default()) as Box<dyn Workload>),
+            Arc::new(|| Box::new(Pgbench::read_only()) as Box<dyn Workload>),
         );
         registry.register(
             "stress",

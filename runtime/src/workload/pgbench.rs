@@ -77,18 +77,40 @@ async fn drop_tables(workload: &str, client: &Client) -> Result<(), WorkloadErro
         .map_err(sql_error(workload, "dropping the tables"))
 }
 
-/// The TPC-B-like transaction of `pgbench`: update an account, read it back, update a
-/// teller and a branch, insert a history row, all in one transaction.
+/// `pgbench`'s built-in scripts on its four tables: the TPC-B-like transaction (update
+/// an account, read it back, update a teller and a branch, insert a history row, in one
+/// transaction) or select-only (read one account's balance).
 ///
 /// Config: `scale` (branches, 100,000 accounts each; default 1).
 #[derive(Clone, Debug)]
-pub struct Tpcb {
+pub struct Pgbench {
+    select_only: bool,
     scale: i64,
 }
 
-impl Default for Tpcb {
-    fn default() -> Self {
-        Tpcb { scale: 1 }
+impl Pgbench {
+    /// The TPC-B-like transaction (`tpcb`).
+    pub fn tpcb() -> Self {
+        Pgbench {
+            select_only: false,
+            scale: 1,
+        }
+    }
+
+    /// `pgbench --select-only` (`read-only`).
+    pub fn read_only() -> Self {
+        Pgbench {
+            select_only: true,
+            scale: 1,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        if self.select_only {
+            "read-only"
+        } else {
+            "tpcb"
+        }
     }
 }
 
@@ -141,90 +163,6 @@ impl WorkloadSession for TpcbSession {
     }
 }
 
-impl Workload for Tpcb {
-    fn info(&self) -> WorkloadInfo {
-        WorkloadInfo {
-            name: "tpcb".to_owned(),
-            version: "1".to_owned(),
-            description: "pgbench's TPC-B-like transaction on pgbench's four tables".to_owned(),
-            operations: vec![Operation {
-                name: "tpcb".to_owned(),
-                weight: 1,
-            }],
-        }
-    }
-
-    fn configure(&mut self, section: &toml::Table) -> Result<(), WorkloadError> {
-        known_keys("tpcb", section, &["scale"])?;
-        self.scale = integer_key("tpcb", section, "scale", 1, 1)?;
-        Ok(())
-    }
-
-    fn setup<'a>(&'a self, client: &'a mut Client) -> BoxFuture<'a, Result<(), WorkloadError>> {
-        Box::pin(load("tpcb", client, self.scale))
-    }
-
-    fn cleanup<'a>(&'a self, client: &'a Client) -> BoxFuture<'a, Result<(), WorkloadError>> {
-        Box::pin(drop_tables("tpcb", client))
-    }
-
-    fn session<'a>(
-        &'a self,
-        client: Client,
-    ) -> BoxFuture<'a, Result<Box<dyn WorkloadSession>, WorkloadError>> {
-        Box::pin(async move {
-            let fail = || sql_error("tpcb", "preparing the statements");
-            let begin = client.prepare("BEGIN").await.map_err(fail())?;
-            let update_account = client
-                .prepare("UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2")
-                .await
-                .map_err(fail())?;
-            let read_account = client
-                .prepare("SELECT abalance FROM pgbench_accounts WHERE aid = $1")
-                .await
-                .map_err(fail())?;
-            let update_teller = client
-                .prepare("UPDATE pgbench_tellers SET tbalance = tbalance + $1 WHERE tid = $2")
-                .await
-                .map_err(fail())?;
-            let update_branch = client
-                .prepare("UPDATE pgbench_branches SET bbalance = bbalance + $1 WHERE bid = $2")
-                .await
-                .map_err(fail())?;
-            let insert_history = client
-                .prepare("INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES ($1, $2, $3, $4, CURRENT_TIMESTAMP)")
-                .await
-                .map_err(fail())?;
-            let end = client.prepare("END").await.map_err(fail())?;
-            Ok(Box::new(TpcbSession {
-                client,
-                scale: self.scale,
-                begin,
-                update_account,
-                read_account,
-                update_teller,
-                update_branch,
-                insert_history,
-                end,
-            }) as Box<dyn WorkloadSession>)
-        })
-    }
-}
-
-/// `pgbench --select-only`: read one account's balance.
-///
-/// Config: `scale` (default 1); `setup` loads the same tables as [`Tpcb`].
-#[derive(Clone, Debug)]
-pub struct ReadOnly {
-    scale: i64,
-}
-
-impl Default for ReadOnly {
-    fn default() -> Self {
-        ReadOnly { scale: 1 }
-    }
-}
-
 struct ReadOnlySession {
     client: Client,
     accounts: i32,
@@ -248,31 +186,42 @@ impl WorkloadSession for ReadOnlySession {
     }
 }
 
-impl Workload for ReadOnly {
+impl Workload for Pgbench {
     fn info(&self) -> WorkloadInfo {
+        let (description, operation) = if self.select_only {
+            (
+                "pgbench's select-only transaction: one account balance by key",
+                "select",
+            )
+        } else {
+            (
+                "pgbench's TPC-B-like transaction on pgbench's four tables",
+                "tpcb",
+            )
+        };
         WorkloadInfo {
-            name: "read-only".to_owned(),
+            name: self.name().to_owned(),
             version: "1".to_owned(),
-            description: "pgbench's select-only transaction: one account balance by key".to_owned(),
+            description: description.to_owned(),
             operations: vec![Operation {
-                name: "select".to_owned(),
+                name: operation.to_owned(),
                 weight: 1,
             }],
         }
     }
 
     fn configure(&mut self, section: &toml::Table) -> Result<(), WorkloadError> {
-        known_keys("read-only", section, &["scale"])?;
-        self.scale = integer_key("read-only", section, "scale", 1, 1)?;
+        known_keys(self.name(), section, &["scale"])?;
+        self.scale = integer_key(self.name(), section, "scale", 1, 1)?;
         Ok(())
     }
 
     fn setup<'a>(&'a self, client: &'a mut Client) -> BoxFuture<'a, Result<(), WorkloadError>> {
-        Box::pin(load("read-only", client, self.scale))
+        Box::pin(load(self.name(), client, self.scale))
     }
 
     fn cleanup<'a>(&'a self, client: &'a Client) -> BoxFuture<'a, Result<(), WorkloadError>> {
-        Box::pin(drop_tables("read-only", client))
+        Box::pin(drop_tables(self.name(), client))
     }
 
     fn session<'a>(
@@ -280,15 +229,52 @@ impl Workload for ReadOnly {
         client: Client,
     ) -> BoxFuture<'a, Result<Box<dyn WorkloadSession>, WorkloadError>> {
         Box::pin(async move {
-            let select = client
-                .prepare("SELECT abalance FROM pgbench_accounts WHERE aid = $1")
+            if self.select_only {
+                let select = client
+                    .prepare("SELECT abalance FROM pgbench_accounts WHERE aid = $1")
+                    .await
+                    .map_err(sql_error(self.name(), "preparing the statement"))?;
+                Ok(Box::new(ReadOnlySession {
+                    client,
+                    accounts: (ACCOUNTS_PER_BRANCH * self.scale) as i32,
+                    select,
+                }) as Box<dyn WorkloadSession>)
+            } else {
+                let fail = || sql_error(self.name(), "preparing the statements");
+                let begin = client.prepare("BEGIN").await.map_err(fail())?;
+                let update_account = client
+                    .prepare("UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2")
+                    .await
+                    .map_err(fail())?;
+                let read_account = client
+                    .prepare("SELECT abalance FROM pgbench_accounts WHERE aid = $1")
+                    .await
+                    .map_err(fail())?;
+                let update_teller = client
+                    .prepare("UPDATE pgbench_tellers SET tbalance = tbalance + $1 WHERE tid = $2")
+                    .await
+                    .map_err(fail())?;
+                let update_branch = client
+                    .prepare("UPDATE pgbench_branches SET bbalance = bbalance + $1 WHERE bid = $2")
+                    .await
+                    .map_err(fail())?;
+                let insert_history = client
+                .prepare("INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES ($1, $2, $3, $4, CURRENT_TIMESTAMP)")
                 .await
-                .map_err(sql_error("read-only", "preparing the statement"))?;
-            Ok(Box::new(ReadOnlySession {
-                client,
-                accounts: (ACCOUNTS_PER_BRANCH * self.scale) as i32,
-                select,
-            }) as Box<dyn WorkloadSession>)
+                .map_err(fail())?;
+                let end = client.prepare("END").await.map_err(fail())?;
+                Ok(Box::new(TpcbSession {
+                    client,
+                    scale: self.scale,
+                    begin,
+                    update_account,
+                    read_account,
+                    update_teller,
+                    update_branch,
+                    insert_history,
+                    end,
+                }) as Box<dyn WorkloadSession>)
+            }
         })
     }
 }
