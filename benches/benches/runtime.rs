@@ -10,12 +10,12 @@
 //! - extension dispatch: one extension effect through `ExtensionRegistry::handle`,
 //!   and through the interpreter; goal: at most 50 ns per effect.
 
-use std::any::{Any, TypeId};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use stormchor_choreography::{Extension, ExtensionEffect, Program, project_all};
+use stormchor_choreography::{Extension, Program, project_all};
+use stormchor_macros::ExtensionEffect;
 use stormchor_runtime::{EffectFailure, ExtensionRegistry, Interpreter, RoleState, memory_mesh};
 use tokio::runtime::{Builder, Runtime};
 use tokio::sync::mpsc;
@@ -177,29 +177,8 @@ async fn tcp_interpreted(rounds: u64) {
     assert!(ok && b.await.unwrap_or(false), "TCP ping-pong failed");
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, ExtensionEffect)]
 struct Noop;
-
-impl ExtensionEffect for Noop {
-    fn effect_type_id(&self) -> TypeId {
-        TypeId::of::<Self>()
-    }
-    fn type_name(&self) -> &'static str {
-        "Noop"
-    }
-    fn participating_role_ids(&self) -> Vec<Box<dyn Any>> {
-        Vec::new()
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-    fn clone_box(&self) -> Box<dyn ExtensionEffect> {
-        Box::new(self.clone())
-    }
-}
 
 fn registry<E: Sync + 'static>() -> ExtensionRegistry<E> {
     let mut registry = ExtensionRegistry::new();

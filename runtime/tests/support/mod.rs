@@ -2,13 +2,13 @@
 //! their handlers, and the scenarios that run over every transport.
 #![allow(dead_code, missing_docs)]
 
-use std::any::{Any, TypeId};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub use super::common::*;
-use stormchor_choreography::{ExtensionEffect, Family, Program};
+use stormchor_choreography::{Family, Program};
+use stormchor_macros::ExtensionEffect;
 use stormchor_runtime::{EffectFailure, ExtensionRegistry, Labels, RoleLogic, RoleState};
 use tokio::sync::Notify;
 
@@ -55,38 +55,11 @@ impl RoleLogic<Role, Msg> for Data {
 }
 
 /// Waits until the role's signal is raised.
-#[derive(Clone, Debug)]
-pub struct WaitForSignal(pub Role);
+#[derive(Clone, Debug, ExtensionEffect)]
+pub struct WaitForSignal(#[participant] pub Role);
 /// Raises the role's signal.
-#[derive(Clone, Debug)]
-pub struct RaiseSignal(pub Role);
-
-macro_rules! on_one_role {
-    ($ty:ident) => {
-        impl ExtensionEffect for $ty {
-            fn effect_type_id(&self) -> TypeId {
-                TypeId::of::<Self>()
-            }
-            fn type_name(&self) -> &'static str {
-                stringify!($ty)
-            }
-            fn participating_role_ids(&self) -> Vec<Box<dyn Any>> {
-                vec![Box::new(self.0)]
-            }
-            fn as_any(&self) -> &dyn Any {
-                self
-            }
-            fn as_any_mut(&mut self) -> &mut dyn Any {
-                self
-            }
-            fn clone_box(&self) -> Box<dyn ExtensionEffect> {
-                Box::new(self.clone())
-            }
-        }
-    };
-}
-on_one_role!(WaitForSignal);
-on_one_role!(RaiseSignal);
+#[derive(Clone, Debug, ExtensionEffect)]
+pub struct RaiseSignal(#[participant] pub Role);
 
 pub type Registry = ExtensionRegistry<RoleState<Role, Msg, Data>>;
 
