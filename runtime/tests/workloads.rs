@@ -6,6 +6,19 @@ use std::time::Duration;
 use stormchor_runtime::postgres::{ClusterOptions, PgCluster};
 use stormchor_runtime::workload::{LoadConfig, Workload, WorkloadRegistry, run_load, weights};
 
+/// A throwaway cluster with the built-in workload `name` set up on it.
+async fn loaded(name: &str) -> (PgCluster, tokio_postgres::Client, Arc<dyn Workload>) {
+    let cluster = PgCluster::start(ClusterOptions::default())
+        .await
+        .expect("start");
+    let workload = WorkloadRegistry::with_builtins()
+        .create(name)
+        .expect("built in");
+    let mut client = cluster.connect().await.expect("connect");
+    workload.setup(&mut client).await.expect("loaded");
+    (cluster, client, Arc::from(workload))
+}
+
 fn section(text: &str) -> toml::Table {
     text.parse().expect("toml")
 }
@@ -60,15 +73,7 @@ async fn tpcb_keeps_every_balance_consistent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_reads_without_errors() {
-    let cluster = PgCluster::start(ClusterOptions::default())
-        .await
-        .expect("start");
-    let workload = WorkloadRegistry::with_builtins()
-        .create("read-only")
-        .expect("built in");
-    let mut client = cluster.connect().await.expect("connect");
-    workload.setup(&mut client).await.expect("loaded");
-    let workload: Arc<dyn Workload> = Arc::from(workload);
+    let (cluster, _client, workload) = loaded("read-only").await;
     let live = Arc::new(stormchor_runtime::workload::Live::default());
     let mut config = LoadConfig::new(2, Duration::from_secs(2));
     config.live = Some(live.clone());
@@ -255,15 +260,7 @@ async fn an_open_loop_counts_latency_from_the_due_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ramp_reports_each_step() {
-    let cluster = PgCluster::start(ClusterOptions::default())
-        .await
-        .expect("start");
-    let workload = WorkloadRegistry::with_builtins()
-        .create("read-only")
-        .expect("built in");
-    let mut client = cluster.connect().await.expect("connect");
-    workload.setup(&mut client).await.expect("loaded");
-    let workload: Arc<dyn Workload> = Arc::from(workload);
+    let (cluster, _client, workload) = loaded("read-only").await;
     let steps = stormchor_runtime::workload::run_ramp(
         workload,
         &cluster.connection_string(),
@@ -291,21 +288,13 @@ async fn a_ramp_reports_each_step() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ecommerce_runs_every_operation() {
-    let cluster = PgCluster::start(ClusterOptions::default())
-        .await
-        .expect("start");
-    let workload = WorkloadRegistry::with_builtins()
-        .create("ecommerce")
-        .expect("built in");
-    let mut client = cluster.connect().await.expect("connect");
-    workload.setup(&mut client).await.expect("loaded");
+    let (cluster, client, workload) = loaded("ecommerce").await;
     let products: i64 = client
         .query_one("SELECT count(*) FROM shop_products", &[])
         .await
         .expect("count")
         .get(0);
     assert_eq!(products, 20_000);
-    let workload: Arc<dyn Workload> = Arc::from(workload);
     let weights = weights(&workload.info(), None).expect("weights");
     let report = run_load(
         workload.clone(),

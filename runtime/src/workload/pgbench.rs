@@ -13,6 +13,17 @@ use super::{
 use crate::postgres::SqlError;
 
 const ACCOUNTS_PER_BRANCH: i64 = 100_000;
+
+/// The statements of the TPC-B-like transaction, in order.
+const TPCB_STATEMENTS: [&str; 7] = [
+    "BEGIN",
+    "UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2",
+    "SELECT abalance FROM pgbench_accounts WHERE aid = $1",
+    "UPDATE pgbench_tellers SET tbalance = tbalance + $1 WHERE tid = $2",
+    "UPDATE pgbench_branches SET bbalance = bbalance + $1 WHERE bid = $2",
+    "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES ($1, $2, $3, $4, CURRENT_TIMESTAMP)",
+    "END",
+];
 const TELLERS_PER_BRANCH: i64 = 10;
 
 fn sql_error(
@@ -240,29 +251,32 @@ impl Workload for Pgbench {
                     select,
                 }) as Box<dyn WorkloadSession>)
             } else {
-                let fail = || sql_error(self.name(), "preparing the statements");
-                let begin = client.prepare("BEGIN").await.map_err(fail())?;
-                let update_account = client
-                    .prepare("UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2")
-                    .await
-                    .map_err(fail())?;
-                let read_account = client
-                    .prepare("SELECT abalance FROM pgbench_accounts WHERE aid = $1")
-                    .await
-                    .map_err(fail())?;
-                let update_teller = client
-                    .prepare("UPDATE pgbench_tellers SET tbalance = tbalance + $1 WHERE tid = $2")
-                    .await
-                    .map_err(fail())?;
-                let update_branch = client
-                    .prepare("UPDATE pgbench_branches SET bbalance = bbalance + $1 WHERE bid = $2")
-                    .await
-                    .map_err(fail())?;
-                let insert_history = client
-                .prepare("INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES ($1, $2, $3, $4, CURRENT_TIMESTAMP)")
-                .await
-                .map_err(fail())?;
-                let end = client.prepare("END").await.map_err(fail())?;
+                let mut prepared = Vec::with_capacity(TPCB_STATEMENTS.len());
+                for sql in TPCB_STATEMENTS {
+                    prepared.push(
+                        client
+                            .prepare(sql)
+                            .await
+                            .map_err(sql_error(self.name(), "preparing the statements"))?,
+                    );
+                }
+                let Ok(
+                    [
+                        begin,
+                        update_account,
+                        read_account,
+                        update_teller,
+                        update_branch,
+                        insert_history,
+                        end,
+                    ],
+                ) = <[Statement; 7]>::try_from(prepared)
+                else {
+                    return Err(WorkloadError::Config {
+                        workload: self.name().to_owned(),
+                        problem: "not every statement was prepared".to_owned(),
+                    });
+                };
                 Ok(Box::new(TpcbSession {
                     client,
                     scale: self.scale,
