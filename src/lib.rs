@@ -38,12 +38,12 @@ pub use stormchor_runtime as runtime;
 pub mod prelude {
     pub use stormchor_choreography::primitives;
     pub use stormchor_choreography::{
-        CheckError, CheckReport, DecisionPolicy, Extension, ExtensionEffect, Family, Global, Label,
-        Local, LocalProgram, LoopControl, LoopKind, Message, Participation, Path, Program,
+        At, CheckError, CheckReport, DecisionPolicy, Extension, ExtensionEffect, Family, Global,
+        Label, Local, LocalProgram, LoopControl, LoopKind, Message, Participation, Path, Program,
         ProjectionError, Projections, RoleId, SeededPolicy, check, project, project_all,
         to_mermaid,
     };
-    pub use stormchor_macros::ExtensionEffect;
+    pub use stormchor_macros::{ExtensionEffect, choreography};
 }
 
 /// The README's code, compiled and run as a doctest.

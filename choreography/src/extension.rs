@@ -195,3 +195,103 @@ impl PartialEq for Extension {
         Arc::ptr_eq(&self.0, &other.0) || self.0.same_effect(&*other.0)
     }
 }
+
+/// An extension effect carried out by the roles named here rather than by the roles its
+/// own fields name. The DSL's `ext Effect { .. } @ Worker[0]` builds one.
+///
+/// The wrapper is transparent to the runtime: its [`effect_type_id`](ExtensionEffect::effect_type_id),
+/// [`type_name`](ExtensionEffect::type_name) and [`as_any`](ExtensionEffect::as_any) are the
+/// inner effect's, so the handler registered for `E` runs it and downcasts to `E`. An
+/// empty role list means that no role takes part (not every role).
+///
+/// # Example
+/// ```
+/// use stormchor_choreography::{At, Extension, ExtensionEffect, Participation};
+/// # use std::any::{Any, TypeId};
+/// #[derive(Clone, Debug)]
+/// struct Checkpoint;
+/// # impl ExtensionEffect for Checkpoint {
+/// #     fn effect_type_id(&self) -> TypeId { TypeId::of::<Self>() }
+/// #     fn type_name(&self) -> &'static str { "Checkpoint" }
+/// #     fn participating_role_ids(&self) -> Vec<Box<dyn Any>> { Vec::new() }
+/// #     fn as_any(&self) -> &dyn Any { self }
+/// #     fn as_any_mut(&mut self) -> &mut dyn Any { self }
+/// #     fn clone_box(&self) -> Box<dyn ExtensionEffect> { Box::new(self.clone()) }
+/// # }
+///
+/// let ext = Extension::new(At::new(Checkpoint, ["backup"]));
+/// assert_eq!(ext.participation::<&str>(), Participation::Roles(vec!["backup"]));
+/// assert!(ext.downcast_ref::<Checkpoint>().is_some());
+/// assert_eq!(ext.type_name(), "Checkpoint");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct At<E, R> {
+    effect: E,
+    roles: Vec<R>,
+}
+
+/// Stands in the participant list of an [`At`] that names no role, so that the list
+/// is not read as "every role".
+struct NoRole;
+
+impl<E, R> At<E, R> {
+    /// `effect`, carried out by `roles`.
+    pub fn new(effect: E, roles: impl IntoIterator<Item = R>) -> Self {
+        At {
+            effect,
+            roles: roles.into_iter().collect(),
+        }
+    }
+
+    /// The inner effect.
+    pub fn effect(&self) -> &E {
+        &self.effect
+    }
+
+    /// The roles that carry it out.
+    pub fn roles(&self) -> &[R] {
+        &self.roles
+    }
+}
+
+impl<E: Debug, R: Debug> Debug for At<E, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?} @ {:?}", self.effect, self.roles)
+    }
+}
+
+impl<E, R> ExtensionEffect for At<E, R>
+where
+    E: ExtensionEffect + Clone,
+    R: RoleId,
+{
+    fn effect_type_id(&self) -> TypeId {
+        self.effect.effect_type_id()
+    }
+
+    fn type_name(&self) -> &'static str {
+        self.effect.type_name()
+    }
+
+    fn participating_role_ids(&self) -> Vec<Box<dyn Any>> {
+        if self.roles.is_empty() {
+            return vec![Box::new(NoRole)];
+        }
+        self.roles
+            .iter()
+            .map(|role| Box::new(*role) as Box<dyn Any>)
+            .collect()
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self.effect.as_any()
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self.effect.as_any_mut()
+    }
+
+    fn clone_box(&self) -> Box<dyn ExtensionEffect> {
+        Box::new(self.clone())
+    }
+}

@@ -44,7 +44,7 @@ mod project;
 mod role;
 
 pub use check::{CheckError, CheckReport, DecisionPolicy, SeededPolicy, check};
-pub use extension::{Extension, ExtensionEffect, Participation};
+pub use extension::{At, Extension, ExtensionEffect, Participation};
 pub use label::{Label, Path, Step};
 pub use local::{Local, LocalProgram, LoopControl};
 pub use mermaid::to_mermaid;

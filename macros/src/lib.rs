@@ -1,15 +1,21 @@
 //! Procedural macros of stormchor.
 //!
+//! - [`choreography!`] writes choreographies in a DSL whose statements mirror the
+//!   algebra, checks them while compiling with the algebra's own projection, and
+//!   expands to functions that build the `Program`;
 //! - `#[derive(ExtensionEffect)]` writes the `ExtensionEffect` trait for a plain data
-//!   struct, so nobody writes it by hand;
-//! - the `choreography!` DSL (tracked in the DSL issue) will live here too. This crate
-//!   stays thin and calls into `stormchor-choreography` for all checks.
+//!   struct, so nobody writes it by hand.
+//!
+//! This crate stays thin: every soundness rule lives in `stormchor-choreography`.
 #![deny(missing_docs)]
+
+mod derive;
+mod dsl;
 
 use proc_macro::TokenStream;
 use proc_macro_crate::{FoundCrate, crate_name};
 use quote::{format_ident, quote};
-use syn::{Data, DeriveInput, parse_macro_input, spanned::Spanned};
+use syn::{DeriveInput, parse_macro_input};
 
 /// Where the choreography crate is, as the calling crate names it: directly, or through
 /// the `stormchor` facade.
@@ -48,88 +54,51 @@ fn choreography_path() -> proc_macro2::TokenStream {
 #[proc_macro_derive(ExtensionEffect, attributes(participant, participants))]
 pub fn derive_extension_effect(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
-    match expand(&input) {
+    match derive::expand(&input) {
         Ok(tokens) => tokens.into(),
         Err(error) => error.to_compile_error().into(),
     }
 }
 
-fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
-    let Data::Struct(data) = &input.data else {
-        return Err(syn::Error::new(
-            input.ident.span(),
-            "#[derive(ExtensionEffect)] works on structs; wrap an enum in a struct",
-        ));
-    };
-    let mut pushes = Vec::new();
-    for (index, field) in data.fields.iter().enumerate() {
-        let access = match &field.ident {
-            Some(name) => quote!(self.#name),
-            None => {
-                let index = syn::Index::from(index);
-                quote!(self.#index)
-            }
-        };
-        let single = field.attrs.iter().any(|a| a.path().is_ident("participant"));
-        let many = field
-            .attrs
-            .iter()
-            .any(|a| a.path().is_ident("participants"));
-        match (single, many) {
-            (true, true) => {
-                return Err(syn::Error::new(field.span(), "a field is either #[participant] or #[participants], not both"));
-            }
-            (true, false) => pushes.push(quote! {
-                roles.push(::std::boxed::Box::new(::std::clone::Clone::clone(&#access)) as ::std::boxed::Box<dyn ::std::any::Any>);
-            }),
-            (false, true) => pushes.push(quote! {
-                for role in ::std::iter::IntoIterator::into_iter(&#access) {
-                    roles.push(::std::boxed::Box::new(::std::clone::Clone::clone(role)) as ::std::boxed::Box<dyn ::std::any::Any>);
-                }
-            }),
-            (false, false) => {}
-        }
-    }
-    let krate = choreography_path();
-    let name = &input.ident;
-    let name_text = name.to_string();
-    let (impl_generics, type_generics, where_clause) = input.generics.split_for_impl();
-    let mut where_clause = where_clause
-        .cloned()
-        .unwrap_or_else(|| syn::parse_quote!(where));
-    where_clause.predicates.push(syn::parse_quote!(
-        Self: ::std::clone::Clone + ::std::fmt::Debug + ::std::marker::Send + ::std::marker::Sync + 'static
-    ));
-    // Roles are cloned out of the fields and boxed as `Any`: type parameters must allow it.
-    for parameter in input.generics.type_params() {
-        let parameter = &parameter.ident;
-        where_clause
-            .predicates
-            .push(syn::parse_quote!(#parameter: ::std::clone::Clone + 'static));
-    }
-    Ok(quote! {
-        impl #impl_generics #krate::ExtensionEffect for #name #type_generics #where_clause {
-            fn effect_type_id(&self) -> ::std::any::TypeId {
-                ::std::any::TypeId::of::<Self>()
-            }
-            fn type_name(&self) -> &'static str {
-                #name_text
-            }
-            fn participating_role_ids(&self) -> ::std::vec::Vec<::std::boxed::Box<dyn ::std::any::Any>> {
-                #[allow(unused_mut)]
-                let mut roles: ::std::vec::Vec<::std::boxed::Box<dyn ::std::any::Any>> = ::std::vec::Vec::new();
-                #(#pushes)*
-                roles
-            }
-            fn as_any(&self) -> &dyn ::std::any::Any {
-                self
-            }
-            fn as_any_mut(&mut self) -> &mut dyn ::std::any::Any {
-                self
-            }
-            fn clone_box(&self) -> ::std::boxed::Box<dyn #krate::ExtensionEffect> {
-                ::std::boxed::Box::new(::std::clone::Clone::clone(self))
-            }
-        }
-    })
+/// Writes choreographies in a DSL and checks them while compiling.
+///
+/// One invocation holds an optional role `enum` (emitted with the derives a role type
+/// needs) and any number of choreographies, each a Rust function signature returning
+/// `Program<Role, Msg>` and a body of statements:
+///
+/// | statement | meaning |
+/// |---|---|
+/// | `roles Coordinator, Worker[n];` | the roles (first line); `Worker[n]` is a family of `n` |
+/// | `A -> B: msg;` | a send; a broadcast when `B` is a family, a gather when `A` is |
+/// | `ext effect;` / `ext effect @ R, Worker;` | an extension effect, on the roles its fields name or on the roles after `@` |
+/// | `choice at R { ok => { .. } failed => { .. } }` | `R` picks a branch |
+/// | `loop n { .. }` / `loop until R { .. }` | `n` rounds / until `R` decides to stop |
+/// | `par { .. } and { .. }` | parts that run concurrently |
+/// | `timeout duration at R { .. }` | `R` must finish its share within `duration` |
+/// | `call expr;` | a sub-choreography (any `Program` expression, from any crate) |
+/// | `for w in Worker { .. }` | the body once per member, `w` bound to it |
+/// | `let x = expr;` | plain Rust |
+///
+/// Inside Rust expressions, role names mean roles: `Coordinator` is `Role::Coordinator`,
+/// `Worker[i]` is `Role::Worker(i)` and a bare `Worker` is the `&Family<Role>`.
+///
+/// Unknown roles, self-sends, empty choices, duplicate labels, zero timeouts, roles
+/// that cannot learn a choice and parallel parts racing on a channel are compile
+/// errors pointing at the offending tokens. See `docs/dsl.md` for the grammar and the
+/// error catalogue.
+///
+/// ```ignore
+/// choreography! {
+///     pub enum Role { Coordinator, Worker(u16) }
+///
+///     pub fn round(workers: u16) -> Program<Role, Msg> {
+///         roles Coordinator, Worker[workers];
+///         Coordinator -> Worker: Msg::Start;
+///         Worker -> Coordinator: Msg::Rows(0);
+///     }
+/// }
+/// ```
+#[proc_macro]
+pub fn choreography(input: TokenStream) -> TokenStream {
+    dsl::expand(input.into(), &choreography_path()).into()
 }
