@@ -4,6 +4,8 @@
 //! balances to the coordinator, which tells the auditor the total; the auditor checks
 //! it against what the deposits should add up to and tells the coordinator its verdict
 //! (a choice). One worker can be told to skim (`--skim k`): the auditor catches it.
+//! At the end, a sub-choreography from another crate (`checkpoint_all` of the example
+//! primitives crate) makes every worker flush its WAL.
 //!
 //! ```sh
 //! cargo run --example dsl_ledger                              # 4 workers, 3 rounds
@@ -19,12 +21,15 @@ use stormchor::prelude::*;
 use stormchor::runtime::{
     ExtensionRegistry, Labels, RoleLogic, RoleSetup, RoleState, RunConfig, run_all,
 };
+use stormchor_example_primitives::{FlushWal, checkpoint_all};
 
 #[derive(Clone, Debug, PartialEq)]
 enum Msg {
     Start,
     Balance(u64),
     Verdict(bool),
+    Checkpoint,
+    Flushed,
 }
 
 /// One deposit of `amount` on the worker that runs it.
@@ -50,6 +55,7 @@ choreography! {
             balanced => { Auditor -> Coordinator: Msg::Verdict(true); }
             unbalanced => { Auditor -> Coordinator: Msg::Verdict(false); }
         }
+        call checkpoint_all(Coordinator, Worker, Msg::Checkpoint, Msg::Flushed);
     }
 }
 
@@ -59,6 +65,7 @@ struct Node {
     workers: u16,
     expected_per_worker: u64,
     balance: AtomicU64,
+    flushes: AtomicU64,
 }
 
 impl RoleLogic<Role, Msg> for Node {
@@ -111,6 +118,15 @@ fn registry(skim: Option<u16>) -> Arc<ExtensionRegistry<State>> {
     if let Err(error) = registered {
         unreachable!("a fresh registry has no Deposit handler yet: {error}");
     }
+    let registered = registry.register_unit::<FlushWal<Role>, _>(|state: &State, _| {
+        Box::pin(async move {
+            state.data().flushes.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        })
+    });
+    if let Err(error) = registered {
+        unreachable!("a fresh registry has no FlushWal handler yet: {error}");
+    }
     Arc::new(registry)
 }
 
@@ -127,6 +143,7 @@ async fn run(workers: u16, rounds: u64, skim: Option<u16>) -> Result<bool, Strin
                     workers,
                     expected_per_worker: rounds * amount,
                     balance: AtomicU64::new(0),
+                    flushes: AtomicU64::new(0),
                 },
                 Arc::clone(&registry),
             )
@@ -137,6 +154,14 @@ async fn run(workers: u16, rounds: u64, skim: Option<u16>) -> Result<bool, Strin
     .map_err(|e| e.to_string())?;
     if let Some((role, failure)) = report.failures().next() {
         return Err(format!("{role:?} failed: {failure}"));
+    }
+    for k in 0..workers {
+        let flushes = report
+            .state(&Role::Worker(k))
+            .map(|s| s.data().flushes.load(Ordering::SeqCst));
+        if flushes != Some(1) {
+            return Err(format!("worker {k} flushed {flushes:?} times, not once"));
+        }
     }
     match report
         .state(&Role::Coordinator)

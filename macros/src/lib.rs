@@ -43,13 +43,22 @@ fn choreography_path() -> proc_macro2::TokenStream {
 /// collection whose references iterate over roles). With no marked field the effect is
 /// global: every role of the program carries it out.
 ///
-/// ```ignore
+/// ```
+/// use stormchor_choreography::{Extension, Participation};
+/// use stormchor_macros::ExtensionEffect;
+///
+/// #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// enum Role { Coordinator, Worker(u16) }
+///
 /// #[derive(Clone, Debug, ExtensionEffect)]
 /// struct RunWorkload {
 ///     #[participant]
 ///     worker: Role,
 ///     seconds: u32,
 /// }
+///
+/// let effect = Extension::new(RunWorkload { worker: Role::Worker(3), seconds: 30 });
+/// assert_eq!(effect.participation::<Role>(), Participation::Roles(vec![Role::Worker(3)]));
 /// ```
 #[proc_macro_derive(ExtensionEffect, attributes(participant, participants))]
 pub fn derive_extension_effect(input: TokenStream) -> TokenStream {
@@ -87,7 +96,13 @@ pub fn derive_extension_effect(input: TokenStream) -> TokenStream {
 /// errors pointing at the offending tokens. See `docs/dsl.md` for the grammar and the
 /// error catalogue.
 ///
-/// ```ignore
+/// ```
+/// use stormchor_choreography::{Program, project_all};
+/// use stormchor_macros::choreography;
+///
+/// #[derive(Clone, Debug, PartialEq)]
+/// pub enum Msg { Start, Rows(u64) }
+///
 /// choreography! {
 ///     pub enum Role { Coordinator, Worker(u16) }
 ///
@@ -97,6 +112,10 @@ pub fn derive_extension_effect(input: TokenStream) -> TokenStream {
 ///         Worker -> Coordinator: Msg::Rows(0);
 ///     }
 /// }
+///
+/// let program = round(3);
+/// assert_eq!(program.counts().messages, 6);
+/// assert_eq!(project_all(&program).expect("sound").len(), 4);
 /// ```
 #[proc_macro]
 pub fn choreography(input: TokenStream) -> TokenStream {
