@@ -29,6 +29,7 @@
 
 pub mod config;
 pub mod report;
+pub mod scenarios;
 
 pub use stormchor_choreography as choreography;
 pub use stormchor_macros as macros;

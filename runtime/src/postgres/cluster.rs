@@ -814,6 +814,37 @@ impl PgCluster {
             .map_err(sql("switching the WAL segment"))
     }
 
+    /// Closes the current WAL segment and waits (at most `timeout`) until the archiver
+    /// has archived it, so that a recovery from the archive can reach every change made
+    /// so far.
+    pub async fn archive_current_wal(&self, timeout: Duration) -> Result<(), PgError> {
+        let client = self.connect().await?;
+        let archived = async || -> Result<i64, PgError> {
+            let row = client
+                .query_one("SELECT archived_count FROM pg_stat_archiver", &[])
+                .await
+                .map_err(sql("reading the archiver's progress"))?;
+            Ok(row.get(0))
+        };
+        let before = archived().await?;
+        client
+            .batch_execute("SELECT pg_switch_wal()")
+            .await
+            .map_err(sql("switching the WAL segment"))?;
+        let deadline = Instant::now() + timeout;
+        while archived().await? <= before {
+            if Instant::now() >= deadline {
+                return Err(PgError::Timeout {
+                    what: "the archiver archiving the current WAL segment".to_owned(),
+                    waited: timeout,
+                    log: self.log_tail(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
     /// Waits (at most `timeout`) until a replica has replayed the WAL up to `lsn`.
     pub async fn wait_for_replay(&self, lsn: PgLsn, timeout: Duration) -> Result<(), PgError> {
         let client = self.connect().await?;
@@ -953,6 +984,28 @@ impl BaseBackup {
             .arg(&self.data)
             .current_dir(self.root.path()))
         .await
+    }
+
+    /// A copy of the backup in a new directory, so that one backup can be restored
+    /// more than once (each restore consumes its copy).
+    pub async fn duplicate(&self) -> Result<BaseBackup, PgError> {
+        let root = self.run_as.temp_dir("stormchor-backup-")?;
+        let data = root.path().join("data");
+        run(self
+            .run_as
+            .command("cp")
+            .arg("-a")
+            .arg(&self.data)
+            .arg(&data)
+            .current_dir(root.path()))
+        .await?;
+        Ok(BaseBackup {
+            binaries: self.binaries.clone(),
+            run_as: self.run_as,
+            root,
+            data,
+            archive: self.archive.clone(),
+        })
     }
 
     /// Starts a cluster from the backup, on a new port. A replica backup starts as a

@@ -11,6 +11,7 @@ mod catalog;
 mod cluster;
 mod discovery;
 mod session;
+mod verify;
 mod worker;
 
 pub use actions::{
@@ -29,4 +30,9 @@ pub use cluster::{
 };
 pub use discovery::{Divergence, compare, discover_into, validate};
 pub use session::{SqlError, SqlLog, SqlSession};
+pub use verify::{
+    ChecksumDifference, Checksums, LEDGER_TABLE, Ledger, LedgerTarget, LedgerVerdict,
+    TableChecksum, amcheck, compare_checksums, connect, create_ledger, quote_ident,
+    table_checksums, verify_ledger, write_ledger,
+};
 pub use worker::{ActionStats, WorkLimit, WorkerConfig, WorkerReport, run_worker};
