@@ -92,6 +92,8 @@ pub struct FileConfig {
     pub seed: Option<u64>,
     /// pgbench scale.
     pub scale: Option<u32>,
+    /// Rounds of a scenario (crashes, recorded points).
+    pub rounds: Option<u32>,
     /// Open-loop rate, operations per second.
     pub rate: Option<f64>,
     /// Where to write the JSON report.
@@ -130,6 +132,8 @@ pub struct FlagValues {
     pub seed: Option<u64>,
     /// `--scale`.
     pub scale: Option<u32>,
+    /// `--rounds`.
+    pub rounds: Option<u32>,
     /// `--rate`.
     pub rate: Option<f64>,
     /// `--json`.
@@ -151,6 +155,8 @@ pub struct Settings {
     pub seed: Setting<u64>,
     /// pgbench scale.
     pub scale: Setting<u32>,
+    /// Rounds of a scenario; each scenario has its own default.
+    pub rounds: Setting<Option<u32>>,
     /// Open-loop rate (closed loop when absent).
     pub rate: Setting<Option<f64>>,
     /// The JSON report's path.
@@ -233,6 +239,7 @@ impl Settings {
             ),
             seed: pick(flags.seed, env_value(&lookup, "SEED")?, file.seed, 1),
             scale: pick(flags.scale, env_value(&lookup, "SCALE")?, file.scale, 1),
+            rounds: pick_optional(flags.rounds, env_value(&lookup, "ROUNDS")?, file.rounds),
             rate: pick_optional(flags.rate, env_value(&lookup, "RATE")?, file.rate),
             json: pick_optional(flags.json, env_value(&lookup, "JSON")?, file.json),
             html: pick_optional(flags.html, env_value(&lookup, "HTML")?, file.html),
@@ -263,6 +270,11 @@ impl Settings {
             ),
             format!("seed     = {} ({})", self.seed.value, self.seed.source),
             format!("scale    = {} ({})", self.scale.value, self.scale.source),
+            format!(
+                "rounds   = {} ({})",
+                optional(&self.rounds.value),
+                self.rounds.source
+            ),
             format!(
                 "rate     = {} ({})",
                 optional(&self.rate.value),

@@ -1,7 +1,13 @@
 //! The `stormchor` command.
 //!
-//! With no arguments it starts a throwaway PostgreSQL cluster and runs pgbench's
-//! TPC-B-like workload (`tpcb`) for 10 s with 2 clients, and prints the report.
+//! With no arguments it starts a throwaway PostgreSQL cluster and runs the
+//! `backup-restore` scenario on it in a short configuration (2 workers, 10 s of load
+//! under which a base backup is taken, restored to a recorded point and compared
+//! table by table), and prints the report.
+//!
+//! `stormchor run NAME` runs one of the flagship scenarios (`backup-restore`,
+//! `crash-recovery`, `pitr`, `failover`, `existing-database`, `isolation`); see
+//! `docs/scenarios.md`.
 //!
 //! `stormchor run stress-check` runs the sample scenario, a choreography between a
 //! coordinator and N workers: the coordinator
@@ -25,7 +31,9 @@ use clap::{Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 use stormchor::config::{FileConfig, FlagValues, Settings, Source};
 use stormchor::prelude::*;
-use stormchor::report::{errors_json, latency_json, render_html, workload_json};
+use stormchor::report::{
+    errors_json, latency_json, render_html, render_scenario_html, workload_json,
+};
 use stormchor::runtime::bridge::{
     DatabaseContext, DatabaseRole, DiscoverSchema, RunStressMix, ValidateCatalog,
     register_database_effects,
@@ -39,10 +47,11 @@ use stormchor::runtime::workload::{
 use stormchor::runtime::{
     ExtensionRegistry, RoleLogic, RoleSetup, RoleState, RunConfig, RunReport, run_all,
 };
+use stormchor::scenarios::{self, Fault, ScenarioOptions};
 
 /// Multi-party PostgreSQL tests written as choreographies.
 ///
-/// With no command it runs the `tpcb` workload for 10 s against a throwaway cluster. Values
+/// With no command it runs the `backup-restore` scenario against a throwaway cluster. Values
 /// come from flags, then `STORMCHOR_*` environment variables, then the `--config` file,
 /// then defaults.
 #[derive(Debug, Parser)]
@@ -56,10 +65,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run a scenario or a workload (default: `tpcb`).
+    /// Run a scenario or a workload (default: `backup-restore`).
     Run {
-        /// A scenario (`stress-check`), a workload (`tpcb`, `read-only`, `ecommerce`, `stress`), or a
-        /// workload file (`my-workload.toml`); see `list`.
+        /// A scenario (`backup-restore`, `crash-recovery`, `pitr`, `failover`,
+        /// `existing-database`, `isolation`, `stress-check`), a workload (`tpcb`,
+        /// `read-only`, `ecommerce`, `stress`), or a workload file (`my-workload.toml`);
+        /// see `list`.
         name: Option<String>,
         #[command(flatten)]
         args: RunArgs,
@@ -101,6 +112,19 @@ struct RunArgs {
     /// The scale of the pgbench workloads [default: 1, env: STORMCHOR_SCALE].
     #[arg(long)]
     scale: Option<u32>,
+    /// Rounds of a scenario: crashes of crash-recovery (default 10), recorded points of
+    /// pitr (default 3) [env: STORMCHOR_ROUNDS].
+    #[arg(long)]
+    rounds: Option<u32>,
+    /// Inject a fault the scenario's verifier must catch: delete-acknowledged-row,
+    /// corrupt-restored-table, skip-wal-replay, drop-table-behind-catalog,
+    /// weaker-isolation.
+    #[arg(long)]
+    inject: Option<Fault>,
+    /// The schema (a SQL file) the existing-database scenario starts from [default: a
+    /// built-in one].
+    #[arg(long)]
+    schema: Option<PathBuf>,
     /// Run a workload as an open loop at this many operations per second in all
     /// [env: STORMCHOR_RATE].
     #[arg(long)]
@@ -129,6 +153,7 @@ impl RunArgs {
             duration: self.duration,
             seed: self.seed,
             scale: self.scale,
+            rounds: self.rounds,
             rate: self.rate,
             json: self.json.clone(),
             html: self.html.clone(),
@@ -265,6 +290,62 @@ fn print_report(report: &RunReport<Role, Msg, Node>, duration: Duration) {
             divergences.len()
         );
     }
+}
+
+/// The options of a flagship scenario from the settings.
+fn scenario_options(
+    settings: &Settings,
+    name: &str,
+    fault: Option<Fault>,
+    schema: Option<PathBuf>,
+    stop: Arc<AtomicBool>,
+) -> ScenarioOptions {
+    let default_rounds = match name {
+        "crash-recovery" => 10,
+        "pitr" => 3,
+        _ => 1,
+    };
+    ScenarioOptions {
+        workers: settings.workers.value,
+        duration: Duration::from_secs(settings.duration.value.max(1)),
+        rounds: settings.rounds.value.unwrap_or(default_rounds),
+        seed: settings.seed.value,
+        target: settings.target.value.clone(),
+        schema_file: schema,
+        fault,
+        stop,
+    }
+}
+
+/// Runs a flagship scenario, prints its report and writes the JSON/HTML reports.
+async fn run_flagship(
+    settings: &Settings,
+    name: &str,
+    fault: Option<Fault>,
+    schema: Option<PathBuf>,
+    stop: &Arc<AtomicBool>,
+) -> Result<bool, String> {
+    let options = scenario_options(settings, name, fault, schema, stop.clone());
+    println!(
+        "Running the {name} scenario: {} workers, {} s load phases, {} rounds, seed {}{}.\n",
+        options.workers,
+        options.duration.as_secs(),
+        options.rounds,
+        options.seed,
+        fault.map_or(String::new(), |f| format!(", injecting {}", f.name()))
+    );
+    let report = scenarios::run(name, options)
+        .await
+        .map_err(|e| e.to_string())?;
+    report.print();
+    let json = report.to_json();
+    write_json(settings, &json)?;
+    if let Some(path) = &settings.html.value {
+        std::fs::write(path, render_scenario_html(&json))
+            .map_err(|e| format!("cannot write the HTML report to {}: {e}", path.display()))?;
+        println!("Wrote the HTML report to {}.", path.display());
+    }
+    Ok(report.success)
 }
 
 /// The server of a run: a throwaway cluster, or the target.
@@ -563,8 +644,8 @@ fn show_progress(live: Arc<Live>, duration: Duration) -> Option<tokio::task::Joi
 
 fn list() {
     println!("Scenarios:");
-    for (name, description) in SCENARIOS {
-        println!("  {name:<12} {description}");
+    for (name, description) in scenarios::SCENARIOS.iter().chain(&SCENARIOS) {
+        println!("  {name:<18} {description}");
     }
     println!("\nWorkloads:");
     let registry = WorkloadRegistry::with_builtins();
@@ -576,6 +657,15 @@ fn list() {
 }
 
 fn describe(name: &str, settings: &Settings) -> Result<(), String> {
+    if scenarios::is_scenario(name) {
+        let options = scenario_options(settings, name, None, None, Arc::default());
+        let diagram = scenarios::diagram(name, &options).map_err(|e| e.to_string())?;
+        if let Some((_, description)) = scenarios::SCENARIOS.iter().find(|(n, _)| *n == name) {
+            println!("{name}: {description}\n");
+        }
+        println!("```mermaid\n{diagram}```");
+        return Ok(());
+    }
     if name == "stress-check" {
         let program = scenario(
             settings.workers.value,
@@ -661,8 +751,10 @@ fn main() -> ExitCode {
                 Err(error) => fail(error, 2),
             };
         }
-        Some(Command::Run { name, args }) => (name.unwrap_or_else(|| "tpcb".to_owned()), args),
-        None => ("tpcb".to_owned(), cli.run),
+        Some(Command::Run { name, args }) => {
+            (name.unwrap_or_else(|| "backup-restore".to_owned()), args)
+        }
+        None => ("backup-restore".to_owned(), cli.run),
     };
     let settings = match args.settings() {
         Ok(settings) => settings,
@@ -693,7 +785,15 @@ fn main() -> ExitCode {
             }
         }
     });
-    let outcome = if name == "stress-check" {
+    let outcome = if scenarios::is_scenario(&name) {
+        runtime.block_on(run_flagship(
+            &settings,
+            &name,
+            args.inject,
+            args.schema.clone(),
+            &stop,
+        ))
+    } else if name == "stress-check" {
         let program = scenario(
             settings.workers.value,
             Duration::from_secs(settings.duration.value),

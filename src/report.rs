@@ -245,3 +245,155 @@ pub fn render_html(report: &Value) -> Result<String, String> {
     html.push_str("</table>\n</body></html>\n");
     Ok(html)
 }
+
+/// A self-contained HTML page for a scenario report (as made by
+/// [`ScenarioReport::to_json`](crate::scenarios::ScenarioReport::to_json)): the verdict,
+/// each role's phases on a timeline, the checks with their evidence, how each role
+/// ended (with the SQL log of a failed worker), the figures and the diagram's source.
+///
+/// # Example
+/// ```
+/// use stormchor::report::render_scenario_html;
+///
+/// let report = serde_json::json!({
+///     "name": "crash-recovery", "success": false, "seed": 7, "elapsed_s": 3.0,
+///     "phases": [{ "role": "Coordinator", "phase": "verify", "at_s": 2.5 }],
+///     "checks": [{ "name": "nothing lost", "role": "Coordinator", "passed": false,
+///                  "summary": "1 missing", "evidence": ["worker 0 transaction 3"] }],
+///     "roles": [], "figures": { "kills": 2 }, "diagram": "sequenceDiagram",
+/// });
+/// let html = render_scenario_html(&report);
+/// assert!(html.contains("FAILED") && html.contains("worker 0 transaction 3"));
+/// ```
+pub fn render_scenario_html(report: &Value) -> String {
+    let name = escape(report["name"].as_str().unwrap_or("scenario"));
+    let passed = report["success"].as_bool().unwrap_or(false);
+    let elapsed = report["elapsed_s"].as_f64().unwrap_or(0.0).max(0.001);
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>stormchor: {name}</title>\n<style>\
+         body{{font-family:sans-serif;margin:2em;color:#222}} table{{border-collapse:collapse}} \
+         td,th{{border:1px solid #ccc;padding:4px 10px;text-align:left}} th{{background:#f0f0f0}} \
+         .ok{{color:#1a7f37}} .bad{{color:#cf222e;font-weight:bold}} pre{{background:#f6f8fa;padding:1em;overflow:auto}}\
+         </style></head><body>\n<h1>stormchor: {name} <span class=\"{}\">{}</span></h1>\n<p>{:.1} s, seed {}.</p>\n",
+        if passed { "ok" } else { "bad" },
+        if passed { "PASSED" } else { "FAILED" },
+        elapsed,
+        report["seed"],
+    );
+    // The timeline: one row per role, one bar per phase, from its start to the next.
+    let phases = report["phases"].as_array().cloned().unwrap_or_default();
+    let mut roles: Vec<String> = Vec::new();
+    for phase in &phases {
+        let role = phase["role"].as_str().unwrap_or("?").to_owned();
+        if !roles.contains(&role) {
+            roles.push(role);
+        }
+    }
+    let (width, row, left) = (900.0, 26.0, 140.0);
+    let _ = write!(
+        html,
+        "<h2>Phases</h2>\n<svg width=\"{}\" height=\"{}\" xmlns=\"http://www.w3.org/2000/svg\" font-size=\"12\">\n",
+        width + left,
+        row * roles.len() as f64 + 10.0
+    );
+    let colors = [
+        "#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860",
+    ];
+    for (index, role) in roles.iter().enumerate() {
+        let y = index as f64 * row + 5.0;
+        let _ = writeln!(
+            html,
+            "<text x=\"0\" y=\"{}\">{}</text>",
+            y + 16.0,
+            escape(role)
+        );
+        let own: Vec<&Value> = phases
+            .iter()
+            .filter(|p| p["role"] == role.as_str())
+            .collect();
+        for (k, phase) in own.iter().enumerate() {
+            let start = phase["at_s"].as_f64().unwrap_or(0.0);
+            let end = own
+                .get(k + 1)
+                .and_then(|next| next["at_s"].as_f64())
+                .unwrap_or(elapsed);
+            let x = left + start / elapsed * width;
+            let w = ((end - start) / elapsed * width).max(2.0);
+            let label = escape(phase["phase"].as_str().unwrap_or("?"));
+            let _ = writeln!(
+                html,
+                "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{}\" fill=\"{}\"><title>{label} from {start:.2} s</title></rect>\
+                 <text x=\"{:.1}\" y=\"{:.1}\" fill=\"white\">{label}</text>",
+                row - 6.0,
+                colors[k % colors.len()],
+                x + 3.0,
+                y + 15.0
+            );
+        }
+    }
+    html.push_str("</svg>\n<h2>Checks</h2>\n<table><tr><th>check</th><th>role</th><th>result</th><th>summary</th><th>evidence</th></tr>\n");
+    for check in report["checks"].as_array().into_iter().flatten() {
+        let ok = check["passed"].as_bool().unwrap_or(false);
+        let evidence: Vec<String> = check["evidence"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(escape)
+            .collect();
+        let _ = writeln!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td><td>{}</td></tr>",
+            escape(check["name"].as_str().unwrap_or("")),
+            escape(check["role"].as_str().unwrap_or("")),
+            if ok { "ok" } else { "bad" },
+            if ok { "ok" } else { "FAILED" },
+            escape(check["summary"].as_str().unwrap_or("")),
+            evidence.join("<br>")
+        );
+    }
+    html.push_str("</table>\n<h2>Roles</h2>\n<table><tr><th>role</th><th>ended</th><th>last phase</th><th>failure</th></tr>\n");
+    for role in report["roles"].as_array().into_iter().flatten() {
+        let log: Vec<String> = role["sql_log"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(escape)
+            .collect();
+        let failure = role["failure"].as_str().map(escape).unwrap_or_default();
+        let _ = writeln!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{failure}{}</td></tr>",
+            escape(role["role"].as_str().unwrap_or("")),
+            if role["completed"].as_bool().unwrap_or(false) {
+                "completed"
+            } else {
+                "FAILED"
+            },
+            escape(role["phase"].as_str().unwrap_or("-")),
+            if log.is_empty() {
+                String::new()
+            } else {
+                format!("<pre>{}</pre>", log.join("\n"))
+            }
+        );
+    }
+    html.push_str("</table>\n<h2>Figures</h2>\n<table>\n");
+    for (figure, value) in report["figures"].as_object().into_iter().flatten() {
+        let _ = writeln!(
+            html,
+            "<tr><td>{}</td><td>{}</td></tr>",
+            escape(figure),
+            escape(&value.to_string())
+        );
+    }
+    let _ = write!(
+        html,
+        "</table>\n<h2>Choreography</h2>\n<pre>{}</pre>\n</body></html>\n",
+        escape(report["diagram"].as_str().unwrap_or(""))
+    );
+    html
+}

@@ -302,11 +302,16 @@ fn build_registry() -> Result<ExtensionRegistry<State>, stormchor_runtime::Regis
     registry.register_unit::<PrepareSchema, _>(|state: &State, _| {
         Box::pin(async move {
             let site = &state.data().site;
-            let client = connect(&site.writers.get()).await.map_err(failed)?;
-            create_ledger(&client).await.map_err(failed)?;
-            let tables = discover_into(&client, "public", &site.catalog)
+            let prepare = async {
+                let client = connect(&site.writers.get()).await.map_err(failed)?;
+                create_ledger(&client).await.map_err(failed)?;
+                discover_into(&client, "public", &site.catalog)
+                    .await
+                    .map_err(failed)
+            };
+            let tables = tokio::time::timeout(SETUP_BOUND, prepare)
                 .await
-                .map_err(failed)?;
+                .map_err(|_| failed(format!("preparing the schema took over {SETUP_BOUND:?}")))??;
             site.journal.figure("tables_at_start", tables as u64);
             Ok(())
         })
@@ -579,6 +584,10 @@ fn build_registry() -> Result<ExtensionRegistry<State>, stormchor_runtime::Regis
     Ok(registry)
 }
 
+/// How long preparing the schema may take (a synchronous primary without its standby
+/// would wait forever).
+const SETUP_BOUND: Duration = Duration::from_secs(60);
+
 fn rows(checksums: &Checksums) -> i64 {
     checksums.values().map(|c| c.rows).sum()
 }
@@ -624,13 +633,18 @@ async fn verify_ledgers(state: &State) -> Result<(), EffectFailure> {
         ),
         evidence,
     });
+    // pg_amcheck runs on the server the writers use now (the promoted replica after a
+    // failover); an external server gets none (no programs of ours run there).
+    let current = site.writers.get();
     let amcheck_result = {
         let mut primary = site.primary.lock().await;
         match primary.cluster("run pg_amcheck") {
-            Ok(cluster) => Some(amcheck(cluster).await),
-            Err(_) => match site.second.lock().await.as_ref() {
-                Some(replica) => Some(amcheck(replica).await),
-                None => None,
+            Ok(cluster) if cluster.connection_string() == current => Some(amcheck(cluster).await),
+            _ => match site.second.lock().await.as_ref() {
+                Some(second) if second.connection_string() == current => {
+                    Some(amcheck(second).await)
+                }
+                _ => None,
             },
         }
     };
@@ -821,7 +835,7 @@ pub async fn run_database(
     };
     project_all(&program).map_err(|source| ScenarioError::Projection {
         scenario: name.to_owned(),
-        source,
+        source: Box::new(source),
     })?;
     let archive = match setup {
         PrimarySetup::Archiving => Some(WalArchive::new().map_err(|e| fail(e.to_string()))?),

@@ -5,7 +5,8 @@
 //!
 //! With synchronous replication an acknowledged commit is on the replica's disk before
 //! the client hears of it, which is what makes "nothing acknowledged is lost" a fair
-//! demand of a failover.
+//! demand of a failover. (The replica starts first: a synchronous primary without its
+//! standby would make every commit wait.)
 
 use std::time::Duration;
 
@@ -25,10 +26,10 @@ choreography! {
     pub fn failover(workers: u16, window: Duration) -> Program<DbRole, DbMsg> {
         roles Coordinator, Replica, Worker[workers];
         ext Phase("setup");
-        ext PrepareSchema @ Coordinator;
         Coordinator -> Replica: DbMsg::Go;
         ext StartReplica @ Replica;
         Replica -> Coordinator: DbMsg::Done;
+        ext PrepareSchema @ Coordinator;
         Coordinator -> Worker: DbMsg::Go;
         ext Phase("load and kill") @ Coordinator, Worker;
         par {

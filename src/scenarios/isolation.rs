@@ -392,13 +392,14 @@ struct Bench {
     failures: Mutex<Vec<String>>,
 }
 
+/// A statement running on its own, waiting for a lock.
+type Running = JoinHandle<Result<Vec<SimpleQueryMessage>, tokio_postgres::Error>>;
+
 /// One transaction role's data: its connection and the statement it left waiting.
 struct Session {
     bench: Arc<Bench>,
     client: tokio::sync::Mutex<Option<Arc<Client>>>,
-    waiting: tokio::sync::Mutex<
-        Option<JoinHandle<Result<Vec<SimpleQueryMessage>, tokio_postgres::Error>>>,
-    >,
+    waiting: tokio::sync::Mutex<Option<Running>>,
 }
 
 impl Journaled for Session {
@@ -584,7 +585,7 @@ pub async fn run(options: ScenarioOptions) -> Result<ScenarioReport, ScenarioErr
     let program = program(&options);
     project_all(&program).map_err(|source| ScenarioError::Projection {
         scenario: "isolation".to_owned(),
-        source,
+        source: Box::new(source),
     })?;
     let target = match &options.target {
         Some(target) => PgTarget::External(target.clone()),

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use stormchor_choreography::{Message, RoleId};
 use stormchor_macros::ExtensionEffect;
-use stormchor_runtime::{ExtensionRegistry, RegistryError, RoleState, RunReport};
+use stormchor_runtime::{ExtensionRegistry, RegistryError, RoleState, RunErrorKind, RunReport};
 
 /// One role entering one phase.
 #[derive(Clone, Debug, PartialEq)]
@@ -145,10 +145,14 @@ impl Journal {
                     completed: outcome.result.is_ok(),
                     elapsed: outcome.elapsed,
                     failure: outcome.result.as_ref().err().map(ToString::to_string),
-                    sql_log: if outcome.result.is_ok() {
-                        Vec::new()
-                    } else {
-                        sql_log(role)
+                    // A role that failed only because a peer did has nothing to show.
+                    sql_log: match &outcome.result {
+                        Err(failure)
+                            if !matches!(failure.error.kind(), RunErrorKind::PeerFailed { .. }) =>
+                        {
+                            sql_log(role)
+                        }
+                        _ => Vec::new(),
                     },
                 }
             })

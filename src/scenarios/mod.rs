@@ -182,9 +182,9 @@ pub enum ScenarioError {
     Projection {
         /// The scenario.
         scenario: String,
-        /// Why.
+        /// Why (boxed: the error stays small on the happy path).
         #[source]
-        source: ProjectionError,
+        source: Box<ProjectionError>,
     },
     /// Setting the scenario up failed (a cluster that does not start, a target that
     /// cannot be reached, a scenario that needs process control on an external server).

@@ -1053,7 +1053,16 @@ impl BaseBackup {
             }
         }
         settings.push(("recovery_target_action".to_owned(), "promote".to_owned()));
-        let cluster = self
+        // Stay on the backup's timeline: another restore of the same archive may have
+        // started a new timeline that branched off before the target.
+        settings.push(("recovery_target_timeline".to_owned(), "current".to_owned()));
+        // The restored cluster must not archive into the archive it restores from: its
+        // new timeline would lead the next restore astray.
+        let backup = BaseBackup {
+            archive: None,
+            ..self
+        };
+        let cluster = backup
             .start(ClusterOptions {
                 settings,
                 archive: None,
