@@ -72,8 +72,15 @@ fn bad_arguments_and_unreachable_targets_fail_clearly() {
     ]);
     assert_eq!(code, 1);
     assert!(out.contains("Coordinator: FAILED"), "{out}");
-    // The default workload says the same on standard error.
+    // The default scenario needs control of the server's processes: it says so.
     let (code, _, err) = stormchor(&["--target", &target, "--duration", "1"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("cannot set the backup-restore scenario up: run the backup-restore scenario needs control of the server process"),
+        "{err}"
+    );
+    // A workload says it cannot connect, on standard error.
+    let (code, _, err) = stormchor(&["run", "tpcb", "--target", &target, "--duration", "1"]);
     assert_eq!(code, 1);
     assert!(
         err.contains(&format!("error: cannot connect to `{target}`")),
@@ -187,9 +194,83 @@ fn ctrl_c_stops_the_load_writes_the_report_and_removes_the_cluster() {
 }
 
 #[test]
-fn with_no_command_it_runs_tpcb() {
-    let (code, out, err) = stormchor(&["--duration", "1"]);
+fn with_no_command_it_runs_backup_restore() {
+    let (code, out, err) = stormchor(&["--duration", "2"]);
     assert_eq!(code, 0, "{out}\n{err}");
-    assert!(out.contains("Running tpcb: 2 clients"), "{out}");
-    assert!(out.contains("| tpcb |"), "{out}");
+    assert!(
+        out.contains("Running the backup-restore scenario: 2 workers"),
+        "{out}"
+    );
+    assert!(out.contains("# backup-restore: PASSED"), "{out}");
+    assert!(out.contains("[ok] checksums at point 0"), "{out}");
+}
+
+#[test]
+fn a_scenario_with_an_injected_fault_fails_with_its_evidence_in_every_report() {
+    let dir = tempfile::tempdir().expect("dir");
+    let json = dir.path().join("report.json");
+    let html = dir.path().join("report.html");
+    let (code, out, err) = stormchor(&[
+        "run",
+        "crash-recovery",
+        "--rounds",
+        "1",
+        "--duration",
+        "2",
+        "--seed",
+        "5",
+        "--inject",
+        "delete-acknowledged-row",
+        "--json",
+        json.to_str().expect("utf-8"),
+        "--html",
+        html.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(out.contains("# crash-recovery: FAILED"), "{out}");
+    assert!(out.contains("Coordinator: FAILED in phase verify"), "{out}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("parses");
+    assert_eq!(report["success"], false);
+    assert_eq!(report["seed"], 5);
+    let failed: Vec<&serde_json::Value> = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["passed"] == false)
+        .collect();
+    assert_eq!(failed.len(), 1, "{report}");
+    assert!(
+        failed[0]["evidence"][0]
+            .as_str()
+            .is_some_and(|e| e.starts_with("missing acknowledged: worker 0 transaction")),
+        "{report}"
+    );
+    assert!(report["phases"].as_array().is_some_and(|p| p.len() >= 4));
+    let page = std::fs::read_to_string(&html).expect("html");
+    assert!(page.contains("FAILED") && page.contains("missing acknowledged"));
+
+    let (code, _, err) = stormchor(&["run", "crash-recovery", "--inject", "gremlins"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown fault `gremlins`"), "{err}");
+}
+
+#[test]
+fn describe_shows_a_scenario_diagram() {
+    let (code, out, err) = stormchor(&["describe", "failover", "--workers", "2"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("```mermaid\nsequenceDiagram"), "{out}");
+    assert!(out.contains("Promote"), "{out}");
+    let (code, out, _) = stormchor(&["list"]);
+    assert_eq!(code, 0);
+    for name in [
+        "backup-restore",
+        "crash-recovery",
+        "pitr",
+        "failover",
+        "existing-database",
+        "isolation",
+    ] {
+        assert!(out.contains(name), "{name} in {out}");
+    }
 }
