@@ -249,3 +249,26 @@ async fn isolation_catches_a_weaker_level() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn crash_recovery_catches_a_corrupted_index_with_pg_amcheck() {
+    let report = scenario(
+        "crash-recovery",
+        ScenarioOptions {
+            fault: Some(Fault::CorruptLedgerIndex),
+            ..options()
+        },
+    )
+    .await;
+    assert!(!report.success);
+    let amcheck = check(&report, "pg_amcheck");
+    assert!(!amcheck.passed);
+    assert!(
+        amcheck
+            .evidence
+            .iter()
+            .any(|l| l.contains("stormchor_ledger_pkey")),
+        "{:?}",
+        amcheck.evidence
+    );
+}

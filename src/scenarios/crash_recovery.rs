@@ -34,6 +34,7 @@ choreography! {
         }
         ext Phase("verify") @ Coordinator;
         ext FaultPoint(Fault::DeleteAcknowledgedRow) @ Coordinator;
+        ext FaultPoint(Fault::CorruptLedgerIndex) @ Coordinator;
         ext VerifyLedger @ Coordinator;
     }
 }
@@ -54,7 +55,7 @@ pub async fn run(options: ScenarioOptions) -> Result<ScenarioReport, ScenarioErr
         "crash-recovery",
         program,
         options,
-        PrimarySetup::Archiving,
+        PrimarySetup::Controlled,
         async |_| Ok(()),
     )
     .await

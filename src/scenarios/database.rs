@@ -361,16 +361,10 @@ fn build_registry() -> Result<ExtensionRegistry<State>, stormchor_runtime::Regis
     registry.register_unit::<Crash, _>(|state: &State, effect| {
         Box::pin(async move {
             let site = &state.data().site;
-            // The moment: seeded by the run's seed and the round, between 20% and 80%
-            // of the window, so that there is load before and after it.
             let round = site
                 .crashes
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let mut rng = SmallRng::seed_from_u64(
-                site.options.seed ^ (u64::from(round) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-            );
-            let fraction: f64 = rng.random_range(0.2..0.8);
-            let delay = effect.within.mul_f64(fraction);
+            let delay = kill_delay(site.options.seed, round, effect.within);
             tokio::time::sleep(delay).await;
             let mut primary = site.primary.lock().await;
             let cluster = primary.cluster("SIGKILL the server").map_err(failed)?;
@@ -582,6 +576,15 @@ fn build_registry() -> Result<ExtensionRegistry<State>, stormchor_runtime::Regis
         Box::pin(async move { inject(state, effect.0).await })
     })?;
     Ok(registry)
+}
+
+/// When the `crash`-th crash of a run with `seed` strikes within its window: between
+/// 20% and 80% of it, so that there is load before and after; the same for the same
+/// seed and crash.
+pub fn kill_delay(seed: u64, crash: u32, window: Duration) -> Duration {
+    let mut rng =
+        SmallRng::seed_from_u64(seed ^ (u64::from(crash) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    window.mul_f64(rng.random_range(0.2..0.8))
 }
 
 /// How long preparing the schema may take (a synchronous primary without its standby
@@ -803,10 +806,49 @@ async fn inject(state: &State, fault: Fault) -> Result<(), EffectFailure> {
                 .map_err(failed)?;
             println!("fault injected: dropped table {table} behind the catalog's back");
         }
+        Fault::CorruptLedgerIndex => {
+            let file: String = client
+                .query_one(
+                    &format!("SELECT pg_relation_filepath('{LEDGER_TABLE}_pkey')"),
+                    &[],
+                )
+                .await
+                .map_err(failed)?
+                .get(0);
+            drop(client);
+            let mut primary = site.primary.lock().await;
+            let cluster = primary.cluster("corrupt an index file").map_err(failed)?;
+            cluster.stop(StopMode::Fast).await.map_err(failed)?;
+            let path = cluster.data_dir().join(&file);
+            overwrite_line_pointers(&path)
+                .map_err(|e| failed(format!("cannot corrupt {}: {e}", path.display())))?;
+            cluster.restart().await.map_err(failed)?;
+            println!(
+                "fault injected: overwrote the line pointers of a page of {LEDGER_TABLE}_pkey"
+            );
+        }
         // Injected where the restore or the isolation level is decided.
         Fault::CorruptRestoredTable | Fault::SkipWalReplay | Fault::WeakerIsolation => {}
     }
     Ok(())
+}
+
+/// Overwrites the line pointers of the last page of a relation file (past the 24-byte
+/// page header, which stays valid so that the damage is found by checking, not by a
+/// read error).
+fn overwrite_line_pointers(path: &std::path::Path) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom, Write};
+    const PAGE: u64 = 8192;
+    let mut file = std::fs::OpenOptions::new().write(true).open(path)?;
+    let pages = file.metadata()?.len() / PAGE;
+    if pages < 2 {
+        return Err(std::io::Error::other(
+            "the index has no page besides its metapage",
+        ));
+    }
+    file.seek(SeekFrom::Start((pages - 1) * PAGE + 24))?;
+    file.write_all(&[0xA5; 64])?;
+    file.sync_all()
 }
 
 /// How a database scenario starts its primary.
@@ -814,6 +856,8 @@ async fn inject(state: &State, fault: Fault) -> Result<(), EffectFailure> {
 pub enum PrimarySetup {
     /// A throwaway cluster, or the target when one is given.
     Plain,
+    /// A throwaway cluster whose processes the scenario controls (the target is refused).
+    Controlled,
     /// A throwaway cluster that archives its WAL (the target is refused).
     Archiving,
     /// A throwaway cluster that waits for a synchronous standby (the target is refused).
@@ -909,16 +953,40 @@ pub async fn run_database(
         .report(name, options.seed, &run, to_mermaid(&program), |role| {
             site.sql_log_tail(*role, 20)
         });
-    // Servers go before the report is returned: the site is the last owner once
-    // the run's states are dropped.
+    // The servers stop before the report is returned, off the async threads (stopping
+    // a cluster waits for its processes to exit).
     drop(run);
-    if let Ok(site) = Arc::try_unwrap(site) {
-        drop(site);
-    }
+    let _ = tokio::task::spawn_blocking(move || drop(site)).await;
     Ok(report)
 }
 
 /// `workers` for a family size, at least one.
 pub fn workers(options: &ScenarioOptions) -> u16 {
     options.workers.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kill_moments_replay_with_the_seed_and_stay_inside_the_window() {
+        let window = Duration::from_secs(10);
+        let moments = |seed| {
+            (0..20)
+                .map(|n| kill_delay(seed, n, window))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(moments(7), moments(7));
+        assert_ne!(moments(7), moments(8));
+        let all = moments(7);
+        assert!(
+            all.iter()
+                .all(|d| *d >= window.mul_f64(0.2) && *d < window.mul_f64(0.8))
+        );
+        assert!(
+            all.windows(2).any(|w| w[0] != w[1]),
+            "each crash gets its own moment"
+        );
+    }
 }

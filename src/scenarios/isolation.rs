@@ -633,6 +633,7 @@ pub async fn run(options: ScenarioOptions) -> Result<ScenarioReport, ScenarioErr
         .figures
         .insert("cases_as_documented".to_owned(), serde_json::json!(passed));
     drop(run);
-    drop(target);
+    // Stopping a throwaway cluster waits for its processes: off the async threads.
+    let _ = tokio::task::spawn_blocking(move || drop(target)).await;
     Ok(report)
 }

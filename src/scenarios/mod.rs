@@ -88,12 +88,16 @@ pub enum Fault {
     DropTableBehindCatalog,
     /// Runs every isolation case one level weaker than it is written for (isolation).
     WeakerIsolation,
+    /// Overwrites the line pointers of a page of the ledger's primary-key index while
+    /// the server is down (crash-recovery): `pg_amcheck` must report it.
+    CorruptLedgerIndex,
 }
 
 impl Fault {
     /// Every fault, with its name.
-    pub const ALL: [(&'static str, Fault); 5] = [
+    pub const ALL: [(&'static str, Fault); 6] = [
         ("delete-acknowledged-row", Fault::DeleteAcknowledgedRow),
+        ("corrupt-ledger-index", Fault::CorruptLedgerIndex),
         ("corrupt-restored-table", Fault::CorruptRestoredTable),
         ("skip-wal-replay", Fault::SkipWalReplay),
         ("drop-table-behind-catalog", Fault::DropTableBehindCatalog),
