@@ -2,7 +2,7 @@
 //! spans) for what does not: `#[derive(ExtensionEffect)]` and the `choreography!` DSL.
 
 #[test]
-fn derive_cases() {
+fn compile_time_cases() {
     let cases = trybuild::TestCases::new();
     cases.pass("tests/ui/pass_*.rs");
     cases.compile_fail("tests/ui/fail_*.rs");

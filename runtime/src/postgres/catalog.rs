@@ -433,17 +433,33 @@ impl Catalog {
 
     /// Removes table `id` (and, for a partitioned table, its partitions); returns the
     /// removed record.
+    ///
+    /// # Example
+    /// ```
+    /// use stormchor_runtime::postgres::{Catalog, Table, TableKind};
+    ///
+    /// let catalog = Catalog::new();
+    /// let mut events = Table::new("events", Vec::new());
+    /// events.kind = TableKind::Partitioned { key: "at".into(), partitions: Vec::new() };
+    /// let events = catalog.insert(events);
+    /// // A discovered partition with date bounds: a partition, but not in the integer list.
+    /// let mut year = Table::new("events_2027", Vec::new());
+    /// year.kind = TableKind::PartitionOf(events);
+    /// catalog.insert(year);
+    /// catalog.remove(events);
+    /// assert!(catalog.is_empty(), "the partition goes with its parent");
+    /// ```
     pub fn remove(&self, id: TableId) -> Option<Arc<Table>> {
         let mut removed = None;
         self.tables.rcu(|tables| {
             let mut tables = BTreeMap::clone(tables);
             removed = tables.remove(&id);
-            if let Some(TableKind::Partitioned { partitions, .. }) =
-                removed.as_ref().map(|t| &t.kind)
-            {
-                for partition in partitions {
-                    tables.remove(&partition.table);
-                }
+            if let Some(TableKind::Partitioned { .. }) = removed.as_ref().map(|t| &t.kind) {
+                // Every partition goes with its parent, listed in its bounds or not (a
+                // discovered partition whose bounds are not integers is not listed).
+                tables.retain(
+                    |_, t| !matches!(t.kind, TableKind::PartitionOf(parent) if parent == id),
+                );
             }
             if let Some(TableKind::PartitionOf(parent)) = removed.as_ref().map(|t| t.kind.clone()) {
                 if let Some(parent) = tables.get_mut(&parent) {
