@@ -246,6 +246,16 @@ pub fn render_html(report: &Value) -> Result<String, String> {
     Ok(html)
 }
 
+/// The strings of a JSON array, escaped for HTML.
+fn escaped_strings(list: &Value) -> Vec<String> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(escape)
+        .collect()
+}
+
 /// A self-contained HTML page for a scenario report (as made by
 /// [`ScenarioReport::to_json`](crate::scenarios::ScenarioReport::to_json)): the verdict,
 /// each role's phases on a timeline, the checks with their evidence, how each role
@@ -336,13 +346,7 @@ pub fn render_scenario_html(report: &Value) -> String {
     html.push_str("</svg>\n<h2>Checks</h2>\n<table><tr><th>check</th><th>role</th><th>result</th><th>summary</th><th>evidence</th></tr>\n");
     for check in report["checks"].as_array().into_iter().flatten() {
         let ok = check["passed"].as_bool().unwrap_or(false);
-        let evidence: Vec<String> = check["evidence"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(escape)
-            .collect();
+        let evidence = escaped_strings(&check["evidence"]);
         let _ = writeln!(
             html,
             "<tr><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td><td>{}</td></tr>",
@@ -356,13 +360,7 @@ pub fn render_scenario_html(report: &Value) -> String {
     }
     html.push_str("</table>\n<h2>Roles</h2>\n<table><tr><th>role</th><th>ended</th><th>last phase</th><th>failure</th></tr>\n");
     for role in report["roles"].as_array().into_iter().flatten() {
-        let log: Vec<String> = role["sql_log"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(escape)
-            .collect();
+        let log = escaped_strings(&role["sql_log"]);
         let failure = role["failure"].as_str().map(escape).unwrap_or_default();
         let _ = writeln!(
             html,

@@ -831,11 +831,61 @@ impl PgCluster {
             .batch_execute("SELECT pg_switch_wal()")
             .await
             .map_err(sql("switching the WAL segment"))?;
+        let archived = &archived;
+        self.poll(
+            "the archiver archiving the current WAL segment",
+            timeout,
+            move || async move { Ok(archived().await? > before) },
+        )
+        .await
+    }
+
+    /// Waits (at most `timeout`) until a replica has replayed the WAL up to `lsn`.
+    pub async fn wait_for_replay(&self, lsn: PgLsn, timeout: Duration) -> Result<(), PgError> {
+        let client = &self.connect().await?;
+        self.poll(
+            &format!("replay up to {lsn}"),
+            timeout,
+            move || async move {
+                let row = client
+                    .query_one("SELECT pg_last_wal_replay_lsn()", &[])
+                    .await
+                    .map_err(sql("reading the replay position"))?;
+                let replayed: Option<PgLsn> = row.get(0);
+                Ok(replayed.is_some_and(|r| u64::from(r) >= u64::from(lsn)))
+            },
+        )
+        .await
+    }
+
+    /// Waits (at most `timeout`) until the server has left recovery.
+    pub async fn wait_until_primary(&self, timeout: Duration) -> Result<(), PgError> {
+        self.poll("the end of recovery", timeout, || async {
+            // The server may not accept connections yet: that is "not yet", not an error.
+            let Ok(client) = self.connect().await else {
+                return Ok(false);
+            };
+            Ok(client
+                .query_one("SELECT pg_is_in_recovery()", &[])
+                .await
+                .is_ok_and(|row| !row.get::<_, bool>(0)))
+        })
+        .await
+    }
+
+    /// Checks `done` every 20 ms until it says yes, for at most `timeout`; a timeout
+    /// names `what` and shows the end of the server log.
+    async fn poll<F: Future<Output = Result<bool, PgError>>>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut done: impl FnMut() -> F,
+    ) -> Result<(), PgError> {
         let deadline = Instant::now() + timeout;
-        while archived().await? <= before {
+        while !done().await? {
             if Instant::now() >= deadline {
                 return Err(PgError::Timeout {
-                    what: "the archiver archiving the current WAL segment".to_owned(),
+                    what: what.to_owned(),
                     waited: timeout,
                     log: self.log_tail(),
                 });
@@ -843,52 +893,6 @@ impl PgCluster {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Ok(())
-    }
-
-    /// Waits (at most `timeout`) until a replica has replayed the WAL up to `lsn`.
-    pub async fn wait_for_replay(&self, lsn: PgLsn, timeout: Duration) -> Result<(), PgError> {
-        let client = self.connect().await?;
-        let deadline = Instant::now() + timeout;
-        loop {
-            let row = client
-                .query_one("SELECT pg_last_wal_replay_lsn()", &[])
-                .await
-                .map_err(sql("reading the replay position"))?;
-            let replayed: Option<PgLsn> = row.get(0);
-            if replayed.is_some_and(|r| u64::from(r) >= u64::from(lsn)) {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(PgError::Timeout {
-                    what: format!("replay up to {lsn}"),
-                    waited: timeout,
-                    log: self.log_tail(),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// Waits (at most `timeout`) until the server has left recovery.
-    pub async fn wait_until_primary(&self, timeout: Duration) -> Result<(), PgError> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Ok(client) = self.connect().await {
-                if let Ok(row) = client.query_one("SELECT pg_is_in_recovery()", &[]).await {
-                    if !row.get::<_, bool>(0) {
-                        return Ok(());
-                    }
-                }
-            }
-            if Instant::now() >= deadline {
-                return Err(PgError::Timeout {
-                    what: "the end of recovery".to_owned(),
-                    waited: timeout,
-                    log: self.log_tail(),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
     }
 
     /// Promotes a replica to a primary and waits until it accepts writes.
