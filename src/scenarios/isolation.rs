@@ -181,12 +181,12 @@ pub fn begin(level: Level) -> String {
     format!("BEGIN ISOLATION LEVEL {}", level.sql())
 }
 
-const TWO_ROWS: &str = "DROP TABLE IF EXISTS iso; CREATE TABLE iso (id int PRIMARY KEY, v int NOT NULL); \
-     INSERT INTO iso VALUES (1, 10), (2, 20)";
-const ACCOUNTS: &str = "DROP TABLE IF EXISTS iso; CREATE TABLE iso (id int PRIMARY KEY, v int NOT NULL); \
-     INSERT INTO iso VALUES (1, 50), (2, 50)";
-const DOCTORS: &str = "DROP TABLE IF EXISTS doctors; CREATE TABLE doctors (name text PRIMARY KEY, on_call bool NOT NULL); \
-     INSERT INTO doctors VALUES ('alice', true), ('bob', true)";
+const TWO_ROWS: &str = "DROP TABLE IF EXISTS stormchor_iso; CREATE TABLE stormchor_iso (id int PRIMARY KEY, v int NOT NULL); \
+     INSERT INTO stormchor_iso VALUES (1, 10), (2, 20)";
+const ACCOUNTS: &str = "DROP TABLE IF EXISTS stormchor_iso; CREATE TABLE stormchor_iso (id int PRIMARY KEY, v int NOT NULL); \
+     INSERT INTO stormchor_iso VALUES (1, 50), (2, 50)";
+const DOCTORS: &str = "DROP TABLE IF EXISTS stormchor_doctors; CREATE TABLE stormchor_doctors (name text PRIMARY KEY, on_call bool NOT NULL); \
+     INSERT INTO stormchor_doctors VALUES ('alice', true), ('bob', true)";
 
 choreography! {
     /// T2 reads a row T1 changed but has not committed.
@@ -196,15 +196,15 @@ choreography! {
         ext sql(TWO_ROWS) @ Judge;
         Judge -> T1: IsoMsg::Step;
         ext sql(begin(level)) @ T1;
-        ext sql("UPDATE iso SET v = 11 WHERE id = 1") @ T1;
+        ext sql("UPDATE stormchor_iso SET v = 11 WHERE id = 1") @ T1;
         T1 -> T2: IsoMsg::Step;
         ext sql(begin(level)) @ T2;
-        ext read("SELECT v FROM iso WHERE id = 1", 10) @ T2;
+        ext read("SELECT v FROM stormchor_iso WHERE id = 1", 10) @ T2;
         ext sql("COMMIT") @ T2;
         T2 -> T1: IsoMsg::Step;
         ext sql("COMMIT") @ T1;
         T1 -> Judge: IsoMsg::Step;
-        ext read("SELECT v FROM iso WHERE id = 1", 11) @ Judge;
+        ext read("SELECT v FROM stormchor_iso WHERE id = 1", 11) @ Judge;
         ext Verdict @ Judge;
     }
 
@@ -215,17 +215,17 @@ choreography! {
         ext sql(TWO_ROWS) @ Judge;
         Judge -> T1: IsoMsg::Step;
         ext sql(begin(level)) @ T1;
-        ext sql("UPDATE iso SET v = 11 WHERE id = 1") @ T1;
+        ext sql("UPDATE stormchor_iso SET v = 11 WHERE id = 1") @ T1;
         T1 -> T2: IsoMsg::Step;
         ext sql(begin(level)) @ T2;
-        ext starts_waiting("UPDATE iso SET v = 12 WHERE id = 1") @ T2;
+        ext starts_waiting("UPDATE stormchor_iso SET v = 12 WHERE id = 1") @ T2;
         T2 -> T1: IsoMsg::Step;
         ext sql("COMMIT") @ T1;
         T1 -> T2: IsoMsg::Step;
         ext finish() @ T2;
         ext sql("COMMIT") @ T2;
         T2 -> Judge: IsoMsg::Step;
-        ext read("SELECT v FROM iso WHERE id = 1", 12) @ Judge;
+        ext read("SELECT v FROM stormchor_iso WHERE id = 1", 12) @ Judge;
         ext Verdict @ Judge;
     }
 
@@ -236,11 +236,11 @@ choreography! {
         ext sql(TWO_ROWS) @ Judge;
         Judge -> T1: IsoMsg::Step;
         ext sql(begin(level)) @ T1;
-        ext read("SELECT v FROM iso WHERE id = 1", 10) @ T1;
+        ext read("SELECT v FROM stormchor_iso WHERE id = 1", 10) @ T1;
         T1 -> T2: IsoMsg::Step;
-        ext sql("UPDATE iso SET v = 20 WHERE id = 1") @ T2;
+        ext sql("UPDATE stormchor_iso SET v = 20 WHERE id = 1") @ T2;
         T2 -> T1: IsoMsg::Step;
-        ext read("SELECT v FROM iso WHERE id = 1", second_read) @ T1;
+        ext read("SELECT v FROM stormchor_iso WHERE id = 1", second_read) @ T1;
         ext sql("COMMIT") @ T1;
         T1 -> Judge: IsoMsg::Step;
         ext Verdict @ Judge;
@@ -253,11 +253,11 @@ choreography! {
         ext sql(TWO_ROWS) @ Judge;
         Judge -> T1: IsoMsg::Step;
         ext sql(begin(level)) @ T1;
-        ext read("SELECT count(*) FROM iso WHERE v > 0", 2) @ T1;
+        ext read("SELECT count(*) FROM stormchor_iso WHERE v > 0", 2) @ T1;
         T1 -> T2: IsoMsg::Step;
-        ext sql("INSERT INTO iso VALUES (3, 30)") @ T2;
+        ext sql("INSERT INTO stormchor_iso VALUES (3, 30)") @ T2;
         T2 -> T1: IsoMsg::Step;
-        ext read("SELECT count(*) FROM iso WHERE v > 0", second_count) @ T1;
+        ext read("SELECT count(*) FROM stormchor_iso WHERE v > 0", second_count) @ T1;
         ext sql("COMMIT") @ T1;
         T1 -> Judge: IsoMsg::Step;
         ext Verdict @ Judge;
@@ -271,18 +271,18 @@ choreography! {
         ext sql(TWO_ROWS) @ Judge;
         Judge -> T1: IsoMsg::Step;
         ext sql(begin(level)) @ T1;
-        ext read("SELECT v FROM iso WHERE id = 1", 10) @ T1;
+        ext read("SELECT v FROM stormchor_iso WHERE id = 1", 10) @ T1;
         T1 -> T2: IsoMsg::Step;
         ext sql(begin(level)) @ T2;
-        ext read("SELECT v FROM iso WHERE id = 1", 10) @ T2;
+        ext read("SELECT v FROM stormchor_iso WHERE id = 1", 10) @ T2;
         T2 -> T1: IsoMsg::Step;
-        ext sql("UPDATE iso SET v = 11 WHERE id = 1") @ T1;
+        ext sql("UPDATE stormchor_iso SET v = 11 WHERE id = 1") @ T1;
         ext sql("COMMIT") @ T1;
         T1 -> T2: IsoMsg::Step;
         ext second_write @ T2;
         ext sql("ROLLBACK") @ T2;
         T2 -> Judge: IsoMsg::Step;
-        ext read("SELECT v FROM iso WHERE id = 1", end) @ Judge;
+        ext read("SELECT v FROM stormchor_iso WHERE id = 1", end) @ Judge;
         ext Verdict @ Judge;
     }
 
@@ -294,14 +294,14 @@ choreography! {
         ext sql(ACCOUNTS) @ Judge;
         Judge -> T1: IsoMsg::Step;
         ext sql(begin(level)) @ T1;
-        ext read("SELECT v FROM iso WHERE id = 1", 50) @ T1;
+        ext read("SELECT v FROM stormchor_iso WHERE id = 1", 50) @ T1;
         T1 -> T2: IsoMsg::Step;
-        ext sql("BEGIN; UPDATE iso SET v = v - 10 WHERE id = 1; UPDATE iso SET v = v + 10 WHERE id = 2; COMMIT") @ T2;
+        ext sql("BEGIN; UPDATE stormchor_iso SET v = v - 10 WHERE id = 1; UPDATE stormchor_iso SET v = v + 10 WHERE id = 2; COMMIT") @ T2;
         T2 -> T1: IsoMsg::Step;
-        ext read("SELECT v FROM iso WHERE id = 2", second_read) @ T1;
+        ext read("SELECT v FROM stormchor_iso WHERE id = 2", second_read) @ T1;
         ext sql("COMMIT") @ T1;
         T1 -> Judge: IsoMsg::Step;
-        ext read("SELECT sum(v) FROM iso", 100) @ Judge;
+        ext read("SELECT sum(v) FROM stormchor_iso", 100) @ Judge;
         ext Verdict @ Judge;
     }
 
@@ -313,21 +313,21 @@ choreography! {
         ext sql(DOCTORS) @ Judge;
         Judge -> T1: IsoMsg::Step;
         ext sql(begin(level)) @ T1;
-        ext read("SELECT count(*) FROM doctors WHERE on_call", 2) @ T1;
+        ext read("SELECT count(*) FROM stormchor_doctors WHERE on_call", 2) @ T1;
         T1 -> T2: IsoMsg::Step;
         ext sql(begin(level)) @ T2;
-        ext read("SELECT count(*) FROM doctors WHERE on_call", 2) @ T2;
+        ext read("SELECT count(*) FROM stormchor_doctors WHERE on_call", 2) @ T2;
         T2 -> T1: IsoMsg::Step;
-        ext sql("UPDATE doctors SET on_call = false WHERE name = 'alice'") @ T1;
+        ext sql("UPDATE stormchor_doctors SET on_call = false WHERE name = 'alice'") @ T1;
         T1 -> T2: IsoMsg::Step;
-        ext sql("UPDATE doctors SET on_call = false WHERE name = 'bob'") @ T2;
+        ext sql("UPDATE stormchor_doctors SET on_call = false WHERE name = 'bob'") @ T2;
         T2 -> T1: IsoMsg::Step;
         ext sql("COMMIT") @ T1;
         T1 -> T2: IsoMsg::Step;
         ext second_commit @ T2;
         ext sql("ROLLBACK") @ T2;
         T2 -> Judge: IsoMsg::Step;
-        ext read("SELECT count(*) FROM doctors WHERE on_call", on_call) @ Judge;
+        ext read("SELECT count(*) FROM stormchor_doctors WHERE on_call", on_call) @ Judge;
         ext Verdict @ Judge;
     }
 }
@@ -349,13 +349,16 @@ pub fn cases(weaker: bool) -> Vec<Program<IsoRole, IsoMsg>> {
         phantom_read(at(RepeatableRead), 2, "prevented (beyond the standard)"),
         lost_update(
             at(ReadCommitted),
-            sql("UPDATE iso SET v = 11 WHERE id = 1; COMMIT"),
+            sql("UPDATE stormchor_iso SET v = 11 WHERE id = 1; COMMIT"),
             11,
             "possible: one increment is lost",
         ),
         lost_update(
             at(RepeatableRead),
-            fails("UPDATE iso SET v = 11 WHERE id = 1", SERIALIZATION_FAILURE),
+            fails(
+                "UPDATE stormchor_iso SET v = 11 WHERE id = 1",
+                SERIALIZATION_FAILURE,
+            ),
             11,
             "prevented: the second writer must retry",
         ),
@@ -379,7 +382,7 @@ pub fn program(options: &ScenarioOptions) -> Program<IsoRole, IsoMsg> {
         .fold(Program::new(), |all, case| all.then(case))
 }
 
-/// The diagram of the first case (every case has the same shape of steps).
+/// The diagram of every case, one after the other.
 pub fn diagram(options: &ScenarioOptions) -> String {
     to_mermaid(&program(options))
 }

@@ -352,19 +352,23 @@ impl LedgerVerdict {
     /// The problems, one line each, at most `limit` per kind.
     pub fn evidence(&self, limit: usize) -> Vec<String> {
         let mut lines = Vec::new();
-        let mut list = |kind: &str, items: &[(i32, i64, i64)], rows: &str| {
+        let mut list = |kind: &str, items: &[(i32, i64, i64)], present: &str| {
             for (worker, tx, found) in items.iter().take(limit) {
                 lines.push(format!(
-                    "{kind}: worker {worker} transaction {tx}: {found} of {rows} rows present"
+                    "{kind}: worker {worker} transaction {tx}: {found} {present}"
                 ));
             }
             if items.len() > limit {
                 lines.push(format!("{kind}: ... {} more", items.len() - limit));
             }
         };
-        list("missing acknowledged", &self.missing, "its");
-        list("half there", &self.partial, "its");
-        list("must not exist", &self.phantom, "0 expected,");
+        list("missing acknowledged", &self.missing, "of its rows present");
+        list("half there", &self.partial, "of its rows present");
+        list(
+            "must not exist",
+            &self.phantom,
+            "rows present, none expected",
+        );
         lines
     }
 }
@@ -422,4 +426,65 @@ pub async fn amcheck(cluster: &super::PgCluster) -> Result<String, PgError> {
     let mut args = cluster.client_args();
     args.extend(["--install-missing".to_owned(), "--all".to_owned()]);
     cluster.run_program("pg_amcheck", &args).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sum(rows: i64, hash: &str) -> TableChecksum {
+        TableChecksum {
+            rows,
+            hash: hash.to_owned(),
+        }
+    }
+
+    #[test]
+    fn every_kind_of_difference_is_listed_by_table() {
+        let expected = Checksums::from([
+            ("kept".to_owned(), sum(3, "17")),
+            ("changed".to_owned(), sum(3, "17")),
+            ("lost".to_owned(), sum(1, "5")),
+        ]);
+        let found = Checksums::from([
+            ("kept".to_owned(), sum(3, "17")),
+            ("changed".to_owned(), sum(3, "18")),
+            ("new".to_owned(), sum(0, "0")),
+        ]);
+        let differences: Vec<String> = compare_checksums(&expected, &found)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            differences,
+            [
+                "table changed: expected 3 rows, hash 17, found 3 rows, hash 18",
+                "table lost is missing",
+                "table new should not exist",
+            ]
+        );
+        assert!(compare_checksums(&expected, &expected).is_empty());
+    }
+
+    #[test]
+    fn the_verdict_lists_its_evidence_with_a_limit() {
+        let verdict = LedgerVerdict {
+            acknowledged: 10,
+            found: 7,
+            missing: vec![(0, 1, 2), (0, 2, 0), (1, 5, 1)],
+            partial: vec![(1, 9, 1)],
+            ..LedgerVerdict::default()
+        };
+        assert!(!verdict.is_clean());
+        assert_eq!(
+            verdict.evidence(2),
+            [
+                "missing acknowledged: worker 0 transaction 1: 2 of its rows present",
+                "missing acknowledged: worker 0 transaction 2: 0 of its rows present",
+                "missing acknowledged: ... 1 more",
+                "half there: worker 1 transaction 9: 1 of its rows present",
+            ]
+        );
+        assert!(LedgerVerdict::default().is_clean());
+    }
 }
