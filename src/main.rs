@@ -202,27 +202,18 @@ impl RoleLogic<Role, Msg> for Node {
     }
 }
 
-fn scenario(workers: u16, duration: Duration) -> Program<Role, Msg> {
-    let family = Family::indexed("Worker", workers, Role::Worker);
-    let mut load = Program::new();
-    for i in 0..workers {
-        load = load.ext(RunStressMix {
-            role: Role::Worker(i),
-            duration,
-        });
+choreography! {
+    /// The sample scenario: discover, broadcast, every worker runs the mix, gather, validate.
+    fn scenario(workers: u16, duration: Duration) -> Program<Role, Msg> {
+        roles Coordinator, Worker[workers];
+        ext DiscoverSchema { role: Coordinator };
+        Coordinator -> Worker: Msg::Start;
+        for w in Worker {
+            ext RunStressMix { role: w, duration };
+        }
+        Worker -> Coordinator: Msg::Actions(0);
+        ext ValidateCatalog { role: Coordinator };
     }
-    Program::new()
-        .role(Role::Coordinator)
-        .family(&family)
-        .ext(DiscoverSchema {
-            role: Role::Coordinator,
-        })
-        .broadcast(Role::Coordinator, &family, Msg::Start)
-        .then(load)
-        .gather(&family, Role::Coordinator, Msg::Actions(0))
-        .ext(ValidateCatalog {
-            role: Role::Coordinator,
-        })
 }
 
 fn print_report(report: &RunReport<Role, Msg, Node>, duration: Duration) {
