@@ -323,12 +323,20 @@ pub fn render_scenario_html(report: &Value) -> String {
             .iter()
             .filter(|p| p["role"] == role.as_str())
             .collect();
+        // A role's last phase ends when the role does.
+        let finished = report["roles"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["role"] == role.as_str())
+            .and_then(|r| r["elapsed_s"].as_f64())
+            .unwrap_or(elapsed);
         for (k, phase) in own.iter().enumerate() {
             let start = phase["at_s"].as_f64().unwrap_or(0.0);
             let end = own
                 .get(k + 1)
                 .and_then(|next| next["at_s"].as_f64())
-                .unwrap_or(elapsed);
+                .unwrap_or(finished);
             let x = left + start / elapsed * width;
             let w = ((end - start) / elapsed * width).max(2.0);
             let label = escape(phase["phase"].as_str().unwrap_or("?"));
