@@ -512,3 +512,59 @@ async fn eight_workers_for_a_minute_leave_no_divergence() {
             .join("\n")
     );
 }
+
+#[tokio::test]
+async fn dropping_a_column_drops_its_foreign_key_from_the_catalog_too() {
+    use stormchor_runtime::postgres::{AlterTable, discover_into};
+    let cluster = PgCluster::start(ClusterOptions::default())
+        .await
+        .expect("start");
+    let session = SqlSession::connect(&cluster.connection_string(), SqlLog::discard())
+        .await
+        .expect("connect");
+    session
+        .run(
+            "CREATE TABLE parent (id int PRIMARY KEY); \
+             CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent (id))",
+        )
+        .await
+        .expect("schema");
+    let catalog = Catalog::new();
+    discover_into(session.client(), "public", &catalog)
+        .await
+        .expect("discovered");
+    let mut registry = ActionRegistry::new();
+    registry
+        .insert("alter", 1, Arc::new(AlterTable))
+        .expect("added");
+    let mut rng = SmallRng::seed_from_u64(11);
+    let has_parent_id = |catalog: &Catalog| {
+        catalog
+            .by_name("child")
+            .is_some_and(|t| t.column("parent_id").is_some())
+    };
+    let mut alters = 0;
+    while has_parent_id(&catalog) && alters < 500 {
+        let _ = registry
+            .run(
+                "alter",
+                ActionContext {
+                    catalog: &catalog,
+                    rng: &mut rng,
+                    sql: &session,
+                },
+            )
+            .await;
+        alters += 1;
+    }
+    assert!(
+        !has_parent_id(&catalog),
+        "no DROP COLUMN parent_id in {alters} alterations"
+    );
+    let child = catalog.by_name("child").expect("child");
+    assert!(child.foreign_keys.is_empty(), "{:?}", child.foreign_keys);
+    let divergences = validate(session.client(), "public", &catalog)
+        .await
+        .expect("validated");
+    assert!(divergences.is_empty(), "{divergences:?}");
+}

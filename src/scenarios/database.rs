@@ -722,28 +722,47 @@ async fn restore(state: &State, keep: bool) -> Result<(u32, Checksums), EffectFa
         *site.second.lock().await = Some(restored);
     } else {
         restored.stop(StopMode::Fast).await.map_err(failed)?;
+        // Removing its directory is blocking file-system work: off the async threads.
+        let _ = tokio::task::spawn_blocking(move || drop(restored)).await;
     }
     Ok((point, checksums))
 }
 
-/// The fault: empties the data file of the restored cluster's largest table while the
-/// server is down, as a lost or zeroed file would.
+/// The fault: empties the data file of the restored cluster's largest table that holds
+/// rows while the server is down, as a lost or zeroed file would.
 async fn corrupt_largest_table(cluster: &mut PgCluster) -> Result<(), EffectFailure> {
     let client = connect(&cluster.connection_string())
         .await
         .map_err(failed)?;
-    let row = client
-        .query_opt(
+    let candidates = client
+        .query(
             "SELECT c.relname, pg_relation_filepath(c.oid) FROM pg_class c \
              JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE n.nspname = 'public' AND c.relkind = 'r' \
-             ORDER BY pg_relation_size(c.oid) DESC LIMIT 1",
+             ORDER BY pg_relation_size(c.oid) DESC",
             &[],
         )
         .await
-        .map_err(failed)?
-        .ok_or_else(|| EffectFailure::permanent("the restored cluster has no table to corrupt"))?;
-    let (table, file): (String, String) = (row.get(0), row.get(1));
+        .map_err(failed)?;
+    // The largest table that holds a row: emptying an empty one would change nothing.
+    let mut victim = None;
+    for row in candidates {
+        let (table, file): (String, String) = (row.get(0), row.get(1));
+        let holds_rows: bool = client
+            .query_one(
+                &format!("SELECT EXISTS (SELECT 1 FROM {})", quote_ident(&table)),
+                &[],
+            )
+            .await
+            .map_err(failed)?
+            .get(0);
+        if holds_rows {
+            victim = Some((table, file));
+            break;
+        }
+    }
+    let (table, file) = victim
+        .ok_or_else(|| EffectFailure::permanent("the restored cluster has no row to corrupt"))?;
     drop(client);
     cluster.stop(StopMode::Fast).await.map_err(failed)?;
     let path = cluster.data_dir().join(file);

@@ -79,7 +79,8 @@ pub enum Fault {
     /// Deletes one acknowledged ledger row behind the workers' back (crash-recovery,
     /// failover).
     DeleteAcknowledgedRow,
-    /// Empties the file of a table of the restored cluster (backup-restore, pitr).
+    /// Empties the file of the largest table holding rows on the restored cluster
+    /// (backup-restore, pitr).
     CorruptRestoredTable,
     /// Restores the backup without replaying the archived WAL to the recorded point
     /// (backup-restore, pitr).

@@ -437,7 +437,9 @@ action!(
                     touched.push(name.clone());
                     changes.push(Box::new(move |t: &mut Table| {
                         t.columns.retain(|c| c.name != name);
+                        // The server drops the indexes and foreign keys on the column too.
                         t.indexes.retain(|i| i.columns.iter().all(|(c, _)| *c != name));
+                        t.foreign_keys.retain(|fk| !fk.columns.contains(&name));
                     }));
                 }
                 (2, Some(column)) if column.default.is_some() => {
