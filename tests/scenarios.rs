@@ -120,10 +120,13 @@ async fn backup_restore_catches_a_corrupted_restored_table() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn backup_restore_catches_a_skipped_wal_replay() {
+    // The load must outlast the backup for the skipped replay to miss something: give
+    // it time even on a busy machine.
     let report = scenario(
         "backup-restore",
         ScenarioOptions {
             fault: Some(Fault::SkipWalReplay),
+            duration: Duration::from_secs(4),
             ..options()
         },
     )
