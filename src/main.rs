@@ -117,8 +117,8 @@ struct RunArgs {
     #[arg(long)]
     rounds: Option<u32>,
     /// Inject a fault the scenario's verifier must catch: delete-acknowledged-row,
-    /// corrupt-restored-table, skip-wal-replay, drop-table-behind-catalog,
-    /// weaker-isolation.
+    /// corrupt-ledger-index, corrupt-restored-table, skip-wal-replay,
+    /// drop-table-behind-catalog, weaker-isolation.
     #[arg(long)]
     inject: Option<Fault>,
     /// The schema (a SQL file) the existing-database scenario starts from [default: a
