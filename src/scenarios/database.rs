@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use stormchor_choreography::{Program, project_all, to_mermaid};
+use stormchor_choreography::{Program, to_mermaid};
 use stormchor_macros::ExtensionEffect;
 use stormchor_runtime::postgres::{
     ActionRegistry, BaseBackup, Catalog, Checksums, ClusterOptions, LEDGER_TABLE, Ledger,
@@ -896,10 +896,7 @@ pub async fn run_database(
         scenario: name.to_owned(),
         message,
     };
-    project_all(&program).map_err(|source| ScenarioError::Projection {
-        scenario: name.to_owned(),
-        source: Box::new(source),
-    })?;
+    super::check_sound(name, &program)?;
     let archive = match setup {
         PrimarySetup::Archiving => Some(WalArchive::new().map_err(|e| fail(e.to_string()))?),
         _ => None,

@@ -25,7 +25,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use stormchor_choreography::{Program, project_all, to_mermaid};
+use stormchor_choreography::{Program, to_mermaid};
 use stormchor_macros::{ExtensionEffect, choreography};
 use stormchor_runtime::postgres::{ClusterOptions, PgCluster, PgTarget, connect};
 use stormchor_runtime::{
@@ -586,10 +586,7 @@ pub async fn run(options: ScenarioOptions) -> Result<ScenarioReport, ScenarioErr
         message,
     };
     let program = program(&options);
-    project_all(&program).map_err(|source| ScenarioError::Projection {
-        scenario: "isolation".to_owned(),
-        source: Box::new(source),
-    })?;
+    super::check_sound("isolation", &program)?;
     let target = match &options.target {
         Some(target) => PgTarget::External(target.clone()),
         None => PgTarget::Throwaway(

@@ -229,6 +229,19 @@ pub fn diagram(name: &str, options: &ScenarioOptions) -> Result<String, Scenario
     })
 }
 
+/// Checks that scenario `name`'s choreography projects, before anything starts.
+fn check_sound<R: stormchor_choreography::RoleId, M: stormchor_choreography::Message>(
+    name: &str,
+    program: &stormchor_choreography::Program<R, M>,
+) -> Result<(), ScenarioError> {
+    stormchor_choreography::project_all(program)
+        .map(|_| ())
+        .map_err(|source| ScenarioError::Projection {
+            scenario: name.to_owned(),
+            source: Box::new(source),
+        })
+}
+
 /// Whether `name` is a scenario.
 pub fn is_scenario(name: &str) -> bool {
     SCENARIOS.iter().any(|(known, _)| *known == name)
