@@ -8,6 +8,8 @@
 //! This facade re-exports the workspace crates:
 //! - [`choreography`]: the pure algebra (programs, projection, checking, diagrams);
 //! - [`runtime`]: handlers, transports, interpreter and the PostgreSQL layer;
+//! - [`kit`]: the database kit: typed database effects, typed values between roles,
+//!   scenarios and their registry;
 //! - [`macros`]: the DSL and derives.
 //!
 //! Most code only needs the [`prelude`].
@@ -32,6 +34,7 @@ pub mod report;
 pub mod scenarios;
 
 pub use stormchor_choreography as choreography;
+pub use stormchor_kit as kit;
 pub use stormchor_macros as macros;
 pub use stormchor_runtime as runtime;
 

@@ -28,26 +28,13 @@ use std::time::Duration;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use serde::{Deserialize, Serialize};
 use stormchor::config::{FileConfig, FlagValues, Settings, Source};
-use stormchor::prelude::*;
-use stormchor::report::{
-    errors_json, latency_json, render_html, render_scenario_html, workload_json,
-};
-use stormchor::runtime::bridge::{
-    DatabaseContext, DatabaseRole, DiscoverSchema, RunStressMix, ValidateCatalog,
-    register_database_effects,
-};
-use stormchor::runtime::postgres::{
-    Catalog, ClusterOptions, PgCluster, PgTarget, WorkerReport, remove_all_clusters_now,
-};
+use stormchor::report::{render_html, render_scenario_html, workload_json};
+use stormchor::runtime::postgres::{ClusterOptions, PgCluster, PgTarget, remove_all_clusters_now};
 use stormchor::runtime::workload::{
     Live, LoadConfig, Workload, WorkloadRegistry, run_load, weights,
 };
-use stormchor::runtime::{
-    ExtensionRegistry, RoleLogic, RoleSetup, RoleState, RunConfig, RunReport, run_all,
-};
-use stormchor::scenarios::{self, Fault, ScenarioOptions};
+use stormchor::scenarios::{self, Fault, Scenario, ScenarioOptions, ScenarioRegistry};
 
 /// Multi-party PostgreSQL tests written as choreographies.
 ///
@@ -125,6 +112,10 @@ struct RunArgs {
     /// built-in one].
     #[arg(long)]
     schema: Option<PathBuf>,
+    /// Let a scenario's stress mix change and drop the existing tables of the server
+    /// given with --target (off: your tables are not touched).
+    #[arg(long)]
+    on_user_tables: bool,
     /// Run a workload as an open loop at this many operations per second in all
     /// [env: STORMCHOR_RATE].
     #[arg(long)]
@@ -162,170 +153,53 @@ impl RunArgs {
     }
 }
 
-const SCENARIOS: [(&str, &str); 1] = [(
-    "stress-check",
-    "workers run the weighted random DDL/DML mix; the coordinator validates the catalog against the database",
-)];
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum Role {
-    Coordinator,
-    Worker(u16),
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-enum Msg {
-    /// Start the workload.
-    Start,
-    /// How many actions a worker ran.
-    Actions(u64),
-}
-
-struct Node {
-    db: DatabaseContext,
-}
-
-impl DatabaseRole for Node {
-    fn database(&self) -> &DatabaseContext {
-        &self.db
-    }
-}
-
-impl RoleLogic<Role, Msg> for Node {
-    fn message(state: &RoleState<Role, Msg, Self>, _to: Role, template: &Msg) -> Msg {
-        match template {
-            Msg::Actions(_) => {
-                Msg::Actions(state.result::<RunStressMix<Role>, u64>().map_or(0, |n| *n))
-            }
-            other => other.clone(),
-        }
-    }
-}
-
-choreography! {
-    /// The sample scenario: discover, broadcast, every worker runs the mix, gather, validate.
-    fn scenario(workers: u16, duration: Duration) -> Program<Role, Msg> {
-        roles Coordinator, Worker[workers];
-        ext DiscoverSchema { role: Coordinator };
-        Coordinator -> Worker: Msg::Start;
-        for w in Worker {
-            ext RunStressMix { role: w, duration };
-        }
-        Worker -> Coordinator: Msg::Actions(0);
-        ext ValidateCatalog { role: Coordinator };
-    }
-}
-
-fn print_report(report: &RunReport<Role, Msg, Node>, duration: Duration) {
-    println!("\n## Roles\n");
-    for (role, outcome) in &report.outcomes {
-        match &outcome.result {
-            Ok(()) => println!(
-                "- {role:?}: completed in {:.1} s",
-                outcome.elapsed.as_secs_f64()
-            ),
-            Err(failure) => println!("- {role:?}: FAILED: {failure}"),
-        }
-    }
-    let reports: Vec<WorkerReport> = report
-        .outcomes
-        .values()
-        .filter_map(|o| o.state.as_ref())
-        .flat_map(|s| s.data().db.reports())
-        .collect();
-    if reports.is_empty() {
-        return;
-    }
-    println!(
-        "\n## Actions (all workers, {:.0} s)\n",
-        duration.as_secs_f64()
-    );
-    println!("| action | runs | ok | failed (by SQLSTATE) | p50 ms | p99 ms |");
-    println!("|---|---:|---:|---|---:|---:|");
-    let mut names: Vec<&String> = reports.iter().flat_map(|r| r.actions.keys()).collect();
-    names.sort();
-    names.dedup();
-    let mut total = 0;
-    for name in names {
-        let stats: Vec<_> = reports.iter().filter_map(|r| r.actions.get(name)).collect();
-        let mut latency = stats[0].latency.clone();
-        for other in &stats[1..] {
-            let _ = latency.add(&other.latency);
-        }
-        let runs: u64 = stats.iter().map(|s| s.runs()).sum();
-        let ok: u64 = stats.iter().map(|s| s.ok).sum();
-        let mut failed = std::collections::BTreeMap::new();
-        for s in &stats {
-            for (code, n) in &s.errors {
-                *failed.entry(code.clone()).or_insert(0u64) += n;
-            }
-        }
-        let failed: Vec<String> = failed.iter().map(|(c, n)| format!("{c}: {n}")).collect();
-        total += runs;
-        println!(
-            "| {name} | {runs} | {ok} | {} | {:.2} | {:.2} |",
-            failed.join(", "),
-            latency.value_at_quantile(0.5) as f64 / 1e3,
-            latency.value_at_quantile(0.99) as f64 / 1e3
-        );
-    }
-    println!(
-        "\n{total} actions, {:.0} actions/s",
-        total as f64 / duration.as_secs_f64().max(0.001)
-    );
-    if let Some(coordinator) = report.state(&Role::Coordinator) {
-        let divergences = coordinator.data().db.divergences();
-        println!(
-            "catalog: {} tables, {} differences from the database",
-            coordinator.data().db.catalog.len(),
-            divergences.len()
-        );
-    }
-}
-
-/// The options of a flagship scenario from the settings.
+/// The options of a scenario from the settings and its defaults.
 fn scenario_options(
     settings: &Settings,
-    name: &str,
-    fault: Option<Fault>,
-    schema: Option<PathBuf>,
-    stop: Arc<AtomicBool>,
+    scenario: &dyn Scenario,
+    args: &RunArgs,
 ) -> ScenarioOptions {
-    let default_rounds = match name {
-        "crash-recovery" => 10,
-        "pitr" => 3,
-        _ => 1,
+    let defaults = scenario.defaults();
+    let workers = match settings.workers.source {
+        Source::Default => defaults.workers.max(1),
+        _ => settings.workers.value,
+    };
+    let duration = match settings.duration.source {
+        Source::Default => defaults.duration,
+        _ => Duration::from_secs(settings.duration.value.max(1)),
     };
     ScenarioOptions {
-        workers: settings.workers.value,
-        duration: Duration::from_secs(settings.duration.value.max(1)),
-        rounds: settings.rounds.value.unwrap_or(default_rounds),
+        workers,
+        duration,
+        rounds: settings.rounds.value.unwrap_or(defaults.rounds),
         seed: settings.seed.value,
         target: settings.target.value.clone(),
-        schema_file: schema,
-        fault,
-        stop,
+        schema_file: args.schema.clone(),
+        fault: args.inject,
+        started: std::time::SystemTime::now(),
+        touch_user_tables: args.on_user_tables,
     }
 }
 
-/// Runs a flagship scenario, prints its report and writes the JSON/HTML reports.
+/// Runs a scenario, prints its report and writes the JSON/HTML reports.
 async fn run_flagship(
     settings: &Settings,
+    registry: &ScenarioRegistry,
     name: &str,
-    fault: Option<Fault>,
-    schema: Option<PathBuf>,
-    stop: &Arc<AtomicBool>,
+    options: ScenarioOptions,
 ) -> Result<bool, String> {
-    let options = scenario_options(settings, name, fault, schema, stop.clone());
     println!(
         "Running the {name} scenario: {} workers, {} s load phases, {} rounds, seed {}{}.\n",
         options.workers,
         options.duration.as_secs(),
         options.rounds,
         options.seed,
-        fault.map_or(String::new(), |f| format!(", injecting {}", f.name()))
+        options
+            .fault
+            .map_or(String::new(), |f| format!(", injecting {}", f.name()))
     );
-    let report = scenarios::run(name, options)
+    let report = registry
+        .run(name, options)
         .await
         .map_err(|e| e.to_string())?;
     report.print();
@@ -339,7 +213,6 @@ async fn run_flagship(
     Ok(report.success)
 }
 
-/// The server of a run: a throwaway cluster, or the target.
 async fn target(settings: &Settings) -> Result<PgTarget, String> {
     match &settings.target.value {
         Some(connection) => Ok(PgTarget::External(connection.clone())),
@@ -365,84 +238,6 @@ fn write_json(settings: &Settings, report: &serde_json::Value) -> Result<(), Str
         println!("Wrote the JSON report to {}.", path.display());
     }
     Ok(())
-}
-
-async fn run_scenario(
-    settings: &Settings,
-    program: &Program<Role, Msg>,
-    stop: &Arc<AtomicBool>,
-) -> Result<bool, String> {
-    let target = target(settings).await?;
-    let connection = target.connection_string();
-    let catalog = Arc::new(Catalog::new());
-    let mut registry = ExtensionRegistry::new();
-    register_database_effects(&mut registry).map_err(|e| e.to_string())?;
-    let registry = Arc::new(registry);
-    let duration = Duration::from_secs(settings.duration.value);
-    let config = RunConfig::default().with_deadline(duration + Duration::from_secs(300));
-    let seed = settings.seed.value;
-    let report = run_all(
-        program,
-        |_| {
-            let mut db = DatabaseContext::new(connection.clone(), catalog.clone(), seed);
-            db.stop = stop.clone();
-            RoleSetup::with_registry(Node { db }, registry.clone())
-        },
-        config,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    print_report(&report, duration);
-    let roles: serde_json::Map<String, serde_json::Value> = report
-        .outcomes
-        .iter()
-        .map(|(role, outcome)| {
-            let value = match &outcome.result {
-                Ok(()) => serde_json::json!({ "completed": true, "elapsed_s": outcome.elapsed.as_secs_f64() }),
-                Err(failure) => serde_json::json!({
-                    "completed": false, "elapsed_s": outcome.elapsed.as_secs_f64(),
-                    "failed_at": failure.path, "effect": failure.effect, "error": failure.error.to_string(),
-                }),
-            };
-            (format!("{role:?}"), value)
-        })
-        .collect();
-    let workers: Vec<serde_json::Value> = report
-        .outcomes
-        .values()
-        .filter_map(|o| o.state.as_ref())
-        .flat_map(|s| s.data().db.reports())
-        .map(|w| {
-            let actions: serde_json::Map<String, serde_json::Value> = w
-                .actions
-                .iter()
-                .map(|(name, stats)| {
-                    (name.clone(), serde_json::json!({ "ok": stats.ok, "errors": errors_json(&stats.errors), "latency_ms": latency_json(&stats.latency) }))
-                })
-                .collect();
-            serde_json::json!({ "worker": w.name, "reconnects": w.reconnects, "elapsed_s": w.elapsed.as_secs_f64(), "actions": actions })
-        })
-        .collect();
-    let divergences: Vec<String> = report
-        .state(&Role::Coordinator)
-        .map(|s| {
-            s.data()
-                .db
-                .divergences()
-                .iter()
-                .map(ToString::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
-    write_json(
-        settings,
-        &serde_json::json!({
-            "schema": "stormchor-report/1", "kind": "scenario", "name": "stress-check", "seed": seed,
-            "success": report.is_success(), "roles": roles, "workers": workers, "divergences": divergences,
-        }),
-    )?;
-    drop(target);
-    Ok(report.is_success())
 }
 
 async fn run_workload(
@@ -635,8 +430,8 @@ fn show_progress(live: Arc<Live>, duration: Duration) -> Option<tokio::task::Joi
 
 fn list() {
     println!("Scenarios:");
-    for (name, description) in scenarios::SCENARIOS.iter().chain(&SCENARIOS) {
-        println!("  {name:<18} {description}");
+    for scenario in scenarios::registry().iter() {
+        println!("  {:<18} {}", scenario.name(), scenario.description());
     }
     println!("\nWorkloads:");
     let registry = WorkloadRegistry::with_builtins();
@@ -647,25 +442,21 @@ fn list() {
     }
 }
 
-fn describe(name: &str, settings: &Settings) -> Result<(), String> {
-    if scenarios::is_scenario(name) {
-        let options = scenario_options(settings, name, None, None, Arc::default());
-        let diagram = scenarios::diagram(name, &options).map_err(|e| e.to_string())?;
-        if let Some((_, description)) = scenarios::SCENARIOS.iter().find(|(n, _)| *n == name) {
-            println!("{name}: {description}\n");
-        }
-        println!("```mermaid\n{diagram}```");
-        return Ok(());
-    }
-    if name == "stress-check" {
-        let program = scenario(
-            settings.workers.value,
-            Duration::from_secs(settings.duration.value),
-        );
-        let locals = project_all(&program).map_err(|e| e.to_string())?;
-        println!("```mermaid\n{}```\n", to_mermaid(&program));
-        for local in locals.values() {
+fn describe(name: &str, settings: &Settings, args: &RunArgs) -> Result<(), String> {
+    let registry = scenarios::registry();
+    if let Ok(scenario) = registry.get(name) {
+        let options = scenario_options(settings, scenario, args);
+        println!("{name}: {}\n", scenario.description());
+        println!("```mermaid\n{}```\n", scenario.diagram(&options));
+        for local in scenario
+            .local_programs(&options)
+            .map_err(|e| e.to_string())?
+        {
             println!("{local}");
+        }
+        let faults: Vec<&str> = scenario.faults().iter().map(|f| f.name()).collect();
+        if !faults.is_empty() {
+            println!("\nfaults it can inject (--inject): {}", faults.join(", "));
         }
         return Ok(());
     }
@@ -737,7 +528,7 @@ fn main() -> ExitCode {
                 Ok(settings) => settings,
                 Err(error) => return fail(error, 2),
             };
-            return match describe(&name, &settings) {
+            return match describe(&name, &settings, &args) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => fail(error, 2),
             };
@@ -755,6 +546,27 @@ fn main() -> ExitCode {
         println!("{}", settings.describe());
         return ExitCode::SUCCESS;
     }
+    // A scenario's options are checked before anything starts: a fault it cannot
+    // inject is a usage error that lists the ones it can.
+    let registry = scenarios::registry();
+    let options = match registry.get(&name) {
+        Ok(scenario) => {
+            let options = scenario_options(&settings, scenario, &args);
+            if let Err(error) = registry.check(&name, &options) {
+                return fail(error.to_string(), 2);
+            }
+            Some(options)
+        }
+        Err(_) if args.inject.is_some() => {
+            return fail(
+                format!(
+                    "--inject applies to scenarios; `{name}` is not one (see `stormchor list`)"
+                ),
+                2,
+            );
+        }
+        Err(_) => None,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -769,6 +581,7 @@ fn main() -> ExitCode {
     runtime.spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             flag.store(true, Ordering::Relaxed);
+            stormchor::kit::interrupt::request();
             eprintln!("\nStopping (Ctrl-C again to stop at once) ...");
             if tokio::signal::ctrl_c().await.is_ok() {
                 remove_all_clusters_now();
@@ -776,27 +589,9 @@ fn main() -> ExitCode {
             }
         }
     });
-    let outcome = if scenarios::is_scenario(&name) {
-        runtime.block_on(run_flagship(
-            &settings,
-            &name,
-            args.inject,
-            args.schema.clone(),
-            &stop,
-        ))
-    } else if name == "stress-check" {
-        let program = scenario(
-            settings.workers.value,
-            Duration::from_secs(settings.duration.value),
-        );
-        println!(
-            "# stormchor stress-check: {} workers run the action mix for {} s, the coordinator validates the catalog\n",
-            settings.workers.value, settings.duration.value
-        );
-        println!("```mermaid\n{}```", to_mermaid(&program));
-        runtime.block_on(run_scenario(&settings, &program, &stop))
-    } else {
-        runtime.block_on(run_workload(&settings, &name, &stop))
+    let outcome = match options {
+        Some(options) => runtime.block_on(run_flagship(&settings, &registry, &name, options)),
+        None => runtime.block_on(run_workload(&settings, &name, &stop)),
     };
     drop(runtime);
     match outcome {

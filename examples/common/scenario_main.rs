@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use stormchor::scenarios::{ScenarioOptions, diagram, run};
+use stormchor::scenarios::{ScenarioOptions, registry};
 
 /// Runs scenario `name` with `--workers N --seconds S --rounds R --seed S --inject FAULT`.
 pub fn scenario_main(name: &str) -> ExitCode {
@@ -34,8 +34,9 @@ pub fn scenario_main(name: &str) -> ExitCode {
         fault,
         ..defaults
     };
-    match diagram(name, &options) {
-        Ok(text) => println!("```mermaid\n{text}```\n"),
+    let registry = registry();
+    match registry.check(name, &options) {
+        Ok(scenario) => println!("```mermaid\n{}```\n", scenario.diagram(&options)),
         Err(error) => {
             eprintln!("error: {error}");
             return ExitCode::from(2);
@@ -51,7 +52,7 @@ pub fn scenario_main(name: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(name, options)) {
+    match runtime.block_on(registry.run(name, options)) {
         Ok(report) => {
             report.print();
             if report.success {

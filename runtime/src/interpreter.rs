@@ -393,6 +393,14 @@ where
             }
             .into());
         }
+        if let Err(reason) = S::accept(self.state, from, template, &value) {
+            return Err(RunErrorKind::UnexpectedFrame {
+                from: format!("{from:?}"),
+                expected: format!("message {template:?}"),
+                received: reason,
+            }
+            .into());
+        }
         pending.keep(from, value);
         self.event(events, EventKind::Received { from });
         Ok(())

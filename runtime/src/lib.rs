@@ -12,11 +12,12 @@
 //! - [`postgres`]: throwaway clusters, the schema catalog, weighted actions, workers,
 //!   schema discovery;
 //! - [`workload`]: workload plugins (tpcb, read-only, ecommerce, stress, sql files) and
-//!   the load runner;
-//! - [`bridge`]: ready extension effects for database work, and their handlers.
+//!   the load runner.
+//!
+//! The database effects that choreographies compose are in the database kit
+//! (`stormchor-kit`).
 #![deny(missing_docs)]
 
-pub mod bridge;
 mod handler;
 mod interpreter;
 mod middleware;

@@ -227,6 +227,22 @@ pub trait RoleLogic<R: RoleId, M: Message>: Send + Sync + Sized + 'static {
         template.clone()
     }
 
+    /// Called with every message `value` received from `from` where the program
+    /// expects `template`, before it is kept as that peer's latest. The default accepts
+    /// every value of the template's enum variant (the interpreter checks that much
+    /// itself); logic whose messages carry a finer kind (a named, typed value) checks it
+    /// here, may keep the value in its own data, and rejects a wrong one with a reason:
+    /// the run then fails with an unexpected-frame error naming the sender.
+    fn accept(
+        state: &RoleState<R, M, Self>,
+        from: R,
+        template: &M,
+        value: &M,
+    ) -> Result<(), String> {
+        let _ = (state, from, template, value);
+        Ok(())
+    }
+
     /// The index of the branch to take.
     fn choose(state: &RoleState<R, M, Self>, labels: Labels<'_, R, M>) -> usize {
         let _ = (state, labels);

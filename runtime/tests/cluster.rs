@@ -207,7 +207,7 @@ async fn point_in_time_recovery_stops_at_the_recorded_lsn_or_time() {
         (by_time, RecoveryTarget::Time(time)),
     ] {
         let restored = backup
-            .restore_to(target.clone(), &archive, ClusterOptions::default())
+            .restore_to(target.clone(), archive.path(), ClusterOptions::default())
             .await
             .expect("pitr");
         let ids: Vec<i32> = restored

@@ -1,10 +1,10 @@
 //! `backup-restore`: workers run the stress mix while the backup node takes a base
-//! backup; with the load stopped, the coordinator records a WAL position and the
-//! checksums of every table; the backup node verifies the backup, restores it and
-//! replays the archived WAL to exactly that position, and sends the restored
-//! cluster's checksums, which must equal the recorded ones. Then the restored schema
-//! is discovered, the workers go on on the restored cluster, and its catalog must
-//! match it.
+//! backup of the primary, and a while more after it ended; with the load stopped,
+//! the coordinator records a WAL
+//! position and the checksums of every table; the backup node verifies the backup,
+//! restores it, replaying the archived WAL to exactly that position, and sends the
+//! restored cluster's checksums, which must equal the recorded ones. Then the workers
+//! go on on the restored cluster, and each one's catalog must match it.
 //!
 //! The point is consistent by construction: nothing writes between the moment its
 //! position is read and the moment its checksums are (the load has ended, in one
@@ -12,67 +12,84 @@
 
 use std::time::Duration;
 
-use stormchor_choreography::Program;
-use stormchor_macros::choreography;
-use stormchor_runtime::postgres::Checksums;
-
-use super::database::{
-    CompareChecksums, DbMsg, DbRole, Discover, PrepareSchema, PrimarySetup, RecordPoint, Restore,
-    Side, StressLoad, TakeBackup, Validate, VerifyBackup, run_database, workers,
+use stormchor_kit::effects::{
+    CompareChecksums, Discover, Goal, Phase, RecordPoint, Restore, RestoreTo, StartServer,
+    StressLoad, TableChecksums, TakeBackup, ValidateCatalog, VerifyBackup,
 };
-use super::journal::Phase;
-use super::{ScenarioError, ScenarioOptions, ScenarioReport};
+use stormchor_kit::slots::{ACTIONS, CHECKSUMS, POINT, PRIMARY, RESTORED};
+use stormchor_kit::{Carry, DbEffect, Defaults, Fault, KitScenario, Program};
+use stormchor_macros::choreography;
+
+use super::{DbRole, ScenarioOptions, workers};
 
 choreography! {
     /// Backup under load, restore to a recorded point, compare, go on there.
-    pub fn backup_restore(workers: u16, load: Duration, more: Duration) -> Program<DbRole, DbMsg> {
-        roles Coordinator, Backup, Worker[workers];
+    pub fn backup_restore(workers: u16, load: Duration, after: Duration, more: Duration) -> Program<DbRole, Carry> {
+        roles Coordinator, Primary, Backup, Worker[workers];
         ext Phase("setup");
-        ext PrepareSchema @ Coordinator;
-        Coordinator -> Worker: DbMsg::Go;
-        ext Phase("load and backup");
+        ext StartServer::throwaway().archiving().into_slot(PRIMARY) @ Primary;
+        Primary -> Backup: PRIMARY.carry();
+        Primary -> Coordinator: PRIMARY.carry();
+        Primary -> Worker: PRIMARY.carry();
+        ext Discover { on: PRIMARY } @ Worker;
+        ext Phase("load and backup") @ Coordinator, Backup, Worker;
         par {
-            ext StressLoad { side: Side::Primary, duration: load } @ Worker;
-            Worker -> Coordinator: DbMsg::Actions(0);
+            ext StressLoad { on: PRIMARY, duration: load }.into_slot(ACTIONS) @ Worker;
+            Worker -> Coordinator: ACTIONS.carry();
         } and {
-            Coordinator -> Backup: DbMsg::Go;
-            ext TakeBackup @ Backup;
-            Backup -> Coordinator: DbMsg::Done;
+            ext TakeBackup { of: PRIMARY } @ Backup;
+            Backup -> Coordinator: Carry::signal("backed up");
         }
+        // Load after the backup has ended: the point lies beyond the backup's end, so
+        // that reaching it takes replaying archived WAL.
+        Coordinator -> Worker: Carry::signal("more load");
+        ext Phase("load after the backup") @ Worker;
+        ext StressLoad { on: PRIMARY, duration: after }.into_slot(ACTIONS) @ Worker;
+        Worker -> Coordinator: ACTIONS.carry();
         ext Phase("record point") @ Coordinator;
-        ext RecordPoint @ Coordinator;
-        Coordinator -> Backup: DbMsg::Point(0, 0);
+        ext RecordPoint { on: PRIMARY }.into_slot(POINT) @ Coordinator;
+        Coordinator -> Backup: POINT.carry();
         ext Phase("verify and restore") @ Backup;
-        ext VerifyBackup @ Backup;
-        ext Restore { keep: true } @ Backup;
-        Backup -> Coordinator: DbMsg::Checksums(0, Checksums::new());
+        ext VerifyBackup { tolerate: false } @ Backup;
+        ext Restore { from: PRIMARY, to: RestoreTo::Goal(Goal::AtPoint(POINT)), name: "restored" }.into_slot(RESTORED) @ Backup;
+        ext TableChecksums { of: RESTORED }.into_slot(CHECKSUMS) @ Backup;
+        Backup -> Coordinator: CHECKSUMS.carry();
+        Backup -> Worker: RESTORED.carry();
         ext Phase("compare") @ Coordinator;
-        ext CompareChecksums @ Coordinator;
-        ext Discover { side: Side::Restored } @ Coordinator;
-        Coordinator -> Worker: DbMsg::Go;
-        ext Phase("load on the restored cluster") @ Coordinator, Worker;
-        ext StressLoad { side: Side::Restored, duration: more } @ Worker;
-        Worker -> Coordinator: DbMsg::Actions(0);
-        ext Phase("validate") @ Coordinator;
-        ext Validate { side: Side::Restored } @ Coordinator;
+        ext CompareChecksums { expected: POINT, found: CHECKSUMS, in_order: false } @ Coordinator;
+        ext Phase("load on the restored cluster") @ Worker;
+        ext Discover { on: RESTORED } @ Worker;
+        ext StressLoad { on: RESTORED, duration: more }.into_slot(ACTIONS) @ Worker;
+        ext Phase("validate") @ Worker;
+        ext ValidateCatalog { on: RESTORED } @ Worker;
+        Worker -> Coordinator: ACTIONS.carry();
     }
 }
 
-/// The choreography for these options: the load on the restored cluster runs half
-/// as long as the first.
-pub fn program(options: &ScenarioOptions) -> Program<DbRole, DbMsg> {
-    backup_restore(workers(options), options.duration, options.duration / 2)
+/// The choreography for these options: the load after the backup runs a quarter as
+/// long as the first (at least 200 ms), the load on the restored cluster half as long.
+pub fn program(options: &ScenarioOptions) -> Program<DbRole, Carry> {
+    let after = (options.duration / 4).max(Duration::from_millis(200));
+    backup_restore(
+        workers(options),
+        options.duration,
+        after,
+        options.duration / 2,
+    )
 }
 
-/// Runs the scenario.
-pub async fn run(options: ScenarioOptions) -> Result<ScenarioReport, ScenarioError> {
-    let program = program(&options);
-    run_database(
+/// The scenario.
+pub fn scenario() -> KitScenario<DbRole> {
+    KitScenario::new(
         "backup-restore",
+        "a base backup taken under load restores (WAL replayed to a quiesced point) to exactly the primary's checksums; workers go on on the restored cluster",
         program,
-        options,
-        PrimarySetup::Archiving,
-        async |_| Ok(()),
     )
-    .await
+    .with_faults(&[Fault::CorruptRestoredTable, Fault::SkipWalReplay])
+    .with_defaults(Defaults {
+        controls_processes: true,
+        workers: 2,
+        rounds: 1,
+        duration: Duration::from_secs(10),
+    })
 }

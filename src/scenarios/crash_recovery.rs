@@ -1,46 +1,48 @@
-//! `crash-recovery`: workers commit ledger transactions and report what was
-//! acknowledged; the coordinator SIGKILLs the server at a seeded moment of every round
-//! and starts it again; at the end every acknowledged transaction must be whole, none
-//! half there, and `pg_amcheck` clean.
+//! `crash-recovery`: workers commit ledger transactions (each row of each transaction
+//! known) while the primary's node SIGKILLs its server at seeded moments and starts
+//! it again; then every acknowledged transaction must be whole, none half there, and
+//! `pg_amcheck` must find no corruption.
 
 use std::time::Duration;
 
-use stormchor_choreography::Program;
-use stormchor_macros::choreography;
-use stormchor_runtime::postgres::Ledger;
-
-use super::database::{
-    Crash, DbMsg, DbRole, FaultPoint, PrepareSchema, PrimarySetup, VerifyLedger, WriteLedger,
-    run_database, workers,
+use stormchor_kit::effects::{
+    Amcheck, Crash, CreateLedger, FaultPoint, Phase, StartServer, VerifyLedger, WriteLedger,
 };
-use super::journal::Phase;
-use super::{Fault, ScenarioError, ScenarioOptions, ScenarioReport};
+use stormchor_kit::slots::{LEDGER, PRIMARY};
+use stormchor_kit::{Carry, DbEffect, Defaults, Fault, KitScenario, Program};
+use stormchor_macros::choreography;
+
+use super::{DbRole, ScenarioOptions, workers};
 
 choreography! {
     /// Rounds of writing with a crash in each, then the "nothing lost" check.
-    pub fn crash_recovery(workers: u16, rounds: u64, window: Duration) -> Program<DbRole, DbMsg> {
-        roles Coordinator, Worker[workers];
+    pub fn crash_recovery(workers: u16, rounds: u64, window: Duration) -> Program<DbRole, Carry> {
+        roles Coordinator, Primary, Worker[workers];
         ext Phase("setup");
-        ext PrepareSchema @ Coordinator;
-        Coordinator -> Worker: DbMsg::Go;
-        ext Phase("write and crash");
+        ext StartServer::throwaway().into_slot(PRIMARY) @ Primary;
+        ext CreateLedger { on: PRIMARY } @ Primary;
+        Primary -> Worker: PRIMARY.carry();
+        Primary -> Coordinator: PRIMARY.carry();
+        ext Phase("write and crash") @ Primary, Worker;
         loop rounds {
             par {
-                ext WriteLedger { duration: window } @ Worker;
-                Worker -> Coordinator: DbMsg::Ledger(Ledger::default());
+                ext WriteLedger { on: PRIMARY, duration: window }.into_slot(LEDGER) @ Worker;
+                Worker -> Coordinator: LEDGER.carry();
             } and {
-                ext Crash { within: window, restart: true } @ Coordinator;
+                ext Crash { within: window, restart: true } @ Primary;
             }
         }
-        ext Phase("verify") @ Coordinator;
-        ext FaultPoint(Fault::DeleteAcknowledgedRow) @ Coordinator;
-        ext FaultPoint(Fault::CorruptLedgerIndex) @ Coordinator;
-        ext VerifyLedger @ Coordinator;
+        ext Phase("verify") @ Coordinator, Primary;
+        ext FaultPoint { fault: Fault::CorruptLedgerIndex, on: PRIMARY, ledgers: LEDGER } @ Primary;
+        Primary -> Coordinator: Carry::signal("crashes done");
+        ext FaultPoint { fault: Fault::DeleteAcknowledgedRow, on: PRIMARY, ledgers: LEDGER } @ Coordinator;
+        ext VerifyLedger { on: PRIMARY, ledgers: LEDGER } @ Coordinator;
+        ext Amcheck { on: PRIMARY } @ Coordinator;
     }
 }
 
 /// The choreography for these options.
-pub fn program(options: &ScenarioOptions) -> Program<DbRole, DbMsg> {
+pub fn program(options: &ScenarioOptions) -> Program<DbRole, Carry> {
     crash_recovery(
         workers(options),
         u64::from(options.rounds.max(1)),
@@ -48,15 +50,18 @@ pub fn program(options: &ScenarioOptions) -> Program<DbRole, DbMsg> {
     )
 }
 
-/// Runs the scenario.
-pub async fn run(options: ScenarioOptions) -> Result<ScenarioReport, ScenarioError> {
-    let program = program(&options);
-    run_database(
+/// The scenario.
+pub fn scenario() -> KitScenario<DbRole> {
+    KitScenario::new(
         "crash-recovery",
+        "workers commit ledger transactions while the server is SIGKILLed at seeded moments; nothing acknowledged is lost, nothing is half there, pg_amcheck is clean",
         program,
-        options,
-        PrimarySetup::Controlled,
-        async |_| Ok(()),
     )
-    .await
+    .with_faults(&[Fault::DeleteAcknowledgedRow, Fault::CorruptLedgerIndex])
+    .with_defaults(Defaults {
+        controls_processes: true,
+        workers: 2,
+        rounds: 10,
+        duration: Duration::from_secs(10),
+    })
 }

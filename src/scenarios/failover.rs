@@ -1,7 +1,8 @@
 //! `failover`: the primary waits for a synchronous streaming replica; workers commit
-//! ledger transactions on the primary; the coordinator SIGKILLs it at a seeded moment;
-//! the replica is promoted; workers move to it and go on; every transaction
-//! acknowledged before (and after) the kill must be on the new primary.
+//! ledger transactions on the primary; its node SIGKILLs it at a seeded moment; the
+//! replica is promoted and sends its address on as the new primary; workers move to
+//! it and go on; every transaction acknowledged before (and after) the kill must be
+//! on the new primary.
 //!
 //! With synchronous replication an acknowledged commit is on the replica's disk before
 //! the client hears of it, which is what makes "nothing acknowledged is lost" a fair
@@ -10,62 +11,66 @@
 
 use std::time::Duration;
 
-use stormchor_choreography::Program;
-use stormchor_macros::choreography;
-use stormchor_runtime::postgres::Ledger;
-
-use super::database::{
-    Crash, DbMsg, DbRole, FaultPoint, PrepareSchema, PrimarySetup, Promote, StartReplica,
-    VerifyLedger, WriteLedger, run_database, workers,
+use stormchor_kit::effects::{
+    Amcheck, Crash, CreateLedger, FaultPoint, Phase, Promote, StartReplica, StartServer,
+    VerifyLedger, WriteLedger,
 };
-use super::journal::Phase;
-use super::{Fault, ScenarioError, ScenarioOptions, ScenarioReport};
+use stormchor_kit::slots::{LEDGER, PRIMARY, REPLICA};
+use stormchor_kit::{Carry, DbEffect, Defaults, Fault, KitScenario, Program};
+use stormchor_macros::choreography;
+
+use super::{DbRole, ScenarioOptions, workers};
 
 choreography! {
     /// Load, kill the primary, promote the replica, move the workers, verify.
-    pub fn failover(workers: u16, window: Duration) -> Program<DbRole, DbMsg> {
-        roles Coordinator, Replica, Worker[workers];
+    pub fn failover(workers: u16, window: Duration) -> Program<DbRole, Carry> {
+        roles Coordinator, Primary, Replica, Worker[workers];
         ext Phase("setup");
-        Coordinator -> Replica: DbMsg::Go;
-        ext StartReplica @ Replica;
-        Replica -> Coordinator: DbMsg::Done;
-        ext PrepareSchema @ Coordinator;
-        Coordinator -> Worker: DbMsg::Go;
-        ext Phase("load and kill") @ Coordinator, Worker;
+        ext StartServer::throwaway().synchronous().into_slot(PRIMARY) @ Primary;
+        Primary -> Replica: PRIMARY.carry();
+        ext StartReplica { of: PRIMARY }.into_slot(REPLICA) @ Replica;
+        Replica -> Primary: REPLICA.carry();
+        ext CreateLedger { on: PRIMARY } @ Primary;
+        Primary -> Worker: PRIMARY.carry();
+        ext Phase("load and kill") @ Primary, Worker;
         par {
-            ext WriteLedger { duration: window } @ Worker;
-            Worker -> Coordinator: DbMsg::Ledger(Ledger::default());
+            ext WriteLedger { on: PRIMARY, duration: window }.into_slot(LEDGER) @ Worker;
+            Worker -> Coordinator: LEDGER.carry();
         } and {
-            ext Crash { within: window, restart: false } @ Coordinator;
-            Coordinator -> Replica: DbMsg::Go;
+            ext Crash { within: window, restart: false } @ Primary;
+            Primary -> Replica: Carry::signal("primary down");
             ext Phase("promote") @ Replica;
-            ext Promote @ Replica;
-            Replica -> Coordinator: DbMsg::Done;
+            ext Promote.into_slot(PRIMARY) @ Replica;
         }
-        Coordinator -> Worker: DbMsg::Go;
-        ext Phase("load on the new primary") @ Coordinator, Worker;
-        ext WriteLedger { duration: window } @ Worker;
-        Worker -> Coordinator: DbMsg::Ledger(Ledger::default());
+        Replica -> Worker: PRIMARY.carry();
+        Replica -> Coordinator: PRIMARY.carry();
+        ext Phase("load on the new primary") @ Worker;
+        ext WriteLedger { on: PRIMARY, duration: window }.into_slot(LEDGER) @ Worker;
+        Worker -> Coordinator: LEDGER.carry();
         ext Phase("verify") @ Coordinator;
-        ext FaultPoint(Fault::DeleteAcknowledgedRow) @ Coordinator;
-        ext VerifyLedger @ Coordinator;
+        ext FaultPoint { fault: Fault::DeleteAcknowledgedRow, on: PRIMARY, ledgers: LEDGER } @ Coordinator;
+        ext VerifyLedger { on: PRIMARY, ledgers: LEDGER } @ Coordinator;
+        ext Amcheck { on: PRIMARY } @ Coordinator;
     }
 }
 
 /// The choreography for these options.
-pub fn program(options: &ScenarioOptions) -> Program<DbRole, DbMsg> {
+pub fn program(options: &ScenarioOptions) -> Program<DbRole, Carry> {
     failover(workers(options), options.duration)
 }
 
-/// Runs the scenario.
-pub async fn run(options: ScenarioOptions) -> Result<ScenarioReport, ScenarioError> {
-    let program = program(&options);
-    run_database(
+/// The scenario.
+pub fn scenario() -> KitScenario<DbRole> {
+    KitScenario::new(
         "failover",
+        "a synchronous streaming replica; the primary is killed under load; the replica is promoted; workers move to it; every acknowledged write is there",
         program,
-        options,
-        PrimarySetup::Synchronous,
-        async |_| Ok(()),
     )
-    .await
+    .with_faults(&[Fault::DeleteAcknowledgedRow])
+    .with_defaults(Defaults {
+        controls_processes: true,
+        workers: 2,
+        rounds: 1,
+        duration: Duration::from_secs(10),
+    })
 }

@@ -1,53 +1,57 @@
-//! `pitr`: the primary archives its WAL; the backup node takes a base backup first;
-//! then, round after round, workers run the stress mix and the coordinator, with the
-//! load stopped, records a point (WAL position and checksums of every table). At the
-//! end the backup node restores a copy of the backup to each point in turn, replaying
-//! the archive up to it, and the checksums must be the ones recorded there.
+//! `pitr`: WAL archiving on; the backup node takes a base backup first; then, round
+//! after round, the workers run the stress mix and the coordinator records a point
+//! (WAL position and checksums) with the load stopped. Afterwards the backup node
+//! restores the one backup to each point in turn, replaying the archived WAL that far,
+//! and each restored cluster's checksums must equal the ones recorded there; later
+//! WAL exists for every point but the last, so recovery must stop exactly there.
 
 use std::time::Duration;
 
-use stormchor_choreography::Program;
-use stormchor_macros::choreography;
-use stormchor_runtime::postgres::Checksums;
-
-use super::database::{
-    CompareChecksums, DbMsg, DbRole, PrepareSchema, PrimarySetup, RecordPoint, Restore, Side,
-    StressLoad, TakeBackup, VerifyBackup, run_database, workers,
+use stormchor_kit::effects::{
+    CompareChecksums, Discover, Goal, Phase, RecordPoint, Restore, RestoreTo, StartServer,
+    StressLoad, TableChecksums, TakeBackup, VerifyBackup,
 };
-use super::journal::Phase;
-use super::{ScenarioError, ScenarioOptions, ScenarioReport};
+use stormchor_kit::slots::{ACTIONS, CHECKSUMS, POINT, PRIMARY, RESTORED};
+use stormchor_kit::{Carry, DbEffect, Defaults, Fault, KitScenario, Program};
+use stormchor_macros::choreography;
+
+use super::{DbRole, ScenarioOptions, workers};
 
 choreography! {
     /// Record points under load, then restore to each.
-    pub fn pitr(workers: u16, points: u64, load: Duration) -> Program<DbRole, DbMsg> {
-        roles Coordinator, Backup, Worker[workers];
+    pub fn pitr(workers: u16, points: u64, load: Duration) -> Program<DbRole, Carry> {
+        roles Coordinator, Primary, Backup, Worker[workers];
         ext Phase("setup");
-        ext PrepareSchema @ Coordinator;
-        Coordinator -> Backup: DbMsg::Go;
+        ext StartServer::throwaway().archiving().into_slot(PRIMARY) @ Primary;
+        Primary -> Backup: PRIMARY.carry();
+        Primary -> Coordinator: PRIMARY.carry();
+        Primary -> Worker: PRIMARY.carry();
         ext Phase("base backup") @ Backup;
-        ext TakeBackup @ Backup;
-        ext VerifyBackup @ Backup;
-        Backup -> Coordinator: DbMsg::Done;
+        ext TakeBackup { of: PRIMARY } @ Backup;
+        ext VerifyBackup { tolerate: false } @ Backup;
+        Backup -> Coordinator: Carry::signal("backed up");
+        ext Discover { on: PRIMARY } @ Worker;
         loop points {
+            Coordinator -> Worker: Carry::signal("load");
             ext Phase("load") @ Coordinator, Worker;
-            Coordinator -> Worker: DbMsg::Go;
-            ext StressLoad { side: Side::Primary, duration: load } @ Worker;
-            Worker -> Coordinator: DbMsg::Actions(0);
+            ext StressLoad { on: PRIMARY, duration: load }.into_slot(ACTIONS) @ Worker;
+            Worker -> Coordinator: ACTIONS.carry();
             ext Phase("record point") @ Coordinator;
-            ext RecordPoint @ Coordinator;
+            ext RecordPoint { on: PRIMARY }.into_slot(POINT) @ Coordinator;
+            Coordinator -> Backup: POINT.carry();
         }
         ext Phase("restore each point") @ Coordinator, Backup;
         loop points {
-            Coordinator -> Backup: DbMsg::Point(0, 0);
-            ext Restore { keep: false } @ Backup;
-            Backup -> Coordinator: DbMsg::Checksums(0, Checksums::new());
-            ext CompareChecksums @ Coordinator;
+            ext Restore { from: PRIMARY, to: RestoreTo::Goal(Goal::AtNextPoint(POINT)), name: "pitr" }.into_slot(RESTORED) @ Backup;
+            ext TableChecksums { of: RESTORED }.into_slot(CHECKSUMS) @ Backup;
+            Backup -> Coordinator: CHECKSUMS.carry();
+            ext CompareChecksums { expected: POINT, found: CHECKSUMS, in_order: true } @ Coordinator;
         }
     }
 }
 
 /// The choreography for these options: one point per round.
-pub fn program(options: &ScenarioOptions) -> Program<DbRole, DbMsg> {
+pub fn program(options: &ScenarioOptions) -> Program<DbRole, Carry> {
     pitr(
         workers(options),
         u64::from(options.rounds.max(1)),
@@ -55,15 +59,18 @@ pub fn program(options: &ScenarioOptions) -> Program<DbRole, DbMsg> {
     )
 }
 
-/// Runs the scenario.
-pub async fn run(options: ScenarioOptions) -> Result<ScenarioReport, ScenarioError> {
-    let program = program(&options);
-    run_database(
+/// The scenario.
+pub fn scenario() -> KitScenario<DbRole> {
+    KitScenario::new(
         "pitr",
+        "WAL archiving on; the coordinator records points with checksums; the backup node restores to each point and the checksums must match",
         program,
-        options,
-        PrimarySetup::Archiving,
-        async |_| Ok(()),
     )
-    .await
+    .with_faults(&[Fault::CorruptRestoredTable, Fault::SkipWalReplay])
+    .with_defaults(Defaults {
+        controls_processes: true,
+        workers: 2,
+        rounds: 3,
+        duration: Duration::from_secs(5),
+    })
 }

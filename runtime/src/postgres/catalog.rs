@@ -297,6 +297,7 @@ pub struct Catalog {
     tables: ArcSwap<BTreeMap<TableId, Arc<Table>>>,
     next_id: AtomicU64,
     next_name: AtomicU64,
+    name_prefix: String,
 }
 
 impl Default for Catalog {
@@ -312,12 +313,44 @@ impl Catalog {
             tables: ArcSwap::from_pointee(BTreeMap::new()),
             next_id: AtomicU64::new(1),
             next_name: AtomicU64::new(1),
+            name_prefix: String::new(),
         }
     }
 
-    /// A name no other call of this catalog returned: `prefix` and a number.
+    /// An empty catalog whose fresh names all start with `name_prefix`, so that the
+    /// objects made through it are told apart from those of other catalogs on the same
+    /// schema (each worker of a scenario keeps its own catalog).
+    ///
+    /// # Example
+    /// ```
+    /// use stormchor_runtime::postgres::Catalog;
+    ///
+    /// let catalog = Catalog::with_name_prefix("w3_");
+    /// assert_eq!(catalog.fresh_name("t"), "w3_t1");
+    /// assert!(catalog.made_here("w3_t1"));
+    /// assert!(!catalog.made_here("t1"));
+    /// ```
+    pub fn with_name_prefix(name_prefix: impl Into<String>) -> Self {
+        Catalog {
+            name_prefix: name_prefix.into(),
+            ..Catalog::new()
+        }
+    }
+
+    /// A name no other call of this catalog returned: the catalog's name prefix,
+    /// `prefix` and a number.
     pub fn fresh_name(&self, prefix: &str) -> String {
-        format!("{prefix}{}", self.next_name.fetch_add(1, Ordering::Relaxed))
+        format!(
+            "{}{prefix}{}",
+            self.name_prefix,
+            self.next_name.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    /// Whether `name` could have been made by [`fresh_name`](Catalog::fresh_name) of
+    /// this catalog (it starts with a non-empty name prefix of the catalog's).
+    pub fn made_here(&self, name: &str) -> bool {
+        !self.name_prefix.is_empty() && name.starts_with(&self.name_prefix)
     }
 
     /// Every table as of now, without taking a lock.

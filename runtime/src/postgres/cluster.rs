@@ -121,6 +121,15 @@ pub struct PgBinaries {
 }
 
 impl PgBinaries {
+    /// Runs client program `program` (e.g. `pg_amcheck`) with `args` as the servers'
+    /// user and returns what it printed; fails with its output when it fails.
+    pub async fn run_client(&self, program: &str, args: &[String]) -> Result<String, PgError> {
+        let run_as = RunAs::detect()?;
+        let mut command = run_as.command(self.program(program)?);
+        command.args(args).current_dir(std::env::temp_dir());
+        run(&mut command).await
+    }
+
     /// Finds the programs: the directory in `PG_BIN`, else `pg_config --bindir`, else the
     /// newest `/usr/lib/postgresql/*/bin`.
     pub fn locate() -> Result<Self, PgError> {
@@ -404,6 +413,12 @@ impl WalArchive {
     }
 }
 
+impl AsRef<Path> for WalArchive {
+    fn as_ref(&self) -> &Path {
+        self.path()
+    }
+}
+
 /// Where a point-in-time recovery stops.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RecoveryTarget {
@@ -411,6 +426,12 @@ pub enum RecoveryTarget {
     Lsn(PgLsn),
     /// At this time, written as PostgreSQL reads it (`2026-11-23 12:00:00.123+00`).
     Time(String),
+    /// At the restore point of this name (made with `pg_create_restore_point`).
+    Name(String),
+    /// Just after this transaction id committed.
+    Xid(String),
+    /// As soon as the backup is consistent (`recovery_target = 'immediate'`).
+    Immediate,
 }
 
 /// A throwaway PostgreSQL cluster in a temporary directory.
@@ -975,6 +996,42 @@ pub struct BaseBackup {
 }
 
 impl BaseBackup {
+    /// Takes a base backup with `pg_basebackup` of the server at `connection_string`
+    /// (any server this machine reaches, not only a cluster of this process),
+    /// streaming the WAL it needs; with `replica`, set up to start as a streaming
+    /// replica of it. `binaries` are found with [`PgBinaries::locate`] when `None`.
+    pub async fn take(
+        connection_string: &str,
+        replica: bool,
+        binaries: Option<PgBinaries>,
+    ) -> Result<BaseBackup, PgError> {
+        let binaries = match binaries {
+            Some(binaries) => binaries,
+            None => PgBinaries::locate()?,
+        };
+        let run_as = RunAs::detect()?;
+        let root = run_as.temp_dir("stormchor-backup-")?;
+        let data = root.path().join("data");
+        let mut command = run_as.command(binaries.program("pg_basebackup")?);
+        command
+            .args(["--wal-method=stream", "--checkpoint=fast", "--no-sync"])
+            .arg(format!("--dbname={connection_string}"))
+            .arg("--pgdata")
+            .arg(&data)
+            .current_dir(root.path());
+        if replica {
+            command.arg("--write-recovery-conf");
+        }
+        run(&mut command).await?;
+        Ok(BaseBackup {
+            binaries,
+            run_as,
+            root,
+            data,
+            archive: None,
+        })
+    }
+
     /// The backup's directory.
     pub fn path(&self) -> &Path {
         &self.data
@@ -1033,20 +1090,22 @@ impl BaseBackup {
     }
 
     /// Starts a cluster from the backup and replays archived WAL up to `target`, then
-    /// promotes it. The backup must come from a cluster that archives into `archive`.
+    /// promotes it. The backup must come from a cluster that archives into the
+    /// directory `archive` (a [`WalArchive`] or its path).
     pub async fn restore_to(
         self,
         target: RecoveryTarget,
-        archive: &WalArchive,
+        archive: impl AsRef<Path>,
         options: ClusterOptions,
     ) -> Result<PgCluster, PgError> {
+        let archive = archive.as_ref();
         let signal = self.data.join("recovery.signal");
         fs::write(&signal, b"").map_err(io("cannot write recovery.signal"))?;
         self.run_as.own(&signal)?;
         let mut settings = options.settings.clone();
         settings.push((
             "restore_command".to_owned(),
-            format!("cp {}/%f %p", archive.path().display()),
+            format!("cp {}/%f %p", archive.display()),
         ));
         match &target {
             RecoveryTarget::Lsn(lsn) => {
@@ -1054,6 +1113,15 @@ impl BaseBackup {
             }
             RecoveryTarget::Time(time) => {
                 settings.push(("recovery_target_time".to_owned(), time.clone()))
+            }
+            RecoveryTarget::Name(name) => {
+                settings.push(("recovery_target_name".to_owned(), name.clone()))
+            }
+            RecoveryTarget::Xid(xid) => {
+                settings.push(("recovery_target_xid".to_owned(), xid.clone()))
+            }
+            RecoveryTarget::Immediate => {
+                settings.push(("recovery_target".to_owned(), "immediate".to_owned()))
             }
         }
         settings.push(("recovery_target_action".to_owned(), "promote".to_owned()));

@@ -19,7 +19,7 @@ use tokio_postgres::{Client, NoTls};
 use super::cluster::PgError;
 
 /// The row count and row hash of one table.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TableChecksum {
     /// Rows.
     pub rows: i64,
@@ -193,7 +193,7 @@ pub async fn create_ledger(client: &Client) -> Result<(), PgError> {
 }
 
 /// What one ledger writer knows about its transactions, kept across rounds.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Ledger {
     /// The writer's number.
     pub worker: i32,

@@ -1,0 +1,245 @@
+//! Base backups: take one, check it with `pg_verifybackup`, restore it to a recovery
+//! target (replaying archived WAL), and remove restored clusters.
+
+use std::path::Path;
+
+use stormchor_macros::ExtensionEffect;
+use stormchor_runtime::EffectFailure;
+use stormchor_runtime::postgres::{
+    BaseBackup, ClusterOptions, PgCluster, RecoveryTarget, StopMode, quote_ident,
+};
+use tokio_postgres::types::PgLsn;
+
+use super::server::ServerInfo;
+use super::wal::{Goal, RecoveryGoal};
+use super::{connect, failed};
+use crate::effect::DbEffect;
+use crate::node::Node;
+use crate::scenario::Fault;
+use crate::value::Slot;
+
+/// Takes a base backup (`pg_basebackup`, WAL streamed) of the server in slot `of`;
+/// this role keeps it (one at a time: a new backup replaces the last).
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+pub struct TakeBackup {
+    /// The server to back up.
+    pub of: Slot<ServerInfo>,
+}
+
+impl DbEffect for TakeBackup {
+    type Output = ();
+
+    async fn run(&self, node: &Node) -> Result<(), EffectFailure> {
+        let server = node.value(self.of)?;
+        let backup = BaseBackup::take(&server.connection, false, None)
+            .await
+            .map_err(failed)?;
+        let old = node.backup.lock().await.replace(backup);
+        let _ = tokio::task::spawn_blocking(move || drop(old)).await;
+        node.journal().count("backups", 1);
+        Ok(())
+    }
+}
+
+/// Checks this role's base backup against its manifest with `pg_verifybackup`, as a
+/// check of the report; the output is whether it held (a failing check also fails
+/// the effect unless `tolerate` is set, for scenarios that expect a broken backup).
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+pub struct VerifyBackup {
+    /// Record a failure as a check only, without failing the effect.
+    pub tolerate: bool,
+}
+
+impl DbEffect for VerifyBackup {
+    type Output = bool;
+
+    async fn run(&self, node: &Node) -> Result<bool, EffectFailure> {
+        let guard = node.backup.lock().await;
+        let backup = guard.as_ref().ok_or_else(|| {
+            EffectFailure::permanent(format!("{} took no base backup", node.role()))
+        })?;
+        let outcome = backup.verify().await;
+        let passed = outcome.is_ok();
+        node.journal().check(
+            "pg_verifybackup",
+            passed,
+            match &outcome {
+                Ok(text) => text.trim().to_owned(),
+                Err(_) => "the backup does not match its manifest".to_owned(),
+            },
+            outcome
+                .err()
+                .map(|e| vec![e.to_string()])
+                .unwrap_or_default(),
+        );
+        if passed || self.tolerate {
+            Ok(passed)
+        } else {
+            Err(EffectFailure::permanent("pg_verifybackup failed"))
+        }
+    }
+}
+
+/// Where a restore stops.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RestoreTo {
+    /// At a goal: fixed, or the value of a slot.
+    Goal(Goal),
+    /// The end of the backup, without replaying archived WAL.
+    BackupEnd,
+}
+
+/// Restores (a copy of) this role's base backup as a new cluster named `name`,
+/// replaying the WAL archived by the server in slot `from` up to `to`, and promotes
+/// it. This role owns the restored cluster (a restore under a name already in use
+/// replaces that cluster). The output is where it is.
+///
+/// Faults: `skip-wal-replay` starts the backup without replaying to the target;
+/// `corrupt-restored-table` empties the file of its largest table holding rows.
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+pub struct Restore {
+    /// The server whose archive holds the WAL.
+    pub from: Slot<ServerInfo>,
+    /// Where recovery stops.
+    pub to: RestoreTo,
+    /// The restored cluster's name among this role's clusters.
+    pub name: &'static str,
+}
+
+impl DbEffect for Restore {
+    type Output = ServerInfo;
+
+    async fn run(&self, node: &Node) -> Result<ServerInfo, EffectFailure> {
+        let copy = {
+            let guard = node.backup.lock().await;
+            let backup = guard.as_ref().ok_or_else(|| {
+                EffectFailure::permanent(format!("{} took no base backup", node.role()))
+            })?;
+            backup.duplicate().await.map_err(failed)?
+        };
+        let skip = node.injects(Fault::SkipWalReplay);
+        let mut restored = match (&self.to, skip) {
+            (RestoreTo::BackupEnd, _) | (_, true) => copy
+                .start(ClusterOptions::default())
+                .await
+                .map_err(failed)?,
+            (RestoreTo::Goal(goal), false) => {
+                let goal = goal.resolve(node)?;
+                let primary = node.value(self.from)?;
+                let archive_dir = primary.archive.ok_or_else(|| {
+                    EffectFailure::permanent(format!(
+                        "{} does not archive its WAL: nothing to replay",
+                        primary.owner
+                    ))
+                })?;
+                copy.restore_to(
+                    recovery_target(&goal)?,
+                    &archive_dir,
+                    ClusterOptions::default(),
+                )
+                .await
+                .map_err(failed)?
+            }
+        };
+        if node.injects(Fault::CorruptRestoredTable) {
+            corrupt_largest_table(&mut restored).await?;
+        }
+        let info = ServerInfo {
+            owner: node.role().to_owned(),
+            connection: restored.connection_string(),
+            archive: None,
+            controlled: true,
+        };
+        let old = node
+            .restored
+            .lock()
+            .await
+            .insert(self.name.to_owned(), restored);
+        let _ = tokio::task::spawn_blocking(move || drop(old)).await;
+        node.journal().count("restores", 1);
+        Ok(info)
+    }
+}
+
+fn recovery_target(goal: &RecoveryGoal) -> Result<RecoveryTarget, EffectFailure> {
+    Ok(match goal {
+        RecoveryGoal::Lsn(lsn) => RecoveryTarget::Lsn(PgLsn::from(*lsn)),
+        RecoveryGoal::Time(time) => RecoveryTarget::Time(time.clone()),
+        RecoveryGoal::Name(name) => RecoveryTarget::Name(name.clone()),
+        RecoveryGoal::Xid(xid) => RecoveryTarget::Xid(xid.clone()),
+        RecoveryGoal::Immediate => RecoveryTarget::Immediate,
+    })
+}
+
+/// Stops and removes the restored cluster `name` of this role.
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+pub struct RemoveRestored {
+    /// The cluster's name.
+    pub name: &'static str,
+}
+
+impl DbEffect for RemoveRestored {
+    type Output = ();
+
+    async fn run(&self, node: &Node) -> Result<(), EffectFailure> {
+        let cluster = node.restored.lock().await.remove(self.name);
+        if let Some(mut cluster) = cluster {
+            cluster.stop(StopMode::Fast).await.map_err(failed)?;
+            let _ = tokio::task::spawn_blocking(move || drop(cluster)).await;
+        }
+        Ok(())
+    }
+}
+
+/// The fault: empties the data file of the restored cluster's largest table that holds
+/// rows while the server is down, as a lost or zeroed file would.
+async fn corrupt_largest_table(cluster: &mut PgCluster) -> Result<(), EffectFailure> {
+    let client = connect(&cluster.connection_string()).await?;
+    let candidates = client
+        .query(
+            "SELECT c.relname, pg_relation_filepath(c.oid) FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = 'public' AND c.relkind = 'r' \
+             ORDER BY pg_relation_size(c.oid) DESC",
+            &[],
+        )
+        .await
+        .map_err(failed)?;
+    // The largest table that holds a row: emptying an empty one would change nothing.
+    let mut victim = None;
+    for row in candidates {
+        let (table, file): (String, String) = (row.get(0), row.get(1));
+        let holds_rows: bool = client
+            .query_one(
+                &format!("SELECT EXISTS (SELECT 1 FROM {})", quote_ident(&table)),
+                &[],
+            )
+            .await
+            .map_err(failed)?
+            .get(0);
+        if holds_rows {
+            victim = Some((table, file));
+            break;
+        }
+    }
+    let (table, file) = victim
+        .ok_or_else(|| EffectFailure::permanent("the restored cluster has no row to corrupt"))?;
+    drop(client);
+    cluster.stop(StopMode::Fast).await.map_err(failed)?;
+    let path = cluster.data_dir().join(file);
+    truncate(&path).await?;
+    cluster.restart().await.map_err(failed)?;
+    println!("fault injected: emptied the file of table {table} on the restored cluster");
+    Ok(())
+}
+
+async fn truncate(path: &Path) -> Result<(), EffectFailure> {
+    let file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .await
+        .map_err(|e| failed(format!("cannot open {}: {e}", path.display())))?;
+    file.set_len(0)
+        .await
+        .map_err(|e| failed(format!("cannot empty {}: {e}", path.display())))
+}

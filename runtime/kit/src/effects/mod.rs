@@ -1,0 +1,102 @@
+//! Every database effect of the kit, one module per family, each effect beside its
+//! handler (its [`DbEffect::run`](crate::DbEffect::run)).
+//!
+//! | family | effects |
+//! |---|---|
+//! | [`phase`] | [`Phase`] (unordered bookkeeping) |
+//! | [`server`] | [`StartServer`], [`StopServer`], [`KillServer`], [`RestartServer`], [`Crash`], [`ServerAddress`] |
+//! | [`backup`] | [`TakeBackup`], [`VerifyBackup`], [`Restore`], [`RemoveRestored`] |
+//! | [`wal`] | [`RecordPoint`], [`RecordGoal`] (an LSN, a time, a transaction id, a named restore point) |
+//! | [`replication`] | [`StartReplica`], [`Promote`], [`WaitForReplay`] |
+//! | [`verify`] | [`TableChecksums`], [`CompareChecksums`], [`VerifyLedger`], [`Amcheck`], [`ValidateCatalog`] |
+//! | [`load`] | [`StressLoad`], [`WriteLedger`] |
+//! | [`schema`] | [`Discover`], [`CreateLedger`], [`RunSql`] |
+//! | [`sql`] | [`Sql`], [`Finish`], [`Case`], [`Verdict`]: SQL steps of transaction roles with their expected outcomes |
+//! | [`fault`] | [`FaultPoint`] |
+
+pub mod backup;
+pub mod fault;
+pub mod load;
+pub mod phase;
+pub mod replication;
+pub mod schema;
+pub mod server;
+pub mod sql;
+pub mod verify;
+pub mod wal;
+
+pub use backup::{RemoveRestored, Restore, RestoreTo, TakeBackup, VerifyBackup};
+pub use fault::FaultPoint;
+pub use load::{StressLoad, WriteLedger};
+pub use phase::Phase;
+pub use replication::{Promote, StartReplica, WaitForReplay};
+pub use schema::{CreateLedger, Discover, RunSql};
+pub use server::{
+    Crash, KillServer, RestartServer, ServerAddress, ServerInfo, StartServer, StopServer,
+};
+pub use sql::{Case, Expect, Finish, Level, Sql, Verdict};
+pub use verify::{Amcheck, CompareChecksums, TableChecksums, ValidateCatalog, VerifyLedger};
+pub use wal::{Goal, Point, RecordGoal, RecordPoint};
+
+use stormchor_runtime::{EffectFailure, ExtensionRegistry, RegistryError};
+
+use crate::effect::register;
+use crate::node::{KitRole, KitState};
+
+/// Registers every kit effect.
+pub(crate) fn register_all<R: KitRole>(
+    registry: &mut ExtensionRegistry<KitState<R>>,
+) -> Result<(), RegistryError> {
+    register::<Phase, R>(registry)?;
+    register::<StartServer, R>(registry)?;
+    register::<StopServer, R>(registry)?;
+    register::<KillServer, R>(registry)?;
+    register::<RestartServer, R>(registry)?;
+    register::<Crash, R>(registry)?;
+    register::<ServerAddress, R>(registry)?;
+    register::<TakeBackup, R>(registry)?;
+    register::<VerifyBackup, R>(registry)?;
+    register::<Restore, R>(registry)?;
+    register::<RemoveRestored, R>(registry)?;
+    register::<RecordPoint, R>(registry)?;
+    register::<RecordGoal, R>(registry)?;
+    register::<StartReplica, R>(registry)?;
+    register::<Promote, R>(registry)?;
+    register::<WaitForReplay, R>(registry)?;
+    register::<TableChecksums, R>(registry)?;
+    register::<CompareChecksums, R>(registry)?;
+    register::<VerifyLedger, R>(registry)?;
+    register::<Amcheck, R>(registry)?;
+    register::<ValidateCatalog, R>(registry)?;
+    register::<StressLoad, R>(registry)?;
+    register::<WriteLedger, R>(registry)?;
+    register::<Discover, R>(registry)?;
+    register::<CreateLedger, R>(registry)?;
+    register::<RunSql, R>(registry)?;
+    register::<Sql, R>(registry)?;
+    register::<Finish, R>(registry)?;
+    register::<Case, R>(registry)?;
+    register::<Verdict, R>(registry)?;
+    register::<FaultPoint, R>(registry)?;
+    Ok(())
+}
+
+/// An effect failure from any error.
+pub(crate) fn failed(error: impl std::fmt::Display) -> EffectFailure {
+    EffectFailure::permanent(error.to_string())
+}
+
+/// Connects to a server, bounded.
+pub(crate) async fn connect(connection: &str) -> Result<tokio_postgres::Client, EffectFailure> {
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        stormchor_runtime::postgres::connect(connection),
+    )
+    .await
+    {
+        Ok(result) => result.map_err(failed),
+        Err(_) => Err(failed(format!(
+            "connecting to `{connection}` took over 30 s"
+        ))),
+    }
+}

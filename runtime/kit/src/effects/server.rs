@@ -1,0 +1,284 @@
+//! A node role's server: start it, stop it, kill it, restart it, crash it at a
+//! seeded moment, and tell others where it is.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use stormchor_macros::ExtensionEffect;
+use stormchor_runtime::EffectFailure;
+use stormchor_runtime::postgres::{
+    ClusterOptions, PgCluster, PgError, PgTarget, StopMode, WalArchive,
+};
+
+use super::failed;
+use crate::effect::DbEffect;
+use crate::node::{Node, lock};
+
+/// Where a server is, as other roles need to know it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerInfo {
+    /// The role that runs it.
+    pub owner: String,
+    /// A libpq connection string.
+    pub connection: String,
+    /// The directory its WAL is archived into, when it archives (a path on the
+    /// owner's host).
+    pub archive: Option<PathBuf>,
+    /// Whether its owner controls its processes (`false` for a user's `--target`).
+    pub controlled: bool,
+}
+
+/// Starts this role's server: a throwaway cluster (`initdb` in a temporary
+/// directory, a free loopback port), or, when the run has a `--target` and
+/// `allow_target` is set, the user's server (no process control then). The output is
+/// where it is.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::StartServer;
+///
+/// let primary = StartServer::throwaway().archiving();
+/// assert!(primary.archive && !primary.allow_target);
+/// ```
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+pub struct StartServer {
+    /// Archive WAL (for point-in-time recovery).
+    pub archive: bool,
+    /// Make every commit wait for a synchronous standby.
+    pub synchronous: bool,
+    /// Use the run's `--target` instead of a throwaway cluster when there is one.
+    pub allow_target: bool,
+}
+
+impl StartServer {
+    /// A throwaway cluster; a `--target` is refused (the scenario controls processes).
+    pub fn throwaway() -> Self {
+        StartServer {
+            archive: false,
+            synchronous: false,
+            allow_target: false,
+        }
+    }
+
+    /// The run's `--target` if there is one, else a throwaway cluster.
+    pub fn target_or_throwaway() -> Self {
+        StartServer {
+            allow_target: true,
+            ..StartServer::throwaway()
+        }
+    }
+
+    /// The same, archiving its WAL.
+    pub fn archiving(self) -> Self {
+        StartServer {
+            archive: true,
+            ..self
+        }
+    }
+
+    /// The same, waiting for a synchronous standby on every commit.
+    pub fn synchronous(self) -> Self {
+        StartServer {
+            synchronous: true,
+            ..self
+        }
+    }
+}
+
+impl DbEffect for StartServer {
+    type Output = ServerInfo;
+
+    async fn run(&self, node: &Node) -> Result<ServerInfo, EffectFailure> {
+        let mut server = node.server.lock().await;
+        if server.is_some() {
+            return Err(EffectFailure::permanent(format!(
+                "{} already runs a server",
+                node.role()
+            )));
+        }
+        if let Some(target) = &node.options().target {
+            if !self.allow_target {
+                return Err(failed(PgError::NoProcessControl {
+                    operation: format!("start a server this scenario controls ({})", node.role()),
+                    target: target.clone(),
+                }));
+            }
+            *server = Some(PgTarget::External(target.clone()));
+            return Ok(ServerInfo {
+                owner: node.role().to_owned(),
+                connection: target.clone(),
+                archive: None,
+                controlled: false,
+            });
+        }
+        let archive = if self.archive {
+            Some(WalArchive::new().map_err(failed)?)
+        } else {
+            None
+        };
+        let mut settings = Vec::new();
+        if self.synchronous {
+            settings.push(("synchronous_standby_names".to_owned(), "*".to_owned()));
+        }
+        let cluster = PgCluster::start(ClusterOptions {
+            archive: archive.clone(),
+            settings,
+            ..ClusterOptions::default()
+        })
+        .await
+        .map_err(failed)?;
+        let info = ServerInfo {
+            owner: node.role().to_owned(),
+            connection: cluster.connection_string(),
+            archive: archive.as_ref().map(|a| a.path().to_path_buf()),
+            controlled: true,
+        };
+        *lock(&node.archive) = archive;
+        *server = Some(PgTarget::Throwaway(cluster));
+        node.journal().count("servers_started", 1);
+        Ok(info)
+    }
+}
+
+/// Runs `operation` on this role's own cluster.
+async fn with_cluster<T>(
+    node: &Node,
+    operation: &str,
+    run: impl AsyncFnOnce(&mut PgCluster) -> Result<T, PgError>,
+) -> Result<T, EffectFailure> {
+    let mut server = node.server.lock().await;
+    let target = server.as_mut().ok_or_else(|| {
+        EffectFailure::permanent(format!("{} runs no server to {operation}", node.role()))
+    })?;
+    let cluster = target.cluster(operation).map_err(failed)?;
+    run(cluster).await.map_err(failed)
+}
+
+/// Where this role's server is now (after a promotion, a restart...).
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+pub struct ServerAddress;
+
+impl DbEffect for ServerAddress {
+    type Output = ServerInfo;
+
+    async fn run(&self, node: &Node) -> Result<ServerInfo, EffectFailure> {
+        let server = node.server.lock().await;
+        let target = server
+            .as_ref()
+            .ok_or_else(|| EffectFailure::permanent(format!("{} runs no server", node.role())))?;
+        Ok(ServerInfo {
+            owner: node.role().to_owned(),
+            connection: target.connection_string(),
+            archive: lock(&node.archive).as_ref().map(|a| a.path().to_path_buf()),
+            controlled: matches!(target, PgTarget::Throwaway(_)),
+        })
+    }
+}
+
+/// Stops this role's server.
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+pub struct StopServer(pub StopMode);
+
+impl DbEffect for StopServer {
+    type Output = ();
+
+    async fn run(&self, node: &Node) -> Result<(), EffectFailure> {
+        let mode = self.0;
+        with_cluster(node, "stop the server", async move |c| c.stop(mode).await).await
+    }
+}
+
+/// SIGKILLs this role's server (postmaster and children).
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+pub struct KillServer;
+
+impl DbEffect for KillServer {
+    type Output = ();
+
+    async fn run(&self, node: &Node) -> Result<(), EffectFailure> {
+        with_cluster(node, "SIGKILL the server", async |c| c.kill().await).await?;
+        node.journal().count("kills", 1);
+        Ok(())
+    }
+}
+
+/// Starts this role's stopped (or killed) server again: crash recovery runs.
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+pub struct RestartServer;
+
+impl DbEffect for RestartServer {
+    type Output = ();
+
+    async fn run(&self, node: &Node) -> Result<(), EffectFailure> {
+        with_cluster(node, "restart the server", async |c| c.restart().await).await
+    }
+}
+
+/// SIGKILLs this role's server at a seeded moment within `within`, then (with
+/// `restart`) starts it again. The n-th crash of a role picks its moment from the
+/// run's seed and n, so `--seed` replays it.
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+pub struct Crash {
+    /// The window the moment falls in.
+    pub within: Duration,
+    /// Start the server again (crash recovery) or leave it dead (failover).
+    pub restart: bool,
+}
+
+impl DbEffect for Crash {
+    type Output = ();
+
+    async fn run(&self, node: &Node) -> Result<(), EffectFailure> {
+        let round = node.crashes.fetch_add(1, Ordering::Relaxed);
+        let delay = kill_delay(node.options().seed, round, self.within);
+        tokio::time::sleep(delay).await;
+        let restart = self.restart;
+        with_cluster(node, "SIGKILL the server", async move |c| {
+            c.kill().await?;
+            if restart {
+                c.restart().await?;
+            }
+            Ok(())
+        })
+        .await?;
+        node.journal().count("kills", 1);
+        node.journal()
+            .figure(&format!("kill_{round}_at_ms"), delay.as_millis() as u64);
+        Ok(())
+    }
+}
+
+/// When crash `crash` of a run with `seed` strikes within its window: between 20% and
+/// 80% of it, so that there is load before and after; the same for the same seed.
+pub fn kill_delay(seed: u64, crash: u32, within: Duration) -> Duration {
+    let mut rng =
+        SmallRng::seed_from_u64(seed ^ (u64::from(crash) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    within.mul_f64(rng.random_range(0.2..0.8))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kill_moments_replay_with_the_seed_and_stay_inside_the_window() {
+        let window = Duration::from_secs(10);
+        let moments = |seed| {
+            (0..20)
+                .map(|n| kill_delay(seed, n, window))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(moments(7), moments(7));
+        assert_ne!(moments(7), moments(8));
+        let all = moments(7);
+        assert!(
+            all.iter()
+                .all(|d| *d >= window.mul_f64(0.2) && *d < window.mul_f64(0.8))
+        );
+        assert!(all.windows(2).any(|w| w[0] != w[1]));
+    }
+}

@@ -1,0 +1,376 @@
+//! SQL steps: a transaction role runs a statement on its own session and checks
+//! what it must do (succeed, read a value, fail with a SQLSTATE, wait for another
+//! role's lock); a statement that must wait is started, seen waiting, and finished
+//! later. A [`Case`] groups steps; its [`Verdict`] is a check of the report, with
+//! every step that did not do what it had to as evidence.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use stormchor_macros::ExtensionEffect;
+use stormchor_runtime::EffectFailure;
+use tokio::task::JoinHandle;
+use tokio_postgres::{Client, SimpleQueryMessage};
+
+use super::server::ServerInfo;
+use super::{connect, failed};
+use crate::effect::DbEffect;
+use crate::node::Node;
+use crate::value::Slot;
+
+/// The steps of the current case that did not do what they had to, one line each: a
+/// transaction role's value, sent to the role that judges the case.
+pub const MISSED: Slot<Vec<String>> = Slot::new("missed expectations");
+
+/// An isolation level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Level {
+    /// READ UNCOMMITTED.
+    ReadUncommitted,
+    /// READ COMMITTED.
+    ReadCommitted,
+    /// REPEATABLE READ.
+    RepeatableRead,
+    /// SERIALIZABLE.
+    Serializable,
+}
+
+impl Level {
+    /// The level's SQL name.
+    pub fn sql(self) -> &'static str {
+        match self {
+            Level::ReadUncommitted => "READ UNCOMMITTED",
+            Level::ReadCommitted => "READ COMMITTED",
+            Level::RepeatableRead => "REPEATABLE READ",
+            Level::Serializable => "SERIALIZABLE",
+        }
+    }
+
+    /// The next weaker level (read uncommitted stays).
+    pub fn weaker(self) -> Level {
+        match self {
+            Level::ReadUncommitted | Level::ReadCommitted => Level::ReadUncommitted,
+            Level::RepeatableRead => Level::ReadCommitted,
+            Level::Serializable => Level::RepeatableRead,
+        }
+    }
+
+    /// `BEGIN` at this level.
+    pub fn begin(self) -> String {
+        format!("BEGIN ISOLATION LEVEL {}", self.sql())
+    }
+}
+
+/// What a statement must do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expect {
+    /// Succeed.
+    Ok,
+    /// Succeed and return this integer in its first row and column.
+    Value(i64),
+    /// Fail with this SQLSTATE.
+    Error(&'static str),
+}
+
+/// A statement running on its own, waiting for a lock.
+type Running = JoinHandle<Result<Vec<SimpleQueryMessage>, tokio_postgres::Error>>;
+
+/// A role's SQL session: its connection, its backend, the statement it left waiting,
+/// and the steps of the current case that missed.
+#[derive(Debug, Default)]
+pub struct Sessions {
+    client: tokio::sync::Mutex<Option<(Arc<Client>, i32)>>,
+    waiting: tokio::sync::Mutex<Option<Running>>,
+    missed: std::sync::Mutex<Vec<String>>,
+}
+
+/// How long a statement may take before it counts as stuck.
+const STATEMENT_BOUND: Duration = Duration::from_secs(10);
+
+impl Sessions {
+    async fn client(&self, connection: &str) -> Result<(Arc<Client>, i32), EffectFailure> {
+        let mut slot = self.client.lock().await;
+        if let Some((client, pid)) = slot.as_ref().filter(|(c, _)| !c.is_closed()) {
+            return Ok((client.clone(), *pid));
+        }
+        let client = Arc::new(connect(connection).await?);
+        let pid: i32 = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .map_err(failed)?
+            .get(0);
+        *slot = Some((client.clone(), pid));
+        Ok((client, pid))
+    }
+
+    fn miss(&self, node: &Node, sql: &str, problem: String) {
+        let mut missed = crate::node::lock(&self.missed);
+        missed.push(format!("{}: `{sql}`: {problem}", node.role()));
+        // The role's value of MISSED follows every change.
+        let _ = node.values().put(MISSED, &missed);
+    }
+}
+
+/// Compares what a statement did with what it had to do; the problem, if any.
+fn judge(
+    outcome: &Result<Vec<SimpleQueryMessage>, tokio_postgres::Error>,
+    expect: &Expect,
+) -> Option<String> {
+    let first_value = |messages: &Vec<SimpleQueryMessage>| {
+        messages.iter().find_map(|m| match m {
+            SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+            _ => None,
+        })
+    };
+    let code = |error: &tokio_postgres::Error| {
+        error
+            .code()
+            .map_or("no SQLSTATE".to_owned(), |c| c.code().to_owned())
+    };
+    match (outcome, expect) {
+        (Ok(_), Expect::Ok) => None,
+        (Ok(messages), Expect::Value(want)) => match first_value(messages) {
+            Some(got) if got.parse::<i64>().ok() == Some(*want) => None,
+            got => Some(format!(
+                "expected {want}, read {}",
+                got.unwrap_or_else(|| "no row".to_owned())
+            )),
+        },
+        (Ok(_), Expect::Error(want)) => Some(format!("expected SQLSTATE {want}, but it succeeded")),
+        (Err(error), Expect::Error(want)) if code(error) == *want => None,
+        (Err(error), _) => Some(format!("failed with SQLSTATE {}: {error}", code(error))),
+    }
+}
+
+/// Runs `sql` on this role's session (connected to the server in `on` at its first
+/// step) and checks `expect`; with `waits`, starts it, checks that it waits for a lock
+/// another session holds (the server says its backend is blocked, within a bound) and
+/// goes on; [`Finish`] waits for its outcome. A missed expectation is recorded for the
+/// case's [`Verdict`], not an effect failure.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::{Expect, Sql};
+/// use stormchor_kit::slots::PRIMARY;
+///
+/// let step = Sql::read(PRIMARY, "SELECT v FROM t WHERE id = 1", 10);
+/// assert_eq!(step.expect, Expect::Value(10));
+/// assert!(!step.waits);
+/// ```
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+pub struct Sql {
+    /// The server.
+    pub on: Slot<ServerInfo>,
+    /// The statement(s).
+    pub sql: String,
+    /// What must happen.
+    pub expect: Expect,
+    /// Start it and check that it waits, instead of running it to its end.
+    pub waits: bool,
+}
+
+impl Sql {
+    /// A statement that must succeed.
+    pub fn ok(on: Slot<ServerInfo>, sql: impl Into<String>) -> Sql {
+        Sql {
+            on,
+            sql: sql.into(),
+            expect: Expect::Ok,
+            waits: false,
+        }
+    }
+
+    /// A query whose first value must be `value`.
+    pub fn read(on: Slot<ServerInfo>, sql: impl Into<String>, value: i64) -> Sql {
+        Sql {
+            expect: Expect::Value(value),
+            ..Sql::ok(on, sql)
+        }
+    }
+
+    /// A statement that must fail with `sqlstate`.
+    pub fn fails(on: Slot<ServerInfo>, sql: impl Into<String>, sqlstate: &'static str) -> Sql {
+        Sql {
+            expect: Expect::Error(sqlstate),
+            ..Sql::ok(on, sql)
+        }
+    }
+
+    /// A statement that must wait for another session's lock; [`Finish`] it later.
+    pub fn waits(on: Slot<ServerInfo>, sql: impl Into<String>) -> Sql {
+        Sql {
+            waits: true,
+            ..Sql::ok(on, sql)
+        }
+    }
+}
+
+impl DbEffect for Sql {
+    type Output = ();
+
+    async fn run(&self, node: &Node) -> Result<(), EffectFailure> {
+        let server = node.value(self.on)?;
+        let sessions = &node.sessions;
+        let (client, pid) = sessions.client(&server.connection).await?;
+        if self.waits {
+            let statement = self.sql.clone();
+            let running = client.clone();
+            let handle = tokio::spawn(async move { running.simple_query(&statement).await });
+            if let Some(problem) = seen_waiting(&server.connection, pid, &handle).await? {
+                sessions.miss(node, &self.sql, problem);
+            }
+            *sessions.waiting.lock().await = Some(handle);
+            return Ok(());
+        }
+        match tokio::time::timeout(STATEMENT_BOUND, client.simple_query(&self.sql)).await {
+            Ok(outcome) => {
+                if let Some(problem) = judge(&outcome, &self.expect) {
+                    sessions.miss(node, &self.sql, problem);
+                }
+            }
+            Err(_) => {
+                sessions.miss(
+                    node,
+                    &self.sql,
+                    format!("still running after {STATEMENT_BOUND:?}"),
+                );
+                // The connection is stuck: the next statement gets a new one.
+                *sessions.client.lock().await = None;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Watches backend `pid` from a second connection until the server reports it
+/// blocked by another backend (`pg_blocking_pids`), for at most the statement bound;
+/// the problem, if it finished instead or never waited.
+async fn seen_waiting(
+    connection: &str,
+    pid: i32,
+    handle: &Running,
+) -> Result<Option<String>, EffectFailure> {
+    let watcher = connect(connection).await?;
+    let deadline = Instant::now() + STATEMENT_BOUND;
+    loop {
+        if handle.is_finished() {
+            return Ok(Some(
+                "expected to wait for another session's lock, but finished at once".to_owned(),
+            ));
+        }
+        let blocked: bool = watcher
+            .query_one("SELECT cardinality(pg_blocking_pids($1)) > 0", &[&pid])
+            .await
+            .map_err(failed)?
+            .get(0);
+        if blocked {
+            return Ok(None);
+        }
+        if Instant::now() >= deadline {
+            return Ok(Some(format!(
+                "expected to wait for another session's lock; not blocked after {STATEMENT_BOUND:?}"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Waits for the statement this role started with [`Sql::waits`] and checks `expect`.
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+pub struct Finish {
+    /// What must have happened.
+    pub expect: Expect,
+}
+
+impl DbEffect for Finish {
+    type Output = ();
+
+    async fn run(&self, node: &Node) -> Result<(), EffectFailure> {
+        let sessions = &node.sessions;
+        let Some(handle) = sessions.waiting.lock().await.take() else {
+            return Err(EffectFailure::permanent(format!(
+                "{} started no statement to finish",
+                node.role()
+            )));
+        };
+        let abort = handle.abort_handle();
+        match tokio::time::timeout(STATEMENT_BOUND, handle).await {
+            Ok(Ok(outcome)) => {
+                if let Some(problem) = judge(&outcome, &self.expect) {
+                    sessions.miss(node, "the waiting statement", problem);
+                }
+            }
+            Ok(Err(join)) => sessions.miss(node, "the waiting statement", join.to_string()),
+            Err(_) => {
+                abort.abort();
+                sessions.miss(
+                    node,
+                    "the waiting statement",
+                    format!("still waiting after {STATEMENT_BOUND:?}"),
+                );
+                *sessions.client.lock().await = None;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A case begins at every role taking part: each forgets what missed in the last one.
+/// The judging role records the case's name and claim.
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+pub struct Case {
+    /// The case.
+    pub name: &'static str,
+    /// The level it runs at.
+    pub level: Level,
+    /// What the documentation says.
+    pub claim: &'static str,
+}
+
+impl DbEffect for Case {
+    type Output = ();
+
+    async fn run(&self, node: &Node) -> Result<(), EffectFailure> {
+        node.journal().enter(self.name);
+        let mut missed = crate::node::lock(&node.sessions.missed);
+        missed.clear();
+        node.values().put(MISSED, &*missed).map_err(failed)?;
+        node.values()
+            .put(
+                CASE,
+                &(self.name.to_owned(), self.level, self.claim.to_owned()),
+            )
+            .map_err(failed)
+    }
+}
+
+const CASE: Slot<(String, Level, String)> = Slot::new("case");
+
+/// The case ends: this role records whether every step of every role in `from` (their
+/// [`MISSED`] values, sent to it) and of its own did what it had to.
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+pub struct Verdict;
+
+impl DbEffect for Verdict {
+    type Output = bool;
+
+    async fn run(&self, node: &Node) -> Result<bool, EffectFailure> {
+        let (name, level, claim) = node.value(CASE)?;
+        let mut evidence = crate::node::lock(&node.sessions.missed).clone();
+        for (_, missed) in node.values().from_each(MISSED).map_err(failed)? {
+            evidence.extend(missed);
+        }
+        let passed = evidence.is_empty();
+        node.journal().count("cases", 1);
+        node.journal()
+            .count("cases_as_documented", u64::from(passed));
+        node.journal().check(
+            format!("{name} at {}", level.sql().to_lowercase()),
+            passed,
+            format!("documented as {claim}"),
+            evidence,
+        );
+        Ok(passed)
+    }
+}

@@ -1,0 +1,269 @@
+//! Verification: table checksums and their comparison, the ledger of acknowledged
+//! transactions, `pg_amcheck`, and a role's catalog against the live schema.
+
+use serde::{Deserialize, Serialize};
+use stormchor_macros::ExtensionEffect;
+use stormchor_runtime::EffectFailure;
+use stormchor_runtime::postgres::{
+    Checksums, Ledger, PgBinaries, compare_checksums, table_checksums, validate, verify_ledger,
+};
+
+use super::server::ServerInfo;
+use super::wal::Point;
+use super::{connect, failed};
+use crate::effect::DbEffect;
+use crate::node::{Node, lock};
+use crate::value::Slot;
+
+fn rows(checksums: &Checksums) -> i64 {
+    checksums.values().map(|c| c.rows).sum()
+}
+
+/// The checksum of every table of `public` on the server in `of`, in one snapshot.
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+pub struct TableChecksums {
+    /// The server.
+    pub of: Slot<ServerInfo>,
+}
+
+impl DbEffect for TableChecksums {
+    type Output = Checksums;
+
+    async fn run(&self, node: &Node) -> Result<Checksums, EffectFailure> {
+        let server = node.value(self.of)?;
+        let client = connect(&server.connection).await?;
+        table_checksums(&client, "public").await.map_err(failed)
+    }
+}
+
+/// Checks that the checksums in `found` equal those of the point in `expected`, as a
+/// check of the report with every differing table as evidence; a difference fails
+/// the effect.
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+pub struct CompareChecksums {
+    /// The recorded point.
+    pub expected: Slot<Point>,
+    /// The checksums found.
+    pub found: Slot<Checksums>,
+    /// Compare with the next recorded point of `expected`, in the order they came,
+    /// instead of the latest (one backup restored to every point in turn).
+    pub in_order: bool,
+}
+
+impl DbEffect for CompareChecksums {
+    type Output = bool;
+
+    async fn run(&self, node: &Node) -> Result<bool, EffectFailure> {
+        let point = if self.in_order {
+            node.values()
+                .next(self.expected)
+                .map_err(|e| EffectFailure::permanent(e.to_string()))?
+        } else {
+            node.value(self.expected)?
+        };
+        let found = node.value(self.found)?;
+        let differences = compare_checksums(&point.checksums, &found);
+        let passed = differences.is_empty();
+        node.journal().check(
+            format!("checksums at point {}", point.index),
+            passed,
+            format!(
+                "{} tables, {} rows expected; {} tables, {} rows restored; {} differences",
+                point.checksums.len(),
+                rows(&point.checksums),
+                found.len(),
+                rows(&found),
+                differences.len()
+            ),
+            differences.iter().map(ToString::to_string).collect(),
+        );
+        if passed {
+            Ok(true)
+        } else {
+            Err(failed(format!(
+                "{} tables differ at point {}",
+                differences.len(),
+                point.index
+            )))
+        }
+    }
+}
+
+/// What the ledger check found, in figures.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerSummary {
+    /// Whether the check held.
+    pub passed: bool,
+    /// Acknowledged transactions checked.
+    pub acknowledged: u64,
+    /// Of them, found whole.
+    pub found: u64,
+    /// Of them, missing or partial.
+    pub missing: u64,
+}
+
+/// Checks every ledger in `ledgers` (as each writer sent it) against the server in
+/// `on`: every acknowledged transaction whole, none half there, none that must not
+/// exist. A check of the report (a failure fails the report, not the effect, so that
+/// the checks after it still run).
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+pub struct VerifyLedger {
+    /// The server to check.
+    pub on: Slot<ServerInfo>,
+    /// The writers' ledgers.
+    pub ledgers: Slot<Ledger>,
+}
+
+impl DbEffect for VerifyLedger {
+    type Output = LedgerSummary;
+
+    async fn run(&self, node: &Node) -> Result<LedgerSummary, EffectFailure> {
+        let server = node.value(self.on)?;
+        let ledgers: Vec<Ledger> = node
+            .values()
+            .from_each(self.ledgers)
+            .map_err(failed)?
+            .into_iter()
+            .map(|(_, ledger)| ledger)
+            .collect();
+        let client = connect(&server.connection).await?;
+        let verdict = verify_ledger(&client, &ledgers).await.map_err(failed)?;
+        let journal = node.journal();
+        let in_doubt: usize = ledgers.iter().map(|l| l.in_doubt.len()).sum();
+        let aborted: usize = ledgers.iter().map(|l| l.aborted.len()).sum();
+        journal.figure("acknowledged", verdict.acknowledged);
+        journal.figure("found", verdict.found);
+        journal.figure("missing", verdict.missing.len() as u64);
+        journal.figure("in_doubt", in_doubt as u64);
+        journal.figure("aborted", aborted as u64);
+        journal.figure(
+            "reconnects",
+            ledgers.iter().map(|l| l.reconnects).sum::<u64>(),
+        );
+        let passed = verdict.is_clean() && verdict.acknowledged > 0;
+        let mut evidence = verdict.evidence(20);
+        if verdict.acknowledged == 0 {
+            evidence.push("no transaction was acknowledged: the check proves nothing".to_owned());
+        }
+        journal.check(
+            "every acknowledged transaction is whole, none is half there",
+            passed,
+            format!(
+                "{} acknowledged by {} writers, {} found whole, {} missing, {} half there, {} that \
+                 must not exist; in doubt: {} committed, {} absent",
+                verdict.acknowledged,
+                ledgers.len(),
+                verdict.found,
+                verdict.missing.len(),
+                verdict.partial.len(),
+                verdict.phantom.len(),
+                verdict.in_doubt_committed,
+                verdict.in_doubt_absent
+            ),
+            evidence,
+        );
+        Ok(LedgerSummary {
+            passed,
+            acknowledged: verdict.acknowledged,
+            found: verdict.found,
+            missing: verdict.missing.len() as u64,
+        })
+    }
+}
+
+/// The client arguments (`--host`, `--port`, `--username`) of a libpq connection
+/// string of the `key=value` form.
+pub fn client_args(connection: &str) -> Vec<String> {
+    connection
+        .split_whitespace()
+        .filter_map(|pair| pair.split_once('='))
+        .filter_map(|(key, value)| match key {
+            "host" => Some(format!("--host={value}")),
+            "port" => Some(format!("--port={value}")),
+            "user" => Some(format!("--username={value}")),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Runs `pg_amcheck` (installing the `amcheck` extension where it is missing) on every
+/// database of the server in `on`, tables and indexes, as a check of the report (a
+/// failure fails the report, not the effect). The output is whether it held.
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+pub struct Amcheck {
+    /// The server.
+    pub on: Slot<ServerInfo>,
+}
+
+impl DbEffect for Amcheck {
+    type Output = bool;
+
+    async fn run(&self, node: &Node) -> Result<bool, EffectFailure> {
+        let server = node.value(self.on)?;
+        let mut args = client_args(&server.connection);
+        args.extend(["--install-missing".to_owned(), "--all".to_owned()]);
+        let binaries = PgBinaries::locate().map_err(failed)?;
+        let result = binaries.run_client("pg_amcheck", &args).await;
+        node.journal().check(
+            "pg_amcheck reports no corruption",
+            result.is_ok(),
+            match &result {
+                Ok(_) => "tables and indexes of every database checked".to_owned(),
+                Err(_) => "corruption or errors reported".to_owned(),
+            },
+            result
+                .as_ref()
+                .err()
+                .map(|e| e.to_string().lines().map(str::to_owned).collect())
+                .unwrap_or_default(),
+        );
+        Ok(result.is_ok())
+    }
+}
+
+/// Checks this role's catalog against the live schema of the server in `on`: every
+/// table of the role's share (what it discovered as its own, and what it made) must
+/// be exactly as the catalog says. A check of the report; a difference fails the
+/// effect.
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+pub struct ValidateCatalog {
+    /// The server.
+    pub on: Slot<ServerInfo>,
+}
+
+impl DbEffect for ValidateCatalog {
+    type Output = usize;
+
+    async fn run(&self, node: &Node) -> Result<usize, EffectFailure> {
+        let server = node.value(self.on)?;
+        let client = connect(&server.connection).await?;
+        let catalog = node.catalog();
+        let share = lock(&node.share).clone();
+        let divergences: Vec<_> = validate(&client, "public", catalog)
+            .await
+            .map_err(failed)?
+            .into_iter()
+            .filter(|d| share.contains(&d.table) || catalog.made_here(&d.table))
+            .collect();
+        let passed = divergences.is_empty();
+        node.journal().check(
+            format!("{}'s catalog matches the schema", node.role()),
+            passed,
+            format!(
+                "{} tables in the catalog, {} differences",
+                catalog.len(),
+                divergences.len()
+            ),
+            divergences.iter().map(ToString::to_string).collect(),
+        );
+        if passed {
+            Ok(0)
+        } else {
+            Err(failed(format!(
+                "{} differences between {}'s catalog and the schema",
+                divergences.len(),
+                node.role()
+            )))
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! The process's interrupt request (Ctrl-C, SIGTERM): load effects end early when
+//! it is set, so that a run still verifies and reports what it did.
+//!
+//! It is the state of this process, not of any role: every role running in the
+//! process sees it, and a role in another process has its own.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock};
+
+static REQUESTED: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(false)));
+
+/// Asks every load effect of this process to end after its current operation.
+pub fn request() {
+    REQUESTED.store(true, Ordering::Relaxed);
+}
+
+/// Whether an interrupt was requested.
+pub fn requested() -> bool {
+    REQUESTED.load(Ordering::Relaxed)
+}
+
+/// The flag itself, for load engines that poll an `AtomicBool`.
+pub fn flag() -> Arc<AtomicBool> {
+    REQUESTED.clone()
+}

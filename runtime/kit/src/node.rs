@@ -1,0 +1,247 @@
+//! The data one role owns while a kit program runs: its journal, the values it holds,
+//! and its resources (a node role's server, a backup role's backups and restored
+//! clusters, a worker's catalog, ledger and SQL sessions).
+//!
+//! Nothing in it is shared with another role: every [`Node`] is built on its own from
+//! the run's options, so any role can run in a process (or on a host) of its own.
+//! What another role needs travels in messages ([`Carry`]).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU32;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use stormchor_choreography::RoleId;
+use stormchor_runtime::postgres::{
+    ActionRegistry, BaseBackup, Catalog, Ledger, PgCluster, PgTarget, WalArchive, WorkerReport,
+};
+use stormchor_runtime::{EffectFailure, RoleLogic, RoleState};
+
+use crate::effects::sql::Sessions;
+use crate::journal::Journal;
+use crate::scenario::{Fault, ScenarioOptions};
+use crate::value::{Carry, Values};
+
+/// A role type kit programs run with: it says which roles are members of a family
+/// (their index seeds their random streams and picks their share of a schema).
+///
+/// # Example
+/// ```
+/// use stormchor_kit::KitRole;
+///
+/// #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// enum Role { Coordinator, Worker(u16) }
+///
+/// impl KitRole for Role {
+///     fn member(&self) -> Option<u16> {
+///         match self { Role::Worker(k) => Some(*k), _ => None }
+///     }
+/// }
+/// assert_eq!(Role::Worker(2).member(), Some(2));
+/// ```
+pub trait KitRole: RoleId {
+    /// The role's index in its family, if it is a member of one.
+    fn member(&self) -> Option<u16> {
+        None
+    }
+}
+
+/// The state a kit effect's handler sees: the role's [`Node`] in the runtime's role
+/// state.
+pub type KitState<R> = RoleState<R, Carry, Node>;
+
+/// What one role owns.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::{Node, ScenarioOptions, Slot};
+///
+/// const POINT: Slot<u64> = Slot::new("point");
+/// let node = Node::new("Coordinator", None, &ScenarioOptions::short());
+/// node.values().put(POINT, &7).expect("encodes");
+/// assert_eq!(node.values().get(POINT).expect("held"), 7);
+/// assert_eq!(node.role(), "Coordinator");
+/// ```
+#[derive(Debug)]
+pub struct Node {
+    role: String,
+    member: Option<u16>,
+    options: ScenarioOptions,
+    journal: Journal,
+    values: Values,
+    /// The server this role runs (a node role), once started.
+    pub(crate) server: tokio::sync::Mutex<Option<PgTarget>>,
+    /// The WAL archive of this role's server, when it archives.
+    pub(crate) archive: Mutex<Option<Arc<WalArchive>>>,
+    /// The base backup this role took last.
+    pub(crate) backup: tokio::sync::Mutex<Option<BaseBackup>>,
+    /// The clusters this role restored or started from backups, by name.
+    pub(crate) restored: tokio::sync::Mutex<BTreeMap<String, PgCluster>>,
+    /// This role's schema catalog (its share of the schema).
+    pub(crate) catalog: Arc<Catalog>,
+    /// The names of the tables of this role's share when it discovered the schema.
+    pub(crate) share: Mutex<Vec<String>>,
+    /// This role's ledger, kept across rounds.
+    pub(crate) ledger: Mutex<Ledger>,
+    /// The action mix of this role's stress load.
+    pub(crate) actions: ActionRegistry,
+    /// The reports of this role's stress loads.
+    pub(crate) stress: Mutex<Vec<WorkerReport>>,
+    /// Crashes this role caused so far.
+    pub(crate) crashes: AtomicU32,
+    /// This role's SQL sessions (SQL steps).
+    pub(crate) sessions: Sessions,
+    /// Where this role's SQL log goes (none when no temporary directory could be made).
+    logs: Option<tempfile::TempDir>,
+}
+
+impl Node {
+    /// The data of role `role` (its family index `member`, if any) for a run with
+    /// `options`.
+    pub fn new(role: impl Into<String>, member: Option<u16>, options: &ScenarioOptions) -> Node {
+        let role = role.into();
+        let catalog = match member {
+            Some(k) => Catalog::with_name_prefix(format!("w{k}_")),
+            None => Catalog::new(),
+        };
+        Node {
+            journal: Journal::new(role.clone(), options.started),
+            values: Values::new(role.clone()),
+            member,
+            options: options.clone(),
+            server: tokio::sync::Mutex::new(None),
+            archive: Mutex::new(None),
+            backup: tokio::sync::Mutex::new(None),
+            restored: tokio::sync::Mutex::new(BTreeMap::new()),
+            catalog: Arc::new(catalog),
+            share: Mutex::new(Vec::new()),
+            ledger: Mutex::new(Ledger::default()),
+            actions: ActionRegistry::default_actions(),
+            stress: Mutex::new(Vec::new()),
+            crashes: AtomicU32::new(0),
+            sessions: Sessions::default(),
+            logs: tempfile::Builder::new()
+                .prefix("stormchor-logs-")
+                .tempdir()
+                .ok(),
+            role,
+        }
+    }
+
+    /// The role's name.
+    pub fn role(&self) -> &str {
+        &self.role
+    }
+
+    /// The role's index in its family.
+    pub fn member(&self) -> Option<u16> {
+        self.member
+    }
+
+    /// The run's options.
+    pub fn options(&self) -> &ScenarioOptions {
+        &self.options
+    }
+
+    /// Whether the run injects `fault`.
+    pub fn injects(&self, fault: Fault) -> bool {
+        self.options.fault == Some(fault)
+    }
+
+    /// The role's journal.
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// The values the role holds.
+    pub fn values(&self) -> &Values {
+        &self.values
+    }
+
+    /// The role's schema catalog.
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    /// The reports of the stress loads this role ran.
+    pub fn stress_reports(&self) -> Vec<WorkerReport> {
+        lock(&self.stress).clone()
+    }
+
+    /// Where this role logs the SQL of its stress load, if anywhere.
+    pub fn sql_log_path(&self) -> Option<PathBuf> {
+        Some(
+            self.logs
+                .as_ref()?
+                .path()
+                .join(format!("{}.sql.log", self.role)),
+        )
+    }
+
+    /// The last `lines` statements of this role's SQL log.
+    pub fn sql_log_tail(&self, lines: usize) -> Vec<String> {
+        let text = self
+            .sql_log_path()
+            .and_then(|path| std::fs::read_to_string(path).ok())
+            .unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..]
+            .iter()
+            .map(|l| (*l).to_owned())
+            .collect()
+    }
+
+    /// Reads a value this role needs; a missing one fails the effect, naming it.
+    pub fn value<T: crate::Value>(&self, slot: crate::Slot<T>) -> Result<T, EffectFailure> {
+        self.values
+            .get(slot)
+            .map_err(|e| EffectFailure::permanent(e.to_string()))
+    }
+
+    /// Stops and removes every server this role owns (off the async threads: removing
+    /// a cluster's directory is blocking file-system work).
+    pub async fn release(&self) {
+        let server = self.server.lock().await.take();
+        let restored = std::mem::take(&mut *self.restored.lock().await);
+        let backup = self.backup.lock().await.take();
+        let archive = lock(&self.archive).take();
+        let _ =
+            tokio::task::spawn_blocking(move || drop((server, restored, backup, archive))).await;
+    }
+}
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<R: RoleId> RoleLogic<R, Carry> for Node {
+    fn message(state: &KitState<R>, _to: R, template: &Carry) -> Carry {
+        if template.is_signal() {
+            return template.clone();
+        }
+        template.filled(state.data().values.encoded(template.slot()))
+    }
+
+    fn accept(state: &KitState<R>, from: R, template: &Carry, value: &Carry) -> Result<(), String> {
+        if value != template {
+            return Err(format!("message {value:?}"));
+        }
+        if template.is_signal() {
+            return Ok(());
+        }
+        match value.payload() {
+            Some(bytes) => {
+                state
+                    .data()
+                    .values
+                    .receive(value.slot(), format!("{from:?}"), bytes.to_vec());
+                Ok(())
+            }
+            None => Err(format!(
+                "`{}` without a value: {from:?} held none when it sent it (no effect of {from:?} \
+                 produced it and no message brought it there first)",
+                value.slot()
+            )),
+        }
+    }
+}

@@ -1,0 +1,505 @@
+//! Scenarios: a named program with its options, defaults and the faults it can
+//! inject; a registry of them (the built-in ones and an author's own); and the runner
+//! that gives every role its own [`Node`] and merges their journals into a report.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::time::{Duration, Instant, SystemTime};
+
+use stormchor_choreography::{Program, ProjectionError, project_all, to_mermaid};
+use stormchor_runtime::{RegistryError, RoleSetup, RunConfig, run_all};
+use thiserror::Error;
+
+use crate::effect::Kit;
+use crate::node::{KitRole, Node};
+use crate::report::ScenarioReport;
+use crate::value::Carry;
+
+/// A fault a scenario injects on purpose, to show that its verifier catches it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Fault {
+    /// Deletes one acknowledged ledger row behind the writers' back.
+    DeleteAcknowledgedRow,
+    /// Overwrites the line pointers of a page of the ledger's primary-key index while
+    /// the server is down: `pg_amcheck` must report it.
+    CorruptLedgerIndex,
+    /// Empties the file of the largest table holding rows on a restored cluster.
+    CorruptRestoredTable,
+    /// Restores a backup without replaying the archived WAL to the target.
+    SkipWalReplay,
+    /// Drops a table behind a catalog's back.
+    DropTableBehindCatalog,
+    /// Runs every isolation case one level weaker than it is written for.
+    WeakerIsolation,
+}
+
+impl Fault {
+    /// Every fault, with its name.
+    pub const ALL: [(&'static str, Fault); 6] = [
+        ("delete-acknowledged-row", Fault::DeleteAcknowledgedRow),
+        ("corrupt-ledger-index", Fault::CorruptLedgerIndex),
+        ("corrupt-restored-table", Fault::CorruptRestoredTable),
+        ("skip-wal-replay", Fault::SkipWalReplay),
+        ("drop-table-behind-catalog", Fault::DropTableBehindCatalog),
+        ("weaker-isolation", Fault::WeakerIsolation),
+    ];
+
+    /// The fault's name.
+    pub fn name(self) -> &'static str {
+        Fault::ALL
+            .iter()
+            .find(|(_, fault)| *fault == self)
+            .map_or("?", |(name, _)| name)
+    }
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Fault {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        Fault::ALL
+            .iter()
+            .find(|(known, _)| *known == name)
+            .map(|(_, fault)| *fault)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Fault::ALL.iter().map(|(n, _)| *n).collect();
+                format!(
+                    "unknown fault `{name}`; the faults are {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// How a scenario runs. Every role's [`Node`] is built from a copy of it.
+#[derive(Clone, Debug)]
+pub struct ScenarioOptions {
+    /// Workers.
+    pub workers: u16,
+    /// How long each load phase runs.
+    pub duration: Duration,
+    /// Rounds (crashes, recorded points...).
+    pub rounds: u32,
+    /// The seed of every random choice.
+    pub seed: u64,
+    /// A server to use instead of a throwaway cluster (scenarios that control the
+    /// server's processes refuse it).
+    pub target: Option<String>,
+    /// A schema to load (a SQL file), for scenarios that start from one.
+    pub schema_file: Option<PathBuf>,
+    /// A fault to inject.
+    pub fault: Option<Fault>,
+    /// When the run started: every role's times count from it.
+    pub started: SystemTime,
+    /// Let effects that change existing tables (the stress mix on a discovered
+    /// schema) work on the tables of a user's server (`--target`). Off by default: a
+    /// user's data is not ours to change unless they ask.
+    pub touch_user_tables: bool,
+}
+
+impl ScenarioOptions {
+    /// The short configuration CI runs: 2 workers, 2 s load phases, 3 rounds, seed 1.
+    pub fn short() -> Self {
+        ScenarioOptions {
+            workers: 2,
+            duration: Duration::from_secs(2),
+            rounds: 3,
+            seed: 1,
+            target: None,
+            schema_file: None,
+            fault: None,
+            started: SystemTime::now(),
+            touch_user_tables: false,
+        }
+    }
+}
+
+/// Why a scenario could not run (a scenario that ran and failed a check returns a
+/// report with `success == false` instead).
+#[derive(Debug, Error)]
+pub enum ScenarioError {
+    /// No scenario has that name.
+    #[error("unknown scenario `{name}`{hint}; the scenarios are {known}")]
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// ", did you mean `x`?" or nothing.
+        hint: String,
+        /// The names there are.
+        known: String,
+    },
+    /// The scenario controls the server's processes and was given a user's server.
+    #[error(
+        "the {scenario} scenario controls the server's processes (kills, restarts, backups), \
+         which a server given with --target does not allow; run it on a throwaway cluster"
+    )]
+    NeedsProcessControl {
+        /// The scenario.
+        scenario: String,
+    },
+    /// The scenario cannot inject the fault asked for.
+    #[error("the {scenario} scenario cannot inject `{fault}`; it can inject {supported}")]
+    UnsupportedFault {
+        /// The scenario.
+        scenario: String,
+        /// The fault asked for.
+        fault: Fault,
+        /// The faults it can inject ("no fault" when none).
+        supported: String,
+    },
+    /// Two scenarios of one registry have the same name.
+    #[error("a scenario named `{0}` is registered already")]
+    Duplicate(String),
+    /// The scenario's choreography does not project (a bug in the scenario).
+    #[error("the {scenario} choreography is unsound: {source}")]
+    Projection {
+        /// The scenario.
+        scenario: String,
+        /// Why.
+        #[source]
+        source: Box<ProjectionError>,
+    },
+    /// The kit's registry could not be built.
+    #[error("the {scenario} scenario's effects do not register: {source}")]
+    Registry {
+        /// The scenario.
+        scenario: String,
+        /// Why.
+        #[source]
+        source: RegistryError,
+    },
+    /// Setting the scenario up failed.
+    #[error("cannot set the {scenario} scenario up: {message}")]
+    Setup {
+        /// The scenario.
+        scenario: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// What a scenario runs with unless told otherwise, and what it needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Defaults {
+    /// It controls the server's processes (kills, restarts, backups, replicas): a
+    /// user's server (`--target`) is refused before anything starts.
+    pub controls_processes: bool,
+    /// Workers.
+    pub workers: u16,
+    /// Rounds.
+    pub rounds: u32,
+    /// Load phase length.
+    pub duration: Duration,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            controls_processes: false,
+            workers: 2,
+            rounds: 3,
+            duration: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A boxed future of a scenario run.
+pub type RunFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<ScenarioReport, ScenarioError>> + Send + 'a>>;
+
+/// A scenario: a name, what it proves, its defaults, the faults it can inject, its
+/// diagram, and its run.
+///
+/// Most scenarios are a [`KitScenario`]: a function from options to a kit program.
+pub trait Scenario: Send + Sync {
+    /// Its name (`backup-restore`).
+    fn name(&self) -> &'static str;
+    /// One line: what it proves.
+    fn description(&self) -> &'static str;
+    /// The faults it can inject.
+    fn faults(&self) -> &'static [Fault] {
+        &[]
+    }
+    /// Its defaults.
+    fn defaults(&self) -> Defaults {
+        Defaults::default()
+    }
+    /// The mermaid diagram of its choreography for these options.
+    fn diagram(&self, options: &ScenarioOptions) -> String;
+    /// Every role's projected program for these options (its local program, as text),
+    /// or why the choreography does not project; nothing runs.
+    fn local_programs(&self, options: &ScenarioOptions) -> Result<Vec<String>, ScenarioError>;
+    /// Runs it.
+    fn run(&self, options: ScenarioOptions) -> RunFuture<'_>;
+}
+
+/// A scenario made of a kit program.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::{Phase, StartServer};
+/// use stormchor_kit::slots::PRIMARY;
+/// use stormchor_kit::{Carry, DbEffect, KitRole, KitScenario, Program, Scenario, ScenarioOptions};
+///
+/// #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// enum Role { Primary }
+/// impl KitRole for Role {}
+///
+/// fn program(_: &ScenarioOptions) -> Program<Role, Carry> {
+///     Program::new()
+///         .role(Role::Primary)
+///         .ext(Phase("start"))
+///         .ext(StartServer::throwaway().into_slot(PRIMARY))
+/// }
+///
+/// let scenario = KitScenario::new("start-only", "a server starts", program);
+/// assert_eq!(scenario.name(), "start-only");
+/// assert!(scenario.diagram(&ScenarioOptions::short()).contains("StartServer"));
+/// ```
+pub struct KitScenario<R: KitRole> {
+    name: &'static str,
+    description: &'static str,
+    faults: &'static [Fault],
+    defaults: Defaults,
+    program: fn(&ScenarioOptions) -> Program<R, Carry>,
+    kit: fn() -> Result<Kit<R>, RegistryError>,
+}
+
+impl<R: KitRole> KitScenario<R> {
+    /// The scenario `name`, proving `description`, running `program` with every kit
+    /// effect.
+    pub fn new(
+        name: &'static str,
+        description: &'static str,
+        program: fn(&ScenarioOptions) -> Program<R, Carry>,
+    ) -> Self {
+        KitScenario {
+            name,
+            description,
+            faults: &[],
+            defaults: Defaults::default(),
+            program,
+            kit: Kit::new,
+        }
+    }
+
+    /// The faults it can inject.
+    pub fn with_faults(mut self, faults: &'static [Fault]) -> Self {
+        self.faults = faults;
+        self
+    }
+
+    /// Its defaults.
+    pub fn with_defaults(mut self, defaults: Defaults) -> Self {
+        self.defaults = defaults;
+        self
+    }
+
+    /// The kit it runs with (every kit effect plus an author's own).
+    pub fn with_kit(mut self, kit: fn() -> Result<Kit<R>, RegistryError>) -> Self {
+        self.kit = kit;
+        self
+    }
+
+    /// Its program for these options.
+    pub fn program(&self, options: &ScenarioOptions) -> Program<R, Carry> {
+        (self.program)(options)
+    }
+}
+
+impl<R: KitRole> Scenario for KitScenario<R> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn description(&self) -> &'static str {
+        self.description
+    }
+    fn faults(&self) -> &'static [Fault] {
+        self.faults
+    }
+    fn defaults(&self) -> Defaults {
+        self.defaults
+    }
+    fn diagram(&self, options: &ScenarioOptions) -> String {
+        to_mermaid(&self.program(options))
+    }
+    fn local_programs(&self, options: &ScenarioOptions) -> Result<Vec<String>, ScenarioError> {
+        project_all(&self.program(options))
+            .map(|locals| locals.values().map(ToString::to_string).collect())
+            .map_err(|source| ScenarioError::Projection {
+                scenario: self.name.to_owned(),
+                source: Box::new(source),
+            })
+    }
+    fn run(&self, options: ScenarioOptions) -> RunFuture<'_> {
+        Box::pin(async move {
+            let kit = (self.kit)().map_err(|source| ScenarioError::Registry {
+                scenario: self.name.to_owned(),
+                source,
+            })?;
+            run_program(self.name, &self.program(&options), &options, kit).await
+        })
+    }
+}
+
+/// Runs a kit program with every role in this process (the in-memory transport),
+/// each role with its own [`Node`] built from `options`, and merges their journals
+/// into the report. Every server a role started is stopped and removed before it
+/// returns.
+pub async fn run_program<R: KitRole>(
+    name: &str,
+    program: &Program<R, Carry>,
+    options: &ScenarioOptions,
+    kit: Kit<R>,
+) -> Result<ScenarioReport, ScenarioError> {
+    project_all(program).map_err(|source| ScenarioError::Projection {
+        scenario: name.to_owned(),
+        source: Box::new(source),
+    })?;
+    let registry = std::sync::Arc::new(kit.into_registry());
+    let began = Instant::now();
+    // Generous: every wait in the effects is bounded on its own; this catches the rest.
+    let deadline = options.duration * (options.rounds + 4) * 4 + Duration::from_secs(600);
+    let run = run_all(
+        program,
+        |role: R| {
+            RoleSetup::with_registry(
+                Node::new(format!("{role:?}"), role.member(), options),
+                registry.clone(),
+            )
+        },
+        RunConfig::default().with_deadline(deadline),
+    )
+    .await
+    .map_err(|source| ScenarioError::Projection {
+        scenario: name.to_owned(),
+        source: Box::new(source),
+    })?;
+    let report = ScenarioReport::merge(
+        name,
+        options.seed,
+        began.elapsed(),
+        &run,
+        to_mermaid(program),
+    );
+    for outcome in run.outcomes.values() {
+        if let Some(state) = &outcome.state {
+            state.data().release().await;
+        }
+    }
+    Ok(report)
+}
+
+/// Scenarios by name.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::{Fault, KitScenario, Program, ScenarioError, ScenarioOptions, ScenarioRegistry, Carry, KitRole};
+///
+/// #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// enum Role { Primary }
+/// impl KitRole for Role {}
+/// fn nothing(_: &ScenarioOptions) -> Program<Role, Carry> { Program::new().role(Role::Primary) }
+///
+/// let mut registry = ScenarioRegistry::new();
+/// registry.register(KitScenario::new("nothing", "does nothing", nothing)).expect("new name");
+/// assert!(registry.get("nothing").is_ok());
+/// assert!(matches!(registry.get("nothin"), Err(ScenarioError::Unknown { .. })));
+/// let mut options = ScenarioOptions::short();
+/// options.fault = Some(Fault::SkipWalReplay);
+/// assert!(matches!(registry.check("nothing", &options), Err(ScenarioError::UnsupportedFault { .. })));
+/// ```
+#[derive(Default)]
+pub struct ScenarioRegistry {
+    scenarios: Vec<Box<dyn Scenario>>,
+}
+
+impl ScenarioRegistry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        ScenarioRegistry::default()
+    }
+
+    /// Adds a scenario; its name must be new.
+    pub fn register(
+        &mut self,
+        scenario: impl Scenario + 'static,
+    ) -> Result<&mut Self, ScenarioError> {
+        if self.scenarios.iter().any(|s| s.name() == scenario.name()) {
+            return Err(ScenarioError::Duplicate(scenario.name().to_owned()));
+        }
+        self.scenarios.push(Box::new(scenario));
+        Ok(self)
+    }
+
+    /// Every scenario, in the order they were registered.
+    pub fn iter(&self) -> impl Iterator<Item = &dyn Scenario> {
+        self.scenarios.iter().map(|s| s.as_ref())
+    }
+
+    /// Whether `name` is a scenario of this registry.
+    pub fn contains(&self, name: &str) -> bool {
+        self.scenarios.iter().any(|s| s.name() == name)
+    }
+
+    /// The scenario `name`; an unknown name lists the known ones, with the closest.
+    pub fn get(&self, name: &str) -> Result<&dyn Scenario, ScenarioError> {
+        self.iter().find(|s| s.name() == name).ok_or_else(|| {
+            let names: Vec<&str> = self.iter().map(|s| s.name()).collect();
+            ScenarioError::Unknown {
+                name: name.to_owned(),
+                hint: crate::closest(name, &names)
+                    .map(|n| format!(" (did you mean `{n}`?)"))
+                    .unwrap_or_default(),
+                known: names.join(", "),
+            }
+        })
+    }
+
+    /// Checks that scenario `name` exists and can run with `options` (the fault asked
+    /// for is one it injects), before anything starts.
+    pub fn check(
+        &self,
+        name: &str,
+        options: &ScenarioOptions,
+    ) -> Result<&dyn Scenario, ScenarioError> {
+        let scenario = self.get(name)?;
+        if options.target.is_some() && scenario.defaults().controls_processes {
+            return Err(ScenarioError::NeedsProcessControl {
+                scenario: name.to_owned(),
+            });
+        }
+        if let Some(fault) = options.fault {
+            if !scenario.faults().contains(&fault) {
+                let supported: Vec<&str> = scenario.faults().iter().map(|f| f.name()).collect();
+                return Err(ScenarioError::UnsupportedFault {
+                    scenario: name.to_owned(),
+                    fault,
+                    supported: if supported.is_empty() {
+                        "no fault".to_owned()
+                    } else {
+                        supported.join(", ")
+                    },
+                });
+            }
+        }
+        Ok(scenario)
+    }
+
+    /// Runs scenario `name` after [`check`](ScenarioRegistry::check)ing it.
+    pub async fn run(
+        &self,
+        name: &str,
+        options: ScenarioOptions,
+    ) -> Result<ScenarioReport, ScenarioError> {
+        self.check(name, &options)?.run(options).await
+    }
+}

@@ -1,0 +1,333 @@
+//! Typed values between roles: a [`Slot`] names a value and fixes its type; a message
+//! [`Carry`]s the value of a slot from its sender to its receiver.
+//!
+//! A role holds a slot's value once one of its effects produced it
+//! ([`Produce`], written `effect.into_slot(SLOT)`) or once it received it. Sender
+//! and receiver name the same `Slot<T>` constant, so a receiver cannot read a value
+//! of another type than the one sent: that is a compile error. A message whose slot
+//! has no value at the sender is refused by the receiver with an error naming both.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt::{self, Debug};
+use std::marker::PhantomData;
+use std::sync::{Mutex, PoisonError};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// What a slot can hold: a value that can travel between processes.
+pub trait Value: Serialize + DeserializeOwned + Clone + Debug + Send + Sync + 'static {}
+
+impl<T> Value for T where T: Serialize + DeserializeOwned + Clone + Debug + Send + Sync + 'static {}
+
+/// The name and type of a value that roles produce and pass on.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::{Carry, Slot};
+///
+/// const ROWS: Slot<u64> = Slot::new("rows");
+/// let template: Carry = ROWS.carry();
+/// assert_eq!(template.slot(), "rows");
+/// assert!(template.payload().is_none());
+/// ```
+pub struct Slot<T> {
+    name: &'static str,
+    kind: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Slot<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Slot<T> {}
+
+impl<T> PartialEq for Slot<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl<T> Debug for Slot<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.name)
+    }
+}
+
+impl<T> Slot<T> {
+    /// A slot called `name`. Two slots of one program with the same name are the
+    /// same slot; give each value its own name.
+    pub const fn new(name: &'static str) -> Self {
+        Slot {
+            name,
+            kind: PhantomData,
+        }
+    }
+
+    /// The slot's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The message template that carries this slot's value from its sender.
+    pub fn carry(self) -> Carry {
+        Carry {
+            slot: Cow::Borrowed(self.name),
+            payload: None,
+            signal: false,
+        }
+    }
+}
+
+/// The message of kit programs: the value of one slot, encoded.
+///
+/// In a program it is a template (no payload); the sender fills the payload from
+/// the value it holds. Two carries are the same message when they name the same slot.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Carry {
+    slot: Cow<'static, str>,
+    payload: Option<Vec<u8>>,
+    signal: bool,
+}
+
+impl Carry {
+    /// A message that carries no value, only the fact that it was sent ("go", "done").
+    ///
+    /// # Example
+    /// ```
+    /// use stormchor_kit::Carry;
+    ///
+    /// assert!(Carry::signal("go").is_signal());
+    /// assert_eq!(Carry::signal("go"), Carry::signal("go"));
+    /// ```
+    pub fn signal(name: &'static str) -> Carry {
+        Carry {
+            slot: Cow::Borrowed(name),
+            payload: None,
+            signal: true,
+        }
+    }
+
+    /// Whether this message carries no value.
+    pub fn is_signal(&self) -> bool {
+        self.signal
+    }
+
+    /// The slot this message carries.
+    pub fn slot(&self) -> &str {
+        &self.slot
+    }
+
+    /// The encoded value, when it carries one.
+    pub fn payload(&self) -> Option<&[u8]> {
+        self.payload.as_deref()
+    }
+
+    pub(crate) fn filled(&self, payload: Option<Vec<u8>>) -> Carry {
+        Carry {
+            slot: self.slot.clone(),
+            payload,
+            signal: self.signal,
+        }
+    }
+}
+
+impl PartialEq for Carry {
+    fn eq(&self, other: &Self) -> bool {
+        self.slot == other.slot && self.signal == other.signal
+    }
+}
+
+impl Debug for Carry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.payload {
+            None => write!(f, "{}", self.slot),
+            Some(bytes) => write!(f, "{} ({} bytes)", self.slot, bytes.len()),
+        }
+    }
+}
+
+impl<T> From<Slot<T>> for Carry {
+    fn from(slot: Slot<T>) -> Carry {
+        slot.carry()
+    }
+}
+
+/// Why a slot's value cannot be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    /// The role holds no value of the slot.
+    #[error(
+        "role {role} holds no value `{slot}`: no effect of it produced one and no message brought one"
+    )]
+    Missing {
+        /// The role.
+        role: String,
+        /// The slot.
+        slot: String,
+    },
+    /// The value does not decode as the slot's type.
+    #[error("the value `{slot}` held by role {role} does not decode as {expected}: {reason}")]
+    Decode {
+        /// The role.
+        role: String,
+        /// The slot.
+        slot: String,
+        /// The slot's type.
+        expected: &'static str,
+        /// What the decoder said.
+        reason: String,
+    },
+    /// The value does not encode.
+    #[error("the value `{slot}` cannot be encoded: {reason}")]
+    Encode {
+        /// The slot.
+        slot: String,
+        /// What the encoder said.
+        reason: String,
+    },
+}
+
+/// One value a role holds, and where it came from.
+#[derive(Clone, Debug)]
+struct Held {
+    /// `None` when this role produced it.
+    from: Option<String>,
+    bytes: Vec<u8>,
+}
+
+/// The values one role holds, by slot: its own and those it received, in the order
+/// they arrived.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::{Slot, Values};
+///
+/// const LSN: Slot<u64> = Slot::new("lsn");
+/// let values = Values::new("Coordinator");
+/// values.put(LSN, &42).expect("encodes");
+/// assert_eq!(values.get(LSN).expect("held"), 42);
+/// values.receive("lsn", "Primary", bincode::serialize(&7u64).expect("encodes"));
+/// assert_eq!(values.get(LSN).expect("held"), 7);
+/// assert_eq!(values.from_each(LSN).expect("decodes"), vec![("Primary".to_owned(), 7)]);
+/// ```
+#[derive(Debug)]
+pub struct Values {
+    role: String,
+    held: Mutex<BTreeMap<String, Vec<Held>>>,
+    cursors: Mutex<BTreeMap<String, usize>>,
+}
+
+impl Values {
+    /// The values of `role`: none yet.
+    pub fn new(role: impl Into<String>) -> Self {
+        Values {
+            role: role.into(),
+            held: Mutex::new(BTreeMap::new()),
+            cursors: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Vec<Held>>> {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Keeps `value` as this role's own latest value of `slot`.
+    pub fn put<T: Value>(&self, slot: Slot<T>, value: &T) -> Result<(), ValueError> {
+        let bytes = bincode::serialize(value).map_err(|e| ValueError::Encode {
+            slot: slot.name.to_owned(),
+            reason: e.to_string(),
+        })?;
+        self.held()
+            .entry(slot.name.to_owned())
+            .or_default()
+            .push(Held { from: None, bytes });
+        Ok(())
+    }
+
+    /// Keeps an encoded value of `slot` received from `from`.
+    pub fn receive(&self, slot: &str, from: impl Into<String>, bytes: Vec<u8>) {
+        self.held().entry(slot.to_owned()).or_default().push(Held {
+            from: Some(from.into()),
+            bytes,
+        });
+    }
+
+    /// The encoded latest value of `slot`, to send on.
+    pub fn encoded(&self, slot: &str) -> Option<Vec<u8>> {
+        self.held().get(slot)?.last().map(|h| h.bytes.clone())
+    }
+
+    /// Whether the role holds a value of `slot`.
+    pub fn holds(&self, slot: &str) -> bool {
+        self.held().get(slot).is_some_and(|v| !v.is_empty())
+    }
+
+    fn decode<T: Value>(&self, slot: Slot<T>, bytes: &[u8]) -> Result<T, ValueError> {
+        bincode::deserialize(bytes).map_err(|e| ValueError::Decode {
+            role: self.role.clone(),
+            slot: slot.name.to_owned(),
+            expected: std::any::type_name::<T>(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The latest value of `slot` this role holds, produced here or received.
+    pub fn get<T: Value>(&self, slot: Slot<T>) -> Result<T, ValueError> {
+        let bytes = self.encoded(slot.name).ok_or_else(|| ValueError::Missing {
+            role: self.role.clone(),
+            slot: slot.name.to_owned(),
+        })?;
+        self.decode(slot, &bytes)
+    }
+
+    /// The oldest value of `slot` (produced here or received) that no earlier call of
+    /// `next` for `slot` returned: values taken one by one, in the order they came.
+    ///
+    /// # Example
+    /// ```
+    /// use stormchor_kit::{Slot, Values};
+    ///
+    /// const POINT: Slot<u32> = Slot::new("point");
+    /// let values = Values::new("Backup");
+    /// for n in [10, 20] {
+    ///     values.receive("point", "Coordinator", bincode::serialize(&n).expect("encodes"));
+    /// }
+    /// assert_eq!(values.next(POINT).expect("first"), 10);
+    /// assert_eq!(values.next(POINT).expect("second"), 20);
+    /// assert!(values.next(POINT).is_err());
+    /// ```
+    pub fn next<T: Value>(&self, slot: Slot<T>) -> Result<T, ValueError> {
+        let mut cursors = self.cursors.lock().unwrap_or_else(PoisonError::into_inner);
+        let cursor = cursors.entry(slot.name.to_owned()).or_insert(0);
+        let bytes = self
+            .held()
+            .get(slot.name)
+            .and_then(|held| held.get(*cursor))
+            .map(|h| h.bytes.clone())
+            .ok_or_else(|| ValueError::Missing {
+                role: self.role.clone(),
+                slot: format!("{} (number {})", slot.name, *cursor + 1),
+            })?;
+        *cursor += 1;
+        self.decode(slot, &bytes)
+    }
+
+    /// The latest value of `slot` from each role that sent one, in role-name order.
+    pub fn from_each<T: Value>(&self, slot: Slot<T>) -> Result<Vec<(String, T)>, ValueError> {
+        let latest: BTreeMap<String, Vec<u8>> = self
+            .held()
+            .get(slot.name)
+            .into_iter()
+            .flatten()
+            .filter_map(|h| Some((h.from.clone()?, h.bytes.clone())))
+            .collect();
+        latest
+            .into_iter()
+            .map(|(from, bytes)| Ok((from, self.decode(slot, &bytes)?)))
+            .collect()
+    }
+}
