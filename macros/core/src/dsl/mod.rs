@@ -15,7 +15,7 @@ use parse::{Choreography, Input, RoleRef};
 
 /// Expands one `choreography!` invocation; `krate` is the path of the choreography
 /// crate in the generated code.
-pub fn expand(input: TokenStream, krate: &TokenStream) -> TokenStream {
+pub(crate) fn expand(input: TokenStream, krate: &TokenStream) -> TokenStream {
     let input: Input = match syn::parse2(input) {
         Ok(input) => input,
         Err(error) => return error.to_compile_error(),
