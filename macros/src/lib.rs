@@ -87,8 +87,10 @@ pub fn derive_extension_effect(input: TokenStream) -> TokenStream {
 ///
 /// Unknown roles, self-sends, empty choices, duplicate labels, zero timeouts, roles
 /// that cannot learn a choice and parallel parts racing on a channel are compile
-/// errors pointing at the offending tokens. See `docs/dsl.md` for the grammar and the
-/// error catalogue.
+/// errors pointing at the offending tokens. A mistake gives one error: the invocation
+/// is parsed item by item and body by body, and the role enum and the signature of
+/// every choreography are emitted whatever goes wrong, so the code using them adds no
+/// errors of its own. See `docs/dsl.md` for the grammar and the error catalogue.
 ///
 /// ```
 /// use stormchor_choreography::{Program, project_all};
