@@ -138,9 +138,33 @@ fn a_missing_semicolon_is_one_error() {
             }}
             {FIRST}"
         ));
-        assert_eq!(errors(&out), ["expected `;`"], "{body}");
+        assert_eq!(
+            errors(&out),
+            ["expected `;` at the end of this statement"],
+            "{body}"
+        );
         assert!(stubbed(&out, "broken"), "{body}");
         assert!(generated(&out, "first"), "{body}");
+    }
+}
+
+#[test]
+fn a_roles_line_without_its_semicolon_is_one_error() {
+    for roles in ["Coordinator, Worker[n]", "Coordinator Worker[n];"] {
+        let out = expand(&format!(
+            "{ENUM}
+            pub fn broken(n: u16) -> Program<Role, Msg> {{
+                roles {roles}
+                Coordinator -> Worker: Msg::Start;
+            }}"
+        ));
+        let found = errors(&out);
+        assert_eq!(found.len(), 1, "{roles}: {found:?}");
+        assert!(
+            found[0].starts_with("expected `,` and more roles, or the `;`"),
+            "{roles}: {found:?}"
+        );
+        assert!(stubbed(&out, "broken"), "{roles}");
     }
 }
 
@@ -191,6 +215,22 @@ fn a_broken_signature_costs_only_its_choreography() {
     ));
     assert_eq!(errors(&out), ["expected `:`"]);
     assert!(!out.contains("fn broken"));
+    assert!(generated(&out, "first"));
+}
+
+#[test]
+fn a_wrong_return_type_still_leaves_its_signature() {
+    let out = expand(&format!(
+        "{ENUM}
+        pub fn listed(n: u16) -> Vec<Role> {{
+            roles Coordinator;
+        }}
+        {FIRST}"
+    ));
+    let found = errors(&out);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("a choreography returns `Program<Role, Msg>`"));
+    assert!(stubbed(&out, "listed"));
     assert!(generated(&out, "first"));
 }
 

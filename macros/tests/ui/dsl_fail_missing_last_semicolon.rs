@@ -1,4 +1,4 @@
-// A missing `;` after the last statement: the error points at the closing brace, the
+// A missing `;` after the last statement: the error covers that statement, the
 // enum and the function still exist.
 use stormchor_choreography::Program;
 use stormchor_macros::choreography;

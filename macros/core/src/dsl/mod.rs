@@ -50,6 +50,7 @@ pub(crate) fn expand(input: TokenStream, krate: &TokenStream) -> TokenStream {
             Ok(role_type) => role_type,
             Err(error) => {
                 errors.push(error);
+                items.push(stub(function));
                 continue;
             }
         };

@@ -315,9 +315,11 @@ fn parse_roles(input: ParseStream, sig: &Signature) -> syn::Result<Vec<RoleDecl>
     let mut roles = Vec::new();
     loop {
         let name: Ident = input.parse()?;
+        let mut last = name.span();
         let size = if input.peek(syn::token::Bracket) {
             let content;
-            syn::bracketed!(content in input);
+            let bracket = syn::bracketed!(content in input);
+            last = bracket.span.close();
             Some(content.parse::<Expr>()?)
         } else {
             None
@@ -326,6 +328,12 @@ fn parse_roles(input: ParseStream, sig: &Signature) -> syn::Result<Vec<RoleDecl>
         if input.peek(Token![;]) {
             input.parse::<Token![;]>()?;
             return Ok(roles);
+        }
+        if !input.peek(Token![,]) {
+            return Err(syn::Error::new(
+                last,
+                "expected `,` and more roles, or the `;` that ends the roles line, after this role",
+            ));
         }
         input.parse::<Token![,]>()?;
     }
@@ -343,6 +351,28 @@ fn parse_stmts(input: ParseStream) -> syn::Result<Vec<Stmt>> {
         stmts.push(parse_stmt(input)?);
     }
     Ok(stmts)
+}
+
+/// The `;` that ends the statement begun at `start` whose last part is `last`, and its
+/// span. Without it, the error covers the statement, not the next one's first token.
+fn semicolon(input: ParseStream, start: Span, last: Span) -> syn::Result<Span> {
+    if input.peek(Token![;]) {
+        return Ok(input.parse::<Token![;]>()?.span);
+    }
+    Err(error_between(
+        start,
+        last,
+        "expected `;` at the end of this statement",
+    ))
+}
+
+/// The span of the last token of `tokens`, or `fallback` when there is none.
+fn last_span(tokens: &impl ToTokens, fallback: Span) -> Span {
+    tokens
+        .to_token_stream()
+        .into_iter()
+        .last()
+        .map_or(fallback, |tree| tree.span())
 }
 
 /// Whether the next tokens start a send (`Name ->` or `Name[..] ->`) rather than a
@@ -387,7 +417,14 @@ fn parse_stmt(input: ParseStream) -> syn::Result<Stmt> {
         } else {
             None
         };
-        input.parse::<Token![;]>()?;
+        let last = match at.as_ref().and_then(|roles| roles.last()) {
+            Some(role) => match &role.index {
+                Some(index) => last_span(index, role.name.span()),
+                None => role.name.span(),
+            },
+            None => last_span(&effect, start),
+        };
+        semicolon(input, start, last)?;
         return Ok(Stmt::Ext {
             span: start,
             effect,
@@ -468,7 +505,7 @@ fn parse_stmt(input: ParseStream) -> syn::Result<Stmt> {
     if input.peek(kw::call) && !starts_send(input) {
         input.parse::<kw::call>()?;
         let program: Expr = input.parse()?;
-        input.parse::<Token![;]>()?;
+        semicolon(input, start, last_span(&program, start))?;
         return Ok(Stmt::Call {
             span: start,
             program,
@@ -493,7 +530,7 @@ fn parse_stmt(input: ParseStream) -> syn::Result<Stmt> {
         let to = parse_role(input)?;
         input.parse::<Token![:]>()?;
         let msg: Expr = input.parse()?;
-        let end = input.parse::<Token![;]>()?.span;
+        let end = semicolon(input, start, last_span(&msg, start))?;
         return Ok(Stmt::Send {
             span: start,
             end,
