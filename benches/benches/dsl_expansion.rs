@@ -1,6 +1,6 @@
 //! Compile-time cost of the `choreography!` DSL: expanding a 200-line choreography
 //! (parsing, name resolution, the symbolic projection check and code generation),
-//! timed on the macro's own expansion function, included from the macros crate.
+//! timed on the macro's own expansion function, `stormchor_macros_core::choreography`.
 //!
 //! Run: `cargo bench -p stormchor-benches --bench dsl_expansion`
 //!
@@ -14,9 +14,7 @@ use std::time::{Duration, Instant};
 
 use proc_macro2::TokenStream;
 
-#[allow(dead_code, unreachable_pub)]
-#[path = "../../macros/src/dsl/mod.rs"]
-mod dsl;
+use stormchor_macros_core::choreography as expand;
 
 /// A 200-line choreography mixing every construct.
 fn source(lines: usize) -> String {
@@ -70,7 +68,7 @@ fn main() {
     let lines = text.lines().count();
     let tokens = TokenStream::from_str(&text).expect("the generated source tokenizes");
     let krate = TokenStream::from_str("::stormchor_choreography").expect("a path");
-    let output = dsl::expand(tokens.clone(), &krate).to_string();
+    let output = expand(tokens.clone(), &krate).to_string();
     assert!(
         !output.contains("compile_error"),
         "the benchmark's choreography must be accepted"
@@ -81,7 +79,7 @@ fn main() {
         "the expansion is Rust"
     );
     let expansion = time(30, || {
-        std::hint::black_box(dsl::expand(tokens.clone(), &krate));
+        std::hint::black_box(expand(tokens.clone(), &krate));
     });
     let parse_floor = time(30, || {
         std::hint::black_box(syn::parse2::<syn::File>(expanded.clone()).ok());

@@ -6,16 +6,14 @@
 //! - `#[derive(ExtensionEffect)]` writes the `ExtensionEffect` trait for a plain data
 //!   struct, so nobody writes it by hand.
 //!
-//! This crate stays thin: every soundness rule lives in `stormchor-choreography`.
+//! This crate stays thin: it converts tokens, finds the choreography crate and calls
+//! `stormchor-macros-core`, where parsing, checking and code generation live (and
+//! every soundness rule lives in `stormchor-choreography`).
 #![deny(missing_docs)]
-
-mod derive;
-mod dsl;
 
 use proc_macro::TokenStream;
 use proc_macro_crate::{FoundCrate, crate_name};
 use quote::{format_ident, quote};
-use syn::{DeriveInput, parse_macro_input};
 
 /// Where the choreography crate is, as the calling crate names it: directly, or through
 /// the `stormchor` facade.
@@ -62,11 +60,7 @@ fn choreography_path() -> proc_macro2::TokenStream {
 /// ```
 #[proc_macro_derive(ExtensionEffect, attributes(participant, participants))]
 pub fn derive_extension_effect(input: TokenStream) -> TokenStream {
-    let input = parse_macro_input!(input as DeriveInput);
-    match derive::expand(&input) {
-        Ok(tokens) => tokens.into(),
-        Err(error) => error.to_compile_error().into(),
-    }
+    stormchor_macros_core::derive_extension_effect(input.into(), &choreography_path()).into()
 }
 
 /// Writes choreographies in a DSL and checks them while compiling.
@@ -93,8 +87,10 @@ pub fn derive_extension_effect(input: TokenStream) -> TokenStream {
 ///
 /// Unknown roles, self-sends, empty choices, duplicate labels, zero timeouts, roles
 /// that cannot learn a choice and parallel parts racing on a channel are compile
-/// errors pointing at the offending tokens. See `docs/dsl.md` for the grammar and the
-/// error catalogue.
+/// errors pointing at the offending tokens. A mistake gives one error: the invocation
+/// is parsed item by item and body by body, and the role enum and the signature of
+/// every choreography are emitted whatever goes wrong, so the code using them adds no
+/// errors of its own. See `docs/dsl.md` for the grammar and the error catalogue.
 ///
 /// ```
 /// use stormchor_choreography::{Program, project_all};
@@ -119,5 +115,5 @@ pub fn derive_extension_effect(input: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro]
 pub fn choreography(input: TokenStream) -> TokenStream {
-    dsl::expand(input.into(), &choreography_path()).into()
+    stormchor_macros_core::choreography(input.into(), &choreography_path()).into()
 }

@@ -13,4 +13,6 @@ choreography! {
     }
 }
 
-fn main() {}
+fn main() {
+    let _: Vec<Role> = scenario(2);
+}

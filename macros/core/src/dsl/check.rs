@@ -22,7 +22,7 @@ use stormchor_choreography::{
 };
 use syn::{Expr, Ident};
 
-use super::parse::{LoopSpec, RoleRef, Stmt, literal_index, text};
+use super::parse::{LoopSpec, RoleRef, Stmt, error_between, literal_index, text};
 use super::{Resolved, RoleKind, Scope};
 
 /// Members every family gets in the symbolic program, besides the ones named by a
@@ -92,7 +92,8 @@ impl ExtensionEffect for SymEffect {
 
 /// Where each effect of the symbolic program came from, shaped like the program.
 enum Node {
-    Leaf(Span),
+    /// A statement, from its first token to its last.
+    Leaf(Span, Span),
     Choice {
         span: Span,
         branches: Vec<(String, Span, Vec<Node>)>,
@@ -108,12 +109,14 @@ enum Node {
 }
 
 impl Node {
-    fn span(&self) -> Span {
+    /// The first and last token of what the node stands for: a whole statement for a
+    /// leaf, the keyword for a compound statement.
+    fn span(&self) -> (Span, Span) {
         match self {
-            Node::Leaf(span)
-            | Node::Choice { span, .. }
-            | Node::Body { span, .. }
-            | Node::Par { span, .. } => *span,
+            Node::Leaf(start, end) => (*start, *end),
+            Node::Choice { span, .. } | Node::Body { span, .. } | Node::Par { span, .. } => {
+                (*span, *span)
+            }
         }
     }
 }
@@ -171,8 +174,9 @@ pub(super) fn check(scope: &Scope, body: &[Stmt]) -> syn::Result<()> {
         Ok(()) => Ok(()),
         Err(error) if builder.open && needs_whole_program(&error) => Ok(()),
         Err(error) => {
-            let span = locate(&nodes, &error).unwrap_or_else(Span::call_site);
-            Err(syn::Error::new(span, describe(&error)))
+            let (start, end) =
+                locate(&nodes, &error).unwrap_or((Span::call_site(), Span::call_site()));
+            Err(error_between(start, end, describe(&error)))
         }
     };
     NAMES.with(|names| names.borrow_mut().clear());
@@ -187,42 +191,16 @@ fn needs_whole_program(error: &ProjectionError) -> bool {
     )
 }
 
-/// The message of a projection error, without its path (the span shows the place).
+/// The algebra's own message for a projection error (its `Display`), without the
+/// path: that path is into the symbolic program (`for` unrolled, effects without `@`
+/// left out), and the error's span shows the place in the source instead.
 fn describe(error: &ProjectionError) -> String {
-    match error {
-        ProjectionError::SelfSend { role, .. } => format!("{role} sends a message to itself"),
-        ProjectionError::UnknownRole { role, context, .. } => {
-            format!("{role} {context}, but it is not a role of this choreography")
-        }
-        ProjectionError::EmptyChoice { chooser, .. } => {
-            format!("the choice at {chooser} has no branch")
-        }
-        ProjectionError::DuplicateLabel { chooser, label, .. } => {
-            format!("two branches of the choice at {chooser} are labelled {label:?}")
-        }
-        ProjectionError::UnlearnedChoice {
-            role,
-            chooser,
-            branch,
-            reason,
-            ..
-        } => format!(
-            "{role} cannot learn which branch of the choice at {chooser} was taken: \
-             in branch {branch:?}, {reason}"
-        ),
-        ProjectionError::ParallelChannelRace {
-            from,
-            to,
-            first,
-            second,
-            ..
-        } => format!("parts {first} and {second} of this par both use the channel {from} -> {to}"),
-        ProjectionError::ZeroTimeout { role, .. } => format!("the timeout for {role} is zero"),
-    }
+    let path = format!(" at {}", error.path());
+    error.to_string().replacen(&path, "", 1)
 }
 
-/// The span of the tokens an error is about.
-fn locate(nodes: &[Node], error: &ProjectionError) -> Option<Span> {
+/// The first and last token an error is about.
+fn locate(nodes: &[Node], error: &ProjectionError) -> Option<(Span, Span)> {
     let mut list = nodes;
     let mut node: Option<&Node> = None;
     let mut span = None;
@@ -235,7 +213,7 @@ fn locate(nodes: &[Node], error: &ProjectionError) -> Option<Span> {
             }
             (Step::Branch(label), Some(Node::Choice { branches, .. })) => {
                 let (_, label_span, body) = branches.iter().find(|b| b.0 == label.as_str())?;
-                span = Some(*label_span);
+                span = Some((*label_span, *label_span));
                 list = body;
                 node = None;
             }
@@ -245,7 +223,7 @@ fn locate(nodes: &[Node], error: &ProjectionError) -> Option<Span> {
             }
             (Step::Part(part), Some(Node::Par { parts, .. })) => {
                 let (part_span, body) = parts.get(*part)?;
-                span = Some(*part_span);
+                span = Some((*part_span, *part_span));
                 list = body;
                 node = None;
             }
@@ -257,7 +235,7 @@ fn locate(nodes: &[Node], error: &ProjectionError) -> Option<Span> {
             branches
                 .iter()
                 .find(|b| b.0 == *branch)
-                .map(|b| b.1)
+                .map(|b| (b.1, b.1))
                 .or(span)
         }
         (ProjectionError::DuplicateLabel { label, .. }, Some(Node::Choice { branches, .. })) => {
@@ -265,11 +243,11 @@ fn locate(nodes: &[Node], error: &ProjectionError) -> Option<Span> {
                 .iter()
                 .filter(|b| b.0 == *label)
                 .nth(1)
-                .map(|b| b.1)
+                .map(|b| (b.1, b.1))
                 .or(span)
         }
         (ProjectionError::ParallelChannelRace { second, .. }, Some(Node::Par { parts, .. })) => {
-            parts.get(*second).map(|p| p.0).or(span)
+            parts.get(*second).map(|p| (p.0, p.0)).or(span)
         }
         _ => span,
     }
@@ -484,6 +462,7 @@ impl<'a> Builder<'a> {
             match stmt {
                 Stmt::Send {
                     span,
+                    end,
                     from,
                     to,
                     msg,
@@ -497,15 +476,16 @@ impl<'a> Builder<'a> {
                         (Ok(from), Err(to)) => program.broadcast(from, to, msg),
                         (Err(from), Ok(to)) => program.gather(from, to, msg),
                         (Err(_), Err(_)) => {
-                            return Err(syn::Error::new(
+                            return Err(error_between(
                                 *span,
+                                *end,
                                 "a send goes from one role to one role, to a family (broadcast) \
                                  or from a family to one role (gather); for family to family, \
                                  use `for w in Family { .. }`",
                             ));
                         }
                     };
-                    nodes.push(Node::Leaf(*span));
+                    nodes.push(Node::Leaf(*span, *end));
                 }
                 Stmt::Ext { span, effect, at } => {
                     // Without `@`, the participants are in the effect's fields: known
@@ -523,7 +503,7 @@ impl<'a> Builder<'a> {
                         text: text(effect),
                         roles,
                     });
-                    nodes.push(Node::Leaf(*span));
+                    nodes.push(Node::Leaf(*span, *span));
                 }
                 Stmt::Choice { span, at, branches } => {
                     let chooser = self.one(at, "a choice is made at")?;
@@ -612,5 +592,64 @@ impl<'a> Builder<'a> {
             }
         }
         Ok((program, nodes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use stormchor_choreography::{Path, ProjectionError, Step};
+
+    use super::describe;
+
+    fn path() -> Path {
+        Path::from_steps(vec![
+            Step::Index(2),
+            Step::Branch("abort".into()),
+            Step::Index(0),
+        ])
+    }
+
+    #[test]
+    fn messages_are_the_algebras_without_the_path() {
+        let error = ProjectionError::SelfSend {
+            role: "Backup".into(),
+            path: path(),
+        };
+        assert_eq!(
+            error.to_string(),
+            "Backup sends a message to itself at [2] > branch \"abort\" > [0]"
+        );
+        assert_eq!(describe(&error), "Backup sends a message to itself");
+        let error = ProjectionError::DuplicateLabel {
+            chooser: "Coordinator".into(),
+            label: "go".into(),
+            path: path(),
+        };
+        assert_eq!(
+            describe(&error),
+            "the choice at Coordinator has two branches labelled \"go\""
+        );
+    }
+
+    #[test]
+    fn only_the_path_is_cut() {
+        // The reason mentions a role "at" something: only the path goes.
+        let error = ProjectionError::UnlearnedChoice {
+            role: "Worker[1]".into(),
+            chooser: "Coordinator".into(),
+            branch: "b".into(),
+            reason: "it waits at Backup".into(),
+            path: Path::from_steps(vec![Step::Index(0)]),
+        };
+        assert_eq!(
+            describe(&error),
+            "Worker[1] cannot learn which branch of the choice at Coordinator was taken: \
+             in branch \"b\", it waits at Backup"
+        );
+        let error = ProjectionError::ZeroTimeout {
+            role: "Coordinator".into(),
+            path: Path::from_steps(Vec::new()),
+        };
+        assert_eq!(describe(&error), "the timeout for Coordinator is zero");
     }
 }

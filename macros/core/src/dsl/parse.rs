@@ -1,17 +1,22 @@
 //! The syntax tree of the `choreography!` DSL and its parser.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
 use quote::ToTokens;
-use syn::parse::{Parse, ParseStream};
+use syn::parse::{Parse, ParseStream, Parser};
 use syn::spanned::Spanned;
 use syn::{Attribute, Expr, Ident, ItemEnum, Lit, LitStr, Signature, Token, Visibility, braced};
 
-/// Everything one `choreography!` invocation holds.
+/// Everything one `choreography!` invocation holds, and the syntax errors met on the
+/// way. The parser recovers per item: a mistake in one choreography's body costs that
+/// body only, and the role enum and every signature are still there to emit.
 pub(crate) struct Input {
     /// An optional role enum, emitted with the derives roles need.
     pub role_enum: Option<ItemEnum>,
-    /// The choreographies.
+    /// The choreographies whose signature parsed, with their body or its syntax error.
     pub functions: Vec<Choreography>,
+    /// Syntax errors outside the bodies: tokens that are no item, an item that does not
+    /// parse, a second role enum.
+    pub errors: Vec<syn::Error>,
 }
 
 /// One choreography: a Rust function signature and the DSL body.
@@ -19,8 +24,14 @@ pub(crate) struct Choreography {
     pub attrs: Vec<Attribute>,
     pub vis: Visibility,
     pub sig: Signature,
+    /// The body, or the syntax error that stopped its parse.
+    pub body: syn::Result<Body>,
+}
+
+/// The body of a choreography: its `roles` line and its statements.
+pub(crate) struct Body {
     pub roles: Vec<RoleDecl>,
-    pub body: Vec<Stmt>,
+    pub stmts: Vec<Stmt>,
 }
 
 /// `Name` or `Name[size]` in the `roles` line.
@@ -68,6 +79,8 @@ pub(crate) enum Stmt {
     /// `A -> B: msg;` (a broadcast when `B` is a family, a gather when `A` is).
     Send {
         span: Span,
+        /// The span of its `;`: errors about the whole statement cover `span..end`.
+        end: Span,
         from: RoleRef,
         to: RoleRef,
         msg: Expr,
@@ -127,48 +140,168 @@ mod kw {
     syn::custom_keyword!(call);
 }
 
+/// What the top level of an invocation says when it holds something else.
+const EXPECTED_ITEM: &str = "expected `fn name(..) -> Program<Role, Msg> { .. }` or a role `enum`";
+
 impl Parse for Input {
+    /// Splits the invocation into items before parsing any of them (an item ends with
+    /// the first top-level `{ .. }` after its `fn` or `enum`), then parses each item,
+    /// and each choreography's body, on its own: an error in one leaves the others
+    /// whole.
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let mut role_enum = None;
-        let mut functions = Vec::new();
+        let mut parsed = Input {
+            role_enum: None,
+            functions: Vec::new(),
+            errors: Vec::new(),
+        };
         while !input.is_empty() {
-            let attrs = input.call(Attribute::parse_outer)?;
-            let vis: Visibility = input.parse()?;
-            if input.peek(Token![enum]) {
-                let mut item: ItemEnum = input.parse()?;
-                if role_enum.is_some() {
-                    return Err(syn::Error::new(
+            let mut tokens = Vec::new();
+            let mut keyword = false;
+            while !input.is_empty() {
+                let tree: TokenTree = input.parse()?;
+                let ends = keyword
+                    && matches!(&tree, TokenTree::Group(group) if group.delimiter() == Delimiter::Brace);
+                keyword |=
+                    matches!(&tree, TokenTree::Ident(ident) if ident == "fn" || ident == "enum");
+                tokens.push(tree);
+                if ends {
+                    break;
+                }
+            }
+            parsed.item(tokens);
+        }
+        Ok(parsed)
+    }
+}
+
+impl Input {
+    /// Parses the tokens of one item; what comes before its first token (attributes,
+    /// visibility, qualifiers of the `fn`) is reported once, as one error.
+    fn item(&mut self, mut tokens: Vec<TokenTree>) {
+        let start = item_start(&tokens);
+        if start > 0 {
+            let garbage: TokenStream = tokens.drain(..start).collect();
+            self.errors
+                .push(syn::Error::new_spanned(garbage, EXPECTED_ITEM));
+        }
+        if tokens.is_empty() {
+            return;
+        }
+        let tokens: TokenStream = tokens.into_iter().collect();
+        match Parser::parse2(parse_item, tokens) {
+            Ok(Item::Enum(item)) => {
+                if self.role_enum.is_some() {
+                    self.errors.push(syn::Error::new(
                         item.ident.span(),
                         "one role enum per choreography! invocation",
                     ));
+                } else {
+                    self.role_enum = Some(item);
                 }
-                item.attrs = attrs;
-                item.vis = vis;
-                role_enum = Some(item);
-            } else if input.peek(Token![fn]) {
-                let sig: Signature = input.parse()?;
-                let content;
-                braced!(content in input);
-                let roles = parse_roles(&content, &sig)?;
-                let body = parse_stmts(&content)?;
-                functions.push(Choreography {
+            }
+            Ok(Item::Fn {
+                attrs,
+                vis,
+                sig,
+                body,
+            }) => {
+                let body = Parser::parse2(
+                    |input: ParseStream| {
+                        let content;
+                        braced!(content in input);
+                        let roles = parse_roles(&content, &sig)?;
+                        let stmts = parse_stmts(&content)?;
+                        Ok(Body { roles, stmts })
+                    },
+                    TokenStream::from(TokenTree::Group(body)),
+                );
+                self.functions.push(Choreography {
                     attrs,
                     vis,
                     sig,
-                    roles,
                     body,
                 });
-            } else {
-                return Err(input.error(
-                    "expected `fn name(..) -> Program<Role, Msg> { .. }` or a role `enum`",
-                ));
             }
+            Err(error) => self.errors.push(error),
         }
-        Ok(Input {
-            role_enum,
-            functions,
-        })
     }
+}
+
+/// Where the item in `tokens` starts: its attributes, visibility and `fn` qualifiers
+/// before its first `fn` or `enum`; `tokens.len()` when there is none.
+fn item_start(tokens: &[TokenTree]) -> usize {
+    let is_ident = |tree: &TokenTree, names: &[&str]| matches!(tree, TokenTree::Ident(ident) if names.iter().any(|name| ident == name));
+    let Some(keyword) = tokens
+        .iter()
+        .position(|tree| is_ident(tree, &["fn", "enum"]))
+    else {
+        return tokens.len();
+    };
+    let mut start = keyword;
+    // `const`, `async`, `unsafe`, `extern "abi"` before `fn`; `pub` or `pub(..)`.
+    while start > 0 {
+        let before = &tokens[start - 1];
+        let qualifier = is_ident(before, &["const", "async", "unsafe", "extern", "pub"])
+            || matches!(before, TokenTree::Literal(_))
+            || (matches!(before, TokenTree::Group(group) if group.delimiter() == Delimiter::Parenthesis)
+                && start >= 2
+                && is_ident(&tokens[start - 2], &["pub"]));
+        if !qualifier {
+            break;
+        }
+        start -= 1;
+    }
+    // Outer attributes: `#` `[..]`.
+    while start >= 2
+        && matches!(&tokens[start - 1], TokenTree::Group(group) if group.delimiter() == Delimiter::Bracket)
+        && matches!(&tokens[start - 2], TokenTree::Punct(punct) if punct.as_char() == '#')
+    {
+        start -= 2;
+    }
+    start
+}
+
+/// One top-level item, its body not parsed yet.
+enum Item {
+    Enum(ItemEnum),
+    Fn {
+        attrs: Vec<Attribute>,
+        vis: Visibility,
+        sig: Signature,
+        body: Group,
+    },
+}
+
+fn parse_item(input: ParseStream) -> syn::Result<Item> {
+    let attrs = input.call(Attribute::parse_outer)?;
+    let vis: Visibility = input.parse()?;
+    if input.peek(Token![enum]) {
+        let mut item: ItemEnum = input.parse()?;
+        item.attrs = attrs;
+        item.vis = vis;
+        return Ok(Item::Enum(item));
+    }
+    if !input.peek(Token![fn])
+        && !input.peek(Token![const])
+        && !input.peek(Token![async])
+        && !input.peek(Token![unsafe])
+        && !input.peek(Token![extern])
+    {
+        return Err(input.error(EXPECTED_ITEM));
+    }
+    let sig: Signature = input.parse()?;
+    if !input.peek(syn::token::Brace) {
+        return Err(input.error("expected the body of the choreography: `{ roles ..; .. }`"));
+    }
+    let TokenTree::Group(body) = input.parse::<TokenTree>()? else {
+        return Err(input.error("expected the body of the choreography: `{ roles ..; .. }`"));
+    };
+    Ok(Item::Fn {
+        attrs,
+        vis,
+        sig,
+        body,
+    })
 }
 
 fn parse_roles(input: ParseStream, sig: &Signature) -> syn::Result<Vec<RoleDecl>> {
@@ -182,9 +315,11 @@ fn parse_roles(input: ParseStream, sig: &Signature) -> syn::Result<Vec<RoleDecl>
     let mut roles = Vec::new();
     loop {
         let name: Ident = input.parse()?;
+        let mut last = name.span();
         let size = if input.peek(syn::token::Bracket) {
             let content;
-            syn::bracketed!(content in input);
+            let bracket = syn::bracketed!(content in input);
+            last = bracket.span.close();
             Some(content.parse::<Expr>()?)
         } else {
             None
@@ -193,6 +328,12 @@ fn parse_roles(input: ParseStream, sig: &Signature) -> syn::Result<Vec<RoleDecl>
         if input.peek(Token![;]) {
             input.parse::<Token![;]>()?;
             return Ok(roles);
+        }
+        if !input.peek(Token![,]) {
+            return Err(syn::Error::new(
+                last,
+                "expected `,` and more roles, or the `;` that ends the roles line, after this role",
+            ));
         }
         input.parse::<Token![,]>()?;
     }
@@ -210,6 +351,28 @@ fn parse_stmts(input: ParseStream) -> syn::Result<Vec<Stmt>> {
         stmts.push(parse_stmt(input)?);
     }
     Ok(stmts)
+}
+
+/// The `;` that ends the statement begun at `start` whose last part is `last`, and its
+/// span. Without it, the error covers the statement, not the next one's first token.
+fn semicolon(input: ParseStream, start: Span, last: Span) -> syn::Result<Span> {
+    if input.peek(Token![;]) {
+        return Ok(input.parse::<Token![;]>()?.span);
+    }
+    Err(error_between(
+        start,
+        last,
+        "expected `;` at the end of this statement",
+    ))
+}
+
+/// The span of the last token of `tokens`, or `fallback` when there is none.
+fn last_span(tokens: &impl ToTokens, fallback: Span) -> Span {
+    tokens
+        .to_token_stream()
+        .into_iter()
+        .last()
+        .map_or(fallback, |tree| tree.span())
 }
 
 /// Whether the next tokens start a send (`Name ->` or `Name[..] ->`) rather than a
@@ -247,10 +410,21 @@ fn parse_stmt(input: ParseStream) -> syn::Result<Stmt> {
                 roles.push(parse_role(input)?);
             }
             Some(roles)
+        } else if input.peek(kw::at) {
+            return Err(input.error(
+                "expected `@` before the roles of an effect: `ext effect @ R, S;` (`at` is for `choice` and `timeout`)",
+            ));
         } else {
             None
         };
-        input.parse::<Token![;]>()?;
+        let last = match at.as_ref().and_then(|roles| roles.last()) {
+            Some(role) => match &role.index {
+                Some(index) => last_span(index, role.name.span()),
+                None => role.name.span(),
+            },
+            None => last_span(&effect, start),
+        };
+        semicolon(input, start, last)?;
         return Ok(Stmt::Ext {
             span: start,
             effect,
@@ -331,7 +505,7 @@ fn parse_stmt(input: ParseStream) -> syn::Result<Stmt> {
     if input.peek(kw::call) && !starts_send(input) {
         input.parse::<kw::call>()?;
         let program: Expr = input.parse()?;
-        input.parse::<Token![;]>()?;
+        semicolon(input, start, last_span(&program, start))?;
         return Ok(Stmt::Call {
             span: start,
             program,
@@ -356,9 +530,10 @@ fn parse_stmt(input: ParseStream) -> syn::Result<Stmt> {
         let to = parse_role(input)?;
         input.parse::<Token![:]>()?;
         let msg: Expr = input.parse()?;
-        input.parse::<Token![;]>()?;
+        let end = semicolon(input, start, last_span(&msg, start))?;
         return Ok(Stmt::Send {
             span: start,
+            end,
             from,
             to,
             msg,
@@ -368,6 +543,22 @@ fn parse_stmt(input: ParseStream) -> syn::Result<Stmt> {
         "expected a statement: `A -> B: msg;`, `ext ..;`, `choice at R { .. }`, `loop .. { .. }`, \
          `par { .. } and { .. }`, `timeout .. at R { .. }`, `call ..;`, `for w in Family { .. }` or `let`",
     ))
+}
+
+/// An error covering the tokens from `start` to `end`: syn spans a compile error
+/// from its first token to its last, so two stand-in tokens carry the two ends.
+pub(crate) fn error_between(start: Span, end: Span, message: impl std::fmt::Display) -> syn::Error {
+    let mut first = proc_macro2::Punct::new('<', proc_macro2::Spacing::Alone);
+    first.set_span(start);
+    let mut last = proc_macro2::Punct::new('>', proc_macro2::Spacing::Alone);
+    last.set_span(end);
+    let tokens: TokenStream = [
+        proc_macro2::TokenTree::Punct(first),
+        proc_macro2::TokenTree::Punct(last),
+    ]
+    .into_iter()
+    .collect();
+    syn::Error::new_spanned(tokens, message)
 }
 
 /// The integer a literal index expression holds, if it is one.

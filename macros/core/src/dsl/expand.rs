@@ -22,6 +22,7 @@ pub(super) fn function(
     role_type: &Type,
     scope: &Scope,
     function: &Choreography,
+    body: &[Stmt],
 ) -> TokenStream {
     let mut generator = Generator {
         krate,
@@ -44,7 +45,7 @@ pub(super) fn function(
             }
         }
     }
-    let statements = generator.statements(&function.body);
+    let statements = generator.statements(body);
     let attrs = &function.attrs;
     let vis = &function.vis;
     let sig = &function.sig;

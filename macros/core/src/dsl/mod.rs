@@ -11,17 +11,21 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use syn::{Expr, Fields, Ident, Type};
 
-use parse::{Choreography, Input, RoleRef};
+use parse::{Body, Choreography, Input, RoleRef};
 
 /// Expands one `choreography!` invocation; `krate` is the path of the choreography
 /// crate in the generated code.
-pub fn expand(input: TokenStream, krate: &TokenStream) -> TokenStream {
+///
+/// Whatever goes wrong, the role enum and the signature of every choreography are
+/// emitted (a rejected choreography gets a [`stub`]), so that one mistake gives one
+/// error and not a trail of unknown names wherever the choreographies are used.
+pub(crate) fn expand(input: TokenStream, krate: &TokenStream) -> TokenStream {
     let input: Input = match syn::parse2(input) {
         Ok(input) => input,
         Err(error) => return error.to_compile_error(),
     };
     let krate = krate.clone();
-    let mut errors: Vec<syn::Error> = Vec::new();
+    let mut errors: Vec<syn::Error> = input.errors;
     let mut items = Vec::new();
     if let Some(role_enum) = &input.role_enum {
         items.push(quote! {
@@ -34,21 +38,36 @@ pub fn expand(input: TokenStream, krate: &TokenStream) -> TokenStream {
         });
     }
     for function in &input.functions {
+        let body = match &function.body {
+            Ok(body) => body,
+            Err(error) => {
+                errors.push(error.clone());
+                items.push(stub(function));
+                continue;
+            }
+        };
         let role_type = match role_type(function) {
             Ok(role_type) => role_type,
             Err(error) => {
                 errors.push(error);
+                items.push(stub(function));
                 continue;
             }
         };
         let mut problems = match &input.role_enum {
-            Some(role_enum) => check_against_enum(function, role_enum, &role_type),
+            Some(role_enum) => check_against_enum(body, role_enum, &role_type),
             None => Vec::new(),
         };
-        match Scope::new(function) {
-            Ok(scope) => match check::check(&scope, &function.body) {
+        match Scope::new(body) {
+            Ok(scope) => match check::check(&scope, &body.stmts) {
                 Ok(()) if problems.is_empty() => {
-                    items.push(expand::function(&krate, &role_type, &scope, function));
+                    items.push(expand::function(
+                        &krate,
+                        &role_type,
+                        &scope,
+                        function,
+                        &body.stmts,
+                    ));
                 }
                 Ok(()) => items.push(stub(function)),
                 Err(error) => {
@@ -115,11 +134,7 @@ fn role_type(function: &Choreography) -> syn::Result<Type> {
 /// When the invocation declares the role enum, each role of a choreography over it
 /// must be one of its variants: a unit variant for a single role, a one-field tuple
 /// variant for a family.
-fn check_against_enum(
-    function: &Choreography,
-    role_enum: &syn::ItemEnum,
-    role_type: &Type,
-) -> Vec<syn::Error> {
+fn check_against_enum(body: &Body, role_enum: &syn::ItemEnum, role_type: &Type) -> Vec<syn::Error> {
     let Type::Path(path) = role_type else {
         return Vec::new();
     };
@@ -127,7 +142,7 @@ fn check_against_enum(
         return Vec::new();
     }
     let mut errors = Vec::new();
-    for role in &function.roles {
+    for role in &body.roles {
         let variant = role_enum.variants.iter().find(|v| v.ident == role.name);
         let message = match (variant.map(|v| &v.fields), &role.size) {
             (None, _) => Some(format!(
@@ -183,10 +198,10 @@ pub(crate) enum Resolved<'a> {
 }
 
 impl Scope {
-    fn new(function: &Choreography) -> syn::Result<Self> {
+    fn new(body: &Body) -> syn::Result<Self> {
         let mut kinds = HashMap::new();
         let mut roles = Vec::new();
-        for role in &function.roles {
+        for role in &body.roles {
             let kind = if role.size.is_some() {
                 RoleKind::Family
             } else {

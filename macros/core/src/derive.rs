@@ -3,9 +3,10 @@
 use quote::quote;
 use syn::{Data, DeriveInput, spanned::Spanned};
 
-use crate::choreography_path;
-
-pub(crate) fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
+pub(crate) fn expand(
+    input: &DeriveInput,
+    krate: &proc_macro2::TokenStream,
+) -> syn::Result<proc_macro2::TokenStream> {
     let Data::Struct(data) = &input.data else {
         return Err(syn::Error::new(
             input.ident.span(),
@@ -41,7 +42,6 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStrea
             (false, false) => {}
         }
     }
-    let krate = choreography_path();
     let name = &input.ident;
     let name_text = name.to_string();
     let (impl_generics, type_generics, where_clause) = input.generics.split_for_impl();
