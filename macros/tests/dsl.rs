@@ -90,6 +90,13 @@ choreography! {
         ext TakeBackup { node: Backup };
     }
 
+    /// `=> SLOT`: the effect's `into_slot(SLOT)`.
+    pub fn producing(workers: u16) -> Program<Role, Msg> {
+        roles Coordinator, Worker[workers];
+        ext RunWorkload { seconds: 3 } => "seconds" @ Worker;
+        ext RunWorkload { seconds: 4 } => "seconds";
+    }
+
     pub fn calls(workers: u16) -> Program<Role, Msg> {
         roles Coordinator, Worker[workers];
         let ring = [Coordinator, Worker[0]];
@@ -110,6 +117,33 @@ choreography! {
             w -> Coordinator: Msg::Rows(0);
         }
     }
+}
+
+/// What an effect becomes with `=> slot` (the database kit's `Produce`, in miniature).
+#[derive(Clone, Debug, ExtensionEffect)]
+pub struct Produced {
+    pub effect: RunWorkload,
+    pub slot: &'static str,
+}
+
+impl RunWorkload {
+    fn into_slot(self, slot: &'static str) -> Produced {
+        Produced { effect: self, slot }
+    }
+}
+
+#[test]
+fn an_effect_producing_a_value_is_its_into_slot() {
+    let workers: Vec<Role> = family(2).members().to_vec();
+    let built = Program::new()
+        .role(Role::Coordinator)
+        .family(&family(2))
+        .ext(At::new(
+            RunWorkload { seconds: 3 }.into_slot("seconds"),
+            workers,
+        ))
+        .ext(RunWorkload { seconds: 4 }.into_slot("seconds"));
+    assert_eq!(producing(2), built);
 }
 
 fn family(n: u16) -> Family<Role> {

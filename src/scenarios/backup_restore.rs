@@ -27,14 +27,14 @@ choreography! {
     pub fn backup_restore(workers: u16, load: Duration, after: Duration, more: Duration) -> Program<DbRole, Carry> {
         roles Coordinator, Primary, Backup, Worker[workers];
         ext Phase("setup");
-        ext StartServer::throwaway().archiving().into_slot(PRIMARY) @ Primary;
+        ext StartServer::throwaway().archiving() => PRIMARY @ Primary;
         Primary -> Backup: PRIMARY.carry();
         Primary -> Coordinator: PRIMARY.carry();
         Primary -> Worker: PRIMARY.carry();
         ext Discover { on: PRIMARY } @ Worker;
         ext Phase("load and backup") @ Coordinator, Backup, Worker;
         par {
-            ext StressLoad { on: PRIMARY, duration: load }.into_slot(ACTIONS) @ Worker;
+            ext StressLoad { on: PRIMARY, duration: load } => ACTIONS @ Worker;
             Worker -> Coordinator: ACTIONS.carry();
         } and {
             ext TakeBackup { of: PRIMARY } @ Backup;
@@ -44,22 +44,22 @@ choreography! {
         // that reaching it takes replaying archived WAL.
         Coordinator -> Worker: Carry::signal("more load");
         ext Phase("load after the backup") @ Worker;
-        ext StressLoad { on: PRIMARY, duration: after }.into_slot(ACTIONS) @ Worker;
+        ext StressLoad { on: PRIMARY, duration: after } => ACTIONS @ Worker;
         Worker -> Coordinator: ACTIONS.carry();
         ext Phase("record point") @ Coordinator;
-        ext RecordPoint { on: PRIMARY }.into_slot(POINT) @ Coordinator;
+        ext RecordPoint { on: PRIMARY } => POINT @ Coordinator;
         Coordinator -> Backup: POINT.carry();
         ext Phase("verify and restore") @ Backup;
         ext VerifyBackup { tolerate: false } @ Backup;
-        ext Restore { from: PRIMARY, to: RestoreTo::Goal(Goal::AtPoint(POINT)), name: "restored" }.into_slot(RESTORED) @ Backup;
-        ext TableChecksums { of: RESTORED }.into_slot(CHECKSUMS) @ Backup;
+        ext Restore { from: PRIMARY, to: RestoreTo::Goal(Goal::AtPoint(POINT)), name: "restored" } => RESTORED @ Backup;
+        ext TableChecksums { of: RESTORED } => CHECKSUMS @ Backup;
         Backup -> Coordinator: CHECKSUMS.carry();
         Backup -> Worker: RESTORED.carry();
         ext Phase("compare") @ Coordinator;
         ext CompareChecksums { expected: POINT, found: CHECKSUMS, in_order: false } @ Coordinator;
         ext Phase("load on the restored cluster") @ Worker;
         ext Discover { on: RESTORED } @ Worker;
-        ext StressLoad { on: RESTORED, duration: more }.into_slot(ACTIONS) @ Worker;
+        ext StressLoad { on: RESTORED, duration: more } => ACTIONS @ Worker;
         ext Phase("validate") @ Worker;
         ext ValidateCatalog { on: RESTORED } @ Worker;
         Worker -> Coordinator: ACTIONS.carry();

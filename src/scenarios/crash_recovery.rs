@@ -19,14 +19,14 @@ choreography! {
     pub fn crash_recovery(workers: u16, rounds: u64, window: Duration) -> Program<DbRole, Carry> {
         roles Coordinator, Primary, Worker[workers];
         ext Phase("setup");
-        ext StartServer::throwaway().into_slot(PRIMARY) @ Primary;
+        ext StartServer::throwaway() => PRIMARY @ Primary;
         ext CreateLedger { on: PRIMARY } @ Primary;
         Primary -> Worker: PRIMARY.carry();
         Primary -> Coordinator: PRIMARY.carry();
         ext Phase("write and crash") @ Primary, Worker;
         loop rounds {
             par {
-                ext WriteLedger { on: PRIMARY, duration: window }.into_slot(LEDGER) @ Worker;
+                ext WriteLedger { on: PRIMARY, duration: window } => LEDGER @ Worker;
                 Worker -> Coordinator: LEDGER.carry();
             } and {
                 ext Crash { within: window, restart: true } @ Primary;

@@ -24,13 +24,13 @@ choreography! {
     pub fn existing_database(workers: u16, load: Duration) -> Program<DbRole, Carry> {
         roles Coordinator, Primary, Worker[workers];
         ext Phase("setup") @ Primary;
-        ext StartServer::target_or_throwaway().into_slot(PRIMARY) @ Primary;
+        ext StartServer::target_or_throwaway() => PRIMARY @ Primary;
         ext RunSql { on: PRIMARY, sql: SqlSource::SchemaOption(BUILTIN_SCHEMA) } @ Primary;
         Primary -> Worker: PRIMARY.carry();
         ext Phase("discover") @ Worker;
         ext Discover { on: PRIMARY } @ Worker;
         ext Phase("load") @ Worker;
-        ext StressLoad { on: PRIMARY, duration: load }.into_slot(ACTIONS) @ Worker;
+        ext StressLoad { on: PRIMARY, duration: load } => ACTIONS @ Worker;
         ext Phase("validate") @ Worker;
         ext FaultPoint { fault: Fault::DropTableBehindCatalog, on: PRIMARY, ledgers: LEDGER } @ Worker[0];
         ext ValidateCatalog { on: PRIMARY } @ Worker;

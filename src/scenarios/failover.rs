@@ -26,26 +26,26 @@ choreography! {
     pub fn failover(workers: u16, window: Duration) -> Program<DbRole, Carry> {
         roles Coordinator, Primary, Replica, Worker[workers];
         ext Phase("setup");
-        ext StartServer::throwaway().synchronous().into_slot(PRIMARY) @ Primary;
+        ext StartServer::throwaway().synchronous() => PRIMARY @ Primary;
         Primary -> Replica: PRIMARY.carry();
-        ext StartReplica { of: PRIMARY }.into_slot(REPLICA) @ Replica;
+        ext StartReplica { of: PRIMARY } => REPLICA @ Replica;
         Replica -> Primary: REPLICA.carry();
         ext CreateLedger { on: PRIMARY } @ Primary;
         Primary -> Worker: PRIMARY.carry();
         ext Phase("load and kill") @ Primary, Worker;
         par {
-            ext WriteLedger { on: PRIMARY, duration: window }.into_slot(LEDGER) @ Worker;
+            ext WriteLedger { on: PRIMARY, duration: window } => LEDGER @ Worker;
             Worker -> Coordinator: LEDGER.carry();
         } and {
             ext Crash { within: window, restart: false } @ Primary;
             Primary -> Replica: Carry::signal("primary down");
             ext Phase("promote") @ Replica;
-            ext Promote.into_slot(PRIMARY) @ Replica;
+            ext Promote => PRIMARY @ Replica;
         }
         Replica -> Worker: PRIMARY.carry();
         Replica -> Coordinator: PRIMARY.carry();
         ext Phase("load on the new primary") @ Worker;
-        ext WriteLedger { on: PRIMARY, duration: window }.into_slot(LEDGER) @ Worker;
+        ext WriteLedger { on: PRIMARY, duration: window } => LEDGER @ Worker;
         Worker -> Coordinator: LEDGER.carry();
         ext Phase("verify") @ Coordinator;
         ext FaultPoint { fault: Fault::DeleteAcknowledgedRow, on: PRIMARY, ledgers: LEDGER } @ Coordinator;

@@ -268,7 +268,7 @@ choreography! {
     pub fn isolation_setup() -> Program<IsoRole, Carry> {
         roles Judge, T1, T2;
         ext Phase("setup") @ Judge;
-        ext StartServer::target_or_throwaway().into_slot(PRIMARY) @ Judge;
+        ext StartServer::target_or_throwaway() => PRIMARY @ Judge;
         Judge -> T1: PRIMARY.carry();
         Judge -> T2: PRIMARY.carry();
     }

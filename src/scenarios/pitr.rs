@@ -22,7 +22,7 @@ choreography! {
     pub fn pitr(workers: u16, points: u64, load: Duration) -> Program<DbRole, Carry> {
         roles Coordinator, Primary, Backup, Worker[workers];
         ext Phase("setup");
-        ext StartServer::throwaway().archiving().into_slot(PRIMARY) @ Primary;
+        ext StartServer::throwaway().archiving() => PRIMARY @ Primary;
         Primary -> Backup: PRIMARY.carry();
         Primary -> Coordinator: PRIMARY.carry();
         Primary -> Worker: PRIMARY.carry();
@@ -34,16 +34,16 @@ choreography! {
         loop points {
             Coordinator -> Worker: Carry::signal("load");
             ext Phase("load") @ Coordinator, Worker;
-            ext StressLoad { on: PRIMARY, duration: load }.into_slot(ACTIONS) @ Worker;
+            ext StressLoad { on: PRIMARY, duration: load } => ACTIONS @ Worker;
             Worker -> Coordinator: ACTIONS.carry();
             ext Phase("record point") @ Coordinator;
-            ext RecordPoint { on: PRIMARY }.into_slot(POINT) @ Coordinator;
+            ext RecordPoint { on: PRIMARY } => POINT @ Coordinator;
             Coordinator -> Backup: POINT.carry();
         }
         ext Phase("restore each point") @ Coordinator, Backup;
         loop points {
-            ext Restore { from: PRIMARY, to: RestoreTo::Goal(Goal::AtNextPoint(POINT)), name: "pitr" }.into_slot(RESTORED) @ Backup;
-            ext TableChecksums { of: RESTORED }.into_slot(CHECKSUMS) @ Backup;
+            ext Restore { from: PRIMARY, to: RestoreTo::Goal(Goal::AtNextPoint(POINT)), name: "pitr" } => RESTORED @ Backup;
+            ext TableChecksums { of: RESTORED } => CHECKSUMS @ Backup;
             Backup -> Coordinator: CHECKSUMS.carry();
             ext CompareChecksums { expected: POINT, found: CHECKSUMS, in_order: true } @ Coordinator;
         }

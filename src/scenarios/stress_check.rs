@@ -16,11 +16,11 @@ choreography! {
     /// Stress, then validate every catalog.
     pub fn stress_check(workers: u16, load: Duration) -> Program<DbRole, Carry> {
         roles Coordinator, Primary, Worker[workers];
-        ext StartServer::target_or_throwaway().into_slot(PRIMARY) @ Primary;
+        ext StartServer::target_or_throwaway() => PRIMARY @ Primary;
         Primary -> Worker: PRIMARY.carry();
         ext Discover { on: PRIMARY } @ Worker;
         ext Phase("load") @ Worker;
-        ext StressLoad { on: PRIMARY, duration: load }.into_slot(ACTIONS) @ Worker;
+        ext StressLoad { on: PRIMARY, duration: load } => ACTIONS @ Worker;
         ext Phase("validate") @ Worker;
         ext FaultPoint { fault: Fault::DropTableBehindCatalog, on: PRIMARY, ledgers: LEDGER } @ Worker[0];
         ext ValidateCatalog { on: PRIMARY } @ Worker;

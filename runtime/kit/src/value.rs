@@ -32,6 +32,32 @@ impl<T> Value for T where T: Serialize + DeserializeOwned + Clone + Debug + Send
 /// assert_eq!(template.slot(), "rows");
 /// assert!(template.payload().is_none());
 /// ```
+///
+/// A value of one type cannot be read as another: an effect that reads a recorded
+/// point cannot be given a server's address,
+/// ```compile_fail,E0308
+/// use stormchor_kit::effects::CompareChecksums;
+/// use stormchor_kit::slots::{CHECKSUMS, PRIMARY};
+///
+/// let _ = CompareChecksums { expected: PRIMARY, found: CHECKSUMS, in_order: false };
+/// ```
+/// and an effect's output goes only into a slot of its own output type:
+/// ```compile_fail,E0308
+/// use stormchor_kit::DbEffect;
+/// use stormchor_kit::effects::RecordPoint;
+/// use stormchor_kit::slots::{CHECKSUMS, PRIMARY};
+///
+/// let _ = RecordPoint { on: PRIMARY }.into_slot(CHECKSUMS); // a Point is no Checksums
+/// ```
+/// while the right slots compile:
+/// ```
+/// use stormchor_kit::DbEffect;
+/// use stormchor_kit::effects::{CompareChecksums, RecordPoint};
+/// use stormchor_kit::slots::{CHECKSUMS, POINT, PRIMARY};
+///
+/// let _ = CompareChecksums { expected: POINT, found: CHECKSUMS, in_order: false };
+/// let _ = RecordPoint { on: PRIMARY }.into_slot(POINT);
+/// ```
 pub struct Slot<T> {
     name: &'static str,
     kind: PhantomData<fn() -> T>,

@@ -85,7 +85,7 @@ pub(crate) enum Stmt {
         to: RoleRef,
         msg: Expr,
     },
-    /// `ext effect;` or `ext effect @ R, S;`.
+    /// `ext effect;`, `ext effect @ R, S;`, or with `=> SLOT` after the effect.
     Ext {
         span: Span,
         effect: Expr,
@@ -401,7 +401,14 @@ fn parse_stmt(input: ParseStream) -> syn::Result<Stmt> {
     }
     if input.peek(kw::ext) && !starts_send(input) {
         input.parse::<kw::ext>()?;
-        let effect: Expr = input.parse()?;
+        let mut effect: Expr = input.parse()?;
+        // `ext effect => SLOT`: the effect's output becomes the value of SLOT, which
+        // messages carry on (`SLOT.carry()`); the effect's type provides `into_slot`.
+        if input.peek(Token![=>]) {
+            input.parse::<Token![=>]>()?;
+            let slot: Expr = input.parse()?;
+            effect = syn::parse_quote_spanned!(start=> (#effect).into_slot(#slot));
+        }
         let at = if input.peek(Token![@]) {
             input.parse::<Token![@]>()?;
             let mut roles = vec![parse_role(input)?];
