@@ -354,3 +354,66 @@ fn notices_print_when_they_arrive() {
         "{prefixed}"
     );
 }
+
+/// Every expected file of the corpus, read back into an event log, prints exactly
+/// itself: the log and the printer express every output the corpus holds (result sets
+/// of every shape, errors in both styles, notices, notifications, setup results).
+#[test]
+fn every_expected_file_is_printable_from_an_event_log() {
+    let Some(corpus) = common::corpus("every_expected_file_is_printable_from_an_event_log") else {
+        return;
+    };
+    let mut failures = Vec::new();
+    let (mut files, mut events, mut tables) = (0, 0, 0);
+    for name in common::spec_names(&corpus) {
+        let spec = corpus.spec(&name).expect("parses");
+        for e in corpus.expected(&name).expect("readable") {
+            files += 1;
+            let output = match common::read::read_expected(&spec, &e.text) {
+                Ok(output) => output,
+                Err(why) => {
+                    failures.push(format!("{}: cannot read: {why}", e.file));
+                    continue;
+                }
+            };
+            for p in &output.permutations {
+                events += p.events.len();
+                tables += p
+                    .events
+                    .iter()
+                    .map(|ev| match ev {
+                        PermutationEvent::BlockRows(_) => 1,
+                        PermutationEvent::Ran { outcome, .. }
+                        | PermutationEvent::Completed { outcome, .. } => outcome
+                            .results
+                            .iter()
+                            .filter(|r| {
+                                matches!(r, stormchor_isolation::output::StepResult::Rows(_))
+                            })
+                            .count(),
+                        _ => 0,
+                    })
+                    .sum::<usize>();
+            }
+            let printed = render(&output, e.dialect());
+            if printed != e.text {
+                let diff = stormchor_isolation::compare::unified_diff(
+                    &e.text, &printed, &e.file, "printed",
+                );
+                failures.push(format!(
+                    "{}: prints differently:\n{}",
+                    e.file,
+                    diff.lines().take(30).collect::<Vec<_>>().join("\n")
+                ));
+            }
+        }
+    }
+    let aligned = common::read::ALIGNMENTS_CHECKED.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!(
+        "{files} expected files read and printed back: {events} events, {tables} result sets \
+         ({aligned} short headers whose alignment follows the numeric rule); {} failures",
+        failures.len()
+    );
+    assert!(aligned > 0, "no header checked the numeric rule");
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}

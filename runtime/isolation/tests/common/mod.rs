@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod read;
+
 use std::path::PathBuf;
 
 use stormchor_isolation::corpus::Corpus;
