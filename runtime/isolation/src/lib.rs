@@ -4,9 +4,9 @@
 //! PostgreSQL tests its concurrency behaviour with `isolationtester`: a `.spec` file
 //! declares sessions, their steps, and permutations (orders in which the steps of
 //! different sessions interleave); an expected file holds the exact output. This crate
-//! does no I/O beyond reading files and knows nothing of databases: a runner (elsewhere)
-//! executes the steps and records what happened as typed events, which this crate
-//! prints and compares.
+//! does no I/O beyond reading files and knows nothing of databases: a driver (elsewhere)
+//! executes the steps the scheduler asks for and tells it what happened; the scheduler
+//! records typed events, which this crate prints and compares.
 //!
 //! - [`spec`]: the parser ([`spec::Spec::parse`]), with isolationtester's checks;
 //!   errors name file, line and column.
@@ -14,6 +14,9 @@
 //! - [`output`]: the event log a runner records ([`output::PermutationEvent`]) and its
 //!   rendering in both output formats ([`output::Dialect`]), detected from an expected
 //!   file.
+//! - [`schedule`]: isolationtester's run of one permutation as a state machine without
+//!   I/O: it asks a driver to launch, settle or finish steps, is told what happened, and
+//!   records the event log (markers, waiting, completion order, report points).
 //! - [`compare`]: matching an output against `NAME.out` and its variants, with a unified
 //!   diff against the closest.
 //! - [`corpus`]: a directory laid out as upstream's `src/test/isolation`.
@@ -40,4 +43,5 @@ pub mod compare;
 pub mod corpus;
 pub mod output;
 pub mod permutations;
+pub mod schedule;
 pub mod spec;
