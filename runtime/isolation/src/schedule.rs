@@ -143,7 +143,9 @@ pub enum Observation {
     Ran {
         /// Notices received (printed for session connections only).
         notices: Vec<String>,
-        /// Its results; rows are printed.
+        /// What libpq's `PQexec` returns, which upstream prints: the result of the
+        /// block's *last* statement only (rows are printed; give none if it returned
+        /// none).
         results: Vec<StepResult>,
         /// libpq's error message if the block failed (`ERROR:  ...\n`).
         failure: Option<String>,
