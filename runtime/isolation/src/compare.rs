@@ -48,9 +48,14 @@ impl Expected {
         }
     }
 
-    /// The dialect the file is written in.
+    /// The dialect the file is written in (its most likely one).
     pub fn dialect(&self) -> Dialect {
         Dialect::detect(&self.text)
+    }
+
+    /// The dialects the file may be written in, most likely first.
+    pub fn dialects(&self) -> Vec<Dialect> {
+        Dialect::candidates(&self.text)
     }
 }
 
@@ -99,31 +104,40 @@ pub struct Mismatch {
 
 /// Compares `actual` with every expected file; `None` if there are none.
 pub fn compare(actual: &str, expected: &[Expected]) -> Option<Verdict> {
-    compare_each(expected, |_| actual.to_string())
+    compare_each(expected, |_| vec![actual.to_string()])
 }
 
-/// Compares a test's output, printed in the dialect of each expected file, with it;
-/// `None` if there are none.
+/// Compares a test's output with each expected file, printed in each dialect the file
+/// may be written in ([`Expected::dialects`]); `None` if there are none.
 pub fn compare_output(output: &TestOutput, expected: &[Expected]) -> Option<Verdict> {
-    compare_each(expected, |e| render(output, e.dialect()))
+    compare_each(expected, |e| {
+        e.dialects()
+            .into_iter()
+            .map(|d| render(output, d))
+            .collect()
+    })
 }
 
-fn compare_each(expected: &[Expected], actual: impl Fn(&Expected) -> String) -> Option<Verdict> {
+fn compare_each(
+    expected: &[Expected],
+    actual: impl Fn(&Expected) -> Vec<String>,
+) -> Option<Verdict> {
     let mut closest: Option<Mismatch> = None;
     for e in expected {
-        let text = actual(e);
-        if text == e.text {
-            return Some(Verdict::Matched {
-                file: e.file.clone(),
-            });
-        }
-        let changed = changed_lines(&e.text, &text);
-        if closest.as_ref().is_none_or(|c| changed < c.changed_lines) {
-            closest = Some(Mismatch {
-                file: e.file.clone(),
-                changed_lines: changed,
-                diff: unified_diff(&e.text, &text, &e.file, "actual"),
-            });
+        for text in actual(e) {
+            if text == e.text {
+                return Some(Verdict::Matched {
+                    file: e.file.clone(),
+                });
+            }
+            let changed = changed_lines(&e.text, &text);
+            if closest.as_ref().is_none_or(|c| changed < c.changed_lines) {
+                closest = Some(Mismatch {
+                    file: e.file.clone(),
+                    changed_lines: changed,
+                    diff: unified_diff(&e.text, &text, &e.file, "actual"),
+                });
+            }
         }
     }
     closest.map(Verdict::Differed)

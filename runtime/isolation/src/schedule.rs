@@ -113,6 +113,12 @@ pub enum Request {
         /// The session (by index).
         session: usize,
     },
+    /// Cancel the session's active step and wait for it to end; what it returns is not
+    /// printed (only with [`Scheduler::abandon_invalid_permutations`]).
+    Abandon {
+        /// The session (by index).
+        session: usize,
+    },
 }
 
 /// Something that reached a session's connection while the driver waited.
@@ -159,6 +165,8 @@ pub enum Observation {
         /// Where the step stands.
         state: StepState,
     },
+    /// The step was cancelled and has ended ([`Request::Abandon`]).
+    Abandoned,
     /// The driver gave up waiting after this many seconds.
     TimedOut {
         /// Seconds waited.
@@ -218,6 +226,7 @@ pub struct Scheduler<'a> {
     answers: Vec<Observation>,
     pending: Option<Request>,
     max_step_wait: u64,
+    abandon_invalid: bool,
 }
 
 impl<'a> Scheduler<'a> {
@@ -255,7 +264,18 @@ impl<'a> Scheduler<'a> {
             answers: Vec::new(),
             pending: None,
             max_step_wait: 360,
+            abandon_invalid: false,
         })
+    }
+
+    /// Behaves as testers before 9.6 (for expected files of that age, see
+    /// [`crate::output::Dialect::abandons_invalid_permutations`]): when the next step's
+    /// session is still waiting, print `invalid permutation detected`, cancel the
+    /// waiting step ([`Request::Abandon`]), roll back every session (a `ROLLBACK` block
+    /// each, its results not printed) and go on with the teardowns.
+    pub fn abandon_invalid_permutations(mut self, yes: bool) -> Self {
+        self.abandon_invalid = yes;
+        self
     }
 
     /// Sets upstream's `max_step_wait` in seconds (default 360: twice
@@ -271,6 +291,7 @@ impl<'a> Scheduler<'a> {
     pub fn next_move(&mut self) -> Next {
         let mut run = Run::new(self.spec, &self.plan, &self.answers);
         run.max_step_wait = self.max_step_wait;
+        run.abandon_invalid = self.abandon_invalid;
         match run.permutation() {
             Ok(()) => {
                 self.pending = None;
@@ -299,6 +320,7 @@ impl<'a> Scheduler<'a> {
             (_, Observation::TimedOut { .. }) => self.pending.is_some(),
             (Some(Request::Run { .. }), Observation::Ran { .. }) => true,
             (Some(Request::Launch { .. }), Observation::Launched) => true,
+            (Some(Request::Abandon { .. }), Observation::Abandoned) => true,
             (
                 Some(Request::Settle { .. }),
                 Observation::Settled {
@@ -362,6 +384,7 @@ struct Run<'s> {
     waiting: Vec<usize>,
     any_new_notice: bool,
     max_step_wait: u64,
+    abandon_invalid: bool,
 }
 
 impl<'s> Run<'s> {
@@ -382,6 +405,7 @@ impl<'s> Run<'s> {
             waiting: Vec::new(),
             any_new_notice: false,
             max_step_wait: 360,
+            abandon_invalid: false,
         }
     }
 
@@ -459,20 +483,28 @@ impl<'s> Run<'s> {
                 self.block(Connection::Session(s), &setup.sql, &failed, true)?;
             }
         }
+        let mut abandoned = false;
         for i in 0..self.plan.len() {
+            if self.abandon_invalid && self.busy_waiting(i) {
+                self.abandon(i)?;
+                abandoned = true;
+                break;
+            }
             self.step(i)?;
         }
-        // Wait for the remaining steps, each in turn.
-        let end = Flags {
-            nonblock: false,
-            retry: true,
-        };
-        if let Err(stop) = self.complete_waiting(end, true) {
-            return Err(self.timed_out_step(stop));
-        }
-        if !self.waiting.is_empty() {
-            return Err(self
-                .die("failed to complete permutation due to mutually-blocking steps".to_string()));
+        if !abandoned {
+            // Wait for the remaining steps, each in turn.
+            let end = Flags {
+                nonblock: false,
+                retry: true,
+            };
+            if let Err(stop) = self.complete_waiting(end, true) {
+                return Err(self.timed_out_step(stop));
+            }
+            if !self.waiting.is_empty() {
+                let line = "failed to complete permutation due to mutually-blocking steps";
+                return Err(self.die(line.to_string()));
+            }
         }
         for (s, session) in self.spec.sessions.iter().enumerate() {
             if let Some(teardown) = &session.teardown {
@@ -483,6 +515,42 @@ impl<'s> Run<'s> {
         if let Some(teardown) = &self.spec.teardown {
             self.block(Connection::Control, &teardown.sql, "teardown failed", false)?;
         }
+        Ok(())
+    }
+
+    /// Whether step `i`'s session is still busy with a step seen waiting.
+    fn busy_waiting(&self, i: usize) -> bool {
+        self.active[self.plan[i].session].is_some_and(|a| self.waiting.contains(&a))
+    }
+
+    /// The pre-9.6 end of an invalid permutation.
+    fn abandon(&mut self, i: usize) -> Result<(), Stop> {
+        let session = self.plan[i].session;
+        self.emit(PermutationEvent::Diagnostic(
+            "invalid permutation detected".to_string(),
+        ));
+        let answer = self.ask(Request::Abandon { session })?;
+        if let Observation::TimedOut { seconds } = answer {
+            return Err(self.session_wait_died(i, *seconds));
+        }
+        for s in 0..self.spec.sessions.len() {
+            let answer = self.ask(Request::Run {
+                connection: Connection::Session(s),
+                sql: "ROLLBACK".to_string(),
+            })?;
+            // Only notices show (libpq printed them); results and errors are dropped.
+            if let Observation::Ran { notices, .. } = answer {
+                let name = self.spec.sessions[s].name.clone();
+                for text in notices {
+                    self.emit(PermutationEvent::Notice {
+                        session: name.clone(),
+                        text: text.clone(),
+                    });
+                }
+            }
+        }
+        self.active.iter_mut().for_each(|a| *a = None);
+        self.waiting.clear();
         Ok(())
     }
 

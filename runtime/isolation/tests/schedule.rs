@@ -134,6 +134,7 @@ fn drive(spec: &Spec, index: usize, script: &Script) -> (Finished, usize) {
                 since_launch = 0;
                 Observation::Launched
             }
+            Request::Abandon { .. } => Observation::Abandoned,
             Request::Settle { session } | Request::Finish { session } => {
                 let waited = matches!(request, Request::Finish { .. });
                 let step = active.get(&session).cloned().expect("a step is active");
@@ -558,5 +559,335 @@ fn answers_must_fit_their_request() {
     assert_eq!(
         Scheduler::new(&spec, &bogus).err(),
         Some(ScheduleError::UnknownStep("nope".into()))
+    );
+}
+
+/// How the replay's database behaves for one step of a permutation (by position).
+#[derive(Clone, Debug, Default)]
+struct Replayed {
+    /// `None`: at once; `Some(j)`: once the step at position `j` has been launched;
+    /// `Some(self)`: only when waited for.
+    released_by: Option<usize>,
+    outcome: StepOutcome,
+    /// Notices, each delivered at the first answer about the step once that many steps
+    /// have been launched.
+    notices: Vec<(usize, String)>,
+}
+
+/// Whether a block's last statement returns rows (what `PQexec` prints).
+fn returns_rows(sql: &str) -> bool {
+    let last = sql
+        .split(';')
+        .map(str::trim)
+        .rfind(|s| !s.is_empty())
+        .unwrap_or("")
+        .to_ascii_uppercase();
+    ["SELECT", "VALUES", "TABLE", "WITH", "SHOW", "EXPLAIN"]
+        .iter()
+        .any(|k| last.starts_with(k))
+}
+
+/// Derives, from an expected permutation's events, how each step behaved: its result;
+/// for a step seen waiting, the launch after which its completion was printed; for each
+/// notice, the step that received it and how many launches had happened by then.
+fn derive(
+    spec: &Spec,
+    steps: &[String],
+    events: &[PermutationEvent],
+) -> (Vec<Replayed>, Vec<ResultSet>) {
+    let mut behaviours = vec![Replayed::default(); steps.len()];
+    let mut block_rows = Vec::new();
+    let mut launched = 0; // positions launched so far
+    // Per session name: its step still waiting (position), if any.
+    let mut busy: HashMap<String, usize> = HashMap::new();
+    // Notices not yet given to a step: per session (None: bare, session unknown).
+    let mut pending: Vec<(Option<String>, String)> = Vec::new();
+    let session_of = |step: &str| spec.session_of(step).map(|s| spec.sessions[s].name.clone());
+    let take = |pending: &mut Vec<(Option<String>, String)>, session: &str| -> Vec<String> {
+        let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(pending)
+            .into_iter()
+            .partition(|(s, _)| s.as_deref().is_none_or(|s| s == session));
+        *pending = rest;
+        mine.into_iter().map(|(_, t)| t).collect()
+    };
+    for event in events {
+        match event {
+            PermutationEvent::BlockRows(rows) => block_rows.push(rows.clone()),
+            PermutationEvent::Notice { session, text } => {
+                match busy.get(session) {
+                    // A waiting step of that session received it, by now.
+                    Some(&w) => behaviours[w].notices.push((launched, text.clone())),
+                    None => {
+                        let known = spec.sessions.iter().any(|s| &s.name == session);
+                        pending.push((known.then(|| session.clone()), text.clone()));
+                    }
+                }
+            }
+            PermutationEvent::Ran { step, .. } | PermutationEvent::Waiting { step, .. } => {
+                let k = launched;
+                launched += 1;
+                let session = session_of(step).unwrap_or_default();
+                for text in take(&mut pending, &session) {
+                    behaviours[k].notices.push((launched, text));
+                }
+                match event {
+                    PermutationEvent::Ran { outcome, .. } => {
+                        behaviours[k].outcome = outcome.clone()
+                    }
+                    _ => {
+                        behaviours[k].released_by = Some(k);
+                        busy.insert(session, k);
+                    }
+                }
+            }
+            PermutationEvent::Completed { step, outcome } => {
+                let session = session_of(step).unwrap_or_default();
+                let Some(k) = busy.remove(&session) else {
+                    continue;
+                };
+                for text in take(&mut pending, &session) {
+                    behaviours[k].notices.push((launched, text));
+                }
+                behaviours[k].outcome = outcome.clone();
+                behaviours[k].released_by = Some(launched - 1);
+            }
+            _ => {}
+        }
+    }
+    (behaviours, block_rows)
+}
+
+/// Runs one permutation against derived behaviours.
+fn replay(
+    spec: &Spec,
+    permutation: &stormchor_isolation::spec::Permutation,
+    behaviours: &[Replayed],
+    block_rows: &[ResultSet],
+    dialect: Dialect,
+) -> Finished {
+    let mut scheduler = Scheduler::new(spec, permutation)
+        .expect("valid")
+        .abandon_invalid_permutations(dialect.abandons_invalid_permutations);
+    let mut launched = 0usize;
+    let mut active: HashMap<usize, usize> = HashMap::new();
+    let mut delivered: Vec<usize> = vec![0; behaviours.len()];
+    let mut rows = block_rows.iter();
+    let mut since_launch = 0;
+    loop {
+        let request = match scheduler.next_move() {
+            Next::Finished(f) => return f,
+            Next::Ask(r) => r,
+        };
+        since_launch += 1;
+        if since_launch > 500 {
+            scheduler
+                .answer(Observation::TimedOut { seconds: 720 })
+                .expect("fits");
+            continue;
+        }
+        let answer = match request {
+            Request::Run { sql, .. } => Observation::Ran {
+                notices: Vec::new(),
+                results: if returns_rows(&sql) {
+                    rows.next()
+                        .map(|r| vec![StepResult::Rows(r.clone())])
+                        .unwrap_or_default()
+                } else {
+                    Vec::new()
+                },
+                failure: None,
+            },
+            Request::Launch { session, .. } => {
+                active.insert(session, launched);
+                launched += 1;
+                since_launch = 0;
+                Observation::Launched
+            }
+            Request::Abandon { .. } => Observation::Abandoned,
+            Request::Settle { session } | Request::Finish { session } => {
+                let waited = matches!(request, Request::Finish { .. });
+                let k = active[&session];
+                let b = &behaviours[k];
+                let done = match b.released_by {
+                    None => true,
+                    Some(j) if j == k => waited,
+                    Some(j) => launched > j,
+                };
+                let due = b.notices[delivered[k]..]
+                    .iter()
+                    .take_while(|(after, _)| done || launched >= *after)
+                    .count();
+                let arrivals = b.notices[delivered[k]..delivered[k] + due]
+                    .iter()
+                    .map(|(_, t)| Arrival::Notice(t.clone()))
+                    .collect();
+                delivered[k] += due;
+                if done {
+                    Observation::Settled {
+                        arrivals,
+                        state: StepState::Done(b.outcome.clone()),
+                    }
+                } else if waited {
+                    Observation::TimedOut { seconds: 720 }
+                } else {
+                    Observation::Settled {
+                        arrivals,
+                        state: StepState::Blocked,
+                    }
+                }
+            }
+        };
+        scheduler.answer(answer).expect("fits");
+    }
+}
+
+/// Every permutation of the corpus, replayed: the behaviour of each step is derived
+/// from the expected file (its result; for a step seen waiting, after which launch its
+/// completion was printed; which step's answer carried each notice), the scheduler
+/// decides the rest (launch order, waits, markers, report points, completion order,
+/// pre-9.6 abandons), and the printed run must be the file, in one of its dialects.
+#[test]
+fn the_corpus_replays_through_the_scheduler() {
+    let Some(corpus) = common::corpus("the_corpus_replays_through_the_scheduler") else {
+        return;
+    };
+    let (mut files, mut with_markers_or_notices, mut permutations_run) = (0, 0, 0);
+    let mut failures = Vec::new();
+    for name in common::spec_names(&corpus) {
+        let spec = corpus.spec(&name).expect("parses");
+        let permutations: Vec<_> = stormchor_isolation::permutations::permutations(&spec).collect();
+        let has_markers = permutations
+            .iter()
+            .any(|p| p.steps.iter().any(|s| !s.blockers.is_empty()));
+        for e in corpus.expected(&name).expect("readable") {
+            let Ok(read) = common::read::read_expected(&spec, &e.text) else {
+                continue;
+            };
+            let has_notices = read.permutations.iter().any(|p| {
+                p.events
+                    .iter()
+                    .any(|ev| matches!(ev, PermutationEvent::Notice { .. }))
+            });
+            let mut output = TestOutput {
+                unused_steps: read.unused_steps.clone(),
+                sessions: read.sessions,
+                permutations: Vec::new(),
+            };
+            for (p, log) in read.permutations.iter().enumerate() {
+                let Some(permutation) = permutations.get(p) else {
+                    break;
+                };
+                let (behaviours, rows) = derive(&spec, &log.steps, &log.events);
+                let finished = replay(&spec, permutation, &behaviours, &rows, e.dialect());
+                permutations_run += 1;
+                output.permutations.push(finished.log);
+                if finished.died {
+                    break;
+                }
+            }
+            let verdict =
+                stormchor_isolation::compare::compare_output(&output, std::slice::from_ref(&e));
+            let ok = matches!(
+                verdict,
+                Some(stormchor_isolation::compare::Verdict::Matched { .. })
+            );
+            let report = || match &verdict {
+                Some(stormchor_isolation::compare::Verdict::Differed(m)) => {
+                    format!(
+                        "{}:\n{}",
+                        e.file,
+                        m.diff.lines().take(24).collect::<Vec<_>>().join("\n")
+                    )
+                }
+                _ => format!("{}: no verdict", e.file),
+            };
+            files += 1;
+            if has_markers || has_notices {
+                with_markers_or_notices += 1;
+            }
+            if !ok {
+                failures.push(report());
+            }
+        }
+    }
+    eprintln!(
+        "replayed {files} expected files ({with_markers_or_notices} with markers or notices), \
+         {permutations_run} permutations: {} differ",
+        failures.len()
+    );
+    assert!(files > 0 && with_markers_or_notices > 0);
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Testers before 9.6: a step whose session still waits ends the permutation.
+#[test]
+fn pre_9_6_testers_abandon_invalid_permutations() {
+    let spec = hand_made(
+        "teardown { DROP TABLE t; }\n\
+         session a setup { BEGIN; } step a1 { LOCK t; } step a2 { COMMIT; } teardown { SELECT 1; }\n\
+         session b setup { BEGIN; } step b1 { LOCK t; } step b2 { COMMIT; }\n\
+         permutation a1 b1 b2 a2",
+    );
+    let mut scheduler = Scheduler::new(&spec, &spec.permutations[0])
+        .expect("valid")
+        .abandon_invalid_permutations(true);
+    let mut requests = Vec::new();
+    let finished = loop {
+        let request = match scheduler.next_move() {
+            Next::Finished(f) => break f,
+            Next::Ask(r) => r,
+        };
+        let answer = match &request {
+            Request::Run { .. } => Observation::Ran {
+                notices: vec![],
+                results: vec![],
+                failure: None,
+            },
+            Request::Launch { .. } => Observation::Launched,
+            Request::Abandon { .. } => Observation::Abandoned,
+            // b1 waits for a's lock: a2 never comes.
+            Request::Settle { session: 1 } => Observation::Settled {
+                arrivals: vec![],
+                state: StepState::Blocked,
+            },
+            Request::Settle { .. } | Request::Finish { .. } => Observation::Settled {
+                arrivals: vec![],
+                state: StepState::Done(StepOutcome::default()),
+            },
+        };
+        requests.push(request);
+        scheduler.answer(answer).expect("fits");
+    };
+    assert!(!finished.died);
+    let mut output = TestOutput::for_spec(&spec);
+    output.permutations.push(finished.log);
+    assert_eq!(
+        render(&output, Dialect::CURRENT),
+        "Parsed test spec with 2 sessions\n\nstarting permutation: a1 b1 b2 a2\n\
+         step a1: LOCK t;\nstep b1: LOCK t; <waiting ...>\ninvalid permutation detected\n"
+    );
+    let tail: Vec<&Request> = requests.iter().rev().take(5).rev().collect();
+    let run = |connection, sql: &str| Request::Run {
+        connection,
+        sql: sql.to_string(),
+    };
+    use stormchor_isolation::schedule::Connection::{Control, Session};
+    assert_eq!(
+        tail,
+        [
+            &Request::Abandon { session: 1 },
+            &run(Session(0), "ROLLBACK"),
+            &run(Session(1), "ROLLBACK"),
+            &run(Session(0), "SELECT 1;"),
+            &run(Control, "DROP TABLE t;"),
+        ]
+    );
+    // Today's tester waits for b1 instead (and the driver's bound ends it).
+    let script = Script::default().step("b1", released("a2"));
+    let text = printed(&spec, &script);
+    assert!(!text.contains("invalid permutation"), "{text}");
+    assert!(
+        text.contains("step b1 timed out after 720 seconds"),
+        "{text}"
     );
 }

@@ -41,6 +41,11 @@ pub struct Dialect {
     pub notices: NoticeStyle,
     /// Whether `unused step name: NAME` warnings head the output (testers since 14).
     pub warns_unused_steps: bool,
+    /// Whether a step whose session is still waiting ends the permutation with
+    /// `invalid permutation detected` (testers before 9.6; see
+    /// [`crate::schedule::Scheduler::abandon_invalid_permutations`]) instead of being
+    /// waited for.
+    pub abandons_invalid_permutations: bool,
 }
 
 impl Dialect {
@@ -50,6 +55,7 @@ impl Dialect {
         errors: ErrorStyle::Inline,
         notices: NoticeStyle::SessionPrefix,
         warns_unused_steps: true,
+        abandons_invalid_permutations: false,
     };
 
     /// isolationtester before PostgreSQL 14 (as in 13).
@@ -58,13 +64,15 @@ impl Dialect {
         errors: ErrorStyle::Grouped,
         notices: NoticeStyle::SessionPrefix,
         warns_unused_steps: false,
+        abandons_invalid_permutations: false,
     };
 
     /// The dialect an expected file is written in, from what it shows: a `(N rows)`
     /// line means [`ResultStyle::Aligned`]; an `error in steps` line, or a 15-column
     /// padded header followed by an empty line, means the pre-14 format; a notice
     /// without a session prefix means [`NoticeStyle::Bare`]; an `unused step name:`
-    /// line means the tester warns about unused steps. What a file does not show
+    /// line means the tester warns about unused steps; an `invalid permutation
+    /// detected` line means a tester before 9.6. What a file does not show
     /// is taken from what it does (pre-14 results go with grouped errors), and
     /// otherwise from [`Dialect::CURRENT`]: a file that shows nothing of either prints
     /// the same in both for the runs that match it.
@@ -113,7 +121,30 @@ impl Dialect {
             errors,
             notices: notices.unwrap_or(NoticeStyle::SessionPrefix),
             warns_unused_steps: warns.unwrap_or(results == ResultStyle::Aligned),
+            abandons_invalid_permutations: lines.contains(&"invalid permutation detected"),
         }
+    }
+}
+
+impl Dialect {
+    /// The dialects an expected file may be written in, the detected one first. A file
+    /// shows its error style only through `error in steps` lines: without them both
+    /// styles are possible (testers of 2021 printed padded results with inline errors,
+    /// as `partition-concurrent-attach.out` shows), so both are listed.
+    pub fn candidates(expected: &str) -> Vec<Dialect> {
+        let detected = Dialect::detect(expected);
+        let mut all = vec![detected];
+        if !expected.lines().any(|l| l.starts_with("error in steps ")) {
+            let other = match detected.errors {
+                ErrorStyle::Inline => ErrorStyle::Grouped,
+                ErrorStyle::Grouped => ErrorStyle::Inline,
+            };
+            all.push(Dialect {
+                errors: other,
+                ..detected
+            });
+        }
+        all
     }
 }
 
@@ -197,6 +228,17 @@ mod tests {
             Dialect::detect(prefixed).notices,
             NoticeStyle::SessionPrefix
         );
+    }
+
+    #[test]
+    fn the_error_style_is_open_unless_shown() {
+        let padded = "step s: SELECT 1;\n?column?       \n\n1              \n";
+        let candidates = Dialect::candidates(padded);
+        assert_eq!(candidates[0], Dialect::PRE_14);
+        assert_eq!(candidates[1].errors, ErrorStyle::Inline);
+        assert_eq!(candidates.len(), 2);
+        let grouped = "step b: <... completed>\nerror in steps a b: ERROR:  boom\n";
+        assert_eq!(Dialect::candidates(grouped), [Dialect::PRE_14]);
     }
 
     #[test]
