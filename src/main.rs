@@ -474,6 +474,27 @@ fn describe(name: &str, settings: &Settings, args: &RunArgs) -> Result<(), Strin
     Ok(())
 }
 
+/// Whether `name` is a workload (or a workload file); if not, an error that lists the
+/// scenarios and workloads, with the closest name.
+fn known_workload(scenarios: &ScenarioRegistry, name: &str) -> Result<(), String> {
+    let is_file = [".toml", ".yaml", ".yml"].iter().any(|e| name.ends_with(e));
+    let workloads = WorkloadRegistry::with_builtins().names();
+    if is_file || workloads.iter().any(|w| w == name) {
+        return Ok(());
+    }
+    let scenario_names: Vec<&str> = scenarios.iter().map(|s| s.name()).collect();
+    let mut all: Vec<&str> = scenario_names.clone();
+    all.extend(workloads.iter().map(String::as_str));
+    let hint = stormchor::kit::closest(name, &all)
+        .map(|n| format!(" (did you mean `{n}`?)"))
+        .unwrap_or_default();
+    Err(format!(
+        "no scenario or workload named `{name}`{hint}; the scenarios are {}; the workloads are {}",
+        scenario_names.join(", "),
+        workloads.join(", ")
+    ))
+}
+
 /// Checks a config file, workload sections included.
 fn validate_config(path: &std::path::Path) -> Result<(), String> {
     let file = FileConfig::load(path).map_err(|e| e.to_string())?;
@@ -565,7 +586,12 @@ fn main() -> ExitCode {
                 2,
             );
         }
-        Err(_) => None,
+        Err(_) => {
+            if let Err(error) = known_workload(&registry, &name) {
+                return fail(error, 2);
+            }
+            None
+        }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -276,6 +276,21 @@ fn a_scenario_with_an_injected_fault_fails_with_its_evidence_in_every_report() {
     let (code, _, err) = stormchor(&["run", "crash-recovery", "--inject", "gremlins"]);
     assert_eq!(code, 2);
     assert!(err.contains("unknown fault `gremlins`"), "{err}");
+    // A fault the scenario has not is a usage error listing the ones it has.
+    let (code, _, err) = stormchor(&["run", "backup-restore", "--inject", "weaker-isolation"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("cannot inject `weaker-isolation`; it can inject corrupt-restored-table, skip-wal-replay"),
+        "{err}"
+    );
+    let (code, _, err) = stormchor(&["run", "tpcb", "--inject", "skip-wal-replay"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--inject applies to scenarios"), "{err}");
+    // An unknown name lists both kinds, with the closest.
+    let (code, _, err) = stormchor(&["run", "crash-recovry"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("did you mean `crash-recovery`?"), "{err}");
+    assert!(err.contains("the workloads are"), "{err}");
 }
 
 #[test]
