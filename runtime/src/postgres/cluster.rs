@@ -14,8 +14,10 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::{Gid, Pid, Uid, User, geteuid};
 use tempfile::TempDir;
 use thiserror::Error;
+use tokio_postgres::Client;
 use tokio_postgres::types::PgLsn;
-use tokio_postgres::{Client, NoTls};
+
+use super::connection::connect;
 
 /// What can go wrong with a cluster.
 #[derive(Debug, Error)]
@@ -53,6 +55,17 @@ pub enum PgError {
         /// The error.
         #[source]
         source: std::io::Error,
+    },
+    /// A connect got no answer in time: something may accept TCP there without
+    /// speaking PostgreSQL.
+    #[error(
+        "cannot connect to `{target}`: no answer within {waited:?} (is a PostgreSQL server listening there? set connect_timeout=SECONDS in the connection string to wait longer)"
+    )]
+    ConnectTimeout {
+        /// The server, password hidden.
+        target: String,
+        /// How long it waited.
+        waited: Duration,
     },
     /// The server did not come up or go down in time.
     #[error("{what} did not happen within {waited:?}; the end of the server log:\n{log}")]
@@ -218,6 +231,9 @@ pub struct ClusterOptions {
     pub fsync: bool,
     /// Archive WAL into this archive (for point-in-time recovery).
     pub archive: Option<Arc<WalArchive>>,
+    /// The port to try first; `None` picks a free one. When the server cannot bind it
+    /// (something else listens there), the cluster starts on a free port instead.
+    pub port: Option<u16>,
 }
 
 impl Default for ClusterOptions {
@@ -228,6 +244,7 @@ impl Default for ClusterOptions {
             start_timeout: Duration::from_secs(60),
             fsync: false,
             archive: None,
+            port: None,
         }
     }
 }
@@ -311,13 +328,68 @@ fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
+/// Ports handed to clusters of this process that are still alive: never handed twice.
+static PORTS_IN_USE: Mutex<std::collections::BTreeSet<u16>> =
+    Mutex::new(std::collections::BTreeSet::new());
+
+/// A port for a new server: one below the system's ephemeral range (where the kernel
+/// picks ports for `bind(0)` and outgoing connections, so they cannot take it while the
+/// server is down for a restart), that nothing listens on now and that no other
+/// cluster of this process holds. Another process may still take it before the
+/// server binds it: the start then moves to another port (`start_server`).
 fn free_port() -> Result<u16, PgError> {
-    let listener =
-        std::net::TcpListener::bind("127.0.0.1:0").map_err(io("cannot find a free port"))?;
-    Ok(listener
-        .local_addr()
-        .map_err(io("cannot find a free port"))?
-        .port())
+    use rand::{Rng, SeedableRng};
+    let low = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+        ^ (u64::from(std::process::id()) << 32)
+        ^ NEXT_CLUSTER.load(Ordering::Relaxed);
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    let range = if low > 12_000 {
+        low - 10_000..low
+    } else {
+        0..0
+    };
+    for _ in 0..200 {
+        let port = if range.is_empty() {
+            // No room below the ephemeral range: let the kernel pick.
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map_err(io("cannot find a free port"))?
+                .port()
+        } else {
+            rng.random_range(range.clone())
+        };
+        let mut in_use = PORTS_IN_USE.lock().unwrap_or_else(PoisonError::into_inner);
+        if in_use.contains(&port) || std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+            continue;
+        }
+        in_use.insert(port);
+        return Ok(port);
+    }
+    Err(PgError::Io {
+        what: "cannot find a free port".to_owned(),
+        source: std::io::Error::from(std::io::ErrorKind::AddrInUse),
+    })
+}
+
+fn release_port(port: u16) {
+    PORTS_IN_USE
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .remove(&port);
+}
+
+/// Whether the server log says the postmaster could not listen on its port.
+fn could_not_bind(log: &str) -> bool {
+    log.contains("could not bind")
+        || log.contains("Address already in use")
+        || log.contains("could not create any TCP/IP sockets")
+        || log.contains("could not create listen socket")
 }
 
 /// The clusters alive in this process, for the Ctrl-C cleanup: their directory and
@@ -443,6 +515,11 @@ pub struct PgCluster {
     archive: Option<Arc<WalArchive>>,
     postmaster: Option<Child>,
     registration: u64,
+    /// Whether the server has accepted connections once (its port is then known to
+    /// every client and never changes).
+    started_once: bool,
+    /// Whether `port` came from [`free_port`] (and goes back when the cluster ends).
+    port_reserved: bool,
 }
 
 impl fmt::Debug for PgCluster {
@@ -525,11 +602,16 @@ impl PgCluster {
             run_as,
             root: Some(root),
             data,
-            port: free_port()?,
+            port: match options.port {
+                Some(port) => port,
+                None => free_port()?,
+            },
             settings,
             start_timeout: options.start_timeout,
             archive: options.archive.clone(),
             postmaster: None,
+            started_once: false,
+            port_reserved: options.port.is_none(),
         })
     }
 
@@ -584,7 +666,42 @@ impl PgCluster {
             .unwrap_or_default()
     }
 
+    /// Starts the postmaster and waits until it accepts connections. A first start
+    /// whose postmaster cannot bind its port (another process took it) moves to a new
+    /// port; a restart keeps its port (clients hold its connection string) and tries
+    /// again until its start timeout.
     async fn start_server(&mut self) -> Result<(), PgError> {
+        let first_start = !self.started_once;
+        let deadline = Instant::now() + self.start_timeout;
+        loop {
+            match self.start_postmaster(deadline).await {
+                Err(PgError::Exited { status, log }) if could_not_bind(&log) => {
+                    if Instant::now() >= deadline {
+                        return Err(PgError::Exited { status, log });
+                    }
+                    if first_start {
+                        let port = free_port()?;
+                        if self.port_reserved {
+                            release_port(self.port);
+                        }
+                        self.port = port;
+                        self.port_reserved = true;
+                    } else {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+                Ok(()) => {
+                    self.started_once = true;
+                    return Ok(());
+                }
+                Err(other) => return Err(other),
+            }
+        }
+    }
+
+    /// One attempt of [`PgCluster::start_server`]: the server log of this attempt only
+    /// goes into its errors.
+    async fn start_postmaster(&mut self, deadline: Instant) -> Result<(), PgError> {
         if self.postmaster.is_some() {
             return Err(PgError::State {
                 state: "running",
@@ -596,6 +713,7 @@ impl PgCluster {
             .append(true)
             .open(self.log_path())
             .map_err(io("cannot open the server log"))?;
+        let log_start = log.metadata().map_or(0, |m| m.len());
         let log_err = log.try_clone().map_err(io("cannot open the server log"))?;
         let mut command = self.run_as.command(self.binaries.program("postgres")?);
         command
@@ -620,30 +738,53 @@ impl PgCluster {
             }
         });
         self.postmaster = Some(child);
-        let deadline = Instant::now() + self.start_timeout;
+        let attempt_log = |cluster: &PgCluster| {
+            let log = fs::read(cluster.log_path()).unwrap_or_default();
+            let start = usize::try_from(log_start).unwrap_or(0).min(log.len());
+            tail(&String::from_utf8_lossy(&log[start..]), 30)
+        };
         loop {
             if let Some(Ok(Some(status))) = self.postmaster.as_mut().map(Child::try_wait) {
                 self.postmaster = None;
                 return Err(PgError::Exited {
                     status: status.to_string(),
-                    log: self.log_tail(),
+                    log: attempt_log(self),
                 });
             }
-            if let Ok(client) = connect(&self.connection_string()).await {
+            // Something else on the port may accept the connection and never answer:
+            // each try is short.
+            let attempt =
+                tokio::time::timeout(Duration::from_secs(2), connect(&self.connection_string()))
+                    .await;
+            if let Ok(Ok(client)) = attempt {
                 // Still replaying a backup or in crash recovery counts as up: it answers.
-                drop(client);
-                return Ok(());
+                // It must be this server, not another one that holds the port.
+                match client.query_one("SHOW data_directory", &[]).await {
+                    Ok(row) if self.is_our_data_dir(row.get(0)) => return Ok(()),
+                    _ => {}
+                }
             }
             if Instant::now() >= deadline {
                 self.kill_now();
                 return Err(PgError::Timeout {
                     what: "accepting connections".to_owned(),
                     waited: self.start_timeout,
-                    log: self.log_tail(),
+                    log: attempt_log(self),
                 });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    fn is_our_data_dir(&self, reported: &str) -> bool {
+        let reported = Path::new(reported);
+        if reported == self.data {
+            return true;
+        }
+        matches!(
+            (fs::canonicalize(reported), fs::canonicalize(&self.data)),
+            (Ok(a), Ok(b)) if a == b
+        )
     }
 
     /// Starts the stopped (or crashed) server again; it runs crash recovery if needed.
@@ -817,27 +958,70 @@ impl PgCluster {
     /// Closes the current WAL segment and waits (at most `timeout`) until the archiver
     /// has archived it, so that a recovery from the archive can reach every change made
     /// so far.
+    ///
+    /// It writes a WAL record first, so that the switch is never a no-op, takes the name
+    /// of the segment the switch closed, and waits until `pg_stat_archiver` reports that
+    /// segment (or a later one) as archived. A timeout names the segment and shows the
+    /// archiver's failures (count, last failed segment and time).
     pub async fn archive_current_wal(&self, timeout: Duration) -> Result<(), PgError> {
         let client = self.connect().await?;
-        let archived = async || -> Result<i64, PgError> {
-            let row = client
-                .query_one("SELECT archived_count FROM pg_stat_archiver", &[])
-                .await
-                .map_err(sql("reading the archiver's progress"))?;
-            Ok(row.get(0))
-        };
-        let before = archived().await?;
-        client
-            .batch_execute("SELECT pg_switch_wal()")
+        // A non-transactional logical message is a WAL record of its own: the segment
+        // holds something new, so the switch below closes it.
+        let row = client
+            .query_one(
+                "SELECT pg_walfile_name(pg_switch_wal()) \
+                 FROM (SELECT pg_logical_emit_message(false, 'stormchor', 'archive')) AS forced",
+                &[],
+            )
             .await
             .map_err(sql("switching the WAL segment"))?;
-        let archived = &archived;
-        self.poll(
-            "the archiver archiving the current WAL segment",
-            timeout,
-            move || async move { Ok(archived().await? > before) },
-        )
-        .await
+        let segment: String = row.get(0);
+        let client = &client;
+        let wanted = segment.as_str();
+        let waited = self
+            .poll(
+                &format!("the archiver archiving WAL segment {segment}"),
+                timeout,
+                move || async move {
+                    let row = client
+                        .query_one("SELECT last_archived_wal FROM pg_stat_archiver", &[])
+                        .await
+                        .map_err(sql("reading the archiver's progress"))?;
+                    let last: Option<String> = row.get(0);
+                    Ok(last.is_some_and(|last| archived_at_least(&last, wanted)))
+                },
+            )
+            .await;
+        match waited {
+            Err(PgError::Timeout { what, waited, log }) => {
+                let failures = client
+                    .query_one(
+                        "SELECT failed_count, last_failed_wal, last_failed_time::text, \
+                         last_archived_wal FROM pg_stat_archiver",
+                        &[],
+                    )
+                    .await
+                    .map(|row| {
+                        let failed: i64 = row.get(0);
+                        let last_failed: Option<String> = row.get(1);
+                        let failed_at: Option<String> = row.get(2);
+                        let archived: Option<String> = row.get(3);
+                        format!(
+                            "; the archiver archived up to {}, failed {failed} times (last: {} at {})",
+                            archived.as_deref().unwrap_or("nothing"),
+                            last_failed.as_deref().unwrap_or("none"),
+                            failed_at.as_deref().unwrap_or("never"),
+                        )
+                    })
+                    .unwrap_or_else(|e| format!("; the archiver's state is unknown ({e})"));
+                Err(PgError::Timeout {
+                    what: what + &failures,
+                    waited,
+                    log,
+                })
+            }
+            other => other,
+        }
     }
 
     /// Waits (at most `timeout`) until a replica has replayed the WAL up to `lsn`.
@@ -912,6 +1096,9 @@ impl Drop for PgCluster {
         live(|clusters| {
             clusters.remove(&self.registration);
         });
+        if self.port_reserved {
+            release_port(self.port);
+        }
         // The children die with SIGKILL at once; give them a moment to be gone before
         // their directory is removed.
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -924,6 +1111,15 @@ impl Drop for PgCluster {
         }
         drop(self.root.take());
     }
+}
+
+/// Whether the archiver's `last` archived file covers WAL segment `segment`: a segment
+/// name (24 hex digits: timeline, log, segment) orders as the WAL does, and a backup
+/// history file (`<segment>.<offset>.backup`) comes after its segment. A timeline
+/// history file (`00000002.history`) says nothing about segments.
+fn archived_at_least(last: &str, segment: &str) -> bool {
+    let name = last.get(..24).unwrap_or("");
+    name.len() == 24 && name.bytes().all(|b| b.is_ascii_hexdigit()) && name >= segment
 }
 
 /// The processes whose parent is `pid`.
@@ -950,18 +1146,6 @@ fn children_of(pid: i32) -> Vec<i32> {
 fn sql(what: &str) -> impl FnOnce(tokio_postgres::Error) -> PgError {
     let what = what.to_owned();
     move |source| PgError::Sql { what, source }
-}
-
-/// Connects to `connection_string` and drives the connection in a task.
-async fn connect(connection_string: &str) -> Result<Client, PgError> {
-    let (client, connection) = tokio_postgres::connect(connection_string, NoTls)
-        .await
-        .map_err(sql(&format!("cannot connect to `{connection_string}`")))?;
-    tokio::spawn(async move {
-        // The connection ends with its client; errors show on the client's queries.
-        let _ = connection.await;
-    });
-    Ok(client)
 }
 
 /// A base backup taken with `pg_basebackup`.
@@ -1111,5 +1295,28 @@ impl PgTarget {
                 target: connection.clone(),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::archived_at_least;
+
+    #[test]
+    fn the_archived_segment_is_compared_as_wal_orders_it() {
+        let segment = "000000010000000000000005";
+        assert!(archived_at_least("000000010000000000000005", segment));
+        assert!(archived_at_least("000000010000000100000000", segment));
+        assert!(archived_at_least(
+            "000000010000000000000005.00000028.backup",
+            segment
+        ));
+        assert!(!archived_at_least("000000010000000000000004", segment));
+        assert!(!archived_at_least(
+            "000000010000000000000004.00000028.backup",
+            segment
+        ));
+        assert!(!archived_at_least("00000002.history", segment));
+        assert!(!archived_at_least("", segment));
     }
 }

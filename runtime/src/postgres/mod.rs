@@ -9,6 +9,7 @@
 mod actions;
 mod catalog;
 mod cluster;
+mod connection;
 mod discovery;
 mod session;
 mod verify;
@@ -28,11 +29,12 @@ pub use cluster::{
     BaseBackup, ClusterOptions, PgBinaries, PgCluster, PgError, PgTarget, RecoveryTarget, StopMode,
     WalArchive, remove_all_clusters_now, remove_clusters_on_ctrl_c,
 };
+pub use connection::{DEFAULT_CONNECT_TIMEOUT, connect, connect_raw, connect_timeout, redact};
 pub use discovery::{Divergence, compare, discover_into, validate};
 pub use session::{SqlError, SqlLog, SqlSession};
 pub use verify::{
     ChecksumDifference, Checksums, LEDGER_TABLE, Ledger, LedgerTarget, LedgerVerdict,
-    TableChecksum, amcheck, compare_checksums, connect, create_ledger, quote_ident,
-    table_checksums, verify_ledger, write_ledger,
+    TableChecksum, amcheck, compare_checksums, create_ledger, quote_ident, table_checksums,
+    verify_ledger, write_ledger,
 };
 pub use worker::{ActionStats, WorkLimit, WorkerConfig, WorkerReport, run_worker};
