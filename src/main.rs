@@ -22,7 +22,7 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::Duration;
 
 use std::path::PathBuf;
@@ -39,7 +39,8 @@ use stormchor::runtime::bridge::{
     register_database_effects,
 };
 use stormchor::runtime::postgres::{
-    Catalog, ClusterOptions, PgCluster, PgTarget, WorkerReport, remove_all_clusters_now,
+    Catalog, ClusterOptions, PgCluster, PgTarget, WorkerReport, first_signal, interrupt,
+    remove_all_clusters_now,
 };
 use stormchor::runtime::workload::{
     Live, LoadConfig, Workload, WorkloadRegistry, run_load, weights,
@@ -159,6 +160,30 @@ impl RunArgs {
             html: self.html.clone(),
         };
         Settings::resolve(flags, |name| std::env::var(name).ok(), file).map_err(|e| e.to_string())
+    }
+}
+
+/// The number of the signal that stopped the run; 0 while none did.
+static SIGNALLED: AtomicI32 = AtomicI32::new(0);
+
+fn signal_name(number: i32) -> String {
+    match number {
+        1 => "SIGHUP".to_owned(),
+        2 => "SIGINT".to_owned(),
+        15 => "SIGTERM".to_owned(),
+        other => format!("signal {other}"),
+    }
+}
+
+/// Marks a report as cut short by a signal, when one stopped the run.
+fn mark_interrupted(report: &mut serde_json::Value) {
+    let number = SIGNALLED.load(Ordering::SeqCst);
+    if number != 0 {
+        report["interrupted"] = serde_json::json!(signal_name(number));
+        println!(
+            "\nINTERRUPTED by {}: the report covers what ran until then.",
+            signal_name(number)
+        );
     }
 }
 
@@ -329,7 +354,8 @@ async fn run_flagship(
         .await
         .map_err(|e| e.to_string())?;
     report.print();
-    let json = report.to_json();
+    let mut json = report.to_json();
+    mark_interrupted(&mut json);
     write_json(settings, &json)?;
     if let Some(path) = &settings.html.value {
         std::fs::write(path, render_scenario_html(&json))
@@ -434,13 +460,12 @@ async fn run_scenario(
                 .collect()
         })
         .unwrap_or_default();
-    write_json(
-        settings,
-        &serde_json::json!({
-            "schema": "stormchor-report/1", "kind": "scenario", "name": "stress-check", "seed": seed,
-            "success": report.is_success(), "roles": roles, "workers": workers, "divergences": divergences,
-        }),
-    )?;
+    let mut json = serde_json::json!({
+        "schema": "stormchor-report/1", "kind": "scenario", "name": "stress-check", "seed": seed,
+        "success": report.is_success(), "roles": roles, "workers": workers, "divergences": divergences,
+    });
+    mark_interrupted(&mut json);
+    write_json(settings, &json)?;
     drop(target);
     Ok(report.is_success())
 }
@@ -581,6 +606,7 @@ async fn run_workload(
                 .collect(),
         );
     }
+    mark_interrupted(&mut json);
     write_json(settings, &json)?;
     if let Some(path) = &settings.html.value {
         let html = render_html(&json)?;
@@ -762,19 +788,25 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => return fail(format!("cannot start the async runtime: {error}"), 1),
     };
-    // Ctrl-C: the load stops after the operations in flight, the report is still printed
-    // and written, the throwaway cluster is removed. A second Ctrl-C stops at once.
+    // SIGINT (Ctrl-C), SIGTERM, SIGHUP: the load stops after the operations in flight,
+    // server programs in flight (a base backup) and the cluster's waits end at once, the
+    // report is still printed and written (marked interrupted), the throwaway servers
+    // and directories are removed, and the exit status is 128 + the signal's number. A
+    // second signal kills the servers and removes the directories at once.
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     runtime.spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            flag.store(true, Ordering::Relaxed);
-            eprintln!("\nStopping (Ctrl-C again to stop at once) ...");
-            if tokio::signal::ctrl_c().await.is_ok() {
-                remove_all_clusters_now();
-                std::process::exit(130);
-            }
-        }
+        let number = first_signal().await;
+        SIGNALLED.store(number, Ordering::SeqCst);
+        flag.store(true, Ordering::SeqCst);
+        interrupt();
+        eprintln!(
+            "\nStopping on {} (send it again to stop at once) ...",
+            signal_name(number)
+        );
+        let again = first_signal().await;
+        remove_all_clusters_now();
+        std::process::exit(128 + again);
     });
     let outcome = if scenarios::is_scenario(&name) {
         runtime.block_on(run_flagship(
@@ -799,8 +831,15 @@ fn main() -> ExitCode {
         runtime.block_on(run_workload(&settings, &name, &stop))
     };
     drop(runtime);
+    let signalled = SIGNALLED.load(Ordering::SeqCst);
+    if signalled != 0 {
+        if let Err(error) = &outcome {
+            eprintln!("error: {error}");
+        }
+        eprintln!("Interrupted by {}.", signal_name(signalled));
+        return ExitCode::from(u8::try_from(128 + signalled).unwrap_or(u8::MAX));
+    }
     match outcome {
-        _ if stop.load(Ordering::Relaxed) => ExitCode::from(130),
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(error) => fail(error, 1),

@@ -1,13 +1,11 @@
 //! Throwaway PostgreSQL clusters.
 
-use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Once, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -17,6 +15,7 @@ use thiserror::Error;
 use tokio_postgres::Client;
 use tokio_postgres::types::PgLsn;
 
+use super::cleanup::{self, check_interrupted, end_watchdog, start_watchdog};
 use super::connection::connect;
 
 /// What can go wrong with a cluster.
@@ -66,6 +65,12 @@ pub enum PgError {
         target: String,
         /// How long it waited.
         waited: Duration,
+    },
+    /// The run was interrupted (see [`interrupt`](super::interrupt)).
+    #[error("interrupted while {what}")]
+    Interrupted {
+        /// What was going on.
+        what: String,
     },
     /// The server did not come up or go down in time.
     #[error("{what} did not happen within {waited:?}; the end of the server log:\n{log}")]
@@ -266,10 +271,15 @@ impl RunAs {
     }
 
     fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        use std::os::unix::process::CommandExt;
         let mut command = Command::new(program);
-        command.env("LC_ALL", "C").env_remove("PGDATA");
+        // A process group of its own: a Ctrl-C in the terminal reaches stormchor only,
+        // which stops the run in order.
+        command
+            .env("LC_ALL", "C")
+            .env_remove("PGDATA")
+            .process_group(0);
         if let Some((uid, gid)) = self.0 {
-            use std::os::unix::process::CommandExt;
             command.uid(uid.as_raw()).gid(gid.as_raw());
         }
         command
@@ -286,27 +296,48 @@ impl RunAs {
     }
 
     /// A new temporary directory the server's user owns.
+    /// Its name starts with [`cleanup::DIRECTORY_PREFIX`] and it holds an owner file,
+    /// so that a later run removes it if this process dies without removing it.
     fn temp_dir(&self, prefix: &str) -> Result<TempDir, PgError> {
+        cleanup::remove_stale_directories_once();
         let dir = tempfile::Builder::new()
             .prefix(prefix)
             .tempdir()
             .map_err(io("cannot create a temporary directory"))?;
+        cleanup::mark_owned(dir.path())?;
         self.own(dir.path())?;
         Ok(dir)
     }
 }
 
-/// Runs a command to its end; fails with its output when it fails.
+/// Runs a command to its end; fails with its output when it fails, and at once with
+/// [`PgError::Interrupted`] when the run is interrupted (the program's process group is
+/// killed then).
 async fn run(command: &mut Command) -> Result<String, PgError> {
     let line = format!("{command:?}");
+    check_interrupted(&format!("about to run {line}"))?;
     let mut command =
         tokio::process::Command::from(std::mem::replace(command, Command::new("true")));
-    let output = command
+    let child = command
         .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
-        .output()
-        .await
+        .spawn()
         .map_err(io(format!("cannot run {line}")))?;
+    let pid = child.id().map(|pid| pid as i32);
+    let output = tokio::select! {
+        output = child.wait_with_output() => output.map_err(io(format!("cannot run {line}")))?,
+        () = cleanup::interrupted() => {
+            // Its process group: pg_basebackup streams WAL from a child of its own.
+            if let Some(pid) = pid {
+                tokio::task::spawn_blocking(move || cleanup::kill_group(pid))
+                    .await
+                    .ok();
+            }
+            return Err(PgError::Interrupted { what: format!("running {line}") });
+        }
+    };
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -347,7 +378,7 @@ fn free_port() -> Result<u16, PgError> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
         ^ (u64::from(std::process::id()) << 32)
-        ^ NEXT_CLUSTER.load(Ordering::Relaxed);
+        ^ cleanup::registrations();
     let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
     let range = if low > 12_000 {
         low - 10_000..low
@@ -390,69 +421,6 @@ fn could_not_bind(log: &str) -> bool {
         || log.contains("Address already in use")
         || log.contains("could not create any TCP/IP sockets")
         || log.contains("could not create listen socket")
-}
-
-/// The clusters alive in this process, for the Ctrl-C cleanup: their directory and
-/// their postmaster's pid while it runs.
-static LIVE: Mutex<BTreeMap<u64, (PathBuf, Option<i32>)>> = Mutex::new(BTreeMap::new());
-static NEXT_CLUSTER: AtomicU64 = AtomicU64::new(1);
-
-fn live(update: impl FnOnce(&mut BTreeMap<u64, (PathBuf, Option<i32>)>)) {
-    update(&mut LIVE.lock().unwrap_or_else(PoisonError::into_inner));
-}
-
-/// Makes Ctrl-C (SIGINT) kill every cluster of this process and remove its directory
-/// before the process exits with status 130. Call it once from a tokio runtime, early;
-/// later calls do nothing.
-///
-/// Without it, Ctrl-C in a terminal still stops the servers (they share the terminal's
-/// process group and shut down on SIGINT), but their directories stay behind.
-pub fn remove_clusters_on_ctrl_c() {
-    static INSTALLED: Once = Once::new();
-    INSTALLED.call_once(|| {
-        tokio::spawn(async {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                remove_all_clusters_now();
-                std::process::exit(130);
-            }
-        });
-    });
-}
-
-/// Kills every cluster of this process and removes its directory, at once. For a
-/// process about to exit without unwinding (a second Ctrl-C, a fatal signal handler);
-/// the `PgCluster` values left behind must not be used afterwards.
-pub fn remove_all_clusters_now() {
-    let clusters: Vec<(PathBuf, Option<i32>)> = LIVE
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .values()
-        .cloned()
-        .collect();
-    for (root, pid) in clusters {
-        if let Some(pid) = pid {
-            let children = children_of(pid);
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            for child in &children {
-                let _ = kill(Pid::from_raw(*child), Signal::SIGKILL);
-            }
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while children.iter().chain([&pid]).any(|p| is_alive(*p)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        }
-        let _ = fs::remove_dir_all(root);
-    }
-}
-
-/// Whether process `pid` exists and is not a zombie.
-fn is_alive(pid: i32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
-        Err(_) => false,
-    }
 }
 
 /// A directory that collects archived WAL, shared by a primary and its restores.
@@ -514,6 +482,8 @@ pub struct PgCluster {
     start_timeout: Duration,
     archive: Option<Arc<WalArchive>>,
     postmaster: Option<Child>,
+    /// The postmaster's watchdog (see the `cleanup` module).
+    watchdog: Option<Child>,
     registration: u64,
     /// Whether the server has accepted connections once (its port is then known to
     /// every client and never changes).
@@ -592,10 +562,7 @@ impl PgCluster {
             ));
         }
         settings.extend(options.settings.iter().cloned());
-        let registration = NEXT_CLUSTER.fetch_add(1, Ordering::Relaxed);
-        live(|clusters| {
-            clusters.insert(registration, (root.path().to_path_buf(), None));
-        });
+        let registration = cleanup::register(root.path());
         Ok(PgCluster {
             registration,
             binaries,
@@ -610,6 +577,7 @@ impl PgCluster {
             start_timeout: options.start_timeout,
             archive: options.archive.clone(),
             postmaster: None,
+            watchdog: None,
             started_once: false,
             port_reserved: options.port.is_none(),
         })
@@ -732,12 +700,15 @@ impl PgCluster {
             .spawn()
             .map_err(io("cannot start postgres"))?;
         let pid = child.id() as i32;
-        live(|clusters| {
-            if let Some(entry) = clusters.get_mut(&self.registration) {
-                entry.1 = Some(pid);
-            }
-        });
+        cleanup::set_postmaster(self.registration, Some(pid));
         self.postmaster = Some(child);
+        match start_watchdog(pid) {
+            Ok(watchdog) => self.watchdog = Some(watchdog),
+            Err(error) => {
+                self.kill_now();
+                return Err(error);
+            }
+        }
         let attempt_log = |cluster: &PgCluster| {
             let log = fs::read(cluster.log_path()).unwrap_or_default();
             let start = usize::try_from(log_start).unwrap_or(0).min(log.len());
@@ -745,7 +716,7 @@ impl PgCluster {
         };
         loop {
             if let Some(Ok(Some(status))) = self.postmaster.as_mut().map(Child::try_wait) {
-                self.postmaster = None;
+                self.forget_postmaster();
                 return Err(PgError::Exited {
                     status: status.to_string(),
                     log: attempt_log(self),
@@ -763,6 +734,12 @@ impl PgCluster {
                     Ok(row) if self.is_our_data_dir(row.get(0)) => return Ok(()),
                     _ => {}
                 }
+            }
+            if cleanup::is_interrupted() {
+                self.kill_now();
+                return Err(PgError::Interrupted {
+                    what: "starting the server".to_owned(),
+                });
             }
             if Instant::now() >= deadline {
                 self.kill_now();
@@ -795,7 +772,7 @@ impl PgCluster {
                 operation: "restart it".to_owned(),
             });
         }
-        self.postmaster = None;
+        self.forget_postmaster();
         self.start_server().await
     }
 
@@ -824,7 +801,7 @@ impl PgCluster {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        self.postmaster = None;
+        self.forget_postmaster();
         Ok(())
     }
 
@@ -859,16 +836,32 @@ impl PgCluster {
     /// children's pids (reaped by init, not us).
     fn kill_now(&mut self) -> Vec<i32> {
         let Some(mut postmaster) = self.postmaster.take() else {
+            self.forget_postmaster();
             return Vec::new();
         };
+        // The watchdog first: it must not act on a process group that is gone.
+        if let Some(watchdog) = self.watchdog.take() {
+            end_watchdog(watchdog);
+        }
         let pid = postmaster.id() as i32;
         let children = children_of(pid);
+        let _ = nix::sys::signal::killpg(Pid::from_raw(pid), Signal::SIGKILL);
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         for child in &children {
             let _ = kill(Pid::from_raw(*child), Signal::SIGKILL);
         }
         let _ = postmaster.wait();
+        cleanup::set_postmaster(self.registration, None);
         children
+    }
+
+    /// The postmaster has exited (or is about to be restarted): its watchdog goes.
+    fn forget_postmaster(&mut self) {
+        self.postmaster = None;
+        if let Some(watchdog) = self.watchdog.take() {
+            end_watchdog(watchdog);
+        }
+        cleanup::set_postmaster(self.registration, None);
     }
 
     /// The arguments that point a client program (`psql`, `pgbench`) at this cluster.
@@ -1067,6 +1060,7 @@ impl PgCluster {
     ) -> Result<(), PgError> {
         let deadline = Instant::now() + timeout;
         while !done().await? {
+            check_interrupted(&format!("waiting for {what}"))?;
             if Instant::now() >= deadline {
                 return Err(PgError::Timeout {
                     what: what.to_owned(),
@@ -1093,9 +1087,7 @@ impl PgCluster {
 impl Drop for PgCluster {
     fn drop(&mut self) {
         let children = self.kill_now();
-        live(|clusters| {
-            clusters.remove(&self.registration);
-        });
+        cleanup::unregister(self.registration);
         if self.port_reserved {
             release_port(self.port);
         }

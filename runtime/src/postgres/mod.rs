@@ -4,10 +4,14 @@
 //! - [`PgBinaries`]: where the server programs are;
 //! - [`PgCluster`]: a cluster in a temporary directory: start, stop, crash, restart,
 //!   base backups, point-in-time recovery, streaming replicas;
-//! - [`PgTarget`]: either a throwaway cluster or an external server.
+//! - [`PgTarget`]: either a throwaway cluster or an external server;
+//! - cleanup ([`interrupt`], [`remove_all_clusters_now`], [`remove_stale_directories`]):
+//!   no server or directory outlives its run, whatever ends it;
+//! - [`connect`]: bounded connects, [`redact`]ed connection strings.
 
 mod actions;
 mod catalog;
+mod cleanup;
 mod cluster;
 mod connection;
 mod discovery;
@@ -25,9 +29,13 @@ pub use catalog::{
     Catalog, Column, ColumnType, ForeignKey, Identity, Index, RangePartition, Snapshot, SortOrder,
     Table, TableId, TableKind,
 };
+pub use cleanup::{
+    DIRECTORY_PREFIX, OWNER_FILE, first_signal, interrupt, is_interrupted, remove_all_clusters_now,
+    remove_clusters_on_ctrl_c, remove_stale_directories,
+};
 pub use cluster::{
     BaseBackup, ClusterOptions, PgBinaries, PgCluster, PgError, PgTarget, RecoveryTarget, StopMode,
-    WalArchive, remove_all_clusters_now, remove_clusters_on_ctrl_c,
+    WalArchive,
 };
 pub use connection::{DEFAULT_CONNECT_TIMEOUT, connect, connect_raw, connect_timeout, redact};
 pub use discovery::{Divergence, compare, discover_into, validate};
