@@ -39,8 +39,8 @@ use stormchor::runtime::bridge::{
     register_database_effects,
 };
 use stormchor::runtime::postgres::{
-    Catalog, ClusterOptions, PgCluster, PgTarget, WorkerReport, first_signal, interrupt,
-    remove_all_clusters_now,
+    Catalog, ClusterOptions, PgCluster, PgTarget, RunSchema, WorkerReport, connect, first_signal,
+    interrupt, remove_all_clusters_now,
 };
 use stormchor::runtime::workload::{
     Live, LoadConfig, Workload, WorkloadRegistry, run_load, weights,
@@ -508,11 +508,49 @@ async fn run_workload(
     };
     let weights = weights(&workload.info(), overrides.as_ref()).map_err(|e| e.to_string())?;
     let target = target(settings).await?;
-    let (mut client, connection) =
-        tokio_postgres::connect(&target.connection_string(), tokio_postgres::NoTls)
-            .await
-            .map_err(|e| format!("cannot connect to `{}`: {e}", target.connection_string()))?;
-    tokio::spawn(connection);
+    // On a user's server, everything the workload creates lives in a schema of the
+    // run's own, and the cleanup drops that schema only.
+    let schema = match &target {
+        PgTarget::External(connection) => {
+            let schema = RunSchema::create(connection)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "Working in schema {} on the target (dropped at the end; nothing else is touched).",
+                schema.name()
+            );
+            Some(schema)
+        }
+        PgTarget::Throwaway(_) => None,
+    };
+    let connection = schema.as_ref().map_or_else(
+        || target.connection_string(),
+        |s| s.connection_string().to_owned(),
+    );
+    let outcome = drive_workload(settings, name, workload, &weights, &connection, stop).await;
+    if let Some(schema) = &schema {
+        if let Err(error) = schema.drop_schema().await {
+            let dropped = format!("cannot drop the run's schema {}: {error}", schema.name());
+            return Err(match outcome {
+                Err(first) => format!("{first}; {dropped}"),
+                Ok(_) => dropped,
+            });
+        }
+    }
+    drop(target);
+    outcome
+}
+
+/// Sets a workload up on `connection`, runs the load, reports, cleans up.
+async fn drive_workload(
+    settings: &Settings,
+    name: &str,
+    workload: Box<dyn Workload>,
+    weights: &[u32],
+    connection: &str,
+    stop: &Arc<AtomicBool>,
+) -> Result<bool, String> {
+    let mut client = connect(connection).await.map_err(|e| e.to_string())?;
     println!("Setting up {name} ...");
     workload
         .setup(&mut client)
@@ -539,14 +577,15 @@ async fn run_workload(
         ),
     }
     let progress = show_progress(live, Duration::from_secs(settings.duration.value));
-    let report = run_load(
-        workload.clone(),
-        &target.connection_string(),
-        &weights,
-        config,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let report = run_load(workload.clone(), connection, weights, config).await;
+    let report = match report {
+        Ok(report) => report,
+        Err(error) => {
+            // The cleanup runs all the same.
+            let _ = workload.cleanup(&client).await;
+            return Err(error.to_string());
+        }
+    };
     if let Some(progress) = progress {
         progress.abort();
         let _ = progress.await;
@@ -607,15 +646,19 @@ async fn run_workload(
         );
     }
     mark_interrupted(&mut json);
-    write_json(settings, &json)?;
-    if let Some(path) = &settings.html.value {
-        let html = render_html(&json)?;
-        std::fs::write(path, html)
-            .map_err(|e| format!("cannot write the HTML report to {}: {e}", path.display()))?;
-        println!("Wrote the HTML report to {}.", path.display());
-    }
-    workload.cleanup(&client).await.map_err(|e| e.to_string())?;
-    drop(target);
+    let written = write_json(settings, &json).and_then(|()| {
+        if let Some(path) = &settings.html.value {
+            let html = render_html(&json)?;
+            std::fs::write(path, html)
+                .map_err(|e| format!("cannot write the HTML report to {}: {e}", path.display()))?;
+            println!("Wrote the HTML report to {}.", path.display());
+        }
+        Ok(())
+    });
+    // The cleanup runs even when a report could not be written.
+    let cleaned = workload.cleanup(&client).await.map_err(|e| e.to_string());
+    written?;
+    cleaned?;
     // Failed operations are in the report (some workloads, like `stress`, fail by design);
     // the run fails only if nothing succeeded.
     Ok(report.successes() > 0)

@@ -7,6 +7,7 @@
 //! - [`PgTarget`]: either a throwaway cluster or an external server;
 //! - cleanup ([`interrupt`], [`remove_all_clusters_now`], [`remove_stale_directories`]):
 //!   no server or directory outlives its run, whatever ends it;
+//! - [`RunSchema`]: a schema of the run's own on a user's server;
 //! - [`connect`]: bounded connects, [`redact`]ed connection strings.
 
 mod actions;
@@ -15,6 +16,7 @@ mod cleanup;
 mod cluster;
 mod connection;
 mod discovery;
+mod run_schema;
 mod session;
 mod verify;
 mod worker;
@@ -39,6 +41,7 @@ pub use cluster::{
 };
 pub use connection::{DEFAULT_CONNECT_TIMEOUT, connect, connect_raw, connect_timeout, redact};
 pub use discovery::{Divergence, compare, discover_into, validate};
+pub use run_schema::{RunSchema, with_search_path};
 pub use session::{SqlError, SqlLog, SqlSession};
 pub use verify::{
     ChecksumDifference, Checksums, LEDGER_TABLE, Ledger, LedgerTarget, LedgerVerdict,
