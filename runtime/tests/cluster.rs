@@ -346,11 +346,13 @@ async fn a_cluster_whose_port_is_taken_starts_on_another_and_never_mistakes_a_se
 
 #[tokio::test]
 async fn an_external_server_has_no_process_control_and_bad_targets_say_why() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port();
+    // Bound but not listening: connections are refused, and nothing else can take
+    // the port while the test runs.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("address"))
+        .expect("bind");
+    let port = socket.local_addr().expect("addr").port();
     let mut target = PgTarget::External(format!("host=127.0.0.1 port={port} user=postgres"));
     let error = target.connect().await.expect_err("nothing listens there");
     assert!(

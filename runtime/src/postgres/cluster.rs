@@ -55,6 +55,17 @@ pub enum PgError {
         #[source]
         source: std::io::Error,
     },
+    /// A connect failed.
+    #[error("cannot connect to `{target}`: {problem}")]
+    Connect {
+        /// The server, password hidden.
+        target: String,
+        /// What went wrong, in words.
+        problem: String,
+        /// The error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
     /// A connect got no answer in time: something may accept TCP there without
     /// speaking PostgreSQL.
     #[error(

@@ -37,8 +37,9 @@ pub async fn connect_raw(
     let limit = connect_timeout(connection_string);
     match tokio::time::timeout(limit, tokio_postgres::connect(connection_string, NoTls)).await {
         Ok(Ok(pair)) => Ok(pair),
-        Ok(Err(source)) => Err(PgError::Sql {
-            what: format!("cannot connect to `{}`", redact(connection_string)),
+        Ok(Err(source)) => Err(PgError::Connect {
+            target: redact(connection_string),
+            problem: connect_problem(&source),
             source,
         }),
         Err(_) => Err(PgError::ConnectTimeout {
@@ -65,6 +66,72 @@ pub async fn connect(connection_string: &str) -> Result<Client, PgError> {
         let _ = connection.await;
     });
     Ok(client)
+}
+
+/// What went wrong in a connect, in words: the server's message with its SQLSTATE and
+/// what it means (authentication failed, no such database, ...), or what the network
+/// said (refused, timed out, no such host or socket).
+pub fn connect_problem(error: &tokio_postgres::Error) -> String {
+    if let Some(db) = error.as_db_error() {
+        let code = db.code().code();
+        let meaning = match code {
+            "28P01" | "28000" => "authentication failed: ",
+            "3D000" => "no such database: ",
+            "53300" => "too many connections: ",
+            "57P03" => "the server is starting or stopping: ",
+            _ => "the server refused the connection: ",
+        };
+        let mut text = format!("{meaning}{} (SQLSTATE {code})", db.message());
+        if let Some(detail) = db.detail() {
+            text.push_str(&format!("; {detail}"));
+        }
+        if let Some(hint) = db.hint() {
+            text.push_str(&format!("; hint: {hint}"));
+        }
+        return text;
+    }
+    // The innermost cause names the network's verdict.
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    let mut io = None;
+    while let Some(current) = cause {
+        if let Some(found) = current.downcast_ref::<std::io::Error>() {
+            io = Some(found);
+        }
+        cause = current.source();
+    }
+    // tokio-postgres shows its kind only; the causes say more.
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(current) = cause {
+        text.push_str(&format!(": {current}"));
+        cause = current.source();
+    }
+    match io.map(std::io::Error::kind) {
+        Some(std::io::ErrorKind::ConnectionRefused) => {
+            "connection refused (nothing listens there)".to_owned()
+        }
+        Some(std::io::ErrorKind::TimedOut) => {
+            "the connection timed out (no answer from the host)".to_owned()
+        }
+        Some(std::io::ErrorKind::NotFound) => format!("no such socket or host ({text})"),
+        Some(std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset) => format!(
+            "the other side closed the connection during the startup (is it a PostgreSQL server?): {text}"
+        ),
+        Some(std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput) => {
+            format!("the other side does not speak the PostgreSQL protocol ({text})")
+        }
+        _ if text.starts_with("unexpected message")
+            || text.starts_with("error parsing response")
+            || text.contains("bytes remaining on stream")
+            || text.contains("unknown message") =>
+        {
+            format!("the other side does not speak the PostgreSQL protocol ({text})")
+        }
+        _ if text.starts_with("connection closed") => format!(
+            "the other side closed the connection during the startup (is it a PostgreSQL server?): {text}"
+        ),
+        _ => text,
+    }
 }
 
 /// `connection_string` with every password replaced by `***`: the `password=` key of

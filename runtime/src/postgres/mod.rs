@@ -39,7 +39,9 @@ pub use cluster::{
     BaseBackup, ClusterOptions, PgBinaries, PgCluster, PgError, PgTarget, RecoveryTarget, StopMode,
     WalArchive,
 };
-pub use connection::{DEFAULT_CONNECT_TIMEOUT, connect, connect_raw, connect_timeout, redact};
+pub use connection::{
+    DEFAULT_CONNECT_TIMEOUT, connect, connect_problem, connect_raw, connect_timeout, redact,
+};
 pub use discovery::{Divergence, compare, discover_into, validate};
 pub use run_schema::{RunSchema, with_search_path};
 pub use session::{SqlError, SqlLog, SqlSession};
