@@ -257,7 +257,14 @@ impl Settings {
         let mut lines = vec![
             format!(
                 "target   = {} ({})",
-                optional(&self.target.value),
+                // Passwords are never printed.
+                optional(
+                    &self
+                        .target
+                        .value
+                        .as_deref()
+                        .map(stormchor_runtime::postgres::redact)
+                ),
                 self.target.source
             ),
             format!(

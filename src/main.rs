@@ -22,7 +22,7 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::Duration;
 
 use std::path::PathBuf;
@@ -30,7 +30,10 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use stormchor::config::{FileConfig, FlagValues, Settings, Source};
 use stormchor::report::{render_html, render_scenario_html, workload_json};
-use stormchor::runtime::postgres::{ClusterOptions, PgCluster, PgTarget, remove_all_clusters_now};
+use stormchor::runtime::postgres::{
+    ClusterOptions, PgCluster, PgTarget, RunSchema, connect, first_signal, interrupt,
+    remove_all_clusters_now,
+};
 use stormchor::runtime::workload::{
     Live, LoadConfig, Workload, WorkloadRegistry, run_load, weights,
 };
@@ -153,6 +156,30 @@ impl RunArgs {
     }
 }
 
+/// The number of the signal that stopped the run; 0 while none did.
+static SIGNALLED: AtomicI32 = AtomicI32::new(0);
+
+fn signal_name(number: i32) -> String {
+    match number {
+        1 => "SIGHUP".to_owned(),
+        2 => "SIGINT".to_owned(),
+        15 => "SIGTERM".to_owned(),
+        other => format!("signal {other}"),
+    }
+}
+
+/// Marks a report as cut short by a signal, when one stopped the run.
+fn mark_interrupted(report: &mut serde_json::Value) {
+    let number = SIGNALLED.load(Ordering::SeqCst);
+    if number != 0 {
+        report["interrupted"] = serde_json::json!(signal_name(number));
+        println!(
+            "\nINTERRUPTED by {}: the report covers what ran until then.",
+            signal_name(number)
+        );
+    }
+}
+
 /// The options of a scenario from the settings and its defaults.
 fn scenario_options(
     settings: &Settings,
@@ -203,7 +230,8 @@ async fn run_flagship(
         .await
         .map_err(|e| e.to_string())?;
     report.print();
-    let json = report.to_json();
+    let mut json = report.to_json();
+    mark_interrupted(&mut json);
     write_json(settings, &json)?;
     if let Some(path) = &settings.html.value {
         std::fs::write(path, render_scenario_html(&json))
@@ -278,11 +306,49 @@ async fn run_workload(
     };
     let weights = weights(&workload.info(), overrides.as_ref()).map_err(|e| e.to_string())?;
     let target = target(settings).await?;
-    let (mut client, connection) =
-        tokio_postgres::connect(&target.connection_string(), tokio_postgres::NoTls)
-            .await
-            .map_err(|e| format!("cannot connect to `{}`: {e}", target.connection_string()))?;
-    tokio::spawn(connection);
+    // On a user's server, everything the workload creates lives in a schema of the
+    // run's own, and the cleanup drops that schema only.
+    let schema = match &target {
+        PgTarget::External(connection) => {
+            let schema = RunSchema::create(connection)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "Working in schema {} on the target (dropped at the end; nothing else is touched).",
+                schema.name()
+            );
+            Some(schema)
+        }
+        PgTarget::Throwaway(_) => None,
+    };
+    let connection = schema.as_ref().map_or_else(
+        || target.connection_string(),
+        |s| s.connection_string().to_owned(),
+    );
+    let outcome = drive_workload(settings, name, workload, &weights, &connection, stop).await;
+    if let Some(schema) = &schema {
+        if let Err(error) = schema.drop_schema().await {
+            let dropped = format!("cannot drop the run's schema {}: {error}", schema.name());
+            return Err(match outcome {
+                Err(first) => format!("{first}; {dropped}"),
+                Ok(_) => dropped,
+            });
+        }
+    }
+    drop(target);
+    outcome
+}
+
+/// Sets a workload up on `connection`, runs the load, reports, cleans up.
+async fn drive_workload(
+    settings: &Settings,
+    name: &str,
+    workload: Box<dyn Workload>,
+    weights: &[u32],
+    connection: &str,
+    stop: &Arc<AtomicBool>,
+) -> Result<bool, String> {
+    let mut client = connect(connection).await.map_err(|e| e.to_string())?;
     println!("Setting up {name} ...");
     workload
         .setup(&mut client)
@@ -309,14 +375,15 @@ async fn run_workload(
         ),
     }
     let progress = show_progress(live, Duration::from_secs(settings.duration.value));
-    let report = run_load(
-        workload.clone(),
-        &target.connection_string(),
-        &weights,
-        config,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let report = run_load(workload.clone(), connection, weights, config).await;
+    let report = match report {
+        Ok(report) => report,
+        Err(error) => {
+            // The cleanup runs all the same.
+            let _ = workload.cleanup(&client).await;
+            return Err(error.to_string());
+        }
+    };
     if let Some(progress) = progress {
         progress.abort();
         let _ = progress.await;
@@ -376,15 +443,20 @@ async fn run_workload(
                 .collect(),
         );
     }
-    write_json(settings, &json)?;
-    if let Some(path) = &settings.html.value {
-        let html = render_html(&json)?;
-        std::fs::write(path, html)
-            .map_err(|e| format!("cannot write the HTML report to {}: {e}", path.display()))?;
-        println!("Wrote the HTML report to {}.", path.display());
-    }
-    workload.cleanup(&client).await.map_err(|e| e.to_string())?;
-    drop(target);
+    mark_interrupted(&mut json);
+    let written = write_json(settings, &json).and_then(|()| {
+        if let Some(path) = &settings.html.value {
+            let html = render_html(&json)?;
+            std::fs::write(path, html)
+                .map_err(|e| format!("cannot write the HTML report to {}: {e}", path.display()))?;
+            println!("Wrote the HTML report to {}.", path.display());
+        }
+        Ok(())
+    });
+    // The cleanup runs even when a report could not be written.
+    let cleaned = workload.cleanup(&client).await.map_err(|e| e.to_string());
+    written?;
+    cleaned?;
     // Failed operations are in the report (some workloads, like `stress`, fail by design);
     // the run fails only if nothing succeeded.
     Ok(report.successes() > 0)
@@ -600,28 +672,41 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => return fail(format!("cannot start the async runtime: {error}"), 1),
     };
-    // Ctrl-C: the load stops after the operations in flight, the report is still printed
-    // and written, the throwaway cluster is removed. A second Ctrl-C stops at once.
+    // SIGINT (Ctrl-C), SIGTERM, SIGHUP: the load stops after the operations in flight,
+    // server programs in flight (a base backup) and the cluster's waits end at once, the
+    // report is still printed and written (marked interrupted), the throwaway servers
+    // and directories are removed, and the exit status is 128 + the signal's number. A
+    // second signal kills the servers and removes the directories at once.
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     runtime.spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            flag.store(true, Ordering::Relaxed);
-            stormchor::kit::interrupt::request();
-            eprintln!("\nStopping (Ctrl-C again to stop at once) ...");
-            if tokio::signal::ctrl_c().await.is_ok() {
-                remove_all_clusters_now();
-                std::process::exit(130);
-            }
-        }
+        let number = first_signal().await;
+        SIGNALLED.store(number, Ordering::SeqCst);
+        flag.store(true, Ordering::SeqCst);
+        interrupt();
+        stormchor::kit::interrupt::request();
+        eprintln!(
+            "\nStopping on {} (send it again to stop at once) ...",
+            signal_name(number)
+        );
+        let again = first_signal().await;
+        remove_all_clusters_now();
+        std::process::exit(128 + again);
     });
     let outcome = match options {
         Some(options) => runtime.block_on(run_flagship(&settings, &registry, &name, options)),
         None => runtime.block_on(run_workload(&settings, &name, &stop)),
     };
     drop(runtime);
+    let signalled = SIGNALLED.load(Ordering::SeqCst);
+    if signalled != 0 {
+        if let Err(error) = &outcome {
+            eprintln!("error: {error}");
+        }
+        eprintln!("Interrupted by {}.", signal_name(signalled));
+        return ExitCode::from(u8::try_from(128 + signalled).unwrap_or(u8::MAX));
+    }
     match outcome {
-        _ if stop.load(Ordering::Relaxed) => ExitCode::from(130),
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(error) => fail(error, 1),

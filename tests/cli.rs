@@ -60,11 +60,13 @@ fn bad_arguments_and_unreachable_targets_fail_clearly() {
         err.contains("invalid value 'many' for '--workers <WORKERS>'"),
         "{err}"
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port();
+    // Bound but not listening: connections are refused, and nothing else can take
+    // the port while the test runs.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("address"))
+        .expect("bind");
+    let port = socket.local_addr().expect("addr").port();
     let target = format!("host=127.0.0.1 port={port} user=postgres connect_timeout=2");
     // The stress mix does not touch a user's tables unless told to.
     let (code, out, _) = stormchor(&[

@@ -139,18 +139,24 @@ async fn tcp_raw(rounds: u64) {
 
 /// The same ping-pong through two interpreters connected by the TCP transport.
 async fn tcp_interpreted(rounds: u64) {
-    use stormchor_runtime::tcp::{connect, fingerprint, loopback_addresses};
+    use stormchor_runtime::tcp::{LoopbackListeners, connect_on, fingerprint};
     let program: Program<u8, u64> =
         Program::new().loop_n(rounds, Program::new().send(0, 1, 0).send(1, 0, 0));
     let locals = project_all(&program).expect("sound");
-    let addresses = loopback_addresses([0u8, 1]).expect("ports");
+    let mut listeners = LoopbackListeners::bind([0u8, 1]).expect("ports");
+    let addresses = listeners.addresses().clone();
+    let (a_listener, b_listener) = (
+        listeners.take(0).expect("listener"),
+        listeners.take(1).expect("listener"),
+    );
     let print = fingerprint(&locals);
     let b_addresses = addresses.clone();
     let b_local = locals[&1].clone();
     let b = tokio::spawn(async move {
-        let mut session = connect::<u8, u64>(1, &b_addresses, print, Duration::from_secs(5))
-            .await
-            .expect("connect");
+        let mut session =
+            connect_on::<u8, u64>(1, b_listener, &b_addresses, print, Duration::from_secs(5))
+                .await
+                .expect("connect");
         let registry = ExtensionRegistry::new();
         let state = RoleState::new(1u8, [0, 1], ());
         let ok = Interpreter::new(&state, &registry)
@@ -162,9 +168,10 @@ async fn tcp_interpreted(rounds: u64) {
         session.close(Ok(())).await;
         ok
     });
-    let mut session = connect::<u8, u64>(0, &addresses, print, Duration::from_secs(5))
-        .await
-        .expect("connect");
+    let mut session =
+        connect_on::<u8, u64>(0, a_listener, &addresses, print, Duration::from_secs(5))
+            .await
+            .expect("connect");
     let registry = ExtensionRegistry::new();
     let state = RoleState::new(0u8, [0, 1], ());
     let ok = Interpreter::new(&state, &registry)

@@ -209,8 +209,33 @@ impl<R: RoleId, M: Message + Serialize> TcpSession<R, M> {
 ///
 /// `addresses` gives every role's listening address; this role listens on its own.
 /// Roles lower in `Ord` dial higher ones. Waits at most `timeout` for all peers.
+/// Roles that share a host should rather bind their listeners first
+/// ([`LoopbackListeners`]) and call [`connect_on`], so no other process can take a
+/// port between choosing and binding it.
 pub async fn connect<R, M>(
     role: R,
+    addresses: &BTreeMap<R, SocketAddr>,
+    fingerprint: u64,
+    timeout: Duration,
+) -> Result<TcpSession<R, M>, TcpError>
+where
+    R: RoleId,
+    M: Message + Serialize + DeserializeOwned,
+{
+    let address = *addresses
+        .get(&role)
+        .ok_or_else(|| TcpError::Setup(format!("{role:?} has no address")))?;
+    let listener = std::net::TcpListener::bind(address).map_err(|source| TcpError::Io {
+        what: format!("{role:?} cannot listen on {address}"),
+        source,
+    })?;
+    connect_on(role, listener, addresses, fingerprint, timeout).await
+}
+
+/// [`connect`] on a listener that is already bound (to `addresses[&role]`).
+pub async fn connect_on<R, M>(
+    role: R,
+    listener: std::net::TcpListener,
     addresses: &BTreeMap<R, SocketAddr>,
     fingerprint: u64,
     timeout: Duration,
@@ -223,12 +248,12 @@ where
     let me = roles
         .binary_search(&role)
         .map_err(|_| TcpError::Setup(format!("{role:?} has no address")))?;
-    let listener = TcpListener::bind(addresses[&role])
-        .await
-        .map_err(|source| TcpError::Io {
-            what: format!("{role:?} cannot listen on {}", addresses[&role]),
-            source,
-        })?;
+    let listen_error = |source| TcpError::Io {
+        what: format!("{role:?} cannot listen on {}", addresses[&role]),
+        source,
+    };
+    listener.set_nonblocking(true).map_err(listen_error)?;
+    let listener = TcpListener::from_std(listener).map_err(listen_error)?;
     let deadline = Instant::now() + timeout;
     let mut streams: Vec<Option<TcpStream>> = (0..roles.len()).map(|_| None).collect();
 
@@ -466,6 +491,40 @@ where
     M: Message + Serialize + DeserializeOwned,
     S: RoleLogic<R, M>,
 {
+    let address = *addresses
+        .get(&role)
+        .ok_or_else(|| TcpError::Setup(format!("{role:?} has no address")))?;
+    let listener = std::net::TcpListener::bind(address).map_err(|source| TcpError::Io {
+        what: format!("{role:?} cannot listen on {address}"),
+        source,
+    })?;
+    run_role_over_tcp_on(
+        program,
+        role,
+        listener,
+        addresses,
+        setup,
+        config,
+        connect_timeout,
+    )
+    .await
+}
+
+/// [`run_role_over_tcp`] on a listener that is already bound (to `addresses[&role]`).
+pub async fn run_role_over_tcp_on<R, M, S>(
+    program: &Program<R, M>,
+    role: R,
+    listener: std::net::TcpListener,
+    addresses: &BTreeMap<R, SocketAddr>,
+    setup: RoleSetup<R, M, S>,
+    config: RunConfig,
+    connect_timeout: Duration,
+) -> Result<RoleOutcome<R, M, S>, TcpError>
+where
+    R: RoleId,
+    M: Message + Serialize + DeserializeOwned,
+    S: RoleLogic<R, M>,
+{
     let locals = project_all(program)?;
     let local = locals
         .get(&role)
@@ -474,8 +533,14 @@ where
         return Err(TcpError::Setup(format!("{missing:?} has no address")));
     }
     let started = Instant::now();
-    let mut session =
-        connect::<R, M>(role, addresses, fingerprint(&locals), connect_timeout).await?;
+    let mut session = connect_on::<R, M>(
+        role,
+        listener,
+        addresses,
+        fingerprint(&locals),
+        connect_timeout,
+    )
+    .await?;
     let RoleSetup { data, registry } = setup;
     let state = RoleState::new(role, locals.keys().copied(), data);
     let interpreter = Interpreter::new(&state, &registry).with_trace(config.trace);
@@ -513,11 +578,14 @@ where
     S: RoleLogic<R, M>,
 {
     let roles = project_all(program)?.into_keys().collect::<Vec<_>>();
-    let addresses = loopback_addresses(roles.iter().copied()).map_err(|source| TcpError::Io {
-        what: "cannot find free loopback ports".to_owned(),
-        source,
-    })?;
-    let addresses = Arc::new(addresses);
+    // Every role's port is bound before any role starts, and stays bound: no other
+    // process can take it in between.
+    let mut listeners =
+        LoopbackListeners::bind(roles.iter().copied()).map_err(|source| TcpError::Io {
+            what: "cannot listen on loopback".to_owned(),
+            source,
+        })?;
+    let addresses = Arc::new(listeners.addresses().clone());
     let program = Arc::new(program.clone());
     let mut tasks = JoinSet::new();
     for role in roles {
@@ -527,9 +595,20 @@ where
             setup(role),
             config.clone(),
         );
+        let listener = listeners.take(role).ok_or_else(|| {
+            TcpError::Setup(format!("{role:?} has no listener (a role named twice?)"))
+        })?;
         tasks.spawn(async move {
-            let outcome =
-                run_role_over_tcp(&program, role, &addresses, setup, config, connect_timeout).await;
+            let outcome = run_role_over_tcp_on(
+                &program,
+                role,
+                listener,
+                &addresses,
+                setup,
+                config,
+                connect_timeout,
+            )
+            .await;
             (role, outcome)
         });
     }
@@ -542,19 +621,62 @@ where
     Ok(outcomes)
 }
 
-/// Free loopback addresses, one per role, for tests and single-host runs.
+/// Free loopback addresses, one per role, for roles in separate processes that bind
+/// their own address ([`run_role_over_tcp`]).
+///
+/// The ports are released when this returns: another process may take one before its
+/// role binds it, and that role then fails with `AddrInUse` (the caller retries with
+/// new addresses). Roles in one process use [`LoopbackListeners`] instead.
 pub fn loopback_addresses<R: RoleId>(
     roles: impl IntoIterator<Item = R>,
 ) -> std::io::Result<BTreeMap<R, SocketAddr>> {
-    let mut addresses = BTreeMap::new();
-    let mut held = Vec::new();
-    for role in roles {
-        // Keep every listener open until all ports are picked, so no port repeats.
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        addresses.insert(role, listener.local_addr()?);
-        held.push(listener);
+    Ok(LoopbackListeners::bind(roles)?.addresses)
+}
+
+/// Listeners bound on loopback ports the system picks, one per role, and the
+/// addresses they listen on: the ports are held from the start, so nothing else can
+/// take them before the roles connect.
+///
+/// # Example
+/// ```
+/// use stormchor_runtime::tcp::LoopbackListeners;
+///
+/// let mut listeners = LoopbackListeners::bind(["a", "b"]).expect("bound");
+/// let addresses = listeners.addresses().clone();
+/// let a = listeners.take("a").expect("a's listener");
+/// assert_eq!(a.local_addr().expect("address"), addresses["a"]);
+/// ```
+#[derive(Debug)]
+pub struct LoopbackListeners<R> {
+    addresses: BTreeMap<R, SocketAddr>,
+    listeners: BTreeMap<R, std::net::TcpListener>,
+}
+
+impl<R: RoleId> LoopbackListeners<R> {
+    /// Binds one listener per role on `127.0.0.1`, port 0.
+    pub fn bind(roles: impl IntoIterator<Item = R>) -> std::io::Result<Self> {
+        let mut addresses = BTreeMap::new();
+        let mut listeners = BTreeMap::new();
+        for role in roles {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+            addresses.insert(role, listener.local_addr()?);
+            listeners.insert(role, listener);
+        }
+        Ok(LoopbackListeners {
+            addresses,
+            listeners,
+        })
     }
-    Ok(addresses)
+
+    /// Every role's address.
+    pub fn addresses(&self) -> &BTreeMap<R, SocketAddr> {
+        &self.addresses
+    }
+
+    /// Takes `role`'s listener, to pass to [`connect_on`] or [`run_role_over_tcp_on`].
+    pub fn take(&mut self, role: R) -> Option<std::net::TcpListener> {
+        self.listeners.remove(&role)
+    }
 }
 
 impl<R: RoleId, M> Debug for TcpSession<R, M> {

@@ -167,11 +167,13 @@ async fn bad_input_gets_clear_errors() {
     assert_eq!(error.sqlstate(), Some("42P01"));
     assert!(matches!(error.kind, ActionErrorKind::Sql(_)));
     // A closed port.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port();
+    // Bound but not listening: connections are refused, and nothing else can take
+    // the port while the test runs.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("address"))
+        .expect("bind");
+    let port = socket.local_addr().expect("addr").port();
     let mut config = WorkerConfig::new(
         "w",
         1,

@@ -183,22 +183,9 @@ async fn point_in_time_recovery_stops_at_the_recorded_lsn_or_time() {
         .batch_execute("INSERT INTO points VALUES (2)")
         .await
         .expect("after the point");
-    let archived_count = || async {
-        client
-            .query_one("SELECT archived_count FROM pg_stat_archiver", &[])
-            .await
-            .expect("stat")
-            .get::<_, i64>(0)
-    };
-    let before = archived_count().await;
-    primary.switch_wal().await.expect("switch");
-    // Wait until the segment holding both inserts is archived.
-    let archived = async {
-        while archived_count().await <= before {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(30), archived)
+    // The segment holding both inserts is archived.
+    primary
+        .archive_current_wal(Duration::from_secs(60))
         .await
         .expect("archived");
     let [by_lsn, by_time] = backups;
@@ -269,13 +256,103 @@ async fn a_streaming_replica_replays_and_is_promoted() {
     assert_eq!(count(&replica, "r").await, 101);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archiving_the_current_wal_waits_for_that_segment_and_says_why_it_fails() {
+    let archive = WalArchive::new().expect("archive");
+    let cluster = PgCluster::start(ClusterOptions {
+        archive: Some(archive.clone()),
+        ..ClusterOptions::default()
+    })
+    .await
+    .expect("start");
+    let client = cluster.connect().await.expect("connect");
+    client
+        .batch_execute("CREATE TABLE a (id int); INSERT INTO a VALUES (1)")
+        .await
+        .expect("write");
+    let segment = |client: tokio_postgres::Client| async move {
+        client
+            .query_one("SELECT pg_walfile_name(pg_current_wal_lsn())", &[])
+            .await
+            .expect("segment")
+            .get::<_, String>(0)
+    };
+    let holding_the_insert = segment(cluster.connect().await.expect("connect")).await;
+    cluster
+        .archive_current_wal(Duration::from_secs(60))
+        .await
+        .expect("archived");
+    assert!(
+        archive.path().join(&holding_the_insert).is_file(),
+        "{holding_the_insert} is not in the archive"
+    );
+    // Nothing written since the last switch: a plain switch would be a no-op, and
+    // waiting for the archived count to grow would time out. It must not.
+    for _ in 0..2 {
+        cluster
+            .archive_current_wal(Duration::from_secs(60))
+            .await
+            .expect("archived again");
+    }
+    // The archive goes away: every archiving attempt fails, and the timeout says so.
+    std::fs::remove_dir_all(archive.path()).expect("remove the archive");
+    let error = cluster
+        .archive_current_wal(Duration::from_secs(3))
+        .await
+        .expect_err("the archiver cannot archive")
+        .to_string();
+    assert!(
+        error.contains("the archiver archiving WAL segment 0000"),
+        "{error}"
+    );
+    assert!(error.contains("failed "), "{error}");
+    assert!(!error.contains("failed 0 times"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_whose_port_is_taken_starts_on_another_and_never_mistakes_a_server_for_its_own() {
+    // A plain listener holds the port: the server cannot bind it.
+    let squatter = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken = squatter.local_addr().expect("address").port();
+    let cluster = PgCluster::start(ClusterOptions {
+        port: Some(taken),
+        ..ClusterOptions::default()
+    })
+    .await
+    .expect("starts on another port");
+    assert_ne!(cluster.port(), taken);
+    // Another PostgreSQL server holds the port and answers on it: the new cluster must
+    // not take it for its own.
+    let other = PgCluster::start(ClusterOptions {
+        port: Some(cluster.port()),
+        ..ClusterOptions::default()
+    })
+    .await
+    .expect("starts on another port");
+    assert_ne!(other.port(), cluster.port());
+    for server in [&cluster, &other] {
+        let reported: String = server
+            .connect()
+            .await
+            .expect("connect")
+            .query_one("SHOW data_directory", &[])
+            .await
+            .expect("data directory")
+            .get(0);
+        assert_eq!(PathBuf::from(reported), server.data_dir());
+    }
+    drop(squatter);
+}
+
 #[tokio::test]
 async fn an_external_server_has_no_process_control_and_bad_targets_say_why() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port();
+    // Bound but not listening: connections are refused, and nothing else can take
+    // the port while the test runs.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("address"))
+        .expect("bind");
+    let port = socket.local_addr().expect("addr").port();
     let mut target = PgTarget::External(format!("host=127.0.0.1 port={port} user=postgres"));
     let error = target.connect().await.expect_err("nothing listens there");
     assert!(

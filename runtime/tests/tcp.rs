@@ -16,8 +16,8 @@ use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
 use stormchor_choreography::project_all;
 use stormchor_runtime::tcp::{
-    self, TcpError, decode_frame, fingerprint, loopback_addresses, run_all_over_tcp,
-    run_role_over_tcp,
+    self, LoopbackListeners, TcpError, decode_frame, fingerprint, loopback_addresses,
+    run_all_over_tcp, run_role_over_tcp, run_role_over_tcp_on,
 };
 use stormchor_runtime::{RoleSetup, RunConfig, RunErrorKind, run_all};
 use support::*;
@@ -123,13 +123,19 @@ async fn peers_running_another_program_refuse_to_start() {
     let (program, _) = scenario("ping-pong");
     let (other, _) = scenario("par");
     let other = other.then(program.clone());
-    let addresses = loopback_addresses([Coordinator, Worker(0)]).expect("ports");
+    let mut listeners = LoopbackListeners::bind([Coordinator, Worker(0)]).expect("ports");
+    let addresses = listeners.addresses().clone();
+    let (coordinator, worker) = (
+        listeners.take(Coordinator).expect("listener"),
+        listeners.take(Worker(0)).expect("listener"),
+    );
     let a = {
         let addresses = addresses.clone();
         tokio::spawn(async move {
-            run_role_over_tcp(
+            run_role_over_tcp_on(
                 &program,
                 Coordinator,
+                coordinator,
                 &addresses,
                 RoleSetup::with_registry(Data::default(), registry()),
                 config(),
@@ -141,7 +147,14 @@ async fn peers_running_another_program_refuse_to_start() {
     // The worker side runs a different program, over the same roles' addresses.
     let fake_locals = project_all(&other).expect("sound");
     let b = tokio::spawn(async move {
-        tcp::connect::<Role, Msg>(Worker(0), &addresses, fingerprint(&fake_locals), CONNECT).await
+        tcp::connect_on::<Role, Msg>(
+            Worker(0),
+            worker,
+            &addresses,
+            fingerprint(&fake_locals),
+            CONNECT,
+        )
+        .await
     });
     let a = a.await.expect("joined").expect_err("refused");
     let b = b.await.expect("joined").expect_err("refused");
@@ -202,13 +215,16 @@ async fn bad_bytes_fail_the_role(garbage: &[u8], close: bool) -> String {
     // Worker(0) (the higher role) listens; our raw peer plays the coordinator.
     let (program, data) = scenario("ping-pong");
     let locals = project_all(&program).expect("sound");
-    let addresses = loopback_addresses([Coordinator, Worker(0)]).expect("ports");
+    let mut listeners = LoopbackListeners::bind([Coordinator, Worker(0)]).expect("ports");
+    let addresses = listeners.addresses().clone();
+    let listener = listeners.take(Worker(0)).expect("listener");
     let worker = {
         let addresses = addresses.clone();
         tokio::spawn(async move {
-            run_role_over_tcp(
+            run_role_over_tcp_on(
                 &program,
                 Worker(0),
+                listener,
                 &addresses,
                 RoleSetup::with_registry(data(Worker(0)), registry()),
                 config(),
@@ -345,7 +361,20 @@ fn tcp_child() {
 }
 
 /// Starts one process per role of the scenario and returns each role's outcome line.
+///
+/// Each process binds its own port, chosen free here and released: another process may
+/// take it in between. A run where a role could not listen is run again on new ports.
 fn run_processes(name: &str) -> BTreeMap<Role, String> {
+    for _ in 0..5 {
+        let lines = run_processes_once(name);
+        if !lines.values().any(|line| line.contains("cannot listen on")) {
+            return lines;
+        }
+    }
+    panic!("{name}: five runs in a row found a port taken");
+}
+
+fn run_processes_once(name: &str) -> BTreeMap<Role, String> {
     let (program, _) = scenario(name);
     let roles: Vec<Role> = program.roles().into_iter().collect();
     let addresses = loopback_addresses(roles.iter().copied()).expect("ports");

@@ -1,21 +1,22 @@
 //! Throwaway PostgreSQL clusters.
 
-use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Once, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::{Gid, Pid, Uid, User, geteuid};
 use tempfile::TempDir;
 use thiserror::Error;
+use tokio_postgres::Client;
 use tokio_postgres::types::PgLsn;
-use tokio_postgres::{Client, NoTls};
+
+use super::cleanup::{self, check_interrupted, end_watchdog, start_watchdog};
+use super::connection::connect;
 
 /// What can go wrong with a cluster.
 #[derive(Debug, Error)]
@@ -53,6 +54,34 @@ pub enum PgError {
         /// The error.
         #[source]
         source: std::io::Error,
+    },
+    /// A connect failed.
+    #[error("cannot connect to `{target}`: {problem}")]
+    Connect {
+        /// The server, password hidden.
+        target: String,
+        /// What went wrong, in words.
+        problem: String,
+        /// The error.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// A connect got no answer in time: something may accept TCP there without
+    /// speaking PostgreSQL.
+    #[error(
+        "cannot connect to `{target}`: no answer within {waited:?} (is a PostgreSQL server listening there? set connect_timeout=SECONDS in the connection string to wait longer)"
+    )]
+    ConnectTimeout {
+        /// The server, password hidden.
+        target: String,
+        /// How long it waited.
+        waited: Duration,
+    },
+    /// The run was interrupted (see [`interrupt`](super::interrupt)).
+    #[error("interrupted while {what}")]
+    Interrupted {
+        /// What was going on.
+        what: String,
     },
     /// The server did not come up or go down in time.
     #[error("{what} did not happen within {waited:?}; the end of the server log:\n{log}")]
@@ -227,6 +256,9 @@ pub struct ClusterOptions {
     pub fsync: bool,
     /// Archive WAL into this archive (for point-in-time recovery).
     pub archive: Option<Arc<WalArchive>>,
+    /// The port to try first; `None` picks a free one. When the server cannot bind it
+    /// (something else listens there), the cluster starts on a free port instead.
+    pub port: Option<u16>,
 }
 
 impl Default for ClusterOptions {
@@ -237,6 +269,7 @@ impl Default for ClusterOptions {
             start_timeout: Duration::from_secs(60),
             fsync: false,
             archive: None,
+            port: None,
         }
     }
 }
@@ -258,10 +291,15 @@ impl RunAs {
     }
 
     fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        use std::os::unix::process::CommandExt;
         let mut command = Command::new(program);
-        command.env("LC_ALL", "C").env_remove("PGDATA");
+        // A process group of its own: a Ctrl-C in the terminal reaches stormchor only,
+        // which stops the run in order.
+        command
+            .env("LC_ALL", "C")
+            .env_remove("PGDATA")
+            .process_group(0);
         if let Some((uid, gid)) = self.0 {
-            use std::os::unix::process::CommandExt;
             command.uid(uid.as_raw()).gid(gid.as_raw());
         }
         command
@@ -278,27 +316,48 @@ impl RunAs {
     }
 
     /// A new temporary directory the server's user owns.
+    /// Its name starts with [`cleanup::DIRECTORY_PREFIX`] and it holds an owner file,
+    /// so that a later run removes it if this process dies without removing it.
     fn temp_dir(&self, prefix: &str) -> Result<TempDir, PgError> {
+        cleanup::remove_stale_directories_once();
         let dir = tempfile::Builder::new()
             .prefix(prefix)
             .tempdir()
             .map_err(io("cannot create a temporary directory"))?;
+        cleanup::mark_owned(dir.path())?;
         self.own(dir.path())?;
         Ok(dir)
     }
 }
 
-/// Runs a command to its end; fails with its output when it fails.
+/// Runs a command to its end; fails with its output when it fails, and at once with
+/// [`PgError::Interrupted`] when the run is interrupted (the program's process group is
+/// killed then).
 async fn run(command: &mut Command) -> Result<String, PgError> {
     let line = format!("{command:?}");
+    check_interrupted(&format!("about to run {line}"))?;
     let mut command =
         tokio::process::Command::from(std::mem::replace(command, Command::new("true")));
-    let output = command
+    let child = command
         .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
-        .output()
-        .await
+        .spawn()
         .map_err(io(format!("cannot run {line}")))?;
+    let pid = child.id().map(|pid| pid as i32);
+    let output = tokio::select! {
+        output = child.wait_with_output() => output.map_err(io(format!("cannot run {line}")))?,
+        () = cleanup::interrupted() => {
+            // Its process group: pg_basebackup streams WAL from a child of its own.
+            if let Some(pid) = pid {
+                tokio::task::spawn_blocking(move || cleanup::kill_group(pid))
+                    .await
+                    .ok();
+            }
+            return Err(PgError::Interrupted { what: format!("running {line}") });
+        }
+    };
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -320,76 +379,68 @@ fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
+/// Ports handed to clusters of this process that are still alive: never handed twice.
+static PORTS_IN_USE: Mutex<std::collections::BTreeSet<u16>> =
+    Mutex::new(std::collections::BTreeSet::new());
+
+/// A port for a new server: one below the system's ephemeral range (where the kernel
+/// picks ports for `bind(0)` and outgoing connections, so they cannot take it while the
+/// server is down for a restart), that nothing listens on now and that no other
+/// cluster of this process holds. Another process may still take it before the
+/// server binds it: the start then moves to another port (`start_server`).
 fn free_port() -> Result<u16, PgError> {
-    let listener =
-        std::net::TcpListener::bind("127.0.0.1:0").map_err(io("cannot find a free port"))?;
-    Ok(listener
-        .local_addr()
-        .map_err(io("cannot find a free port"))?
-        .port())
+    use rand::{Rng, SeedableRng};
+    let low = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+        ^ (u64::from(std::process::id()) << 32)
+        ^ cleanup::registrations();
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+    let range = if low > 12_000 {
+        low - 10_000..low
+    } else {
+        0..0
+    };
+    for _ in 0..200 {
+        let port = if range.is_empty() {
+            // No room below the ephemeral range: let the kernel pick.
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map_err(io("cannot find a free port"))?
+                .port()
+        } else {
+            rng.random_range(range.clone())
+        };
+        let mut in_use = PORTS_IN_USE.lock().unwrap_or_else(PoisonError::into_inner);
+        if in_use.contains(&port) || std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+            continue;
+        }
+        in_use.insert(port);
+        return Ok(port);
+    }
+    Err(PgError::Io {
+        what: "cannot find a free port".to_owned(),
+        source: std::io::Error::from(std::io::ErrorKind::AddrInUse),
+    })
 }
 
-/// The clusters alive in this process, for the Ctrl-C cleanup: their directory and
-/// their postmaster's pid while it runs.
-static LIVE: Mutex<BTreeMap<u64, (PathBuf, Option<i32>)>> = Mutex::new(BTreeMap::new());
-static NEXT_CLUSTER: AtomicU64 = AtomicU64::new(1);
-
-fn live(update: impl FnOnce(&mut BTreeMap<u64, (PathBuf, Option<i32>)>)) {
-    update(&mut LIVE.lock().unwrap_or_else(PoisonError::into_inner));
-}
-
-/// Makes Ctrl-C (SIGINT) kill every cluster of this process and remove its directory
-/// before the process exits with status 130. Call it once from a tokio runtime, early;
-/// later calls do nothing.
-///
-/// Without it, Ctrl-C in a terminal still stops the servers (they share the terminal's
-/// process group and shut down on SIGINT), but their directories stay behind.
-pub fn remove_clusters_on_ctrl_c() {
-    static INSTALLED: Once = Once::new();
-    INSTALLED.call_once(|| {
-        tokio::spawn(async {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                remove_all_clusters_now();
-                std::process::exit(130);
-            }
-        });
-    });
-}
-
-/// Kills every cluster of this process and removes its directory, at once. For a
-/// process about to exit without unwinding (a second Ctrl-C, a fatal signal handler);
-/// the `PgCluster` values left behind must not be used afterwards.
-pub fn remove_all_clusters_now() {
-    let clusters: Vec<(PathBuf, Option<i32>)> = LIVE
+fn release_port(port: u16) {
+    PORTS_IN_USE
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .values()
-        .cloned()
-        .collect();
-    for (root, pid) in clusters {
-        if let Some(pid) = pid {
-            let children = children_of(pid);
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            for child in &children {
-                let _ = kill(Pid::from_raw(*child), Signal::SIGKILL);
-            }
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while children.iter().chain([&pid]).any(|p| is_alive(*p)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        }
-        let _ = fs::remove_dir_all(root);
-    }
+        .remove(&port);
 }
 
-/// Whether process `pid` exists and is not a zombie.
-fn is_alive(pid: i32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
-        Err(_) => false,
-    }
+/// Whether the server log says the postmaster could not listen on its port.
+fn could_not_bind(log: &str) -> bool {
+    log.contains("could not bind")
+        || log.contains("Address already in use")
+        || log.contains("could not create any TCP/IP sockets")
+        || log.contains("could not create listen socket")
 }
 
 /// A directory that collects archived WAL, shared by a primary and its restores.
@@ -463,7 +514,14 @@ pub struct PgCluster {
     start_timeout: Duration,
     archive: Option<Arc<WalArchive>>,
     postmaster: Option<Child>,
+    /// The postmaster's watchdog (see the `cleanup` module).
+    watchdog: Option<Child>,
     registration: u64,
+    /// Whether the server has accepted connections once (its port is then known to
+    /// every client and never changes).
+    started_once: bool,
+    /// Whether `port` came from [`free_port`] (and goes back when the cluster ends).
+    port_reserved: bool,
 }
 
 impl fmt::Debug for PgCluster {
@@ -536,21 +594,24 @@ impl PgCluster {
             ));
         }
         settings.extend(options.settings.iter().cloned());
-        let registration = NEXT_CLUSTER.fetch_add(1, Ordering::Relaxed);
-        live(|clusters| {
-            clusters.insert(registration, (root.path().to_path_buf(), None));
-        });
+        let registration = cleanup::register(root.path());
         Ok(PgCluster {
             registration,
             binaries,
             run_as,
             root: Some(root),
             data,
-            port: free_port()?,
+            port: match options.port {
+                Some(port) => port,
+                None => free_port()?,
+            },
             settings,
             start_timeout: options.start_timeout,
             archive: options.archive.clone(),
             postmaster: None,
+            watchdog: None,
+            started_once: false,
+            port_reserved: options.port.is_none(),
         })
     }
 
@@ -605,7 +666,42 @@ impl PgCluster {
             .unwrap_or_default()
     }
 
+    /// Starts the postmaster and waits until it accepts connections. A first start
+    /// whose postmaster cannot bind its port (another process took it) moves to a new
+    /// port; a restart keeps its port (clients hold its connection string) and tries
+    /// again until its start timeout.
     async fn start_server(&mut self) -> Result<(), PgError> {
+        let first_start = !self.started_once;
+        let deadline = Instant::now() + self.start_timeout;
+        loop {
+            match self.start_postmaster(deadline).await {
+                Err(PgError::Exited { status, log }) if could_not_bind(&log) => {
+                    if Instant::now() >= deadline {
+                        return Err(PgError::Exited { status, log });
+                    }
+                    if first_start {
+                        let port = free_port()?;
+                        if self.port_reserved {
+                            release_port(self.port);
+                        }
+                        self.port = port;
+                        self.port_reserved = true;
+                    } else {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+                Ok(()) => {
+                    self.started_once = true;
+                    return Ok(());
+                }
+                Err(other) => return Err(other),
+            }
+        }
+    }
+
+    /// One attempt of [`PgCluster::start_server`]: the server log of this attempt only
+    /// goes into its errors.
+    async fn start_postmaster(&mut self, deadline: Instant) -> Result<(), PgError> {
         if self.postmaster.is_some() {
             return Err(PgError::State {
                 state: "running",
@@ -617,6 +713,7 @@ impl PgCluster {
             .append(true)
             .open(self.log_path())
             .map_err(io("cannot open the server log"))?;
+        let log_start = log.metadata().map_or(0, |m| m.len());
         let log_err = log.try_clone().map_err(io("cannot open the server log"))?;
         let mut command = self.run_as.command(self.binaries.program("postgres")?);
         command
@@ -635,36 +732,68 @@ impl PgCluster {
             .spawn()
             .map_err(io("cannot start postgres"))?;
         let pid = child.id() as i32;
-        live(|clusters| {
-            if let Some(entry) = clusters.get_mut(&self.registration) {
-                entry.1 = Some(pid);
-            }
-        });
+        cleanup::set_postmaster(self.registration, Some(pid));
         self.postmaster = Some(child);
-        let deadline = Instant::now() + self.start_timeout;
+        match start_watchdog(pid) {
+            Ok(watchdog) => self.watchdog = Some(watchdog),
+            Err(error) => {
+                self.kill_now();
+                return Err(error);
+            }
+        }
+        let attempt_log = |cluster: &PgCluster| {
+            let log = fs::read(cluster.log_path()).unwrap_or_default();
+            let start = usize::try_from(log_start).unwrap_or(0).min(log.len());
+            tail(&String::from_utf8_lossy(&log[start..]), 30)
+        };
         loop {
             if let Some(Ok(Some(status))) = self.postmaster.as_mut().map(Child::try_wait) {
-                self.postmaster = None;
+                self.forget_postmaster();
                 return Err(PgError::Exited {
                     status: status.to_string(),
-                    log: self.log_tail(),
+                    log: attempt_log(self),
                 });
             }
-            if let Ok(client) = connect(&self.connection_string()).await {
+            // Something else on the port may accept the connection and never answer:
+            // each try is short.
+            let attempt =
+                tokio::time::timeout(Duration::from_secs(2), connect(&self.connection_string()))
+                    .await;
+            if let Ok(Ok(client)) = attempt {
                 // Still replaying a backup or in crash recovery counts as up: it answers.
-                drop(client);
-                return Ok(());
+                // It must be this server, not another one that holds the port.
+                match client.query_one("SHOW data_directory", &[]).await {
+                    Ok(row) if self.is_our_data_dir(row.get(0)) => return Ok(()),
+                    _ => {}
+                }
+            }
+            if cleanup::is_interrupted() {
+                self.kill_now();
+                return Err(PgError::Interrupted {
+                    what: "starting the server".to_owned(),
+                });
             }
             if Instant::now() >= deadline {
                 self.kill_now();
                 return Err(PgError::Timeout {
                     what: "accepting connections".to_owned(),
                     waited: self.start_timeout,
-                    log: self.log_tail(),
+                    log: attempt_log(self),
                 });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    fn is_our_data_dir(&self, reported: &str) -> bool {
+        let reported = Path::new(reported);
+        if reported == self.data {
+            return true;
+        }
+        matches!(
+            (fs::canonicalize(reported), fs::canonicalize(&self.data)),
+            (Ok(a), Ok(b)) if a == b
+        )
     }
 
     /// Starts the stopped (or crashed) server again; it runs crash recovery if needed.
@@ -675,7 +804,7 @@ impl PgCluster {
                 operation: "restart it".to_owned(),
             });
         }
-        self.postmaster = None;
+        self.forget_postmaster();
         self.start_server().await
     }
 
@@ -704,7 +833,7 @@ impl PgCluster {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        self.postmaster = None;
+        self.forget_postmaster();
         Ok(())
     }
 
@@ -739,16 +868,32 @@ impl PgCluster {
     /// children's pids (reaped by init, not us).
     fn kill_now(&mut self) -> Vec<i32> {
         let Some(mut postmaster) = self.postmaster.take() else {
+            self.forget_postmaster();
             return Vec::new();
         };
+        // The watchdog first: it must not act on a process group that is gone.
+        if let Some(watchdog) = self.watchdog.take() {
+            end_watchdog(watchdog);
+        }
         let pid = postmaster.id() as i32;
         let children = children_of(pid);
+        let _ = nix::sys::signal::killpg(Pid::from_raw(pid), Signal::SIGKILL);
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         for child in &children {
             let _ = kill(Pid::from_raw(*child), Signal::SIGKILL);
         }
         let _ = postmaster.wait();
+        cleanup::set_postmaster(self.registration, None);
         children
+    }
+
+    /// The postmaster has exited (or is about to be restarted): its watchdog goes.
+    fn forget_postmaster(&mut self) {
+        self.postmaster = None;
+        if let Some(watchdog) = self.watchdog.take() {
+            end_watchdog(watchdog);
+        }
+        cleanup::set_postmaster(self.registration, None);
     }
 
     /// The arguments that point a client program (`psql`, `pgbench`) at this cluster.
@@ -838,27 +983,70 @@ impl PgCluster {
     /// Closes the current WAL segment and waits (at most `timeout`) until the archiver
     /// has archived it, so that a recovery from the archive can reach every change made
     /// so far.
+    ///
+    /// It writes a WAL record first, so that the switch is never a no-op, takes the name
+    /// of the segment the switch closed, and waits until `pg_stat_archiver` reports that
+    /// segment (or a later one) as archived. A timeout names the segment and shows the
+    /// archiver's failures (count, last failed segment and time).
     pub async fn archive_current_wal(&self, timeout: Duration) -> Result<(), PgError> {
         let client = self.connect().await?;
-        let archived = async || -> Result<i64, PgError> {
-            let row = client
-                .query_one("SELECT archived_count FROM pg_stat_archiver", &[])
-                .await
-                .map_err(sql("reading the archiver's progress"))?;
-            Ok(row.get(0))
-        };
-        let before = archived().await?;
-        client
-            .batch_execute("SELECT pg_switch_wal()")
+        // A non-transactional logical message is a WAL record of its own: the segment
+        // holds something new, so the switch below closes it.
+        let row = client
+            .query_one(
+                "SELECT pg_walfile_name(pg_switch_wal()) \
+                 FROM (SELECT pg_logical_emit_message(false, 'stormchor', 'archive')) AS forced",
+                &[],
+            )
             .await
             .map_err(sql("switching the WAL segment"))?;
-        let archived = &archived;
-        self.poll(
-            "the archiver archiving the current WAL segment",
-            timeout,
-            move || async move { Ok(archived().await? > before) },
-        )
-        .await
+        let segment: String = row.get(0);
+        let client = &client;
+        let wanted = segment.as_str();
+        let waited = self
+            .poll(
+                &format!("the archiver archiving WAL segment {segment}"),
+                timeout,
+                move || async move {
+                    let row = client
+                        .query_one("SELECT last_archived_wal FROM pg_stat_archiver", &[])
+                        .await
+                        .map_err(sql("reading the archiver's progress"))?;
+                    let last: Option<String> = row.get(0);
+                    Ok(last.is_some_and(|last| archived_at_least(&last, wanted)))
+                },
+            )
+            .await;
+        match waited {
+            Err(PgError::Timeout { what, waited, log }) => {
+                let failures = client
+                    .query_one(
+                        "SELECT failed_count, last_failed_wal, last_failed_time::text, \
+                         last_archived_wal FROM pg_stat_archiver",
+                        &[],
+                    )
+                    .await
+                    .map(|row| {
+                        let failed: i64 = row.get(0);
+                        let last_failed: Option<String> = row.get(1);
+                        let failed_at: Option<String> = row.get(2);
+                        let archived: Option<String> = row.get(3);
+                        format!(
+                            "; the archiver archived up to {}, failed {failed} times (last: {} at {})",
+                            archived.as_deref().unwrap_or("nothing"),
+                            last_failed.as_deref().unwrap_or("none"),
+                            failed_at.as_deref().unwrap_or("never"),
+                        )
+                    })
+                    .unwrap_or_else(|e| format!("; the archiver's state is unknown ({e})"));
+                Err(PgError::Timeout {
+                    what: what + &failures,
+                    waited,
+                    log,
+                })
+            }
+            other => other,
+        }
     }
 
     /// Waits (at most `timeout`) until a replica has replayed the WAL up to `lsn`.
@@ -904,6 +1092,7 @@ impl PgCluster {
     ) -> Result<(), PgError> {
         let deadline = Instant::now() + timeout;
         while !done().await? {
+            check_interrupted(&format!("waiting for {what}"))?;
             if Instant::now() >= deadline {
                 return Err(PgError::Timeout {
                     what: what.to_owned(),
@@ -930,9 +1119,10 @@ impl PgCluster {
 impl Drop for PgCluster {
     fn drop(&mut self) {
         let children = self.kill_now();
-        live(|clusters| {
-            clusters.remove(&self.registration);
-        });
+        cleanup::unregister(self.registration);
+        if self.port_reserved {
+            release_port(self.port);
+        }
         // The children die with SIGKILL at once; give them a moment to be gone before
         // their directory is removed.
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -945,6 +1135,15 @@ impl Drop for PgCluster {
         }
         drop(self.root.take());
     }
+}
+
+/// Whether the archiver's `last` archived file covers WAL segment `segment`: a segment
+/// name (24 hex digits: timeline, log, segment) orders as the WAL does, and a backup
+/// history file (`<segment>.<offset>.backup`) comes after its segment. A timeline
+/// history file (`00000002.history`) says nothing about segments.
+fn archived_at_least(last: &str, segment: &str) -> bool {
+    let name = last.get(..24).unwrap_or("");
+    name.len() == 24 && name.bytes().all(|b| b.is_ascii_hexdigit()) && name >= segment
 }
 
 /// The processes whose parent is `pid`.
@@ -971,18 +1170,6 @@ fn children_of(pid: i32) -> Vec<i32> {
 fn sql(what: &str) -> impl FnOnce(tokio_postgres::Error) -> PgError {
     let what = what.to_owned();
     move |source| PgError::Sql { what, source }
-}
-
-/// Connects to `connection_string` and drives the connection in a task.
-async fn connect(connection_string: &str) -> Result<Client, PgError> {
-    let (client, connection) = tokio_postgres::connect(connection_string, NoTls)
-        .await
-        .map_err(sql(&format!("cannot connect to `{connection_string}`")))?;
-    tokio::spawn(async move {
-        // The connection ends with its client; errors show on the client's queries.
-        let _ = connection.await;
-    });
-    Ok(client)
 }
 
 /// A base backup taken with `pg_basebackup`.
@@ -1179,5 +1366,28 @@ impl PgTarget {
                 target: connection.clone(),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::archived_at_least;
+
+    #[test]
+    fn the_archived_segment_is_compared_as_wal_orders_it() {
+        let segment = "000000010000000000000005";
+        assert!(archived_at_least("000000010000000000000005", segment));
+        assert!(archived_at_least("000000010000000100000000", segment));
+        assert!(archived_at_least(
+            "000000010000000000000005.00000028.backup",
+            segment
+        ));
+        assert!(!archived_at_least("000000010000000000000004", segment));
+        assert!(!archived_at_least(
+            "000000010000000000000004.00000028.backup",
+            segment
+        ));
+        assert!(!archived_at_least("00000002.history", segment));
+        assert!(!archived_at_least("", segment));
     }
 }

@@ -4,12 +4,19 @@
 //! - [`PgBinaries`]: where the server programs are;
 //! - [`PgCluster`]: a cluster in a temporary directory: start, stop, crash, restart,
 //!   base backups, point-in-time recovery, streaming replicas;
-//! - [`PgTarget`]: either a throwaway cluster or an external server.
+//! - [`PgTarget`]: either a throwaway cluster or an external server;
+//! - cleanup ([`interrupt`], [`remove_all_clusters_now`], [`remove_stale_directories`]):
+//!   no server or directory outlives its run, whatever ends it;
+//! - [`RunSchema`]: a schema of the run's own on a user's server;
+//! - [`connect`]: bounded connects, [`redact`]ed connection strings.
 
 mod actions;
 mod catalog;
+mod cleanup;
 mod cluster;
+mod connection;
 mod discovery;
+mod run_schema;
 mod session;
 mod verify;
 mod worker;
@@ -24,15 +31,23 @@ pub use catalog::{
     Catalog, Column, ColumnType, ForeignKey, Identity, Index, RangePartition, Snapshot, SortOrder,
     Table, TableId, TableKind,
 };
+pub use cleanup::{
+    DIRECTORY_PREFIX, OWNER_FILE, first_signal, interrupt, is_interrupted, remove_all_clusters_now,
+    remove_clusters_on_ctrl_c, remove_stale_directories,
+};
 pub use cluster::{
     BaseBackup, ClusterOptions, PgBinaries, PgCluster, PgError, PgTarget, RecoveryTarget, StopMode,
-    WalArchive, remove_all_clusters_now, remove_clusters_on_ctrl_c,
+    WalArchive,
+};
+pub use connection::{
+    DEFAULT_CONNECT_TIMEOUT, connect, connect_problem, connect_raw, connect_timeout, redact,
 };
 pub use discovery::{Divergence, compare, discover_into, validate};
+pub use run_schema::{RunSchema, with_search_path};
 pub use session::{SqlError, SqlLog, SqlSession};
 pub use verify::{
     ChecksumDifference, Checksums, LEDGER_TABLE, Ledger, LedgerTarget, LedgerVerdict,
-    TableChecksum, amcheck, compare_checksums, connect, create_ledger, quote_ident,
-    table_checksums, verify_ledger, write_ledger,
+    TableChecksum, amcheck, compare_checksums, create_ledger, quote_ident, table_checksums,
+    verify_ledger, write_ledger,
 };
 pub use worker::{ActionStats, WorkLimit, WorkerConfig, WorkerReport, run_worker};

@@ -43,6 +43,12 @@ impl fmt::Display for SqlError {
 
 impl From<tokio_postgres::Error> for SqlError {
     fn from(error: tokio_postgres::Error) -> Self {
+        SqlError::from(&error)
+    }
+}
+
+impl From<&tokio_postgres::Error> for SqlError {
+    fn from(error: &tokio_postgres::Error) -> Self {
         match error.as_db_error() {
             Some(db) => SqlError {
                 sqlstate: Some(db.code().code().to_owned()),
@@ -122,9 +128,25 @@ impl SqlSession {
     }
 
     /// Connects to `connection_string`.
+    /// Connects to `connection_string`, within its `connect_timeout` (or
+    /// [`DEFAULT_CONNECT_TIMEOUT`](super::DEFAULT_CONNECT_TIMEOUT)).
     pub async fn connect(connection_string: &str, log: SqlLog) -> Result<Self, SqlError> {
-        let (client, connection) =
-            tokio_postgres::connect(connection_string, tokio_postgres::NoTls).await?;
+        let limit = super::connection::connect_timeout(connection_string);
+        let connecting = tokio_postgres::connect(connection_string, tokio_postgres::NoTls);
+        let (client, connection) = match tokio::time::timeout(limit, connecting).await {
+            Ok(Ok(pair)) => pair,
+            Ok(Err(error)) => {
+                let mut failure = SqlError::from(&error);
+                failure.message = super::connection::connect_problem(&error);
+                return Err(failure);
+            }
+            Err(_) => {
+                return Err(SqlError {
+                    sqlstate: None,
+                    message: format!("no answer within {limit:?} while connecting"),
+                });
+            }
+        };
         tokio::spawn(async move {
             let _ = connection.await;
         });

@@ -14,9 +14,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use super::cluster::PgError;
+use super::connection::connect;
 
 /// The row count and row hash of one table.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -77,17 +78,6 @@ impl fmt::Display for ChecksumDifference {
 fn sql(what: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> PgError {
     let what = what.into();
     move |source| PgError::Sql { what, source }
-}
-
-/// Connects to `connection_string` and drives the connection in a task.
-pub async fn connect(connection_string: &str) -> Result<Client, PgError> {
-    let (client, connection) = tokio_postgres::connect(connection_string, NoTls)
-        .await
-        .map_err(sql(format!("cannot connect to `{connection_string}`")))?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    Ok(client)
 }
 
 /// The checksums of every ordinary table (partitions included, partitioned parents

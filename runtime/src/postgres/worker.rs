@@ -210,7 +210,7 @@ async fn connect(config: &WorkerConfig, log: &SqlLog) -> Result<SqlSession, PgEr
                     operation: format!(
                         "connect worker {} to `{}` after {} attempts ({error})",
                         config.name,
-                        config.connection_string,
+                        super::connection::redact(&config.connection_string),
                         attempt + 1
                     ),
                 });

@@ -439,12 +439,23 @@ async fn open(
     workload: &dyn Workload,
     connection_string: &str,
 ) -> Result<Box<dyn super::WorkloadSession>, WorkloadError> {
-    let (client, connection) = tokio_postgres::connect(connection_string, tokio_postgres::NoTls)
+    let (client, connection) = crate::postgres::connect_raw(connection_string)
         .await
         .map_err(|error| WorkloadError::Sql {
             workload: workload.info().name,
-            what: format!("connecting to `{connection_string}`"),
-            error: SqlError::from(error),
+            what: "connecting".to_owned(),
+            error: match error {
+                crate::postgres::PgError::Connect {
+                    source, problem, ..
+                } => SqlError {
+                    message: problem,
+                    ..SqlError::from(source)
+                },
+                other => SqlError {
+                    sqlstate: None,
+                    message: other.to_string(),
+                },
+            },
         })?;
     tokio::spawn(connection);
     workload.session(client).await

@@ -121,7 +121,22 @@ impl Workload for Stress {
 
     fn setup<'a>(&'a self, client: &'a mut Client) -> BoxFuture<'a, Result<(), WorkloadError>> {
         Box::pin(async move {
-            crate::postgres::discover_into(client, "public", &self.catalog)
+            // The session's schema: `public` on a throwaway cluster, the run's own
+            // schema on a target (a user's tables are never the mix's to alter or drop).
+            let schema: Option<String> = client
+                .query_one("SELECT current_schema()", &[])
+                .await
+                .map_err(|error| WorkloadError::Sql {
+                    workload: "stress".to_owned(),
+                    what: "reading the current schema".to_owned(),
+                    error: SqlError::from(error),
+                })?
+                .get(0);
+            let schema = schema.ok_or_else(|| WorkloadError::Config {
+                workload: "stress".to_owned(),
+                problem: "no schema of the search path exists".to_owned(),
+            })?;
+            crate::postgres::discover_into(client, &schema, &self.catalog)
                 .await
                 .map(|_| ())
                 .map_err(|error| WorkloadError::Config {
