@@ -3,14 +3,18 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
 use stormchor_macros::ExtensionEffect;
 use stormchor_runtime::EffectFailure;
 use stormchor_runtime::postgres::{
     Ledger, LedgerTarget, WorkLimit, WorkerConfig, run_worker, write_ledger,
 };
+use stormchor_runtime::workload::{LoadConfig, WorkloadRegistry, run_load, weights};
 
-use super::failed;
 use super::server::ServerInfo;
+use super::{connect, failed};
 use crate::effect::DbEffect;
 use crate::node::{Node, lock};
 use crate::value::Slot;
@@ -98,5 +102,103 @@ impl DbEffect for WriteLedger {
         .await;
         *lock(&node.ledger) = ledger.clone();
         Ok(ledger)
+    }
+}
+
+/// What a [`RunWorkload`] did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadSummary {
+    /// The workload.
+    pub workload: String,
+    /// Successful operations.
+    pub operations: u64,
+    /// Failed operations.
+    pub errors: u64,
+    /// Successful operations per second.
+    pub per_second: f64,
+}
+
+/// Runs a registered workload (`tpcb`, `read-only`, `ecommerce`, `stress`, or one an
+/// author registered in a [`WorkloadRegistry`]) on the server in `on` with `clients`
+/// clients for `duration`, setting it up first when `setup` is set; its figures go
+/// into the report. Ends early on an interrupt.
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use stormchor_kit::effects::RunWorkload;
+/// use stormchor_kit::slots::PRIMARY;
+///
+/// let tpcb = RunWorkload::builtin(PRIMARY, "tpcb", 2, Duration::from_secs(5));
+/// assert!(tpcb.setup);
+/// ```
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+pub struct RunWorkload {
+    /// The server.
+    pub on: Slot<ServerInfo>,
+    /// The workload's name.
+    pub workload: &'static str,
+    /// Concurrent clients.
+    pub clients: usize,
+    /// How long.
+    pub duration: Duration,
+    /// Set the workload up (create and fill its tables) first.
+    pub setup: bool,
+}
+
+impl RunWorkload {
+    /// A built-in workload, set up first, with its default weights.
+    pub fn builtin(
+        on: Slot<ServerInfo>,
+        workload: &'static str,
+        clients: usize,
+        duration: Duration,
+    ) -> Self {
+        RunWorkload {
+            on,
+            workload,
+            clients,
+            duration,
+            setup: true,
+        }
+    }
+}
+
+impl DbEffect for RunWorkload {
+    type Output = WorkloadSummary;
+
+    async fn run(&self, node: &Node) -> Result<WorkloadSummary, EffectFailure> {
+        let server = node.value(self.on)?;
+        let workload = WorkloadRegistry::with_builtins()
+            .create(self.workload)
+            .map_err(failed)?;
+        if self.setup {
+            let mut client = connect(&server.connection).await?;
+            workload.setup(&mut client).await.map_err(failed)?;
+        }
+        let weights = weights(&workload.info(), None).map_err(failed)?;
+        let mut config = LoadConfig::new(self.clients.max(1), self.duration);
+        config.seed = node.options().seed;
+        config.stop = crate::interrupt::flag();
+        let report = run_load(Arc::from(workload), &server.connection, &weights, config)
+            .await
+            .map_err(failed)?;
+        let operations = report.successes();
+        let errors: u64 = report
+            .operations
+            .values()
+            .map(|o| o.errors.values().sum::<u64>())
+            .sum();
+        let per_second = operations as f64 / report.elapsed.as_secs_f64().max(1e-9);
+        let journal = node.journal();
+        journal.count(&format!("{}_operations", self.workload), operations);
+        journal.count(&format!("{}_errors", self.workload), errors);
+        journal.figure(&format!("{}_per_second", self.workload), per_second.round());
+        Ok(WorkloadSummary {
+            workload: self.workload.to_owned(),
+            operations,
+            errors,
+            per_second,
+        })
     }
 }

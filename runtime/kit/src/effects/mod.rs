@@ -6,12 +6,12 @@
 //! | [`phase`] | [`Phase`] (unordered bookkeeping) |
 //! | [`server`] | [`StartServer`], [`StopServer`], [`KillServer`], [`RestartServer`], [`Crash`], [`ServerAddress`] |
 //! | [`backup`] | [`TakeBackup`], [`VerifyBackup`], [`Restore`], [`RemoveRestored`] |
-//! | [`wal`] | [`RecordPoint`], [`RecordGoal`] (an LSN, a time, a transaction id, a named restore point) |
+//! | [`wal`] | [`SwitchWal`] (and archive), [`RecordPoint`], [`RecordGoal`] (an LSN, a time, a transaction id, a named restore point) |
 //! | [`replication`] | [`StartReplica`], [`Promote`], [`WaitForReplay`] |
 //! | [`verify`] | [`TableChecksums`], [`CompareChecksums`], [`VerifyLedger`], [`Amcheck`], [`ValidateCatalog`] |
-//! | [`load`] | [`StressLoad`], [`WriteLedger`] |
+//! | [`load`] | [`StressLoad`], [`WriteLedger`], [`RunWorkload`] (any registered workload) |
 //! | [`schema`] | [`Discover`], [`CreateLedger`], [`RunSql`] |
-//! | [`sql`] | [`Sql`], [`Finish`], [`Case`], [`Verdict`]: SQL steps of transaction roles with their expected outcomes |
+//! | [`sql`] | [`Sql`], [`Finish`], [`SessionPid`], [`Case`], [`Verdict`]: SQL steps of transaction roles with their expected outcomes (a value, a row count, a SQLSTATE, waiting for a given role's lock) |
 //! | [`fault`] | [`FaultPoint`] |
 
 pub mod backup;
@@ -27,16 +27,16 @@ pub mod wal;
 
 pub use backup::{RemoveRestored, Restore, RestoreTo, TakeBackup, VerifyBackup};
 pub use fault::FaultPoint;
-pub use load::{StressLoad, WriteLedger};
+pub use load::{RunWorkload, StressLoad, WorkloadSummary, WriteLedger};
 pub use phase::Phase;
 pub use replication::{Promote, StartReplica, WaitForReplay};
 pub use schema::{CreateLedger, Discover, RunSql};
 pub use server::{
     Crash, KillServer, RestartServer, ServerAddress, ServerInfo, StartServer, StopServer,
 };
-pub use sql::{Case, Expect, Finish, Level, Sql, Verdict};
+pub use sql::{Case, Expect, Finish, Level, SessionPid, Sql, Verdict};
 pub use verify::{Amcheck, CompareChecksums, TableChecksums, ValidateCatalog, VerifyLedger};
-pub use wal::{Goal, Point, RecordGoal, RecordPoint};
+pub use wal::{Goal, GoalKind, Point, RecordGoal, RecordPoint, RecoveryGoal, SwitchWal};
 
 use stormchor_runtime::{EffectFailure, ExtensionRegistry, RegistryError};
 
@@ -70,6 +70,9 @@ pub(crate) fn register_all<R: KitRole>(
     register::<ValidateCatalog, R>(registry)?;
     register::<StressLoad, R>(registry)?;
     register::<WriteLedger, R>(registry)?;
+    register::<RunWorkload, R>(registry)?;
+    register::<SwitchWal, R>(registry)?;
+    register::<SessionPid, R>(registry)?;
     register::<Discover, R>(registry)?;
     register::<CreateLedger, R>(registry)?;
     register::<RunSql, R>(registry)?;

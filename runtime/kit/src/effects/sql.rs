@@ -71,6 +71,8 @@ pub enum Expect {
     Value(i64),
     /// Fail with this SQLSTATE.
     Error(&'static str),
+    /// Succeed and return this many rows.
+    Rows(usize),
 }
 
 /// A statement running on its own, waiting for a lock.
@@ -137,6 +139,13 @@ fn judge(
                 got.unwrap_or_else(|| "no row".to_owned())
             )),
         },
+        (Ok(messages), Expect::Rows(want)) => {
+            let rows = messages
+                .iter()
+                .filter(|m| matches!(m, SimpleQueryMessage::Row(_)))
+                .count();
+            (rows != *want).then(|| format!("expected {want} rows, got {rows}"))
+        }
         (Ok(_), Expect::Error(want)) => Some(format!("expected SQLSTATE {want}, but it succeeded")),
         (Err(error), Expect::Error(want)) if code(error) == *want => None,
         (Err(error), _) => Some(format!("failed with SQLSTATE {}: {error}", code(error))),
@@ -168,6 +177,9 @@ pub struct Sql {
     pub expect: Expect,
     /// Start it and check that it waits, instead of running it to its end.
     pub waits: bool,
+    /// With `waits`: the backend (its [`SessionPid`], sent by its role) whose lock it
+    /// must wait for.
+    pub blocked_by: Option<Slot<i32>>,
 }
 
 impl Sql {
@@ -178,6 +190,7 @@ impl Sql {
             sql: sql.into(),
             expect: Expect::Ok,
             waits: false,
+            blocked_by: None,
         }
     }
 
@@ -204,6 +217,15 @@ impl Sql {
             ..Sql::ok(on, sql)
         }
     }
+
+    /// A statement that must wait for a lock held by the session whose backend is in
+    /// `holder` (another role's [`SessionPid`], sent to this one); [`Finish`] it later.
+    pub fn waits_for(on: Slot<ServerInfo>, sql: impl Into<String>, holder: Slot<i32>) -> Sql {
+        Sql {
+            blocked_by: Some(holder),
+            ..Sql::waits(on, sql)
+        }
+    }
 }
 
 impl DbEffect for Sql {
@@ -216,8 +238,12 @@ impl DbEffect for Sql {
         if self.waits {
             let statement = self.sql.clone();
             let running = client.clone();
+            let holder = match self.blocked_by {
+                Some(slot) => Some(node.value(slot)?),
+                None => None,
+            };
             let handle = tokio::spawn(async move { running.simple_query(&statement).await });
-            if let Some(problem) = seen_waiting(&server.connection, pid, &handle).await? {
+            if let Some(problem) = seen_waiting(&server.connection, pid, holder, &handle).await? {
                 sessions.miss(node, &self.sql, problem);
             }
             *sessions.waiting.lock().await = Some(handle);
@@ -244,11 +270,13 @@ impl DbEffect for Sql {
 }
 
 /// Watches backend `pid` from a second connection until the server reports it
-/// blocked by another backend (`pg_blocking_pids`), for at most the statement bound;
-/// the problem, if it finished instead or never waited.
+/// blocked by another backend (`pg_blocking_pids`; by `holder` when given), for at
+/// most the statement bound; the problem, if it finished instead or never waited (or
+/// waited for another backend).
 async fn seen_waiting(
     connection: &str,
     pid: i32,
+    holder: Option<i32>,
     handle: &Running,
 ) -> Result<Option<String>, EffectFailure> {
     let watcher = connect(connection).await?;
@@ -259,20 +287,45 @@ async fn seen_waiting(
                 "expected to wait for another session's lock, but finished at once".to_owned(),
             ));
         }
-        let blocked: bool = watcher
-            .query_one("SELECT cardinality(pg_blocking_pids($1)) > 0", &[&pid])
+        let blockers: Vec<i32> = watcher
+            .query_one("SELECT pg_blocking_pids($1)", &[&pid])
             .await
             .map_err(failed)?
             .get(0);
-        if blocked {
-            return Ok(None);
+        match holder {
+            Some(holder) if blockers.contains(&holder) => return Ok(None),
+            None if !blockers.is_empty() => return Ok(None),
+            _ => {}
         }
         if Instant::now() >= deadline {
-            return Ok(Some(format!(
-                "expected to wait for another session's lock; not blocked after {STATEMENT_BOUND:?}"
-            )));
+            return Ok(Some(match holder {
+                Some(holder) => format!(
+                    "expected to wait for backend {holder}'s lock; blocked by {blockers:?} after {STATEMENT_BOUND:?}"
+                ),
+                None => format!(
+                    "expected to wait for another session's lock; not blocked after {STATEMENT_BOUND:?}"
+                ),
+            }));
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The backend process id of this role's SQL session (connected to the server in
+/// `on`), to send to a role whose statement must wait for this one's locks
+/// ([`Sql::waits_for`]).
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+pub struct SessionPid {
+    /// The server.
+    pub on: Slot<ServerInfo>,
+}
+
+impl DbEffect for SessionPid {
+    type Output = i32;
+
+    async fn run(&self, node: &Node) -> Result<i32, EffectFailure> {
+        let server = node.value(self.on)?;
+        Ok(node.sessions.client(&server.connection).await?.1)
     }
 }
 

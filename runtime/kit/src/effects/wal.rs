@@ -228,3 +228,34 @@ impl DbEffect for RecordGoal {
         })
     }
 }
+
+/// Switches the server in `on` to a new WAL segment; when it archives, waits (at most
+/// a minute) until the closed segment is archived. The output is the closed
+/// segment's name.
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+pub struct SwitchWal {
+    /// The server.
+    pub on: Slot<ServerInfo>,
+}
+
+impl DbEffect for SwitchWal {
+    type Output = String;
+
+    async fn run(&self, node: &Node) -> Result<String, EffectFailure> {
+        let server = node.value(self.on)?;
+        let client = connect(&server.connection).await?;
+        if server.archive.is_some() {
+            return archive_current_wal(&client, Duration::from_secs(60)).await;
+        }
+        let segment: String = client
+            .query_one("SELECT pg_walfile_name(pg_current_wal_lsn())", &[])
+            .await
+            .map_err(failed)?
+            .get(0);
+        client
+            .batch_execute("SELECT pg_switch_wal()")
+            .await
+            .map_err(failed)?;
+        Ok(segment)
+    }
+}
