@@ -24,6 +24,7 @@ pub use catalog::{
     Catalog, Column, ColumnType, ForeignKey, Identity, Index, RangePartition, Snapshot, SortOrder,
     Table, TableId, TableKind,
 };
+pub use cluster::BackupInProgress;
 pub use cluster::{
     BaseBackup, ClusterOptions, PgBinaries, PgCluster, PgError, PgTarget, RecoveryTarget, StopMode,
     WalArchive, remove_all_clusters_now, remove_clusters_on_ctrl_c,
