@@ -3,12 +3,19 @@
 
 use std::time::Duration;
 
-use stormchor::kit::effects::BackupOutcome;
-use stormchor::kit::{
-    DbEffect, Fault, Node, ScenarioError, ScenarioOptions, ScenarioRegistry, ScenarioReport,
+use stormchor::kit::effects::{
+    BackupOutcome, FinishBackup, KillServer, RestartServer, StartBackup, StartServer, VerifyBackup,
 };
+use stormchor::kit::slots::PRIMARY;
+use stormchor::kit::{
+    Carry, DbEffect, Fault, Node, Program, ScenarioError, ScenarioOptions, ScenarioRegistry,
+    ScenarioReport, run_program,
+};
+use stormchor::macros::choreography;
 use stormchor::runtime::postgres::{BaseBackup, ClusterOptions, PgCluster, StopMode};
-use stormchor_example_scenario::{INTERRUPTED, InterruptedBackupRejected, NAME, REJECTED_CHECK};
+use stormchor_example_scenario::{
+    INTERRUPTED, InterruptedBackupRejected, NAME, REJECTED_CHECK, Role, THROTTLE_KB, kit,
+};
 
 fn registry() -> ScenarioRegistry {
     let mut registry = ScenarioRegistry::new();
@@ -52,6 +59,7 @@ fn the_interrupted_backup_is_rejected_and_the_second_restores_exactly() {
     let report = runtime()
         .block_on(registry().run(NAME, options()))
         .expect("the scenario runs");
+    println!("{}", report.render());
     assert!(report.success, "{}", report.render());
     let rejected = check(&report, REJECTED_CHECK);
     assert!(rejected.passed && rejected.role == "Backup", "{rejected:?}");
@@ -166,4 +174,58 @@ fn registration_names_the_scenario_and_its_faults() {
         .local_programs(&ScenarioOptions::short())
         .expect("projects");
     assert_eq!(locals.len(), 5);
+}
+
+choreography! {
+    /// The backup interrupted as in the scenario, then verified as if it were whole.
+    fn strict_verify(throttle_kb: u32) -> Program<Role, Carry> {
+        roles Primary, Backup;
+        ext StartServer::throwaway().into_slot(PRIMARY) @ Primary;
+        Primary -> Backup: PRIMARY.carry();
+        ext StartBackup { of: PRIMARY, max_rate_kb: Some(throttle_kb) } @ Backup;
+        Backup -> Primary: Carry::signal("backup streaming");
+        ext KillServer @ Primary;
+        ext RestartServer @ Primary;
+        Primary -> Backup: Carry::signal("restarted");
+        ext FinishBackup { within: Duration::from_secs(60) }.into_slot(INTERRUPTED) @ Backup;
+        ext VerifyBackup { tolerate: false } @ Backup;
+    }
+}
+
+/// The interrupted backup, verified with the kit's `VerifyBackup` without tolerance,
+/// fails the run: its `pg_verifybackup` check fails, and so does the effect.
+#[test]
+fn verifying_the_interrupted_backup_strictly_fails() {
+    let options = ScenarioOptions::short();
+    let report = runtime()
+        .block_on(run_program(
+            "strict-verify",
+            &strict_verify(THROTTLE_KB),
+            &options,
+            kit().expect("registers"),
+        ))
+        .expect("runs");
+    assert!(!report.success, "{}", report.render());
+    let verify = check(&report, "pg_verifybackup");
+    assert!(!verify.passed, "{verify:?}");
+    assert!(
+        verify
+            .evidence
+            .iter()
+            .any(|e| e.contains("backup_manifest")),
+        "{verify:?}"
+    );
+    let backup = report
+        .roles
+        .iter()
+        .find(|r| r.role == "Backup")
+        .expect("the Backup role");
+    assert!(
+        !backup.completed
+            && backup
+                .failure
+                .as_deref()
+                .is_some_and(|f| f.contains("pg_verifybackup failed")),
+        "{backup:?}"
+    );
 }
