@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use stormchor_choreography::RoleId;
 use stormchor_runtime::postgres::{
-    ActionRegistry, BaseBackup, Catalog, Ledger, PgCluster, PgTarget, WalArchive, WorkerReport,
+    ActionRegistry, BackupInProgress, BaseBackup, Catalog, Ledger, PgCluster, PgTarget, WalArchive,
+    WorkerReport,
 };
 use stormchor_runtime::{EffectFailure, RoleLogic, RoleState};
 
@@ -75,6 +76,8 @@ pub struct Node {
     pub(crate) archive: Mutex<Option<Arc<WalArchive>>>,
     /// The base backup this role took last.
     pub(crate) backup: tokio::sync::Mutex<Option<BaseBackup>>,
+    /// The base backup this role is taking in the background, if any.
+    pub(crate) backup_in_progress: tokio::sync::Mutex<Option<BackupInProgress>>,
     /// The clusters this role restored or started from backups, by name.
     pub(crate) restored: tokio::sync::Mutex<BTreeMap<String, PgCluster>>,
     /// This role's schema catalog (its share of the schema).
@@ -112,6 +115,7 @@ impl Node {
             server: tokio::sync::Mutex::new(None),
             archive: Mutex::new(None),
             backup: tokio::sync::Mutex::new(None),
+            backup_in_progress: tokio::sync::Mutex::new(None),
             restored: tokio::sync::Mutex::new(BTreeMap::new()),
             catalog: Arc::new(catalog),
             share: Mutex::new(Vec::new()),
@@ -204,9 +208,12 @@ impl Node {
         let server = self.server.lock().await.take();
         let restored = std::mem::take(&mut *self.restored.lock().await);
         let backup = self.backup.lock().await.take();
+        let in_progress = self.backup_in_progress.lock().await.take();
         let archive = lock(&self.archive).take();
-        let _ =
-            tokio::task::spawn_blocking(move || drop((server, restored, backup, archive))).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            drop((server, restored, backup, in_progress, archive))
+        })
+        .await;
     }
 }
 

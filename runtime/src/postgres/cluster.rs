@@ -1333,6 +1333,118 @@ impl BaseBackup {
     }
 }
 
+impl BaseBackup {
+    /// Starts taking a base backup of the server at `connection_string` like
+    /// [`take`](BaseBackup::take), with `pg_basebackup` running in the background,
+    /// sending at most `max_rate_kb` kB/s of data files when given (32 to 1048576, as
+    /// `--max-rate` takes), and keeping whatever it wrote if it fails (`--no-clean`), so
+    /// that an interrupted backup can be inspected. End it with
+    /// [`BackupInProgress::finish`].
+    pub async fn begin(
+        connection_string: &str,
+        max_rate_kb: Option<u32>,
+        binaries: Option<PgBinaries>,
+    ) -> Result<BackupInProgress, PgError> {
+        let binaries = match binaries {
+            Some(binaries) => binaries,
+            None => PgBinaries::locate()?,
+        };
+        let run_as = RunAs::detect()?;
+        let root = run_as.temp_dir("stormchor-backup-")?;
+        let data = root.path().join("data");
+        let mut command = run_as.command(binaries.program("pg_basebackup")?);
+        command
+            .args([
+                "--wal-method=stream",
+                "--checkpoint=fast",
+                "--no-sync",
+                "--no-clean",
+            ])
+            .arg(format!("--dbname={connection_string}"))
+            .arg("--pgdata")
+            .arg(&data)
+            .current_dir(root.path());
+        if let Some(rate) = max_rate_kb {
+            command.arg(format!("--max-rate={rate}"));
+        }
+        let line = format!("{command:?}");
+        let child = tokio::process::Command::from(command)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(io(format!("cannot run {line}")))?;
+        Ok(BackupInProgress {
+            backup: BaseBackup {
+                binaries,
+                run_as,
+                root,
+                data,
+                archive: None,
+            },
+            child,
+            line,
+        })
+    }
+}
+
+/// A base backup being taken: `pg_basebackup` running in the background (made by
+/// [`BaseBackup::begin`]). Dropping it kills `pg_basebackup` and removes what it wrote.
+#[derive(Debug)]
+pub struct BackupInProgress {
+    backup: BaseBackup,
+    child: tokio::process::Child,
+    line: String,
+}
+
+impl BackupInProgress {
+    /// The directory the backup is written to.
+    pub fn path(&self) -> &Path {
+        self.backup.path()
+    }
+
+    /// Whether `pg_basebackup` has ended (without waiting).
+    pub fn has_ended(&mut self) -> Result<bool, PgError> {
+        self.child
+            .try_wait()
+            .map(|status| status.is_some())
+            .map_err(io(format!("cannot wait for {}", self.line)))
+    }
+
+    /// Waits (at most `within`; then it is killed) until `pg_basebackup` ends, and
+    /// gives back the backup (whatever it wrote, when it failed) with its outcome.
+    pub async fn finish(self, within: Duration) -> (BaseBackup, Result<(), PgError>) {
+        let BackupInProgress {
+            backup,
+            child,
+            line,
+        } = self;
+        let outcome = match tokio::time::timeout(within, child.wait_with_output()).await {
+            Err(_) => Err(PgError::Timeout {
+                what: format!("{line} ending"),
+                waited: within,
+                log: String::new(),
+            }),
+            Ok(Err(e)) => Err(io(format!("cannot wait for {line}"))(e)),
+            Ok(Ok(output)) if output.status.success() => Ok(()),
+            Ok(Ok(output)) => Err(PgError::Command {
+                command: line,
+                status: output.status.to_string(),
+                output: tail(
+                    &format!(
+                        "{}{}",
+                        String::from_utf8_lossy(&output.stdout),
+                        String::from_utf8_lossy(&output.stderr)
+                    ),
+                    20,
+                ),
+            }),
+        };
+        (backup, outcome)
+    }
+}
+
 /// The server a test runs against: a throwaway cluster it controls, or an external
 /// server given by a connection string, where process control is unavailable.
 #[derive(Debug)]

@@ -35,6 +35,7 @@ pub use cleanup::{
     DIRECTORY_PREFIX, OWNER_FILE, first_signal, interrupt, is_interrupted, remove_all_clusters_now,
     remove_clusters_on_ctrl_c, remove_stale_directories,
 };
+pub use cluster::BackupInProgress;
 pub use cluster::{
     BaseBackup, ClusterOptions, PgBinaries, PgCluster, PgError, PgTarget, RecoveryTarget, StopMode,
     WalArchive,

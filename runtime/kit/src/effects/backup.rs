@@ -243,3 +243,153 @@ async fn truncate(path: &Path) -> Result<(), EffectFailure> {
         .await
         .map_err(|e| failed(format!("cannot empty {}: {e}", path.display())))
 }
+
+/// Starts a base backup of the server in slot `of` in the background
+/// (`pg_basebackup`, WAL streamed, at most `max_rate_kb` kB/s of data files when
+/// given, whatever it wrote kept if it fails) and returns once the server reports it
+/// streaming data files (`pg_stat_progress_basebackup`), at most 60 s later. The role
+/// can then tell others that the backup streams (a crash lands during it); end it with
+/// [`FinishBackup`]. One backup in the background at a time per role.
+///
+/// A backup that ends before the server reports it streaming fails the effect: give it
+/// a `max_rate_kb` low enough to stream for as long as the scenario needs.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::{FinishBackup, StartBackup};
+/// use stormchor_kit::slots::PRIMARY;
+/// use std::time::Duration;
+///
+/// let start = StartBackup { of: PRIMARY, max_rate_kb: Some(1024) };
+/// let finish = FinishBackup { within: Duration::from_secs(60) };
+/// assert_eq!(start.max_rate_kb, Some(1024));
+/// assert_eq!(finish.within, Duration::from_secs(60));
+/// ```
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+pub struct StartBackup {
+    /// The server to back up.
+    pub of: Slot<ServerInfo>,
+    /// `pg_basebackup --max-rate`, in kB/s (32 to 1048576); `None`: unlimited.
+    pub max_rate_kb: Option<u32>,
+}
+
+/// How long [`StartBackup`] waits for the server to report the backup streaming.
+const STREAMING_BOUND: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl DbEffect for StartBackup {
+    type Output = ();
+
+    async fn run(&self, node: &Node) -> Result<(), EffectFailure> {
+        if let Some(rate) = self.max_rate_kb {
+            if !(32..=1_048_576).contains(&rate) {
+                return Err(EffectFailure::permanent(format!(
+                    "StartBackup at {}: max_rate_kb {rate} is outside 32..=1048576 (pg_basebackup --max-rate in kB/s)",
+                    node.role()
+                )));
+            }
+        }
+        let mut slot = node.backup_in_progress.lock().await;
+        if slot.is_some() {
+            return Err(EffectFailure::permanent(format!(
+                "{} is taking a base backup already: finish it first",
+                node.role()
+            )));
+        }
+        let server = node.value(self.of)?;
+        let client = connect(&server.connection).await?;
+        let began = std::time::Instant::now();
+        let mut running = BaseBackup::begin(&server.connection, self.max_rate_kb, None)
+            .await
+            .map_err(failed)?;
+        loop {
+            let streaming = client
+                .query_opt(
+                    "SELECT 1 FROM pg_stat_progress_basebackup \
+                     WHERE phase = 'streaming database files'",
+                    &[],
+                )
+                .await
+                .map_err(failed)?
+                .is_some();
+            if streaming {
+                break;
+            }
+            if running.has_ended().map_err(failed)? {
+                let (_, outcome) = running.finish(STREAMING_BOUND).await;
+                return Err(failed(format!(
+                    "pg_basebackup of {} ended before the server reported it streaming ({}); \
+                     lower max_rate_kb to keep it streaming",
+                    server.owner,
+                    match outcome {
+                        Ok(()) => "it completed".to_owned(),
+                        Err(e) => e.to_string(),
+                    }
+                )));
+            }
+            if began.elapsed() > STREAMING_BOUND {
+                return Err(failed(format!(
+                    "the server of {} did not report pg_basebackup streaming within {STREAMING_BOUND:?}",
+                    server.owner
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        node.journal().figure(
+            "backup_streaming_after_ms",
+            began.elapsed().as_millis() as u64,
+        );
+        *slot = Some(running);
+        Ok(())
+    }
+}
+
+/// How a base backup taken in the background ended.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BackupOutcome {
+    /// Whether `pg_basebackup` completed.
+    pub completed: bool,
+    /// What it reported when it did not.
+    pub error: Option<String>,
+    /// The backup's directory (on the backing-up role's host).
+    pub path: std::path::PathBuf,
+}
+
+/// Waits (at most `within`) until the backup this role started with [`StartBackup`]
+/// ends, completed or not, and keeps it (whatever it wrote, when it failed) as this
+/// role's base backup, for [`VerifyBackup`] and [`Restore`]. A failed backup does not
+/// fail the effect: the output says how it ended.
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+pub struct FinishBackup {
+    /// How long to wait before killing `pg_basebackup`.
+    pub within: std::time::Duration,
+}
+
+impl DbEffect for FinishBackup {
+    type Output = BackupOutcome;
+
+    async fn run(&self, node: &Node) -> Result<BackupOutcome, EffectFailure> {
+        let running = node.backup_in_progress.lock().await.take().ok_or_else(|| {
+            EffectFailure::permanent(format!(
+                "{} started no base backup (StartBackup) to finish",
+                node.role()
+            ))
+        })?;
+        let (backup, outcome) = running.finish(self.within).await;
+        let result = BackupOutcome {
+            completed: outcome.is_ok(),
+            error: outcome.err().map(|e| e.to_string()),
+            path: backup.path().to_path_buf(),
+        };
+        let old = node.backup.lock().await.replace(backup);
+        let _ = tokio::task::spawn_blocking(move || drop(old)).await;
+        node.journal().count(
+            if result.completed {
+                "backups"
+            } else {
+                "backups_interrupted"
+            },
+            1,
+        );
+        Ok(result)
+    }
+}

@@ -6,6 +6,7 @@
 //! | [`phase`] | [`Phase`] (unordered bookkeeping) |
 //! | [`server`] | [`StartServer`], [`StopServer`], [`KillServer`], [`RestartServer`], [`Crash`], [`ServerAddress`] |
 //! | [`backup`] | [`TakeBackup`], [`VerifyBackup`], [`Restore`], [`RemoveRestored`] |
+//! | [`backup`] (in the background) | [`StartBackup`] (returns once it streams), [`FinishBackup`] (how it ended: [`BackupOutcome`]) |
 //! | [`wal`] | [`SwitchWal`] (and archive), [`RecordPoint`], [`RecordGoal`] (an LSN, a time, a transaction id, a named restore point) |
 //! | [`replication`] | [`StartReplica`], [`Promote`], [`WaitForReplay`] |
 //! | [`verify`] | [`TableChecksums`], [`CompareChecksums`], [`VerifyLedger`], [`Amcheck`], [`ValidateCatalog`] |
@@ -25,6 +26,7 @@ pub mod sql;
 pub mod verify;
 pub mod wal;
 
+pub use backup::{BackupOutcome, FinishBackup, StartBackup};
 pub use backup::{RemoveRestored, Restore, RestoreTo, TakeBackup, VerifyBackup};
 pub use fault::FaultPoint;
 pub use load::{RunWorkload, StressLoad, WorkloadSummary, WriteLedger};
@@ -58,6 +60,8 @@ pub(crate) fn register_all<R: KitRole>(
     register::<VerifyBackup, R>(registry)?;
     register::<Restore, R>(registry)?;
     register::<RemoveRestored, R>(registry)?;
+    register::<StartBackup, R>(registry)?;
+    register::<FinishBackup, R>(registry)?;
     register::<RecordPoint, R>(registry)?;
     register::<RecordGoal, R>(registry)?;
     register::<StartReplica, R>(registry)?;
