@@ -184,8 +184,9 @@ pub trait Journaled: Send + Sync + 'static {
 }
 
 /// Extension effect: the roles taking part enter a named phase. With no `@`, every
-/// role does.
+/// role does. Pure bookkeeping: it takes no part in effect order (no frames).
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+#[effect(unordered)]
 pub struct Phase(pub &'static str);
 
 /// Registers the handler of [`Phase`].

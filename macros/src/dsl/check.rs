@@ -183,7 +183,9 @@ pub(super) fn check(scope: &Scope, body: &[Stmt]) -> syn::Result<()> {
 fn needs_whole_program(error: &ProjectionError) -> bool {
     matches!(
         error,
-        ProjectionError::UnlearnedChoice { .. } | ProjectionError::ParallelChannelRace { .. }
+        ProjectionError::UnlearnedChoice { .. }
+            | ProjectionError::ParallelChannelRace { .. }
+            | ProjectionError::OrderFrameRace { .. }
     )
 }
 
@@ -217,6 +219,17 @@ fn describe(error: &ProjectionError) -> String {
             second,
             ..
         } => format!("parts {first} and {second} of this par both use the channel {from} -> {to}"),
+        ProjectionError::OrderFrameRace {
+            from,
+            to,
+            first,
+            second,
+            ..
+        } => format!(
+            "effect order needs an order frame from {from} to {to} in part {second} of this par, \
+             but part {first} uses that channel; order the effects with a message of the part, \
+             or move them out of the par"
+        ),
         ProjectionError::ZeroTimeout { role, .. } => format!("the timeout for {role} is zero"),
     }
 }
