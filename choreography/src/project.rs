@@ -1179,19 +1179,20 @@ impl<R: RoleId> Projector<R> {
         results: Vec<PerRole<R, M>>,
     ) -> Result<PerRole<R, M>, ProjectionError> {
         // Each directed channel may be used by one part only.
-        let mut owner: std::collections::HashMap<(usize, usize), usize> =
+        let mut owner: std::collections::HashMap<(usize, usize), (usize, bool)> =
             std::collections::HashMap::new();
         for (part, per_role) in results.iter().enumerate() {
             for (sender, effects) in per_role.iter().enumerate() {
                 for (receiver, order) in outgoing(effects) {
                     let receiver = self.index(receiver, "receives")?;
-                    if let Some(&first) = owner.get(&(sender, receiver)) {
-                        if first != part && order {
+                    if let Some(&(first, first_order)) = owner.get(&(sender, receiver)) {
+                        if first != part && (order || first_order) {
+                            let (first, second) = if order { (first, part) } else { (part, first) };
                             return Err(ProjectionError::OrderFrameRace {
                                 from: format!("{:?}", self.roles[sender]),
                                 to: format!("{:?}", self.roles[receiver]),
                                 first,
-                                second: part,
+                                second,
                                 path: self.path.clone(),
                             });
                         }
@@ -1205,7 +1206,7 @@ impl<R: RoleId> Projector<R> {
                             });
                         }
                     } else {
-                        owner.insert((sender, receiver), part);
+                        owner.insert((sender, receiver), (part, order));
                     }
                 }
             }

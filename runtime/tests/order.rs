@@ -222,7 +222,10 @@ fn violation(places: &[(Vec<Place>, Vec<Role>)], log: &[Entry]) -> Option<String
             .product();
         let runs = log.iter().filter(|e| e.id == id).count() as u64;
         if runs != rounds * on.len() as u64 {
-            return Some(format!("effect {id} ran {runs} times, not {}", rounds * on.len() as u64));
+            return Some(format!(
+                "effect {id} ran {runs} times, not {}",
+                rounds * on.len() as u64
+            ));
         }
     }
     // Instance k of an effect at a role is that role's k-th run of it.
@@ -268,9 +271,7 @@ fn generate(seed: u64) -> (P, Vec<(Vec<Place>, Vec<Role>)>) {
         rng: SmallRng::seed_from_u64(seed),
         places: Vec::new(),
     };
-    let program = generator
-        .seq(&ROLES, &mut Vec::new(), 0)
-        .with_roles(ROLES);
+    let program = generator.seq(&ROLES, &mut Vec::new(), 0).with_roles(ROLES);
     (program, generator.places)
 }
 
@@ -286,16 +287,41 @@ fn the_order_check_catches_a_violation() {
         (vec![Place::Index(1)], vec![Backup]),
     ];
     let ordered = [
-        Entry { id: 0, role: Coordinator, start: 0, finish: 1 },
-        Entry { id: 1, role: Backup, start: 2, finish: 3 },
+        Entry {
+            id: 0,
+            role: Coordinator,
+            start: 0,
+            finish: 1,
+        },
+        Entry {
+            id: 1,
+            role: Backup,
+            start: 2,
+            finish: 3,
+        },
     ];
     assert_eq!(violation(&places, &ordered), None);
     let overlapping = [
-        Entry { id: 0, role: Coordinator, start: 0, finish: 2 },
-        Entry { id: 1, role: Backup, start: 1, finish: 3 },
+        Entry {
+            id: 0,
+            role: Coordinator,
+            start: 0,
+            finish: 2,
+        },
+        Entry {
+            id: 1,
+            role: Backup,
+            start: 1,
+            finish: 3,
+        },
     ];
     assert!(violation(&places, &overlapping).is_some());
-    let missing = [Entry { id: 0, role: Coordinator, start: 0, finish: 1 }];
+    let missing = [Entry {
+        id: 0,
+        role: Coordinator,
+        start: 0,
+        finish: 1,
+    }];
     assert!(violation(&places, &missing).is_some());
 }
 
@@ -342,7 +368,11 @@ async fn random_programs_run_in_program_order_over_tcp() {
         let mut frames = 0;
         for (role, outcome) in outcomes {
             let outcome = outcome.expect("connected");
-            assert!(outcome.result.is_ok(), "seed {seed}, {role:?}: {:?}", outcome.result);
+            assert!(
+                outcome.result.is_ok(),
+                "seed {seed}, {role:?}: {:?}",
+                outcome.result
+            );
             frames += outcome
                 .trace
                 .iter()
@@ -356,6 +386,9 @@ async fn random_programs_run_in_program_order_over_tcp() {
         let needed = stormchor_choreography::order_frames(&program)
             .expect("sound")
             .total();
-        assert!(needed == 0 || frames > 0, "seed {seed}: no order frame arrived");
+        assert!(
+            needed == 0 || frames > 0,
+            "seed {seed}: no order frame arrived"
+        );
     }
 }
