@@ -655,6 +655,8 @@ fn describe(name: &str, settings: &Settings) -> Result<(), String> {
             println!("{name}: {description}\n");
         }
         println!("```mermaid\n{diagram}```");
+        let frames = scenarios::control_frames(name, &options).map_err(|e| e.to_string())?;
+        println!("\ncontrol frames: {frames} (effect order, in all projections)");
         return Ok(());
     }
     if name == "stress-check" {
@@ -664,6 +666,11 @@ fn describe(name: &str, settings: &Settings) -> Result<(), String> {
         );
         let locals = project_all(&program).map_err(|e| e.to_string())?;
         println!("```mermaid\n{}```\n", to_mermaid(&program));
+        let frames = order_frames(&program).map_err(|e| e.to_string())?;
+        println!(
+            "control frames: {} (effect order, in all projections)\n",
+            frames.total()
+        );
         for local in locals.values() {
             println!("{local}");
         }

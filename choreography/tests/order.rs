@@ -319,3 +319,23 @@ fn effects_with_named_roles_and_no_role_are_handled() {
     assert_eq!(frames_of(&locals, Worker(0)), ["from Coordinator"]);
     runs(&locals);
 }
+
+#[test]
+fn the_documented_example_needs_two_frames() {
+    // docs/choreography.md, effect order: Load @ T1; Update @ T2; T2 -> T1: done;
+    // Commit @ T1; Check @ [T1, T2].
+    let (t1, t2) = (Coordinator, Backup);
+    let program = P::new()
+        .ext(on(t1))
+        .ext(on(t2))
+        .send(t2, t1, Msg::Stop)
+        .ext(on(t1))
+        .ext(Checksum { on: vec![t1, t2] });
+    let locals = project_all(&program).expect("sound");
+    assert_eq!(frames_of(&locals, t1), ["to Backup", "to Backup"]);
+    assert_eq!(
+        frames_of(&locals, t2),
+        ["from Coordinator", "from Coordinator"]
+    );
+    runs(&locals);
+}

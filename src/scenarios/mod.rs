@@ -229,6 +229,31 @@ pub fn diagram(name: &str, options: &ScenarioOptions) -> Result<String, Scenario
     })
 }
 
+/// How many control frames effect order adds to scenario `name`'s projections
+/// (`stormchor describe NAME` shows it).
+pub fn control_frames(name: &str, options: &ScenarioOptions) -> Result<usize, ScenarioError> {
+    fn count<R: stormchor_choreography::RoleId, M: stormchor_choreography::Message>(
+        name: &str,
+        program: &stormchor_choreography::Program<R, M>,
+    ) -> Result<usize, ScenarioError> {
+        stormchor_choreography::order_frames(program)
+            .map(|frames| frames.total())
+            .map_err(|source| ScenarioError::Projection {
+                scenario: name.to_owned(),
+                source: Box::new(source),
+            })
+    }
+    match name {
+        "backup-restore" => count(name, &backup_restore::program(options)),
+        "crash-recovery" => count(name, &crash_recovery::program(options)),
+        "pitr" => count(name, &pitr::program(options)),
+        "failover" => count(name, &failover::program(options)),
+        "existing-database" => count(name, &existing_database::program(options)),
+        "isolation" => count(name, &isolation::program(options)),
+        _ => Err(unknown(name)),
+    }
+}
+
 /// Checks that scenario `name`'s choreography projects, before anything starts.
 fn check_sound<R: stormchor_choreography::RoleId, M: stormchor_choreography::Message>(
     name: &str,
