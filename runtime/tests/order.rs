@@ -108,10 +108,16 @@ enum Place {
     Loop(u64),
 }
 
+/// Where each effect is, by id, and its roles.
+type Places = Vec<(Vec<Place>, Vec<Role>)>;
+
+/// An instance's unfolded place: (kind, index or round) per step.
+type Unfolded = Vec<(u8, u64)>;
+
 /// Builds random programs and remembers where each effect is.
 struct Generator {
     rng: SmallRng,
-    places: Vec<(Vec<Place>, Vec<Role>)>,
+    places: Places,
 }
 
 const ROLES: [Role; 5] = [Coordinator, Backup, Worker(0), Worker(1), Worker(2)];
@@ -174,7 +180,7 @@ impl Generator {
 }
 
 /// The unfolded place of the `k`-th instance (counted from 0) of an effect at `place`.
-fn unfold(place: &[Place], mut k: u64) -> Vec<(u8, u64)> {
+fn unfold(place: &[Place], mut k: u64) -> Unfolded {
     let loops: Vec<u64> = place
         .iter()
         .filter_map(|p| match p {
@@ -210,7 +216,7 @@ fn before(a: &[(u8, u64)], b: &[(u8, u64)]) -> bool {
 }
 
 /// Checks a run's log against the program's order; the first violation, if any.
-fn violation(places: &[(Vec<Place>, Vec<Role>)], log: &[Entry]) -> Option<String> {
+fn violation(places: &Places, log: &[Entry]) -> Option<String> {
     // Every effect ran once per round of its loops at each of its roles.
     for (id, (place, on)) in places.iter().enumerate() {
         let rounds: u64 = place
@@ -238,7 +244,7 @@ fn violation(places: &[(Vec<Place>, Vec<Role>)], log: &[Entry]) -> Option<String
         instances.entry((entry.id, *k)).or_default().push(entry);
         *k += 1;
     }
-    let keyed: Vec<(Vec<(u8, u64)>, &Vec<Entry>, usize)> = instances
+    let keyed: Vec<(Unfolded, &Vec<Entry>, usize)> = instances
         .iter()
         .map(|((id, k), entries)| (unfold(&places[*id].0, *k), entries, *id))
         .collect();
@@ -266,7 +272,7 @@ fn violation(places: &[(Vec<Place>, Vec<Role>)], log: &[Entry]) -> Option<String
     None
 }
 
-fn generate(seed: u64) -> (P, Vec<(Vec<Place>, Vec<Role>)>) {
+fn generate(seed: u64) -> (P, Places) {
     let mut generator = Generator {
         rng: SmallRng::seed_from_u64(seed),
         places: Vec::new(),
