@@ -4,16 +4,17 @@
 //!
 //! Run: `cargo bench -p stormchor-benches --bench effect_order`
 //!
-//! Prints the control frames per step of each program and the time per step of a
-//! whole in-memory run (`run_all`, current-thread runtime).
+//! Prints the control frames per step of each program, the time per step of running
+//! the projections in memory (4 interpreters on a current-thread runtime), and the
+//! time to project each program.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use stormchor_choreography::{Program, order_frames};
+use stormchor_choreography::{Program, Projections, order_frames, project_all};
 use stormchor_macros::ExtensionEffect;
-use stormchor_runtime::{ExtensionRegistry, RoleSetup, RoleState, RunConfig, run_all};
+use stormchor_runtime::{ExtensionRegistry, Interpreter, RoleState, memory_mesh};
 use tokio::runtime::{Builder, Runtime};
 
 const STEPS: u8 = 4;
@@ -90,6 +91,10 @@ fn main() {
     let rt = runtime();
     let registry = registry();
     let (ordered, hand_written) = (ordered(), hand_written());
+    let (ordered_locals, hand_locals) = (
+        project_all(&ordered).expect("sound"),
+        project_all(&hand_written).expect("sound"),
+    );
     let mut criterion = Criterion::default()
         .configure_from_args()
         .warm_up_time(Duration::from_secs(1))
@@ -107,8 +112,8 @@ fn main() {
     let frames = |p: &P| order_frames(p).expect("sound").total() as f64 / LENGTH as f64;
     let messages = |p: &P| p.counts().messages as f64 / LENGTH as f64;
     let (t_ordered, t_hand) = (
-        per_step(&rt, &ordered, &registry),
-        per_step(&rt, &hand_written, &registry),
+        per_step(&rt, &ordered_locals, &registry),
+        per_step(&rt, &hand_locals, &registry),
     );
     println!("\n{LENGTH} steps alternating between {STEPS} roles, medians of 15 runs:");
     println!(
@@ -122,4 +127,9 @@ fn main() {
         messages(&hand_written)
     );
     println!("  ratio               x{:.2}", t_ordered / t_hand);
+    println!(
+        "  projection          {:?} with effect order, {:?} hand-written",
+        projection_time(&ordered),
+        projection_time(&hand_written)
+    );
 }

@@ -197,6 +197,7 @@ pub(crate) fn project_counting<R: RoleId, M: Message>(
         scopes: Vec::new(),
         labels: 0,
         trials: 0,
+        pruned: 0,
     };
     let per_role = projector.run(program.effects())?;
     let labels = projector.labels;
@@ -258,7 +259,12 @@ struct Projector<R> {
     labels: usize,
     /// How many trial rounds are being projected (nested loops).
     trials: usize,
+    /// The number of facts at the last pruning.
+    pruned: usize,
 }
+
+/// Prune what roles know after this many new facts.
+const PRUNE_EVERY: usize = 256;
 
 /// The effect-order side of a compound effect being projected.
 struct Ordering {
@@ -345,6 +351,9 @@ impl<R: RoleId> Projector<R> {
                         *next += 1;
                         if self.project_simple(effect, out)? {
                             self.path.pop();
+                            if self.facts.len() >= self.pruned + PRUNE_EVERY {
+                                self.prune(&stack);
+                            }
                         } else {
                             self.check_compound(effect)?;
                             let ordering = Box::new(self.enter(effect)?);
@@ -429,6 +438,31 @@ impl<R: RoleId> Projector<R> {
             }
         }
         Ok(self.empty())
+    }
+
+    /// Forgets, in what every role knows now, the facts no frontier can need any more:
+    /// only the current frontier and those saved by the compound effects being
+    /// projected are ever asked for (later frontiers are made of newer facts). Keeps
+    /// projection linear in the program's length.
+    fn prune<M>(&mut self, stack: &[Task<'_, R, M>]) {
+        let mut relevant: std::collections::BTreeSet<Fact> =
+            self.order.frontier.iter().copied().collect();
+        for task in stack {
+            if let Task::Compound { ordering, .. } = task {
+                relevant.extend(ordering.start.frontier.iter().copied());
+                relevant.extend(ordering.before.frontier.iter().copied());
+                for end in &ordering.ends {
+                    relevant.extend(end.frontier.iter().copied());
+                }
+            }
+        }
+        for scope in &self.scopes {
+            relevant.extend(scope.entry.frontier.iter().copied());
+        }
+        for known in &mut self.order.know {
+            known.retain(|fact| relevant.contains(fact));
+        }
+        self.pruned = self.facts.len();
     }
 
     /// A new fact of `role`.

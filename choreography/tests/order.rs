@@ -339,3 +339,20 @@ fn the_documented_example_needs_two_frames() {
     );
     runs(&locals);
 }
+
+#[test]
+fn long_programs_stay_exact_when_old_facts_are_forgotten() {
+    // Past a few hundred effects, projection forgets facts no frontier can need: the
+    // hand-overs stay one per step, and the run stays in order.
+    let roles = [Coordinator, Backup, Worker(0), Worker(1)];
+    let program = (0..2_000).fold(P::new(), |p, i| p.ext(on(roles[i % 4])));
+    assert_eq!(order_frames(&program).expect("sound").total(), 1_999);
+    let locals = project_all(&program).expect("sound");
+    check(&locals, &mut SeededPolicy::new(0)).expect("in order");
+    // The same with a message after every step: no frame at all.
+    let handed = (0..2_000).fold(P::new(), |p, i| {
+        p.ext(on(roles[i % 4]))
+            .send(roles[i % 4], roles[(i + 1) % 4], Msg::Start)
+    });
+    assert_eq!(order_frames(&handed).expect("sound").total(), 0);
+}
