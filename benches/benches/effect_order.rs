@@ -58,33 +58,53 @@ fn runtime() -> Runtime {
         .expect("tokio runtime")
 }
 
-async fn run(program: &P, registry: &Arc<ExtensionRegistry<RoleState<u8, u64, ()>>>) {
-    let report = run_all(
-        program,
-        |_| RoleSetup::with_registry((), registry.clone()),
-        RunConfig::default()
-            .with_trace(false)
-            .with_deadline(Duration::from_secs(60)),
-    )
-    .await
-    .expect("sound");
-    assert!(report.is_success());
+type Registry = Arc<ExtensionRegistry<RoleState<u8, u64, ()>>>;
+
+/// Runs the projections: one interpreter per role, each in its own task.
+async fn run(locals: &Projections<u8, u64>, registry: &Registry) {
+    let roles: Vec<u8> = locals.keys().copied().collect();
+    let (endpoints, _notifier) = memory_mesh::<u8, u64>(&roles);
+    let mut tasks = Vec::new();
+    for (local, mut endpoint) in locals.values().cloned().zip(endpoints) {
+        let (registry, roles) = (registry.clone(), roles.clone());
+        tasks.push(tokio::spawn(async move {
+            let state = RoleState::new(*local.role(), roles, ());
+            let interpreter = Interpreter::new(&state, &registry).with_trace(false);
+            interpreter.run(&local, &mut endpoint).await.0.is_ok()
+        }));
+    }
+    for task in tasks {
+        assert!(task.await.unwrap_or(false), "a role failed");
+    }
 }
 
-fn per_step(
-    rt: &Runtime,
-    program: &P,
-    registry: &Arc<ExtensionRegistry<RoleState<u8, u64, ()>>>,
-) -> f64 {
-    let mut samples: Vec<f64> = (0..15)
-        .map(|_| {
-            let started = Instant::now();
-            rt.block_on(run(program, registry));
-            started.elapsed().as_nanos() as f64 / LENGTH as f64
-        })
-        .collect();
+fn median(mut samples: Vec<f64>) -> f64 {
     samples.sort_by(f64::total_cmp);
     samples[samples.len() / 2]
+}
+
+fn per_step(rt: &Runtime, locals: &Projections<u8, u64>, registry: &Registry) -> f64 {
+    median(
+        (0..15)
+            .map(|_| {
+                let started = Instant::now();
+                rt.block_on(run(locals, registry));
+                started.elapsed().as_nanos() as f64 / LENGTH as f64
+            })
+            .collect(),
+    )
+}
+
+fn projection_time(program: &P) -> Duration {
+    Duration::from_nanos(median(
+        (0..15)
+            .map(|_| {
+                let started = Instant::now();
+                std::hint::black_box(project_all(program).expect("sound"));
+                started.elapsed().as_nanos() as f64
+            })
+            .collect(),
+    ) as u64)
 }
 
 fn main() {
@@ -101,10 +121,10 @@ fn main() {
         .measurement_time(Duration::from_secs(3));
     let mut group = criterion.benchmark_group("effects_1000_steps_4_roles");
     group.bench_function("effect_order", |b| {
-        b.iter(|| rt.block_on(run(&ordered, &registry)))
+        b.iter(|| rt.block_on(run(&ordered_locals, &registry)))
     });
     group.bench_function("hand_written_hand_offs", |b| {
-        b.iter(|| rt.block_on(run(&hand_written, &registry)))
+        b.iter(|| rt.block_on(run(&hand_locals, &registry)))
     });
     group.finish();
     criterion.final_summary();
