@@ -202,18 +202,27 @@ impl RoleLogic<Role, Msg> for Node {
     }
 }
 
-choreography! {
-    /// The sample scenario: discover, broadcast, every worker runs the mix, gather, validate.
-    fn scenario(workers: u16, duration: Duration) -> Program<Role, Msg> {
-        roles Coordinator, Worker[workers];
-        ext DiscoverSchema { role: Coordinator };
-        Coordinator -> Worker: Msg::Start;
-        for w in Worker {
-            ext RunStressMix { role: w, duration };
-        }
-        Worker -> Coordinator: Msg::Actions(0);
-        ext ValidateCatalog { role: Coordinator };
-    }
+/// The sample scenario: discover, broadcast, every worker runs the mix at the same
+/// time (a `par`: effects in sequence would run one after the other), gather, validate.
+fn scenario(workers: u16, duration: Duration) -> Program<Role, Msg> {
+    let family = Family::indexed("Worker", workers, Role::Worker);
+    Program::new()
+        .role(Role::Coordinator)
+        .family(&family)
+        .ext(DiscoverSchema {
+            role: Role::Coordinator,
+        })
+        .broadcast(Role::Coordinator, &family, Msg::Start)
+        .par(
+            family
+                .members()
+                .iter()
+                .map(|w| Program::new().ext(RunStressMix { role: *w, duration })),
+        )
+        .gather(&family, Role::Coordinator, Msg::Actions(0))
+        .ext(ValidateCatalog {
+            role: Role::Coordinator,
+        })
 }
 
 fn print_report(report: &RunReport<Role, Msg, Node>, duration: Duration) {
