@@ -43,9 +43,9 @@ pub mod prelude {
     pub use stormchor_choreography::primitives;
     pub use stormchor_choreography::{
         At, CheckError, CheckReport, DecisionPolicy, Extension, ExtensionEffect, Family, Global,
-        Label, Local, LocalProgram, LoopControl, LoopKind, Message, Participation, Path, Program,
-        ProjectionError, Projections, RoleId, SeededPolicy, check, project, project_all,
-        to_mermaid,
+        Label, Local, LocalProgram, LoopControl, LoopKind, Message, OrderFrames, Participation,
+        Path, Program, ProjectionError, Projections, RoleId, SeededPolicy, check, order_frames,
+        project, project_all, to_mermaid,
     };
     pub use stormchor_macros::{ExtensionEffect, choreography};
 }

@@ -520,6 +520,10 @@ fn describe(name: &str, settings: &Settings, args: &RunArgs) -> Result<(), Strin
         let options = scenario_options(settings, scenario, args);
         println!("{name}: {}\n", scenario.description());
         println!("```mermaid\n{}```\n", scenario.diagram(&options));
+        let frames = scenario
+            .control_frames(&options)
+            .map_err(|e| e.to_string())?;
+        println!("control frames: {frames} (effect order, in all projections)\n");
         for local in scenario
             .local_programs(&options)
             .map_err(|e| e.to_string())?

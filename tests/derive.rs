@@ -25,6 +25,7 @@ struct Checksum {
 }
 
 #[derive(Clone, Debug, ExtensionEffect)]
+#[effect(unordered)]
 struct LogPhase(&'static str);
 
 #[derive(Clone, Debug, ExtensionEffect)]
@@ -96,4 +97,37 @@ fn derived_effects_project_to_their_participants() {
     assert_eq!(locals[&Role::Worker(1)].effects().len(), 2);
     assert_eq!(locals[&Role::Worker(0)].effects().len(), 1);
     assert_eq!(locals[&Role::Coordinator].effects().len(), 1);
+}
+
+#[derive(Clone, Debug, ExtensionEffect)]
+#[effect(unordered)]
+struct Marker(#[participant] Role);
+
+#[test]
+fn unordered_effects_add_no_order_frames() {
+    assert!(
+        Extension::new(RunWorkload {
+            worker: Role::Worker(0),
+            seconds: 1
+        })
+        .is_ordered()
+    );
+    assert!(!Extension::new(Marker(Role::Coordinator)).is_ordered());
+    // `At` keeps the inner effect's choice.
+    assert!(!Extension::new(At::new(Marker(Role::Coordinator), [Role::Worker(0)])).is_ordered());
+
+    let ordered: Program<Role, &str> = Program::new()
+        .ext(RunWorkload {
+            worker: Role::Worker(0),
+            seconds: 1,
+        })
+        .ext(RunWorkload {
+            worker: Role::Worker(1),
+            seconds: 1,
+        });
+    assert_eq!(order_frames(&ordered).expect("sound").total(), 1);
+    let bookkeeping: Program<Role, &str> = Program::new()
+        .ext(Marker(Role::Worker(0)))
+        .ext(Marker(Role::Worker(1)));
+    assert_eq!(order_frames(&bookkeeping).expect("sound").total(), 0);
 }

@@ -10,6 +10,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Debug;
 use std::hash::{Hash, Hasher};
+use std::mem;
 
 use thiserror::Error;
 
@@ -18,6 +19,7 @@ use crate::local::{Local, LoopControl};
 use crate::program::Message;
 use crate::project::Projections;
 use crate::role::RoleId;
+use crate::witness::{Unfolded, Witness, unfold};
 
 /// Where the run-time decisions of a check come from.
 ///
@@ -178,6 +180,19 @@ pub enum CheckError {
         /// What arrived.
         received: String,
     },
+    /// An ordered extension effect started before an effect the program puts before it
+    /// had finished at every one of its roles, or without a frame telling its role so.
+    #[error("effect order violated: {role} started {effect} while {earlier} {problem}")]
+    OrderViolation {
+        /// The role that started too early.
+        role: String,
+        /// The effect it started, with its place in the program (rounds unfolded).
+        effect: String,
+        /// The effect that comes before it.
+        earlier: String,
+        /// What was wrong with the earlier effect.
+        problem: String,
+    },
     /// The run took more steps than allowed (a loop that never ends).
     #[error("the run exceeded {limit} steps")]
     StepLimit {
@@ -225,6 +240,11 @@ pub fn check<R: RoleId, M: Message>(
             steps: 0,
         },
         roles,
+        witness: locals
+            .values()
+            .any(|local| has_tags(local.effects()))
+            .then(Witness::default),
+        yielded: false,
     };
     for local in locals.values() {
         let role = machine.index(*local.role());
@@ -234,10 +254,25 @@ pub fn check<R: RoleId, M: Message>(
             parent: None,
             children: 0,
             done: false,
+            rounds: Vec::new(),
         });
     }
     machine.run(policy)?;
     Ok(machine.report)
+}
+
+/// Whether any extension effect of `effects` carries an order tag.
+fn has_tags<R, M>(effects: &[Local<R, M>]) -> bool {
+    let mut stack = vec![effects];
+    while let Some(seq) = stack.pop() {
+        for effect in seq {
+            if matches!(effect, Local::Ext(ext) if ext.order_tag().is_some()) {
+                return true;
+            }
+            crate::local::push_blocks(effect, &mut stack);
+        }
+    }
+    false
 }
 
 fn collect_peers<R: RoleId, M>(effects: &[Local<R, M>], roles: &mut Vec<R>) {
@@ -245,7 +280,10 @@ fn collect_peers<R: RoleId, M>(effects: &[Local<R, M>], roles: &mut Vec<R>) {
     while let Some(seq) = stack.pop() {
         for effect in seq {
             match effect {
-                Local::Send { to: peer, .. } | Local::Recv { from: peer, .. } => roles.push(*peer),
+                Local::Send { to: peer, .. }
+                | Local::Recv { from: peer, .. }
+                | Local::OrderSend { to: peer }
+                | Local::OrderRecv { from: peer } => roles.push(*peer),
                 Local::Branch { from, tell, .. } => {
                     roles.push(*from);
                     roles.extend(tell);
@@ -267,6 +305,7 @@ enum Frame<'a, M> {
     Message(&'a M),
     Label(&'a Label),
     Decision(bool),
+    Order,
 }
 
 impl<M: Debug> Frame<'_, M> {
@@ -276,6 +315,7 @@ impl<M: Debug> Frame<'_, M> {
             Frame::Label(label) => format!("label {label:?}"),
             Frame::Decision(true) => "loop decision \"go on\"".to_owned(),
             Frame::Decision(false) => "loop decision \"stop\"".to_owned(),
+            Frame::Order => "order frame".to_owned(),
         }
     }
 }
@@ -285,6 +325,7 @@ enum Cont<'a, R, M> {
     Repeat {
         body: &'a [Local<R, M>],
         remaining: u64,
+        total: u64,
     },
     Decide {
         body: &'a [Local<R, M>],
@@ -294,7 +335,10 @@ enum Cont<'a, R, M> {
     Follow {
         body: &'a [Local<R, M>],
         decider: R,
+        round: u64,
     },
+    /// An ordered effect that started (instance number) and finishes next.
+    Finish(usize),
 }
 
 struct Thread<'a, R, M> {
@@ -303,18 +347,53 @@ struct Thread<'a, R, M> {
     parent: Option<usize>,
     children: usize,
     done: bool,
+    /// The rounds of the loops of the parent threads around this one.
+    rounds: Vec<u64>,
 }
+
+/// A queued frame, with the sender's clock when effect order is checked.
+type Queued<'a, M> = (Frame<'a, M>, Option<Vec<u32>>);
 
 struct Machine<'a, R, M> {
     roles: Vec<R>,
-    queues: Vec<VecDeque<Frame<'a, M>>>,
+    queues: Vec<VecDeque<Queued<'a, M>>>,
     threads: Vec<Thread<'a, R, M>>,
     report: CheckReport<R>,
+    /// The effect-order witness, when some effect carries an order tag.
+    witness: Option<Witness>,
+    /// Set when an ordered effect started: the thread lets the others run before it
+    /// finishes.
+    yielded: bool,
 }
 
 enum Outcome {
     Progress,
     Blocked,
+}
+
+impl<R: RoleId, M> Machine<'_, R, M> {
+    /// Thread `t` of `role` starts an ordered effect instance.
+    fn start_effect(
+        &mut self,
+        t: usize,
+        role: R,
+        name: &'static str,
+        key: Vec<Unfolded>,
+        participants: usize,
+    ) -> Result<usize, CheckError> {
+        let Some(witness) = self.witness.as_mut() else {
+            return Ok(0);
+        };
+        let effect = Witness::describe(name, &key);
+        witness
+            .start(t, name, key, participants)
+            .map_err(|violation| CheckError::OrderViolation {
+                role: format!("{role:?}"),
+                effect,
+                earlier: violation.earlier,
+                problem: violation.problem,
+            })
+    }
 }
 
 impl<'a, R: RoleId, M: Message> Machine<'a, R, M> {
@@ -323,16 +402,43 @@ impl<'a, R: RoleId, M: Message> Machine<'a, R, M> {
         self.roles.binary_search(&role).unwrap_or(0)
     }
 
-    fn queue(&mut self, from: R, to: usize) -> &mut VecDeque<Frame<'a, M>> {
+    /// Takes the next frame from `from` for thread `t`, if there is one.
+    fn pop(&mut self, t: usize, from: R) -> Option<Frame<'a, M>> {
         let from = self.index(from);
         let n = self.roles.len();
-        &mut self.queues[from * n + to]
+        let to = self.threads[t].role;
+        let (frame, stamp) = self.queues[from * n + to].pop_front()?;
+        if let (Some(witness), Some(stamp)) = (self.witness.as_mut(), stamp) {
+            witness.receive(t, &stamp);
+        }
+        Some(frame)
     }
 
-    fn push(&mut self, from: usize, to: R, frame: Frame<'a, M>) {
+    /// Thread `t` sends `frame` to `to`.
+    fn push(&mut self, t: usize, to: R, frame: Frame<'a, M>) {
+        let from = self.threads[t].role;
         let to = self.index(to);
         let n = self.roles.len();
-        self.queues[from * n + to].push_back(frame);
+        let stamp = self.witness.as_mut().map(|w| w.stamp(t));
+        self.queues[from * n + to].push_back((frame, stamp));
+    }
+
+    /// The rounds of every loop around thread `t`'s current point, outermost first.
+    fn rounds(&self, t: usize) -> Vec<u64> {
+        let thread = &self.threads[t];
+        let mut rounds = thread.rounds.clone();
+        for cont in &thread.stack {
+            match cont {
+                Cont::Repeat {
+                    remaining, total, ..
+                } => rounds.push(total - remaining - 1),
+                Cont::Decide { round, .. } | Cont::Follow { round, .. } => {
+                    rounds.push(round.saturating_sub(1))
+                }
+                Cont::Seq(..) | Cont::Finish(_) => {}
+            }
+        }
+        rounds
     }
 
     fn run(&mut self, policy: &mut impl DecisionPolicy<R>) -> Result<(), CheckError> {
@@ -362,7 +468,7 @@ impl<'a, R: RoleId, M: Message> Machine<'a, R, M> {
         let n = self.roles.len();
         let mut messages = Vec::new();
         for (i, queue) in self.queues.iter().enumerate() {
-            for frame in queue {
+            for (frame, _) in queue {
                 messages.push(format!(
                     "{} from {:?} to {:?}",
                     frame.describe(),
@@ -420,6 +526,9 @@ impl<'a, R: RoleId, M: Message> Machine<'a, R, M> {
                 self.threads[t].done = true;
                 if let Some(parent) = self.threads[t].parent {
                     self.threads[parent].children -= 1;
+                    if let Some(witness) = self.witness.as_mut() {
+                        witness.join(t, parent);
+                    }
                 }
                 return Ok(Outcome::Progress);
             };
@@ -440,8 +549,21 @@ impl<'a, R: RoleId, M: Message> Machine<'a, R, M> {
                         return Ok(outcome);
                     }
                     outcome = Outcome::Progress;
+                    if mem::take(&mut self.yielded) {
+                        return Ok(outcome);
+                    }
                 }
-                Cont::Repeat { body, remaining } => {
+                Cont::Finish(instance) => {
+                    let instance = *instance;
+                    self.threads[t].stack.pop();
+                    if let Some(witness) = self.witness.as_mut() {
+                        witness.finish(t, instance);
+                    }
+                    outcome = Outcome::Progress;
+                }
+                Cont::Repeat {
+                    body, remaining, ..
+                } => {
                     if *remaining == 0 {
                         self.threads[t].stack.pop();
                     } else {
@@ -456,7 +578,7 @@ impl<'a, R: RoleId, M: Message> Machine<'a, R, M> {
                     let go = policy.keep_looping(role, *round);
                     *round += 1;
                     for peer in tell {
-                        self.push(me, *peer, Frame::Decision(go));
+                        self.push(t, *peer, Frame::Decision(go));
                         self.report.control += 1;
                     }
                     if go {
@@ -466,9 +588,17 @@ impl<'a, R: RoleId, M: Message> Machine<'a, R, M> {
                     }
                     outcome = Outcome::Progress;
                 }
-                Cont::Follow { body, decider } => {
+                Cont::Follow {
+                    body,
+                    decider,
+                    round,
+                } => {
                     let (body, decider): (&'a [Local<R, M>], R) = (body, *decider);
-                    let Some(frame) = self.queue(decider, me).pop_front() else {
+                    *round += 1;
+                    let Some(frame) = self.pop(t, decider) else {
+                        if let Some(Cont::Follow { round, .. }) = self.threads[t].stack.last_mut() {
+                            *round -= 1;
+                        }
                         return Ok(outcome);
                     };
                     self.report.control += 1;
@@ -503,10 +633,27 @@ impl<'a, R: RoleId, M: Message> Machine<'a, R, M> {
         let me = self.threads[t].role;
         match effect {
             Local::Send { to, msg } => {
-                self.push(me, *to, Frame::Message(msg));
+                self.push(t, *to, Frame::Message(msg));
+            }
+            Local::OrderSend { to } => {
+                self.push(t, *to, Frame::Order);
+                self.report.control += 1;
+            }
+            Local::OrderRecv { from } => {
+                let Some(frame) = self.pop(t, *from) else {
+                    return Ok(false);
+                };
+                if !matches!(frame, Frame::Order) {
+                    return Err(CheckError::UnexpectedMessage {
+                        role: format!("{role:?}"),
+                        from: format!("{from:?}"),
+                        expected: "an order frame".to_owned(),
+                        received: frame.describe(),
+                    });
+                }
             }
             Local::Recv { from, msg } => {
-                let Some(frame) = self.queue(*from, me).pop_front() else {
+                let Some(frame) = self.pop(t, *from) else {
                     return Ok(false);
                 };
                 match frame {
@@ -526,7 +673,7 @@ impl<'a, R: RoleId, M: Message> Machine<'a, R, M> {
                 let pick = policy.choose(role, &labels) % branches.len().max(1);
                 if let Some((label, body)) = branches.get(pick) {
                     for peer in tell {
-                        self.push(me, *peer, Frame::Label(label));
+                        self.push(t, *peer, Frame::Label(label));
                         self.report.control += 1;
                     }
                     self.threads[t].stack.push(Cont::Seq(body, 0));
@@ -537,7 +684,7 @@ impl<'a, R: RoleId, M: Message> Machine<'a, R, M> {
                 tell,
                 branches,
             } => {
-                let Some(frame) = self.queue(*from, me).pop_front() else {
+                let Some(frame) = self.pop(t, *from) else {
                     return Ok(false);
                 };
                 let picked = match &frame {
@@ -553,7 +700,7 @@ impl<'a, R: RoleId, M: Message> Machine<'a, R, M> {
                     });
                 };
                 for peer in tell {
-                    self.push(me, *peer, Frame::Label(label));
+                    self.push(t, *peer, Frame::Label(label));
                     self.report.control += 1;
                 }
                 self.threads[t].stack.push(Cont::Seq(body, 0));
@@ -563,6 +710,7 @@ impl<'a, R: RoleId, M: Message> Machine<'a, R, M> {
                     LoopControl::Count(rounds) => Cont::Repeat {
                         body,
                         remaining: *rounds,
+                        total: *rounds,
                     },
                     LoopControl::Decide { tell } => Cont::Decide {
                         body,
@@ -572,26 +720,44 @@ impl<'a, R: RoleId, M: Message> Machine<'a, R, M> {
                     LoopControl::Follow { decider } => Cont::Follow {
                         body,
                         decider: *decider,
+                        round: 0,
                     },
                 };
                 self.threads[t].stack.push(cont);
             }
             Local::Par { parts } => {
                 self.threads[t].children = parts.len();
+                let rounds = self.rounds(t);
                 for part in parts {
+                    let child = self.threads.len();
                     self.threads.push(Thread {
                         role: me,
                         stack: vec![Cont::Seq(part, 0)],
                         parent: Some(t),
                         children: 0,
                         done: false,
+                        rounds: rounds.clone(),
                     });
+                    if let Some(witness) = self.witness.as_mut() {
+                        witness.fork(t, child);
+                    }
                 }
             }
             Local::Timeout { body, .. } => {
                 self.threads[t].stack.push(Cont::Seq(body, 0));
             }
-            Local::Ext(ext) => self.report.extensions.push((role, ext.type_name())),
+            Local::Ext(ext) => {
+                self.report.extensions.push((role, ext.type_name()));
+                if let Some(tag) = ext.order_tag() {
+                    let key = unfold(tag, &self.rounds(t));
+                    if let (Some(key), Some(_)) = (key, self.witness.as_ref()) {
+                        let instance =
+                            self.start_effect(t, role, ext.type_name(), key, tag.participants())?;
+                        self.threads[t].stack.push(Cont::Finish(instance));
+                        self.yielded = true;
+                    }
+                }
+            }
         }
         Ok(true)
     }

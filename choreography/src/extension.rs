@@ -9,6 +9,7 @@ use std::any::{Any, TypeId};
 use std::fmt::{self, Debug};
 use std::sync::Arc;
 
+use crate::label::Path;
 use crate::role::RoleId;
 
 /// The object-safe trait of an extension effect.
@@ -78,6 +79,18 @@ pub trait ExtensionEffect: Send + Sync + Debug + 'static {
         self.effect_type_id() == other.effect_type_id()
             && format!("{self:?}") == format!("{other:?}")
     }
+
+    /// Whether the effect takes part in *effect order* (docs/choreography.md): an
+    /// ordered effect starts at each of its roles only after every ordered effect
+    /// before it in the global program has finished at every one of its roles, and
+    /// projection inserts the order frames this needs.
+    ///
+    /// Return `false` for pure bookkeeping (a phase marker, a log line) that needs no
+    /// such guarantee and should cost no frame; `#[derive(ExtensionEffect)]` does so
+    /// for `#[effect(unordered)]`. The default is `true`.
+    fn ordered(&self) -> bool {
+        true
+    }
 }
 
 impl Clone for Box<dyn ExtensionEffect> {
@@ -128,23 +141,106 @@ impl<R: RoleId> Participation<R> {
 /// assert_eq!(ext.downcast_ref::<LogPhase>().map(|e| e.phase), Some("load"));
 /// assert_eq!(ext.participation::<u8>(), Participation::Everyone);
 /// ```
+///
+/// A projected effect may carry an [`OrderTag`]: where it sits in the global
+/// program, for the checker's effect-order check. The tag takes no part in equality
+/// or in the `Debug` form.
 #[derive(Clone)]
-pub struct Extension(Arc<dyn ExtensionEffect>);
+pub struct Extension(Arc<dyn ExtensionEffect>, Option<Arc<OrderTag>>);
+
+/// Where an ordered extension effect sits in the global program, attached by
+/// projection to the effect in every participant's local program.
+///
+/// The checker unfolds it with the rounds of the enclosing loops to tell, for two
+/// effect instances, whether the program orders one before the other.
+///
+/// # Example
+/// ```
+/// use stormchor_choreography::{project_all, Local, Program};
+/// # use std::any::{Any, TypeId};
+/// # use stormchor_choreography::ExtensionEffect;
+/// # #[derive(Clone, Debug)]
+/// # struct Checkpoint(&'static str);
+/// # impl ExtensionEffect for Checkpoint {
+/// #     fn effect_type_id(&self) -> TypeId { TypeId::of::<Self>() }
+/// #     fn type_name(&self) -> &'static str { "Checkpoint" }
+/// #     fn participating_role_ids(&self) -> Vec<Box<dyn Any>> { vec![Box::new(self.0)] }
+/// #     fn as_any(&self) -> &dyn Any { self }
+/// #     fn as_any_mut(&mut self) -> &mut dyn Any { self }
+/// #     fn clone_box(&self) -> Box<dyn ExtensionEffect> { Box::new(self.clone()) }
+/// # }
+///
+/// let program: Program<&str, &str> = Program::new().loop_n(2, Program::new().ext(Checkpoint("a")));
+/// let locals = project_all(&program).expect("sound");
+/// let Local::Loop { body, .. } = &locals["a"].effects()[0] else { panic!() };
+/// let Local::Ext(ext) = &body[0] else { panic!() };
+/// let tag = ext.order_tag().expect("ordered effects are tagged");
+/// assert_eq!(tag.path().to_string(), "[0] > body > [0]");
+/// assert_eq!(tag.loop_levels(), &[1]);
+/// assert_eq!(tag.participants(), 1);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct OrderTag {
+    path: Path,
+    loop_levels: Vec<usize>,
+    participants: usize,
+}
+
+impl OrderTag {
+    pub(crate) fn new(path: Path, loop_levels: Vec<usize>, participants: usize) -> Self {
+        OrderTag {
+            path,
+            loop_levels,
+            participants,
+        }
+    }
+
+    /// The effect's path in the global program.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The positions in [`path`](OrderTag::path) that are loop bodies (a round there
+    /// is a new instance of the effect), outermost first.
+    pub fn loop_levels(&self) -> &[usize] {
+        &self.loop_levels
+    }
+
+    /// How many roles carry the effect out.
+    pub fn participants(&self) -> usize {
+        self.participants
+    }
+}
 
 impl Extension {
     /// Wraps an effect.
     pub fn new(effect: impl ExtensionEffect) -> Self {
-        Extension(Arc::new(effect))
+        Extension(Arc::new(effect), None)
     }
 
     /// Wraps an already boxed effect.
     pub fn from_box(effect: Box<dyn ExtensionEffect>) -> Self {
-        Extension(Arc::from(effect))
+        Extension(Arc::from(effect), None)
     }
 
     /// The effect itself.
     pub fn effect(&self) -> &dyn ExtensionEffect {
         &*self.0
+    }
+
+    /// Whether the effect takes part in effect order ([`ExtensionEffect::ordered`]).
+    pub fn is_ordered(&self) -> bool {
+        self.0.ordered()
+    }
+
+    /// The effect's place in the global program, when projection attached one.
+    pub fn order_tag(&self) -> Option<&OrderTag> {
+        self.1.as_deref()
+    }
+
+    /// The same effect with `tag` attached.
+    pub(crate) fn with_tag(&self, tag: Arc<OrderTag>) -> Self {
+        Extension(self.0.clone(), Some(tag))
     }
 
     /// The effect as its concrete type `T`, if it is one.
@@ -293,5 +389,9 @@ where
 
     fn clone_box(&self) -> Box<dyn ExtensionEffect> {
         Box::new(self.clone())
+    }
+
+    fn ordered(&self) -> bool {
+        self.effect.ordered()
     }
 }

@@ -91,6 +91,18 @@ pub enum Local<R, M> {
     },
     /// Carry out an extension effect.
     Ext(Extension),
+    /// Send an *order frame* to `to`: a control frame, distinct from messages and
+    /// branch labels, that projection inserts so that an ordered extension effect of
+    /// `to` starts only after the effects before it have finished (docs/choreography.md).
+    OrderSend {
+        /// The role that waits for it.
+        to: R,
+    },
+    /// Wait for an order frame from `from`.
+    OrderRecv {
+        /// The role that sends it.
+        from: R,
+    },
 }
 
 /// The program of one role, the result of projection.
@@ -160,7 +172,11 @@ pub(crate) fn push_blocks<'a, R, M>(effect: &'a Local<R, M>, stack: &mut Vec<&'a
         }
         Local::Loop { body, .. } | Local::Timeout { body, .. } => stack.push(body),
         Local::Par { parts } => stack.extend(parts.iter().map(Vec::as_slice)),
-        Local::Send { .. } | Local::Recv { .. } | Local::Ext(_) => {}
+        Local::Send { .. }
+        | Local::Recv { .. }
+        | Local::Ext(_)
+        | Local::OrderSend { .. }
+        | Local::OrderRecv { .. } => {}
     }
 }
 
@@ -235,6 +251,8 @@ fn render<R: Debug, M: Debug>(out: &mut String, seq: &[Local<R, M>], depth: usiz
                 render(out, body, depth + 1)?;
             }
             Local::Ext(ext) => writeln!(out, "ext {ext:?}")?,
+            Local::OrderSend { to } => writeln!(out, "order frame to {to:?}")?,
+            Local::OrderRecv { from } => writeln!(out, "wait for order frame from {from:?}")?,
         }
     }
     Ok(())

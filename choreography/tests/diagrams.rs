@@ -96,6 +96,8 @@ Coordinator:
   send Worker(1) Start
   loop while I decide, tell [Worker(1)]
     recv Worker(1) Rows(0)
+  wait for order frame from Worker(0)
+  order frame to Backup
   select, tell [Backup]
     \"backup\" =>
       send Backup Start
@@ -108,6 +110,9 @@ Coordinator:
     part 1:
       loop 2 times
         send Worker(0) Verdict(true)
+  order frame to Backup
+  order frame to Worker(0)
+  order frame to Worker(1)
   ext LogPhase(\"verify\")
 "
     );
@@ -115,6 +120,7 @@ Coordinator:
         projected[&Backup].to_string(),
         "\
 Backup:
+  wait for order frame from Coordinator
   branch from Coordinator
     \"backup\" =>
       recv Coordinator Start
@@ -123,6 +129,7 @@ Backup:
       recv Coordinator Stop
   send Coordinator Lsn(0)
   timeout 30s
+    wait for order frame from Coordinator
     ext LogPhase(\"verify\")
 "
     );

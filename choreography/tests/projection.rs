@@ -586,9 +586,39 @@ fn extensions_go_to_their_participants_in_global_order() {
             })
             .collect()
     };
-    assert_eq!(names(Worker(0)), ["RunWorkload", "send", "LogPhase"]);
-    assert_eq!(names(Backup), ["recv", "LogPhase", "Checksum"]);
-    assert_eq!(names(Coordinator), ["LogPhase", "Checksum"]);
+    // The send already orders RunWorkload before Backup's LogPhase; every other
+    // hand-over is an order frame.
+    assert_eq!(
+        names(Worker(0)),
+        [
+            "RunWorkload",
+            "send",
+            "LogPhase",
+            "OrderSend { to: Coordinator }"
+        ]
+    );
+    assert_eq!(
+        names(Backup),
+        [
+            "recv",
+            "OrderSend { to: Coordinator }",
+            "LogPhase",
+            "OrderSend { to: Coordinator }",
+            "OrderRecv { from: Coordinator }",
+            "Checksum"
+        ]
+    );
+    assert_eq!(
+        names(Coordinator),
+        [
+            "OrderRecv { from: Backup }",
+            "LogPhase",
+            "OrderRecv { from: Backup }",
+            "OrderRecv { from: Worker(0) }",
+            "OrderSend { to: Backup }",
+            "Checksum"
+        ]
+    );
     let workload = match &projected[&Worker(0)].effects()[0] {
         Local::Ext(ext) => ext.downcast_ref::<RunWorkload>().map(|w| w.seconds),
         _ => None,

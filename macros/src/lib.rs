@@ -41,6 +41,11 @@ fn choreography_path() -> proc_macro2::TokenStream {
 /// collection whose references iterate over roles). With no marked field the effect is
 /// global: every role of the program carries it out.
 ///
+/// Effects are *ordered* (docs/choreography.md, effect order): one starts only after
+/// the effects before it in the program finished. `#[effect(unordered)]` on the struct
+/// marks pure bookkeeping (a phase marker) that needs no such guarantee and costs no
+/// frame.
+///
 /// ```
 /// use stormchor_choreography::{Extension, Participation};
 /// use stormchor_macros::ExtensionEffect;
@@ -57,8 +62,14 @@ fn choreography_path() -> proc_macro2::TokenStream {
 ///
 /// let effect = Extension::new(RunWorkload { worker: Role::Worker(3), seconds: 30 });
 /// assert_eq!(effect.participation::<Role>(), Participation::Roles(vec![Role::Worker(3)]));
+/// assert!(effect.is_ordered());
+///
+/// #[derive(Clone, Debug, ExtensionEffect)]
+/// #[effect(unordered)]
+/// struct Phase(&'static str);
+/// assert!(!Extension::new(Phase("load")).is_ordered());
 /// ```
-#[proc_macro_derive(ExtensionEffect, attributes(participant, participants))]
+#[proc_macro_derive(ExtensionEffect, attributes(participant, participants, effect))]
 pub fn derive_extension_effect(input: TokenStream) -> TokenStream {
     stormchor_macros_core::derive_extension_effect(input.into(), &choreography_path()).into()
 }

@@ -159,6 +159,8 @@ impl<R: RoleId> Channels<R> {
                     }
                     Local::Par { parts } => stack.extend(parts.iter().map(Vec::as_slice)),
                     Local::Timeout { body, .. } => stack.push(body),
+                    Local::OrderSend { to } => channels.sends_to.push(*to),
+                    Local::OrderRecv { from } => channels.receives_from.push(*from),
                     Local::Ext(_) => {}
                 }
             }
@@ -177,8 +179,8 @@ impl<R: RoleId> Channels<R> {
 /// [`Endpoint`](crate::Endpoint) implements it over any transport. Middleware
 /// implements it by wrapping another handler, so layers stack in any order.
 ///
-/// The provided methods `send`, `recv`, `choose`, `offer`, `decide`, `follow` and
-/// `extension` are what the interpreter calls; they are built on the two required
+/// The provided methods `send`, `recv`, `choose`, `offer`, `decide`, `follow`,
+/// `order`, `await_order` and `extension` are what the interpreter calls; they are built on the two required
 /// frame methods, and a wrapper may override any of them.
 pub trait ChoreoHandler<R: RoleId, M: Message>: Send + Sized {
     /// The role this handler runs.
@@ -242,6 +244,21 @@ pub trait ChoreoHandler<R: RoleId, M: Message>: Send + Sized {
             match self.recv_frame(from).await? {
                 Frame::Loop(go_on) => Ok(go_on),
                 other => Err(unexpected(from, "a loop decision", &other)),
+            }
+        }
+    }
+
+    /// Sends `to` an order frame: this role's effects so far have finished.
+    fn order(&mut self, to: R) -> impl Future<Output = Result<(), RunError>> + Send {
+        self.send_frame(to, Frame::Order)
+    }
+
+    /// Waits for an order frame from `from`.
+    fn await_order(&mut self, from: R) -> impl Future<Output = Result<(), RunError>> + Send {
+        async move {
+            match self.recv_frame(from).await? {
+                Frame::Order => Ok(()),
+                other => Err(unexpected(from, "an order frame", &other)),
             }
         }
     }

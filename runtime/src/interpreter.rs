@@ -44,6 +44,16 @@ pub enum EventKind<R> {
         /// The round, counted from 0.
         round: u64,
     },
+    /// Sent an order frame (effect order) to a peer.
+    OrderSent {
+        /// The peer.
+        to: R,
+    },
+    /// Received an order frame from a peer.
+    OrderReceived {
+        /// The peer.
+        from: R,
+    },
     /// Carried out an extension effect.
     Ext {
         /// The effect's type name.
@@ -265,7 +275,11 @@ where
                         // milliseconds or more; the boxed slow path costs them nothing
                         // that shows, and keeps the message loop's state small.)
                         while let Some(
-                            effect @ (Local::Send { .. } | Local::Recv { .. } | Local::Ext(_)),
+                            effect @ (Local::Send { .. }
+                            | Local::Recv { .. }
+                            | Local::Ext(_)
+                            | Local::OrderSend { .. }
+                            | Local::OrderRecv { .. }),
                         ) = items.get(*pos)
                         {
                             *pos += 1;
@@ -280,6 +294,15 @@ where
                                 },
                                 Local::Ext(ext) => {
                                     self.extension(ext, handler, events, pending).await
+                                }
+                                Local::OrderSend { to } => handler
+                                    .order(*to)
+                                    .await
+                                    .map(|()| self.event(events, EventKind::OrderSent { to: *to })),
+                                Local::OrderRecv { from } => {
+                                    handler.await_order(*from).await.map(|()| {
+                                        self.event(events, EventKind::OrderReceived { from: *from })
+                                    })
                                 }
                                 _ => Ok(()),
                             };
@@ -453,7 +476,13 @@ where
     ) -> Result<Option<Cont<'b, R, M>>, StepError> {
         // Everything but messages may run the author's code or nested parts: show them
         // every value received so far.
-        if !matches!(effect, Local::Send { .. } | Local::Recv { .. }) {
+        if !matches!(
+            effect,
+            Local::Send { .. }
+                | Local::Recv { .. }
+                | Local::OrderSend { .. }
+                | Local::OrderRecv { .. }
+        ) {
             pending.flush(self.state);
         }
         match effect {
@@ -569,6 +598,16 @@ where
                 self.extension(ext, handler, events, pending).await?;
                 Ok(None)
             }
+            Local::OrderSend { to } => {
+                handler.order(*to).await?;
+                self.event(events, EventKind::OrderSent { to: *to });
+                Ok(None)
+            }
+            Local::OrderRecv { from } => {
+                handler.await_order(*from).await?;
+                self.event(events, EventKind::OrderReceived { from: *from });
+                Ok(None)
+            }
         }
     }
 }
@@ -630,5 +669,7 @@ fn describe<R: fmt::Debug, M: fmt::Debug>(effect: &Local<R, M>) -> String {
         Local::Par { .. } => "par".to_owned(),
         Local::Timeout { duration, .. } => format!("timeout {duration:?}"),
         Local::Ext(ext) => format!("extension effect {}", ext.type_name()),
+        Local::OrderSend { to } => format!("send an order frame to {to:?}"),
+        Local::OrderRecv { from } => format!("wait for an order frame from {from:?}"),
     }
 }

@@ -28,6 +28,10 @@ pub enum Frame<M> {
     Label(u32),
     /// A loop decision: `true` to run another round.
     Loop(bool),
+    /// An order frame: the sender's extension effects before this point have finished,
+    /// so the receiver's next ordered effect may start (docs/choreography.md, effect
+    /// order). Projection inserts them; they carry nothing.
+    Order,
 }
 
 impl<M> Frame<M> {
@@ -43,6 +47,7 @@ impl<M> Frame<M> {
                 "loop decision {}",
                 if *go { "\"go on\"" } else { "\"stop\"" }
             ),
+            Frame::Order => "order frame".to_owned(),
         }
     }
 }

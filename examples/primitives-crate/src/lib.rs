@@ -47,14 +47,16 @@ pub fn checkpoint_all<R: RoleId, M: Message>(
     checkpoint: M,
     done: M,
 ) -> Program<R, M> {
-    let mut flushes = Program::new();
-    for node in nodes.members() {
-        flushes = flushes.ext(FlushWal { node: *node });
-    }
+    // The nodes flush at the same time: in sequence, effect order would have each
+    // wait for the one before.
+    let flushes = nodes
+        .members()
+        .iter()
+        .map(|node| Program::new().ext(FlushWal { node: *node }));
     Program::new()
         .role(leader)
         .family(nodes)
         .broadcast(leader, nodes, checkpoint)
-        .then(flushes)
+        .par(flushes)
         .gather(nodes, leader, done)
 }

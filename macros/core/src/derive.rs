@@ -13,6 +13,19 @@ pub(crate) fn expand(
             "#[derive(ExtensionEffect)] works on structs; wrap an enum in a struct",
         ));
     };
+    // `#[effect(unordered)]`: pure bookkeeping, no effect order (no frames).
+    let mut unordered = false;
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("effect")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("unordered") {
+                unordered = true;
+                Ok(())
+            } else {
+                Err(meta.error("expected `unordered`, as in #[effect(unordered)]"))
+            }
+        })?;
+    }
+    let ordered = !unordered;
     let mut pushes = Vec::new();
     for (index, field) in data.fields.iter().enumerate() {
         let access = match &field.ident {
@@ -80,6 +93,9 @@ pub(crate) fn expand(
             }
             fn clone_box(&self) -> ::std::boxed::Box<dyn #krate::ExtensionEffect> {
                 ::std::boxed::Box::new(::std::clone::Clone::clone(self))
+            }
+            fn ordered(&self) -> bool {
+                #ordered
             }
         }
     })

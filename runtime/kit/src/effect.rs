@@ -73,6 +73,9 @@ impl<E: DbEffect> ExtensionEffect for Produce<E> {
     fn participating_role_ids(&self) -> Vec<Box<dyn Any>> {
         self.effect.participating_role_ids()
     }
+    fn ordered(&self) -> bool {
+        self.effect.ordered()
+    }
     fn as_any(&self) -> &dyn Any {
         self
     }

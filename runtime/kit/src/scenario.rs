@@ -237,6 +237,8 @@ pub trait Scenario: Send + Sync {
     /// Every role's projected program for these options (its local program, as text),
     /// or why the choreography does not project; nothing runs.
     fn local_programs(&self, options: &ScenarioOptions) -> Result<Vec<String>, ScenarioError>;
+    /// How many control frames effect order adds to its projections for these options.
+    fn control_frames(&self, options: &ScenarioOptions) -> Result<usize, ScenarioError>;
     /// Runs it.
     fn run(&self, options: ScenarioOptions) -> RunFuture<'_>;
 }
@@ -334,6 +336,14 @@ impl<R: KitRole> Scenario for KitScenario<R> {
     fn local_programs(&self, options: &ScenarioOptions) -> Result<Vec<String>, ScenarioError> {
         project_all(&self.program(options))
             .map(|locals| locals.values().map(ToString::to_string).collect())
+            .map_err(|source| ScenarioError::Projection {
+                scenario: self.name.to_owned(),
+                source: Box::new(source),
+            })
+    }
+    fn control_frames(&self, options: &ScenarioOptions) -> Result<usize, ScenarioError> {
+        stormchor_choreography::order_frames(&self.program(options))
+            .map(|frames| frames.total())
             .map_err(|source| ScenarioError::Projection {
                 scenario: self.name.to_owned(),
                 source: Box::new(source),

@@ -187,7 +187,9 @@ pub(super) fn check(scope: &Scope, body: &[Stmt]) -> syn::Result<()> {
 fn needs_whole_program(error: &ProjectionError) -> bool {
     matches!(
         error,
-        ProjectionError::UnlearnedChoice { .. } | ProjectionError::ParallelChannelRace { .. }
+        ProjectionError::UnlearnedChoice { .. }
+            | ProjectionError::ParallelChannelRace { .. }
+            | ProjectionError::OrderFrameRace { .. }
     )
 }
 

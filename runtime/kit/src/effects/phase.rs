@@ -21,6 +21,7 @@ use crate::node::Node;
 /// assert_eq!(program.counts().extensions, 1);
 /// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+#[effect(unordered)]
 pub struct Phase(pub &'static str);
 
 impl DbEffect for Phase {

@@ -370,8 +370,10 @@ impl DbEffect for Finish {
 }
 
 /// A case begins at every role taking part: each forgets what missed in the last one.
-/// The judging role records the case's name and claim.
+/// The judging role records the case's name and claim. Bookkeeping of each role's
+/// own: it orders nothing.
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+#[effect(unordered)]
 pub struct Case {
     /// The case.
     pub name: &'static str,
