@@ -6,8 +6,9 @@
 //! | [`phase`] | [`Phase`] (unordered bookkeeping) |
 //! | [`server`] | [`StartServer`], [`StopServer`], [`KillServer`], [`RestartServer`], [`Crash`], [`ServerAddress`] |
 //! | [`backup`] | [`TakeBackup`], [`VerifyBackup`], [`Restore`], [`RemoveRestored`] |
-//! | [`wal`] | [`RecordPoint`], [`RecordGoal`] (an LSN, a time, a transaction id, a named restore point) |
-//! | [`replication`] | [`StartReplica`], [`Promote`], [`WaitForReplay`] |
+//! | [`wal`] | [`RecordPoint`], [`RecordGoal`] (an LSN, a time, a transaction id, a named restore point), [`SwitchWal`] (switch and wait for the archiver) |
+//! | [`replication`] | [`StartReplica`] (of a primary or, cascading, of a standby), [`PrepareReplica`] and [`StartPrepared`], [`Promote`], [`RestartAsStandby`], [`Follow`] (a new upstream), [`WaitForReplay`] |
+//! | [`query`] | [`Query`] (a value, as `psql -At` prints it), [`PollUntil`], [`Refuses`] (a SQLSTATE: a standby refuses writes), [`CheckValue`] |
 //! | [`verify`] | [`TableChecksums`], [`CompareChecksums`], [`VerifyLedger`], [`Amcheck`], [`ValidateCatalog`] |
 //! | [`load`] | [`StressLoad`], [`WriteLedger`] |
 //! | [`schema`] | [`Discover`], [`CreateLedger`], [`RunSql`] |
@@ -18,6 +19,7 @@ pub mod backup;
 pub mod fault;
 pub mod load;
 pub mod phase;
+pub mod query;
 pub mod replication;
 pub mod schema;
 pub mod server;
@@ -29,14 +31,17 @@ pub use backup::{RemoveRestored, Restore, RestoreTo, TakeBackup, VerifyBackup};
 pub use fault::FaultPoint;
 pub use load::{StressLoad, WriteLedger};
 pub use phase::Phase;
-pub use replication::{Promote, StartReplica, WaitForReplay};
+pub use query::{CheckValue, PollUntil, Query, Refuses, Wanted};
+pub use replication::{
+    Follow, PrepareReplica, Promote, RestartAsStandby, StartPrepared, StartReplica, WaitForReplay,
+};
 pub use schema::{CreateLedger, Discover, RunSql};
 pub use server::{
     Crash, KillServer, RestartServer, ServerAddress, ServerInfo, StartServer, StopServer,
 };
 pub use sql::{Case, Expect, Finish, Level, Sql, Verdict};
 pub use verify::{Amcheck, CompareChecksums, TableChecksums, ValidateCatalog, VerifyLedger};
-pub use wal::{Goal, Point, RecordGoal, RecordPoint};
+pub use wal::{Goal, Point, RecordGoal, RecordPoint, SwitchWal};
 
 use stormchor_runtime::{EffectFailure, ExtensionRegistry, RegistryError};
 
@@ -60,9 +65,18 @@ pub(crate) fn register_all<R: KitRole>(
     register::<RemoveRestored, R>(registry)?;
     register::<RecordPoint, R>(registry)?;
     register::<RecordGoal, R>(registry)?;
+    register::<SwitchWal, R>(registry)?;
     register::<StartReplica, R>(registry)?;
     register::<Promote, R>(registry)?;
     register::<WaitForReplay, R>(registry)?;
+    register::<Follow, R>(registry)?;
+    register::<PrepareReplica, R>(registry)?;
+    register::<StartPrepared, R>(registry)?;
+    register::<RestartAsStandby, R>(registry)?;
+    register::<Query, R>(registry)?;
+    register::<PollUntil, R>(registry)?;
+    register::<Refuses, R>(registry)?;
+    register::<CheckValue, R>(registry)?;
     register::<TableChecksums, R>(registry)?;
     register::<CompareChecksums, R>(registry)?;
     register::<VerifyLedger, R>(registry)?;

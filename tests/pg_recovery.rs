@@ -1,0 +1,187 @@
+//! Three of PostgreSQL's own recovery TAP tests (`src/test/recovery/t/` in
+//! PostgreSQL's source) as kit choreographies, with their steps and their checks, on
+//! throwaway clusters: one role per node, a checker role, every value (where a server
+//! is, a recovery goal, a WAL position, a row count) passed in a message.
+//!
+//! - `001_stream_rep.pl`: a primary, a standby, a standby cascading from it; data
+//!   and a sequence replicate to both; both standbys refuse writes;
+//! - `003_recovery_targets.pl`: one base backup restored to `immediate`, a
+//!   transaction id, a time, a named restore point and an LSN, each with the row
+//!   count upstream expects;
+//! - `004_timeline_switch.pl`: the first standby is promoted; the second, re-pointed
+//!   at it, follows the new timeline and sees new data; and a primary restarted as a
+//!   standby and promoted is followed by a standby made from a backup taken before.
+//!
+//! Each has a negative counterpart that makes one of its checks fail. The steps left
+//! out (features PostgreSQL 15 lacks, or that test libpq or the server's
+//! configuration parser rather than recovery) are listed in `docs/pg-recovery.md`.
+
+use std::time::{Duration, Instant};
+
+use stormchor::kit::effects::wal::GoalKind;
+use stormchor::kit::effects::{
+    CheckValue, Follow, Goal, PollUntil, PrepareReplica, Promote, Query, RecordGoal, Refuses,
+    RemoveRestored, RestartAsStandby, RestartServer, Restore, RestoreTo, StartPrepared,
+    StartReplica, StartServer, StopServer, SwitchWal, TakeBackup, VerifyBackup, WaitForReplay,
+    Wanted,
+};
+use stormchor::kit::effects::wal::RecoveryGoal;
+use stormchor::kit::{
+    Carry, DbEffect, Kit, KitRole, Program, ScenarioOptions, ScenarioReport, Slot, run_program,
+};
+use stormchor::kit::effects::ServerInfo;
+use stormchor::macros::choreography;
+use stormchor::runtime::postgres::StopMode;
+
+/// How long any replay, archive or poll may take: generous, for a loaded machine.
+const BOUND: Duration = Duration::from_secs(120);
+
+async fn run(name: &str, program: &Program<Role, Carry>) -> ScenarioReport {
+    let began = Instant::now();
+    let kit = Kit::<Role>::new().expect("the kit registers");
+    let report = run_program(name, program, &ScenarioOptions::short(), kit)
+        .await
+        .expect("the program projects and runs");
+    println!("{}", report.render());
+    println!("{name}: wall time {:.1} s", began.elapsed().as_secs_f64());
+    report
+}
+
+/// The check called `name`; the test fails listing the checks there are without it.
+fn check<'a>(report: &'a ScenarioReport, name: &str) -> &'a stormchor::kit::CheckRecord {
+    report
+        .checks
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no check {name:?} in {:#?}", report.checks))
+}
+
+/// Why `role` failed.
+fn failure<'a>(report: &'a ScenarioReport, role: &str) -> &'a str {
+    report
+        .roles
+        .iter()
+        .find(|r| r.role == role)
+        .and_then(|r| r.failure.as_deref())
+        .unwrap_or_else(|| panic!("{role} did not fail: {:#?}", report.roles))
+}
+
+fn assert_passed(report: &ScenarioReport, checks: &[&str]) {
+    assert!(report.success, "{}", report.render());
+    for name in checks {
+        let check = check(report, name);
+        assert!(check.passed, "{check:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// 001_stream_rep
+// ---------------------------------------------------------------------------------
+
+const STANDBY_1: Slot<ServerInfo> = Slot::new("standby 1");
+const STANDBY_2: Slot<ServerInfo> = Slot::new("standby 2");
+const PRIMARY: Slot<ServerInfo> = stormchor::kit::slots::PRIMARY;
+const ROWS_1: Slot<String> = Slot::new("rows on standby 1");
+const ROWS_2: Slot<String> = Slot::new("rows on standby 2");
+const SEQ_1: Slot<String> = Slot::new("seq1 on standby 1");
+const SEQ_2: Slot<String> = Slot::new("seq1 on standby 2");
+
+choreography! {
+    /// The nodes of the recovery tests and the role that checks what they report.
+    enum Role { Primary, Standby1, Standby2, Checker, Backup, Primary2, Standby3 }
+
+    /// `001_stream_rep.pl`: a primary, a standby streaming from it, a standby
+    /// cascading from that one. `rows` is the row count the checker expects on both
+    /// standbys; `read_only_1` is the server that must refuse writes as standby 1
+    /// (the negative counterpart names the primary).
+    fn stream_rep(rows: &'static str, read_only_1: Slot<ServerInfo>) -> Program<Role, Carry> {
+        roles Primary, Standby1, Standby2, Checker;
+        ext StartServer::throwaway().into_slot(PRIMARY) @ Primary;
+        Primary -> Standby1: PRIMARY.carry();
+        Primary -> Checker: PRIMARY.carry();
+        ext StartReplica { of: PRIMARY }.into_slot(STANDBY_1) @ Standby1;
+        // A base backup of standby 1 (pg_basebackup works on a standby) ...
+        ext TakeBackup { of: STANDBY_1 } @ Standby1;
+        ext VerifyBackup { tolerate: false } @ Standby1;
+        // ... and a second one while the primary is down.
+        Standby1 -> Primary: Carry::signal("backed up");
+        ext StopServer(StopMode::Fast) @ Primary;
+        Primary -> Standby1: Carry::signal("primary stopped");
+        ext TakeBackup { of: STANDBY_1 } @ Standby1;
+        ext VerifyBackup { tolerate: false } @ Standby1;
+        Standby1 -> Primary: Carry::signal("backed up with the primary down");
+        ext RestartServer @ Primary;
+        // Standby 2 streams from standby 1.
+        Standby1 -> Standby2: STANDBY_1.carry();
+        ext StartReplica { of: STANDBY_1 }.into_slot(STANDBY_2) @ Standby2;
+        Standby2 -> Primary: Carry::signal("cascade streaming");
+        ext Query::new(PRIMARY, "CREATE TABLE tab_int AS SELECT generate_series(1, 1002) AS a") @ Primary;
+        Primary -> Standby1: PRIMARY.carry();
+        Primary -> Standby2: PRIMARY.carry();
+        ext WaitForReplay { upstream: PRIMARY, bound: BOUND } @ Standby1, Standby2;
+        ext Query::new(STANDBY_1, "SELECT count(*) FROM tab_int").into_slot(ROWS_1) @ Standby1;
+        ext Query::new(STANDBY_2, "SELECT count(*) FROM tab_int").into_slot(ROWS_2) @ Standby2;
+        Standby1 -> Checker: ROWS_1.carry();
+        Standby2 -> Checker: ROWS_2.carry();
+        ext CheckValue { name: "streamed content on standby 1", found: ROWS_1, expected: Wanted::Text(rows) } @ Checker;
+        ext CheckValue { name: "streamed content on standby 2", found: ROWS_2, expected: Wanted::Text(rows) } @ Checker;
+        // Likewise for a sequence: a standby sees the value WAL-logged ahead (32 more).
+        Checker -> Primary: Carry::signal("tables checked");
+        ext Query::new(PRIMARY, "CREATE SEQUENCE seq1; SELECT nextval('seq1')") @ Primary;
+        Primary -> Standby1: Carry::signal("sequence created");
+        Primary -> Standby2: Carry::signal("sequence created");
+        ext WaitForReplay { upstream: PRIMARY, bound: BOUND } @ Standby1, Standby2;
+        ext Query::new(STANDBY_1, "SELECT * FROM seq1").into_slot(SEQ_1) @ Standby1;
+        ext Query::new(STANDBY_2, "SELECT * FROM seq1").into_slot(SEQ_2) @ Standby2;
+        Standby1 -> Checker: SEQ_1.carry();
+        Standby2 -> Checker: SEQ_2.carry();
+        ext CheckValue { name: "streamed sequence content on standby 1", found: SEQ_1, expected: Wanted::Text("33|0|t") } @ Checker;
+        ext CheckValue { name: "streamed sequence content on standby 2", found: SEQ_2, expected: Wanted::Text("33|0|t") } @ Checker;
+        // Only read-only queries run on standbys.
+        Standby1 -> Checker: STANDBY_1.carry();
+        Standby2 -> Checker: STANDBY_2.carry();
+        ext Refuses { name: "read-only queries on standby 1", on: read_only_1, sql: "INSERT INTO tab_int VALUES (1)", sqlstate: "25006" } @ Checker;
+        ext Refuses { name: "read-only queries on standby 2", on: STANDBY_2, sql: "INSERT INTO tab_int VALUES (1)", sqlstate: "25006" } @ Checker;
+        Checker -> Primary: Carry::signal("done");
+        Checker -> Standby1: Carry::signal("done");
+        Checker -> Standby2: Carry::signal("done");
+    }
+}
+
+impl KitRole for Role {}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tap_001_stream_rep() {
+    let report = run("tap_001_stream_rep", &stream_rep("1002", STANDBY_1)).await;
+    assert_passed(
+        &report,
+        &[
+            "pg_verifybackup",
+            "streamed content on standby 1",
+            "streamed content on standby 2",
+            "streamed sequence content on standby 1",
+            "streamed sequence content on standby 2",
+            "read-only queries on standby 1",
+            "read-only queries on standby 2",
+        ],
+    );
+    assert!(check(&report, "read-only queries on standby 2").summary.contains("read-only transaction"));
+}
+
+/// The negative counterpart: the checker expects the primary to refuse writes as a
+/// standby does, and a count one short; the first check fails with what it found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tap_001_stream_rep_fails_when_a_check_does_not_hold() {
+    let report = run("tap_001_negative_rows", &stream_rep("1001", STANDBY_1)).await;
+    assert!(!report.success);
+    let rows = check(&report, "streamed content on standby 1");
+    assert!(!rows.passed);
+    assert_eq!(rows.evidence, vec!["found `1002`, expected `1001`".to_owned()]);
+    assert!(failure(&report, "Checker").contains("streamed content on standby 1"));
+
+    let report = run("tap_001_negative_writes", &stream_rep("1002", PRIMARY)).await;
+    assert!(!report.success);
+    let writes = check(&report, "read-only queries on standby 1");
+    assert!(!writes.passed);
+    assert_eq!(writes.evidence, vec!["it succeeded".to_owned()]);
+}
