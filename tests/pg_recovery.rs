@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use stormchor::kit::effects::wal::GoalKind;
 use stormchor::kit::effects::{
     CheckValue, Follow, Goal, PollUntil, PrepareReplica, Promote, Query, RecordGoal, Refuses,
-    RemoveRestored, RestartAsStandby, RestartServer, Restore, RestoreTo, StartPrepared,
+    RemoveRestored, ResetXidEpoch, RestartAsStandby, RestartServer, Restore, RestoreTo, StartPrepared,
     StartReplica, StartServer, StopServer, SwitchWal, TakeBackup, VerifyBackup, WaitForReplay,
     Wanted,
 };
@@ -184,4 +184,118 @@ async fn tap_001_stream_rep_fails_when_a_check_does_not_hold() {
     let writes = check(&report, "read-only queries on standby 1");
     assert!(!writes.passed);
     assert_eq!(writes.evidence, vec!["it succeeded".to_owned()]);
+}
+
+// ---------------------------------------------------------------------------------
+// 003_recovery_targets
+// ---------------------------------------------------------------------------------
+
+const LSN_1: Slot<String> = Slot::new("lsn 1");
+const LSN_2: Slot<String> = Slot::new("lsn 2");
+const LSN_3: Slot<String> = Slot::new("lsn 3");
+const LSN_4: Slot<String> = Slot::new("lsn 4");
+const LSN_5: Slot<String> = Slot::new("lsn 5");
+const XID: Slot<RecoveryGoal> = Slot::new("recovery xid");
+const TIME: Slot<RecoveryGoal> = Slot::new("recovery time");
+const NAME: Slot<RecoveryGoal> = Slot::new("recovery name");
+const LSN: Slot<RecoveryGoal> = Slot::new("recovery lsn");
+const RESTORED: Slot<ServerInfo> = stormchor::kit::slots::RESTORED;
+const ROWS: Slot<String> = Slot::new("rows restored");
+const EPOCH: Slot<String> = Slot::new("xid epoch");
+
+choreography! {
+    /// One restore of `003_recovery_targets.pl`'s `test_recovery_standby`: the backup
+    /// node restores its backup to `goal`, waits until the restored cluster replayed
+    /// up to `reached` (a position past the commit that makes the count, not past the
+    /// goal), counts the rows and sends the count; the checker expects `rows`.
+    fn restore_and_count(label: &'static str, goal: Goal, reached: Slot<String>, rows: &'static str) -> Program<Role, Carry> {
+        roles Backup, Checker;
+        ext Restore { from: PRIMARY, to: RestoreTo::Goal(goal), name: label }.into_slot(RESTORED) @ Backup;
+        ext PollUntil { query: Query::new(RESTORED, "SELECT $1::pg_lsn <= pg_last_wal_replay_lsn()").with(reached), bound: BOUND } @ Backup;
+        ext Query::new(RESTORED, "SELECT count(*) FROM tab_int").into_slot(ROWS) @ Backup;
+        ext RemoveRestored { name: label } @ Backup;
+        Backup -> Checker: ROWS.carry();
+        ext CheckValue { name: label, found: ROWS, expected: Wanted::Text(rows) } @ Checker;
+        Checker -> Backup: Carry::signal("checked");
+    }
+
+    /// `003_recovery_targets.pl`: a primary whose transaction ids carry an epoch
+    /// writes 6000 rows in six steps, recording a WAL position and a recovery goal
+    /// between them; one base backup, taken after the first step, is restored to
+    /// each goal. `xid_goal` is the goal the transaction-id restore uses (the negative
+    /// counterpart gives the time goal).
+    fn recovery_targets(xid_goal: Slot<RecoveryGoal>) -> Program<Role, Carry> {
+        roles Primary, Backup, Checker;
+        ext StartServer::throwaway().archiving().into_slot(PRIMARY) @ Primary;
+        ext ResetXidEpoch(1) @ Primary;
+        ext Query::new(PRIMARY, "SELECT pg_current_xact_id()::text::bigint >> 32").into_slot(EPOCH) @ Primary;
+        Primary -> Checker: EPOCH.carry();
+        ext CheckValue { name: "transaction ids carry epoch 1", found: EPOCH, expected: Wanted::Text("1") } @ Checker;
+        ext Query::new(PRIMARY, "CREATE TABLE tab_int AS SELECT generate_series(1, 1000) AS a") @ Primary;
+        ext Query::new(PRIMARY, "SELECT pg_current_wal_lsn()").into_slot(LSN_1) @ Primary;
+        Primary -> Backup: PRIMARY.carry();
+        ext TakeBackup { of: PRIMARY } @ Backup;
+        Backup -> Primary: Carry::signal("backed up");
+        // A transaction id ...
+        ext Query::new(PRIMARY, "INSERT INTO tab_int VALUES (generate_series(1001, 2000))") @ Primary;
+        ext Query::new(PRIMARY, "SELECT pg_current_wal_lsn()").into_slot(LSN_2) @ Primary;
+        ext RecordGoal { on: PRIMARY, kind: GoalKind::XidOf("SELECT pg_current_wal_lsn()") }.into_slot(XID) @ Primary;
+        // ... a time ...
+        ext Query::new(PRIMARY, "INSERT INTO tab_int VALUES (generate_series(2001, 3000))") @ Primary;
+        ext Query::new(PRIMARY, "SELECT pg_current_wal_lsn()").into_slot(LSN_3) @ Primary;
+        ext RecordGoal { on: PRIMARY, kind: GoalKind::Time }.into_slot(TIME) @ Primary;
+        // ... a named restore point ...
+        ext Query::new(PRIMARY, "INSERT INTO tab_int VALUES (generate_series(3001, 4000))") @ Primary;
+        ext Query::new(PRIMARY, "SELECT pg_current_wal_lsn()").into_slot(LSN_4) @ Primary;
+        ext RecordGoal { on: PRIMARY, kind: GoalKind::RestorePoint("my_target") }.into_slot(NAME) @ Primary;
+        // ... an LSN.
+        ext Query::new(PRIMARY, "INSERT INTO tab_int VALUES (generate_series(4001, 5000))") @ Primary;
+        ext Query::new(PRIMARY, "SELECT pg_current_wal_lsn()").into_slot(LSN_5) @ Primary;
+        ext RecordGoal { on: PRIMARY, kind: GoalKind::Lsn }.into_slot(LSN) @ Primary;
+        ext Query::new(PRIMARY, "INSERT INTO tab_int VALUES (generate_series(5001, 6000))") @ Primary;
+        ext SwitchWal { on: PRIMARY, bound: BOUND } @ Primary;
+        Primary -> Backup: LSN_1.carry();
+        Primary -> Backup: LSN_2.carry();
+        Primary -> Backup: LSN_3.carry();
+        Primary -> Backup: LSN_4.carry();
+        Primary -> Backup: LSN_5.carry();
+        Primary -> Backup: XID.carry();
+        Primary -> Backup: TIME.carry();
+        Primary -> Backup: NAME.carry();
+        Primary -> Backup: LSN.carry();
+        call restore_and_count("standby content for immediate target", Goal::Fixed(RecoveryGoal::Immediate), LSN_1, "1000");
+        call restore_and_count("standby content for XID", Goal::In(xid_goal), LSN_2, "2000");
+        call restore_and_count("standby content for time", Goal::In(TIME), LSN_3, "3000");
+        call restore_and_count("standby content for name", Goal::In(NAME), LSN_4, "4000");
+        call restore_and_count("standby content for LSN", Goal::In(LSN), LSN_5, "5000");
+        Checker -> Primary: Carry::signal("done");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tap_003_recovery_targets() {
+    let report = run("tap_003_recovery_targets", &recovery_targets(XID)).await;
+    assert_passed(
+        &report,
+        &[
+            "transaction ids carry epoch 1",
+            "standby content for immediate target",
+            "standby content for XID",
+            "standby content for time",
+            "standby content for name",
+            "standby content for LSN",
+        ],
+    );
+}
+
+/// The negative counterpart: the transaction-id restore goes to the time goal
+/// instead, which holds a thousand rows more than the transaction's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tap_003_recovery_targets_fails_on_the_wrong_goal() {
+    let report = run("tap_003_negative", &recovery_targets(TIME)).await;
+    assert!(!report.success);
+    assert!(check(&report, "standby content for immediate target").passed);
+    let xid = check(&report, "standby content for XID");
+    assert!(!xid.passed);
+    assert_eq!(xid.evidence, vec!["found `3000`, expected `2000`".to_owned()]);
 }

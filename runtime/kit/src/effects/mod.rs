@@ -4,7 +4,7 @@
 //! | family | effects |
 //! |---|---|
 //! | [`phase`] | [`Phase`] (unordered bookkeeping) |
-//! | [`server`] | [`StartServer`], [`StopServer`], [`KillServer`], [`RestartServer`], [`Crash`], [`ServerAddress`] |
+//! | [`server`] | [`StartServer`], [`StopServer`], [`KillServer`], [`RestartServer`], [`Crash`], [`ServerAddress`], [`ResetXidEpoch`] |
 //! | [`backup`] | [`TakeBackup`], [`VerifyBackup`], [`Restore`], [`RemoveRestored`] |
 //! | [`wal`] | [`RecordPoint`], [`RecordGoal`] (an LSN, a time, a transaction id, a named restore point), [`SwitchWal`] (switch and wait for the archiver) |
 //! | [`replication`] | [`StartReplica`] (of a primary or, cascading, of a standby), [`PrepareReplica`] and [`StartPrepared`], [`Promote`], [`RestartAsStandby`], [`Follow`] (a new upstream), [`WaitForReplay`] |
@@ -37,7 +37,8 @@ pub use replication::{
 };
 pub use schema::{CreateLedger, Discover, RunSql};
 pub use server::{
-    Crash, KillServer, RestartServer, ServerAddress, ServerInfo, StartServer, StopServer,
+    Crash, KillServer, ResetXidEpoch, RestartServer, ServerAddress, ServerInfo, StartServer,
+    StopServer,
 };
 pub use sql::{Case, Expect, Finish, Level, Sql, Verdict};
 pub use verify::{Amcheck, CompareChecksums, TableChecksums, ValidateCatalog, VerifyLedger};
@@ -59,6 +60,7 @@ pub(crate) fn register_all<R: KitRole>(
     register::<RestartServer, R>(registry)?;
     register::<Crash, R>(registry)?;
     register::<ServerAddress, R>(registry)?;
+    register::<ResetXidEpoch, R>(registry)?;
     register::<TakeBackup, R>(registry)?;
     register::<VerifyBackup, R>(registry)?;
     register::<Restore, R>(registry)?;
