@@ -299,3 +299,126 @@ async fn tap_003_recovery_targets_fails_on_the_wrong_goal() {
     assert!(!xid.passed);
     assert_eq!(xid.evidence, vec!["found `3000`, expected `2000`".to_owned()]);
 }
+
+// ---------------------------------------------------------------------------------
+// 004_timeline_switch
+// ---------------------------------------------------------------------------------
+
+const NEW_PRIMARY: Slot<ServerInfo> = Slot::new("promoted standby 1");
+const PRIMARY_2: Slot<ServerInfo> = Slot::new("primary 2");
+const STANDBY_3: Slot<ServerInfo> = Slot::new("standby 3");
+const RECEIVER_BEFORE: Slot<String> = Slot::new("wal receiver pid before the switch");
+const RECEIVER_AFTER: Slot<String> = Slot::new("wal receiver pid after the switch");
+const LOG_AT: Slot<String> = Slot::new("standby 2 log length at its restart");
+const RECEIVER_STOPS: Slot<String> = Slot::new("wal receiver stopped since the restart");
+const TIMELINE_2: Slot<String> = Slot::new("timeline standby 2 receives");
+const ROWS_3: Slot<String> = Slot::new("rows on standby 3");
+
+/// Whether standby 2's server log (read by the server: a superuser may read any
+/// file) says, after its first `$1` characters, that its WAL receiver was stopped.
+const RECEIVER_STOPPED: &str = "SELECT strpos(substr(pg_read_file(current_setting('data_directory') || '/../server.log'), $1::int + 1), 'terminating walreceiver process due to administrator command') > 0";
+
+choreography! {
+    /// `004_timeline_switch.pl`. First: a primary and two standbys; the primary
+    /// stops cleanly, standby 1 is promoted (a new timeline), standby 2 is re-pointed
+    /// at it with `recovery_target_timeline = timeline` and must replay (within
+    /// `catch_up`) what standby 1 writes next, its WAL receiver alive across the
+    /// timeline jump. Then: a primary that archives is restarted as a standby and
+    /// promoted; a standby made from a backup taken before follows it.
+    fn timeline_switch(timeline: &'static str, catch_up: Duration) -> Program<Role, Carry> {
+        roles Primary, Standby1, Standby2, Checker, Primary2, Standby3;
+        ext StartServer::throwaway().into_slot(PRIMARY) @ Primary;
+        Primary -> Standby1: PRIMARY.carry();
+        Primary -> Standby2: PRIMARY.carry();
+        ext StartReplica { of: PRIMARY }.into_slot(STANDBY_1) @ Standby1;
+        ext StartReplica { of: PRIMARY }.into_slot(STANDBY_2) @ Standby2;
+        Standby1 -> Primary: Carry::signal("standby 1 streaming");
+        Standby2 -> Primary: Carry::signal("standby 2 streaming");
+        ext Query::new(PRIMARY, "CREATE TABLE tab_int AS SELECT generate_series(1, 1000) AS a") @ Primary;
+        // A clean stop: both standbys receive and flush everything the primary wrote.
+        ext StopServer(StopMode::Fast) @ Primary;
+        Primary -> Standby1: Carry::signal("primary stopped");
+        ext Promote.into_slot(NEW_PRIMARY) @ Standby1;
+        Standby1 -> Standby2: NEW_PRIMARY.carry();
+        ext Follow { upstream: NEW_PRIMARY, extra: "password=dont_show_me", timeline } @ Standby2;
+        ext Query::new(STANDBY_2, "SELECT length(pg_read_file(current_setting('data_directory') || '/../server.log'))").into_slot(LOG_AT) @ Standby2;
+        ext PollUntil { query: Query::new(STANDBY_2, "SELECT EXISTS (SELECT 1 FROM pg_stat_wal_receiver)"), bound: BOUND } @ Standby2;
+        ext Query::new(STANDBY_2, "SELECT pid FROM pg_stat_wal_receiver").into_slot(RECEIVER_BEFORE) @ Standby2;
+        Standby2 -> Standby1: Carry::signal("following");
+        ext Query::new(NEW_PRIMARY, "INSERT INTO tab_int VALUES (generate_series(1001, 2000))") @ Standby1;
+        Standby1 -> Standby2: Carry::signal("written");
+        ext WaitForReplay { upstream: NEW_PRIMARY, bound: catch_up } @ Standby2;
+        ext Query::new(STANDBY_2, "SELECT count(*) FROM tab_int").into_slot(ROWS_2) @ Standby2;
+        ext Query::new(STANDBY_2, RECEIVER_STOPPED).with(LOG_AT).into_slot(RECEIVER_STOPS) @ Standby2;
+        ext Query::new(STANDBY_2, "SELECT pid FROM pg_stat_wal_receiver").into_slot(RECEIVER_AFTER) @ Standby2;
+        ext Query::new(STANDBY_2, "SELECT received_tli FROM pg_stat_wal_receiver").into_slot(TIMELINE_2) @ Standby2;
+        Standby2 -> Checker: ROWS_2.carry();
+        Standby2 -> Checker: RECEIVER_STOPS.carry();
+        Standby2 -> Checker: RECEIVER_BEFORE.carry();
+        Standby2 -> Checker: RECEIVER_AFTER.carry();
+        Standby2 -> Checker: TIMELINE_2.carry();
+        ext CheckValue { name: "check content of standby 2", found: ROWS_2, expected: Wanted::Text("2000") } @ Checker;
+        ext CheckValue { name: "standby 2 receives the new timeline", found: TIMELINE_2, expected: Wanted::Text("2") } @ Checker;
+        ext CheckValue { name: "WAL receiver should not be stopped across timeline jumps", found: RECEIVER_STOPS, expected: Wanted::Text("f") } @ Checker;
+        ext CheckValue { name: "WAL receiver PID matches across timeline jumps", found: RECEIVER_AFTER, expected: Wanted::In(RECEIVER_BEFORE) } @ Checker;
+        Checker -> Standby1: Carry::signal("first part checked");
+        Checker -> Standby2: Carry::signal("first part checked");
+        Checker -> Primary: Carry::signal("first part checked");
+        // A standby follows a primary on a newer timeline when WAL archiving is on.
+        Checker -> Primary2: Carry::signal("second part");
+        ext StartServer::throwaway().archiving().into_slot(PRIMARY_2) @ Primary2;
+        ext Query::new(PRIMARY_2, "ALTER SYSTEM SET wal_keep_size = '512MB'") @ Primary2;
+        ext Query::new(PRIMARY_2, "SELECT pg_reload_conf()") @ Primary2;
+        Primary2 -> Standby3: PRIMARY_2.carry();
+        ext PrepareReplica { of: PRIMARY_2 } @ Standby3;
+        Standby3 -> Primary2: Carry::signal("standby 3 backed up");
+        ext RestartAsStandby @ Primary2;
+        ext Promote.into_slot(PRIMARY_2) @ Primary2;
+        Primary2 -> Standby3: Carry::signal("primary 2 promoted");
+        ext StartPrepared.into_slot(STANDBY_3) @ Standby3;
+        Standby3 -> Primary2: Carry::signal("standby 3 started");
+        ext Query::new(PRIMARY_2, "CREATE TABLE tab_int AS SELECT 1 AS a") @ Primary2;
+        Primary2 -> Standby3: Carry::signal("written");
+        ext WaitForReplay { upstream: PRIMARY_2, bound: BOUND } @ Standby3;
+        ext Query::new(STANDBY_3, "SELECT count(*) FROM tab_int").into_slot(ROWS_3) @ Standby3;
+        Standby3 -> Checker: ROWS_3.carry();
+        ext CheckValue { name: "check content of standby 3", found: ROWS_3, expected: Wanted::Text("1") } @ Checker;
+        Checker -> Primary2: Carry::signal("done");
+        Checker -> Standby3: Carry::signal("done");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tap_004_timeline_switch() {
+    let report = run("tap_004_timeline_switch", &timeline_switch("latest", BOUND)).await;
+    assert_passed(
+        &report,
+        &[
+            "check content of standby 2",
+            "standby 2 receives the new timeline",
+            "WAL receiver should not be stopped across timeline jumps",
+            "WAL receiver PID matches across timeline jumps",
+            "check content of standby 3",
+        ],
+    );
+}
+
+/// The negative counterpart: standby 2 is re-pointed at the promoted standby but
+/// told to stay on its own timeline; it never replays what was written after the
+/// promotion, and the wait for it fails within its bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tap_004_timeline_switch_fails_when_the_cascade_stays_on_its_timeline() {
+    let report = run(
+        "tap_004_negative",
+        &timeline_switch("current", Duration::from_secs(15)),
+    )
+    .await;
+    assert!(!report.success);
+    let why = failure(&report, "Standby2");
+    assert!(why.contains("did not replay up to"), "{why}");
+    assert!(
+        report.checks.iter().all(|c| c.name != "check content of standby 2"),
+        "{:?}",
+        report.checks
+    );
+}

@@ -142,18 +142,19 @@ impl DbEffect for WaitForReplay {
 }
 
 /// Points this role's standby at the server in `upstream` (its `primary_conninfo`,
-/// with `extra` appended: `password=...`, `application_name=...`) and restarts it, as
-/// PostgreSQL's timeline-switch test does after a promotion. A streaming standby
-/// follows the newest timeline it finds (`recovery_target_timeline = 'latest'`, the
-/// default), so it goes on from a promoted upstream. The output is where the standby
-/// is.
+/// with `extra` appended: `password=...`, `application_name=...`), sets its
+/// `recovery_target_timeline` to `timeline` and restarts it, as PostgreSQL's
+/// timeline-switch test does after a promotion. With `"latest"` (PostgreSQL's
+/// default) the standby follows the newest timeline it finds, so it goes on from a
+/// promoted upstream; with `"current"` it stays on its own and never sees what the
+/// upstream wrote after its promotion. The output is where the standby is.
 ///
 /// # Example
 /// ```
 /// use stormchor_kit::effects::Follow;
 /// use stormchor_kit::slots::PRIMARY;
 ///
-/// let follow = Follow { upstream: PRIMARY, extra: "password=dont_show_me" };
+/// let follow = Follow { upstream: PRIMARY, extra: "password=dont_show_me", timeline: "latest" };
 /// assert_eq!(follow.extra, "password=dont_show_me");
 /// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
@@ -162,6 +163,8 @@ pub struct Follow {
     pub upstream: Slot<ServerInfo>,
     /// More connection parameters, appended to the upstream's connection string.
     pub extra: &'static str,
+    /// The timeline to follow: `"latest"`, `"current"` or a timeline id.
+    pub timeline: &'static str,
 }
 
 impl DbEffect for Follow {
@@ -192,13 +195,18 @@ impl DbEffect for Follow {
                 upstream.owner
             )));
         }
-        client
-            .batch_execute(&format!(
-                "ALTER SYSTEM SET primary_conninfo = '{}'",
-                conninfo.replace('\'', "''")
-            ))
-            .await
-            .map_err(failed)?;
+        for (setting, value) in [
+            ("primary_conninfo", conninfo.as_str()),
+            ("recovery_target_timeline", self.timeline),
+        ] {
+            client
+                .batch_execute(&format!(
+                    "ALTER SYSTEM SET {setting} = '{}'",
+                    value.replace('\'', "''")
+                ))
+                .await
+                .map_err(failed)?;
+        }
         drop(client);
         cluster.stop(StopMode::Fast).await.map_err(failed)?;
         cluster.restart().await.map_err(failed)?;
