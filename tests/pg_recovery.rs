@@ -18,18 +18,18 @@
 
 use std::time::{Duration, Instant};
 
+use stormchor::kit::effects::ServerInfo;
 use stormchor::kit::effects::wal::GoalKind;
+use stormchor::kit::effects::wal::RecoveryGoal;
 use stormchor::kit::effects::{
     CheckValue, Follow, Goal, PollUntil, PrepareReplica, Promote, Query, RecordGoal, Refuses,
-    RemoveRestored, ResetXidEpoch, RestartAsStandby, RestartServer, Restore, RestoreTo, StartPrepared,
-    StartReplica, StartServer, StopServer, SwitchWal, TakeBackup, VerifyBackup, WaitForReplay,
-    Wanted,
+    RemoveRestored, ResetXidEpoch, RestartAsStandby, RestartServer, Restore, RestoreTo,
+    StartPrepared, StartReplica, StartServer, StopServer, SwitchWal, TakeBackup, VerifyBackup,
+    WaitForReplay, Wanted,
 };
-use stormchor::kit::effects::wal::RecoveryGoal;
 use stormchor::kit::{
     Carry, DbEffect, Kit, KitRole, Program, ScenarioOptions, ScenarioReport, Slot, run_program,
 };
-use stormchor::kit::effects::ServerInfo;
 use stormchor::macros::choreography;
 use stormchor::runtime::postgres::StopMode;
 
@@ -165,7 +165,11 @@ async fn tap_001_stream_rep() {
             "read-only queries on standby 2",
         ],
     );
-    assert!(check(&report, "read-only queries on standby 2").summary.contains("read-only transaction"));
+    assert!(
+        check(&report, "read-only queries on standby 2")
+            .summary
+            .contains("read-only transaction")
+    );
 }
 
 /// The negative counterpart: the checker expects the primary to refuse writes as a
@@ -176,7 +180,10 @@ async fn tap_001_stream_rep_fails_when_a_check_does_not_hold() {
     assert!(!report.success);
     let rows = check(&report, "streamed content on standby 1");
     assert!(!rows.passed);
-    assert_eq!(rows.evidence, vec!["found `1002`, expected `1001`".to_owned()]);
+    assert_eq!(
+        rows.evidence,
+        vec!["found `1002`, expected `1001`".to_owned()]
+    );
     assert!(failure(&report, "Checker").contains("streamed content on standby 1"));
 
     let report = run("tap_001_negative_writes", &stream_rep("1002", PRIMARY)).await;
@@ -297,7 +304,10 @@ async fn tap_003_recovery_targets_fails_on_the_wrong_goal() {
     assert!(check(&report, "standby content for immediate target").passed);
     let xid = check(&report, "standby content for XID");
     assert!(!xid.passed);
-    assert_eq!(xid.evidence, vec!["found `3000`, expected `2000`".to_owned()]);
+    assert_eq!(
+        xid.evidence,
+        vec!["found `3000`, expected `2000`".to_owned()]
+    );
 }
 
 // ---------------------------------------------------------------------------------
@@ -417,7 +427,10 @@ async fn tap_004_timeline_switch_fails_when_the_cascade_stays_on_its_timeline() 
     let why = failure(&report, "Standby2");
     assert!(why.contains("did not replay up to"), "{why}");
     assert!(
-        report.checks.iter().all(|c| c.name != "check content of standby 2"),
+        report
+            .checks
+            .iter()
+            .all(|c| c.name != "check content of standby 2"),
         "{:?}",
         report.checks
     );

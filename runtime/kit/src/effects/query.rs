@@ -282,7 +282,11 @@ impl DbEffect for Refuses {
                 "`{}` on {}'s server must fail with SQLSTATE {}: {found}",
                 self.sql, server.owner, self.sqlstate
             ),
-            if passed { Vec::new() } else { vec![found.clone()] },
+            if passed {
+                Vec::new()
+            } else {
+                vec![found.clone()]
+            },
         );
         if passed {
             Ok(found)

@@ -179,9 +179,7 @@ impl DbEffect for Follow {
         let target = server.as_mut().ok_or_else(|| {
             EffectFailure::permanent(format!("{} runs no standby to re-point", node.role()))
         })?;
-        let cluster = target
-            .cluster("re-point the standby")
-            .map_err(failed)?;
+        let cluster = target.cluster("re-point the standby").map_err(failed)?;
         let client = connect(&cluster.connection_string()).await?;
         let in_recovery: bool = client
             .query_one("SELECT pg_is_in_recovery()", &[])
@@ -292,9 +290,9 @@ impl DbEffect for RestartAsStandby {
 
     async fn run(&self, node: &Node) -> Result<(), EffectFailure> {
         let mut server = node.server.lock().await;
-        let target = server.as_mut().ok_or_else(|| {
-            EffectFailure::permanent(format!("{} runs no server", node.role()))
-        })?;
+        let target = server
+            .as_mut()
+            .ok_or_else(|| EffectFailure::permanent(format!("{} runs no server", node.role())))?;
         let cluster = target
             .cluster("restart the server as a standby")
             .map_err(failed)?;
