@@ -22,8 +22,8 @@ use stormchor::kit::effects::ServerInfo;
 use stormchor::kit::effects::wal::GoalKind;
 use stormchor::kit::effects::wal::RecoveryGoal;
 use stormchor::kit::effects::{
-    CheckValue, Follow, Goal, PollUntil, PrepareReplica, Promote, Query, RecordGoal, Refuses,
-    RemoveRestored, ResetXidEpoch, RestartAsStandby, RestartServer, Restore, RestoreTo,
+    CheckValue, ConnectsTo, Follow, Goal, PollUntil, PrepareReplica, Promote, Query, RecordGoal,
+    Refuses, RemoveRestored, ResetXidEpoch, RestartAsStandby, RestartServer, Restore, RestoreTo,
     StartPrepared, StartReplica, StartServer, StopServer, SwitchWal, TakeBackup, VerifyBackup,
     WaitForReplay, Wanted,
 };
@@ -142,6 +142,24 @@ choreography! {
         Standby2 -> Checker: STANDBY_2.carry();
         ext Refuses { name: "read-only queries on standby 1", on: read_only_1, sql: "INSERT INTO tab_int VALUES (1)", sqlstate: "25006" } @ Checker;
         ext Refuses { name: "read-only queries on standby 2", on: STANDBY_2, sql: "INSERT INTO tab_int VALUES (1)", sqlstate: "25006" } @ Checker;
+        // libpq's target_session_attrs picks the server that qualifies, or none.
+        ext ConnectsTo { name: "connect to node primary with mode \"read-write\" and primary,standby_1 listed", servers: vec![PRIMARY, STANDBY_1], mode: "read-write", expected: Some(PRIMARY) } @ Checker;
+        ext ConnectsTo { name: "connect to node primary with mode \"read-write\" and standby_1,primary listed", servers: vec![STANDBY_1, PRIMARY], mode: "read-write", expected: Some(PRIMARY) } @ Checker;
+        ext ConnectsTo { name: "connect to node primary with mode \"any\" and primary,standby_1 listed", servers: vec![PRIMARY, STANDBY_1], mode: "any", expected: Some(PRIMARY) } @ Checker;
+        ext ConnectsTo { name: "connect to node standby_1 with mode \"any\" and standby_1,primary listed", servers: vec![STANDBY_1, PRIMARY], mode: "any", expected: Some(STANDBY_1) } @ Checker;
+        ext ConnectsTo { name: "connect to node primary with mode \"primary\" and primary,standby_1 listed", servers: vec![PRIMARY, STANDBY_1], mode: "primary", expected: Some(PRIMARY) } @ Checker;
+        ext ConnectsTo { name: "connect to node primary with mode \"primary\" and standby_1,primary listed", servers: vec![STANDBY_1, PRIMARY], mode: "primary", expected: Some(PRIMARY) } @ Checker;
+        ext ConnectsTo { name: "connect to node standby_1 with mode \"read-only\" and primary,standby_1 listed", servers: vec![PRIMARY, STANDBY_1], mode: "read-only", expected: Some(STANDBY_1) } @ Checker;
+        ext ConnectsTo { name: "connect to node standby_1 with mode \"read-only\" and standby_1,primary listed", servers: vec![STANDBY_1, PRIMARY], mode: "read-only", expected: Some(STANDBY_1) } @ Checker;
+        ext ConnectsTo { name: "connect to node primary with mode \"prefer-standby\" and primary,primary listed", servers: vec![PRIMARY, PRIMARY], mode: "prefer-standby", expected: Some(PRIMARY) } @ Checker;
+        ext ConnectsTo { name: "connect to node standby_1 with mode \"prefer-standby\" and primary,standby_1 listed", servers: vec![PRIMARY, STANDBY_1], mode: "prefer-standby", expected: Some(STANDBY_1) } @ Checker;
+        ext ConnectsTo { name: "connect to node standby_1 with mode \"prefer-standby\" and standby_1,primary listed", servers: vec![STANDBY_1, PRIMARY], mode: "prefer-standby", expected: Some(STANDBY_1) } @ Checker;
+        ext ConnectsTo { name: "connect to node standby_1 with mode \"standby\" and primary,standby_1 listed", servers: vec![PRIMARY, STANDBY_1], mode: "standby", expected: Some(STANDBY_1) } @ Checker;
+        ext ConnectsTo { name: "connect to node standby_1 with mode \"standby\" and standby_1,primary listed", servers: vec![STANDBY_1, PRIMARY], mode: "standby", expected: Some(STANDBY_1) } @ Checker;
+        ext ConnectsTo { name: "fail to connect with mode \"read-write\" and standby_1,standby_2 listed", servers: vec![STANDBY_1, STANDBY_2], mode: "read-write", expected: None } @ Checker;
+        ext ConnectsTo { name: "fail to connect with mode \"primary\" and standby_1,standby_2 listed", servers: vec![STANDBY_1, STANDBY_2], mode: "primary", expected: None } @ Checker;
+        ext ConnectsTo { name: "fail to connect with mode \"read-only\" and primary,primary listed", servers: vec![PRIMARY, PRIMARY], mode: "read-only", expected: None } @ Checker;
+        ext ConnectsTo { name: "fail to connect with mode \"standby\" and primary,primary listed", servers: vec![PRIMARY, PRIMARY], mode: "standby", expected: None } @ Checker;
         Checker -> Primary: Carry::signal("done");
         Checker -> Standby1: Carry::signal("done");
         Checker -> Standby2: Carry::signal("done");
@@ -165,6 +183,13 @@ async fn tap_001_stream_rep() {
             "read-only queries on standby 2",
         ],
     );
+    let attrs: Vec<_> = report
+        .checks
+        .iter()
+        .filter(|c| c.name.contains("with mode"))
+        .collect();
+    assert_eq!(attrs.len(), 17, "{attrs:?}");
+    assert!(attrs.iter().all(|c| c.passed), "{attrs:?}");
     assert!(
         check(&report, "read-only queries on standby 2")
             .summary
@@ -433,5 +458,85 @@ async fn tap_004_timeline_switch_fails_when_the_cascade_stays_on_its_timeline() 
             .all(|c| c.name != "check content of standby 2"),
         "{:?}",
         report.checks
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// The query effects' own checks, each made to fail
+// ---------------------------------------------------------------------------------
+
+choreography! {
+    /// A primary and a checker that runs `step` against it.
+    fn against_a_primary(step: Program<Role, Carry>) -> Program<Role, Carry> {
+        roles Primary, Checker;
+        ext StartServer::throwaway().into_slot(PRIMARY) @ Primary;
+        Primary -> Checker: PRIMARY.carry();
+        call step;
+        Checker -> Primary: Carry::signal("done");
+    }
+}
+
+fn at_checker<E: stormchor::choreography::ExtensionEffect + Clone>(
+    effect: E,
+) -> Program<Role, Carry> {
+    Program::new()
+        .with_roles([Role::Checker])
+        .ext(stormchor::choreography::At::new(effect, [Role::Checker]))
+}
+
+/// A check that does not hold fails its effect and the report, with what it found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_query_checks_fail_when_their_condition_does_not_hold() {
+    // libpq lands on the primary, not on "no server".
+    let report = run(
+        "connects_to_negative",
+        &against_a_primary(at_checker(ConnectsTo {
+            name: "no standby among primaries",
+            servers: vec![PRIMARY, PRIMARY],
+            mode: "any",
+            expected: None,
+        })),
+    )
+    .await;
+    let connects = check(&report, "no standby among primaries");
+    assert!(!report.success && !connects.passed);
+    assert!(connects.summary.contains("reached port"), "{connects:?}");
+    assert!(
+        connects.summary.ends_with("no server expected"),
+        "{connects:?}"
+    );
+
+    // A division by zero is refused, but not as a read-only transaction.
+    let report = run(
+        "refuses_negative",
+        &against_a_primary(at_checker(Refuses {
+            name: "refused as read-only",
+            on: PRIMARY,
+            sql: "SELECT 1 / 0",
+            sqlstate: "25006",
+        })),
+    )
+    .await;
+    let refused = check(&report, "refused as read-only");
+    assert!(!report.success && !refused.passed);
+    assert!(
+        refused.evidence[0].contains("SQLSTATE 22012"),
+        "{refused:?}"
+    );
+
+    // A condition that never holds ends the wait at its bound.
+    let report = run(
+        "poll_negative",
+        &against_a_primary(at_checker(PollUntil {
+            query: Query::new(PRIMARY, "SELECT 1 = 2"),
+            bound: Duration::from_secs(2),
+        })),
+    )
+    .await;
+    assert!(!report.success);
+    let why = failure(&report, "Checker");
+    assert!(
+        why.contains("did not return `t` within 2s (last answer: `f`)"),
+        "{why}"
     );
 }

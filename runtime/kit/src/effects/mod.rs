@@ -8,7 +8,7 @@
 //! | [`backup`] | [`TakeBackup`], [`VerifyBackup`], [`Restore`], [`RemoveRestored`] |
 //! | [`wal`] | [`RecordPoint`], [`RecordGoal`] (an LSN, a time, a transaction id, a named restore point), [`SwitchWal`] (switch and wait for the archiver) |
 //! | [`replication`] | [`StartReplica`] (of a primary or, cascading, of a standby), [`PrepareReplica`] and [`StartPrepared`], [`Promote`], [`RestartAsStandby`], [`Follow`] (a new upstream), [`WaitForReplay`] |
-//! | [`query`] | [`Query`] (a value, as `psql -At` prints it), [`PollUntil`], [`Refuses`] (a SQLSTATE: a standby refuses writes), [`CheckValue`] |
+//! | [`query`] | [`Query`] (a value, as `psql -At` prints it), [`PollUntil`], [`Refuses`] (a SQLSTATE: a standby refuses writes), [`CheckValue`], [`ConnectsTo`] (`target_session_attrs`) |
 //! | [`verify`] | [`TableChecksums`], [`CompareChecksums`], [`VerifyLedger`], [`Amcheck`], [`ValidateCatalog`] |
 //! | [`load`] | [`StressLoad`], [`WriteLedger`] |
 //! | [`schema`] | [`Discover`], [`CreateLedger`], [`RunSql`] |
@@ -31,7 +31,7 @@ pub use backup::{RemoveRestored, Restore, RestoreTo, TakeBackup, VerifyBackup};
 pub use fault::FaultPoint;
 pub use load::{StressLoad, WriteLedger};
 pub use phase::Phase;
-pub use query::{CheckValue, PollUntil, Query, Refuses, Wanted};
+pub use query::{CheckValue, ConnectsTo, PollUntil, Query, Refuses, Wanted};
 pub use replication::{
     Follow, PrepareReplica, Promote, RestartAsStandby, StartPrepared, StartReplica, WaitForReplay,
 };
@@ -79,6 +79,7 @@ pub(crate) fn register_all<R: KitRole>(
     register::<PollUntil, R>(registry)?;
     register::<Refuses, R>(registry)?;
     register::<CheckValue, R>(registry)?;
+    register::<ConnectsTo, R>(registry)?;
     register::<TableChecksums, R>(registry)?;
     register::<CompareChecksums, R>(registry)?;
     register::<VerifyLedger, R>(registry)?;

@@ -1,6 +1,7 @@
 //! Queries on a server named by a slot: read a value (as `psql -At` prints it), wait
-//! until a query says yes, see a statement refused with a SQLSTATE, and check a value
-//! a role holds against the one expected.
+//! until a query says yes, see a statement refused with a SQLSTATE, check a value a
+//! role holds against the one expected, and see which of several servers libpq's
+//! `target_session_attrs` picks.
 //!
 //! These are the steps of PostgreSQL's own recovery tests (`safe_psql`,
 //! `poll_query_until`, `psql` returning an error): a node role queries the server it
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use stormchor_macros::ExtensionEffect;
 use stormchor_runtime::EffectFailure;
+use stormchor_runtime::postgres::{PgBinaries, PgError};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 use super::server::ServerInfo;
@@ -359,6 +361,133 @@ impl DbEffect for CheckValue {
                 self.name,
                 self.found.name()
             )))
+        }
+    }
+}
+
+/// The value of `key` in a libpq `key=value` connection string.
+fn parameter<'a>(connection: &'a str, key: &str) -> Option<&'a str> {
+    connection
+        .split_whitespace()
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v)
+}
+
+/// Connects with `psql` (libpq) to the servers in `servers`, listed in that order,
+/// with `target_session_attrs = mode` (`any`, `read-write`, `read-only`, `primary`,
+/// `standby`, `prefer-standby`), and checks, as a check named `name`, that it lands on
+/// the server in `expected`, or, with `None`, that no listed server qualifies and the
+/// connection fails. The output is the port it reached, if any.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::ConnectsTo;
+/// use stormchor_kit::slots::{PRIMARY, REPLICA};
+///
+/// let read_write = ConnectsTo {
+///     name: "read-write reaches the primary",
+///     servers: vec![REPLICA, PRIMARY],
+///     mode: "read-write",
+///     expected: Some(PRIMARY),
+/// };
+/// assert_eq!(read_write.servers.len(), 2);
+/// ```
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+pub struct ConnectsTo {
+    /// The check's name.
+    pub name: &'static str,
+    /// The servers, in the order libpq tries them.
+    pub servers: Vec<Slot<ServerInfo>>,
+    /// The `target_session_attrs`.
+    pub mode: &'static str,
+    /// The server it must reach, or `None` when it must fail.
+    pub expected: Option<Slot<ServerInfo>>,
+}
+
+impl DbEffect for ConnectsTo {
+    type Output = Option<String>;
+
+    async fn run(&self, node: &Node) -> Result<Option<String>, EffectFailure> {
+        let servers = self
+            .servers
+            .iter()
+            .map(|slot| node.value(*slot))
+            .collect::<Result<Vec<_>, _>>()?;
+        let address = |server: &ServerInfo, key: &str| {
+            parameter(&server.connection, key)
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    EffectFailure::permanent(format!(
+                        "{}'s connection string `{}` names no {key}",
+                        server.owner, server.connection
+                    ))
+                })
+        };
+        let mut hosts = Vec::new();
+        let mut ports = Vec::new();
+        for server in &servers {
+            hosts.push(address(server, "host")?);
+            ports.push(address(server, "port")?);
+        }
+        let first = servers
+            .first()
+            .ok_or_else(|| EffectFailure::permanent(format!("{}: no server listed", self.name)))?;
+        let user = parameter(&first.connection, "user").unwrap_or("postgres");
+        let connection = format!(
+            "host={} port={} user={user} dbname=postgres connect_timeout=10 target_session_attrs={}",
+            hosts.join(","),
+            ports.join(","),
+            self.mode
+        );
+        let expected_port = match self.expected {
+            Some(slot) => Some(address(&node.value(slot)?, "port")?),
+            None => None,
+        };
+        let binaries = PgBinaries::locate().map_err(failed)?;
+        let args = [
+            "--no-psqlrc",
+            "--no-align",
+            "--tuples-only",
+            "--dbname",
+            &connection,
+            "--command",
+            "SHOW port",
+        ]
+        .map(str::to_owned);
+        let reached = match tokio::time::timeout(QUERY_BOUND, binaries.run_client("psql", &args))
+            .await
+            .map_err(|_| failed(format!("psql `{connection}` took over {QUERY_BOUND:?}")))?
+        {
+            Ok(port) => Some(port.trim().to_owned()),
+            // psql ran and could not connect: no listed server qualifies.
+            Err(PgError::Command { .. }) => None,
+            Err(other) => return Err(failed(other)),
+        };
+        let passed = reached == expected_port;
+        let describe = |port: &Option<String>| match port {
+            Some(port) => format!("port {port}"),
+            None => "no server".to_owned(),
+        };
+        let summary = format!(
+            "`{connection}` reached {}, {} expected",
+            describe(&reached),
+            describe(&expected_port)
+        );
+        node.journal().check(
+            self.name,
+            passed,
+            summary.clone(),
+            if passed {
+                Vec::new()
+            } else {
+                vec![summary.clone()]
+            },
+        );
+        if passed {
+            Ok(reached)
+        } else {
+            Err(failed(format!("{}: {summary}", self.name)))
         }
     }
 }
