@@ -366,6 +366,9 @@ choreography! {
         Primary -> Standby1: PRIMARY.carry();
         Primary -> Standby2: PRIMARY.carry();
         ext StartReplica { of: PRIMARY }.into_slot(STANDBY_1) @ Standby1;
+        // One base backup at a time: a second one's checkpoint may recycle a WAL
+        // segment the first one still streams.
+        Standby1 -> Standby2: Carry::signal("standby 1 backed up");
         ext StartReplica { of: PRIMARY }.into_slot(STANDBY_2) @ Standby2;
         Standby1 -> Primary: Carry::signal("standby 1 streaming");
         Standby2 -> Primary: Carry::signal("standby 2 streaming");
