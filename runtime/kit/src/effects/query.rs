@@ -25,7 +25,8 @@ const QUERY_BOUND: Duration = Duration::from_secs(60);
 
 /// Replaces `$1`, `$2`, ... in `sql` with the quoted values of `args` (SQL string
 /// literals, so a value cannot end its literal); a `$n` without a value is an error
-/// naming it. A `$` not followed by a digit (`$$` of a function body) stays.
+/// naming it. A `$` not followed by a digit (`$$` of a function body) stays; a `$n`
+/// inside a string literal of `sql` is replaced too.
 ///
 /// # Example
 /// ```
