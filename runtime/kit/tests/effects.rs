@@ -152,7 +152,14 @@ fn a_registered_workload_and_a_wal_switch_run_as_effects() {
             RunWorkload::builtin(PRIMARY, "tpcb", 2, Duration::from_secs(1)),
             &[Judge],
         ))
-        .ext(at(SwitchWal { on: PRIMARY }.into_slot(SEGMENT), &[Judge]));
+        .ext(at(
+            SwitchWal {
+                on: PRIMARY,
+                bound: Duration::from_secs(60),
+            }
+            .into_slot(SEGMENT),
+            &[Judge],
+        ));
     let report = runtime()
         .block_on(run_program(
             "workload",

@@ -4,11 +4,12 @@
 //! | family | effects |
 //! |---|---|
 //! | [`phase`] | [`Phase`] (unordered bookkeeping) |
-//! | [`server`] | [`StartServer`], [`StopServer`], [`KillServer`], [`RestartServer`], [`Crash`], [`ServerAddress`] |
+//! | [`server`] | [`StartServer`], [`StopServer`], [`KillServer`], [`RestartServer`], [`Crash`], [`ServerAddress`], [`ResetXidEpoch`] |
 //! | [`backup`] | [`TakeBackup`], [`VerifyBackup`], [`Restore`], [`RemoveRestored`] |
 //! | [`backup`] (in the background) | [`StartBackup`] (returns once it streams), [`FinishBackup`] (how it ended: [`BackupOutcome`]) |
-//! | [`wal`] | [`SwitchWal`] (and archive), [`RecordPoint`], [`RecordGoal`] (an LSN, a time, a transaction id, a named restore point) |
-//! | [`replication`] | [`StartReplica`], [`Promote`], [`WaitForReplay`] |
+//! | [`wal`] | [`RecordPoint`], [`RecordGoal`] (an LSN, a time, a transaction id, a named restore point), [`SwitchWal`] (switch and wait for the archiver) |
+//! | [`replication`] | [`StartReplica`] (of a primary or, cascading, of a standby), [`PrepareReplica`] and [`StartPrepared`], [`Promote`], [`RestartAsStandby`], [`Follow`] (a new upstream), [`WaitForReplay`] |
+//! | [`query`] | [`Query`] (a value, as `psql -At` prints it), [`PollUntil`], [`Refuses`] (a SQLSTATE: a standby refuses writes), [`CheckValue`], [`ConnectsTo`] (`target_session_attrs`) |
 //! | [`verify`] | [`TableChecksums`], [`CompareChecksums`], [`VerifyLedger`], [`Amcheck`], [`ValidateCatalog`] |
 //! | [`load`] | [`StressLoad`], [`WriteLedger`], [`RunWorkload`] (any registered workload) |
 //! | [`schema`] | [`Discover`], [`CreateLedger`], [`RunSql`] |
@@ -19,6 +20,7 @@ pub mod backup;
 pub mod fault;
 pub mod load;
 pub mod phase;
+pub mod query;
 pub mod replication;
 pub mod schema;
 pub mod server;
@@ -31,10 +33,14 @@ pub use backup::{RemoveRestored, Restore, RestoreTo, TakeBackup, VerifyBackup};
 pub use fault::FaultPoint;
 pub use load::{RunWorkload, StressLoad, WorkloadSummary, WriteLedger};
 pub use phase::Phase;
-pub use replication::{Promote, StartReplica, WaitForReplay};
+pub use query::{CheckValue, ConnectsTo, PollUntil, Query, Refuses, Wanted};
+pub use replication::{
+    Follow, PrepareReplica, Promote, RestartAsStandby, StartPrepared, StartReplica, WaitForReplay,
+};
 pub use schema::{CreateLedger, Discover, RunSql};
 pub use server::{
-    Crash, KillServer, RestartServer, ServerAddress, ServerInfo, StartServer, StopServer,
+    Crash, KillServer, ResetXidEpoch, RestartServer, ServerAddress, ServerInfo, StartServer,
+    StopServer,
 };
 pub use sql::{Case, Expect, Finish, Level, SessionPid, Sql, Verdict};
 pub use verify::{Amcheck, CompareChecksums, TableChecksums, ValidateCatalog, VerifyLedger};
@@ -56,6 +62,7 @@ pub(crate) fn register_all<R: KitRole>(
     register::<RestartServer, R>(registry)?;
     register::<Crash, R>(registry)?;
     register::<ServerAddress, R>(registry)?;
+    register::<ResetXidEpoch, R>(registry)?;
     register::<TakeBackup, R>(registry)?;
     register::<VerifyBackup, R>(registry)?;
     register::<Restore, R>(registry)?;
@@ -64,9 +71,19 @@ pub(crate) fn register_all<R: KitRole>(
     register::<FinishBackup, R>(registry)?;
     register::<RecordPoint, R>(registry)?;
     register::<RecordGoal, R>(registry)?;
+    register::<SwitchWal, R>(registry)?;
     register::<StartReplica, R>(registry)?;
     register::<Promote, R>(registry)?;
     register::<WaitForReplay, R>(registry)?;
+    register::<Follow, R>(registry)?;
+    register::<PrepareReplica, R>(registry)?;
+    register::<StartPrepared, R>(registry)?;
+    register::<RestartAsStandby, R>(registry)?;
+    register::<Query, R>(registry)?;
+    register::<PollUntil, R>(registry)?;
+    register::<Refuses, R>(registry)?;
+    register::<CheckValue, R>(registry)?;
+    register::<ConnectsTo, R>(registry)?;
     register::<TableChecksums, R>(registry)?;
     register::<CompareChecksums, R>(registry)?;
     register::<VerifyLedger, R>(registry)?;
@@ -75,7 +92,6 @@ pub(crate) fn register_all<R: KitRole>(
     register::<StressLoad, R>(registry)?;
     register::<WriteLedger, R>(registry)?;
     register::<RunWorkload, R>(registry)?;
-    register::<SwitchWal, R>(registry)?;
     register::<SessionPid, R>(registry)?;
     register::<Discover, R>(registry)?;
     register::<CreateLedger, R>(registry)?;

@@ -1,11 +1,13 @@
 //! Streaming replication: a replica (synchronous or not, cascading from another
-//! replica or not), promotion, and waiting for replay.
+//! replica or not, started at once or prepared and started later), promotion (also
+//! of a primary restarted as a standby), re-pointing a standby at a new upstream, and
+//! waiting for replay.
 
 use std::time::{Duration, Instant};
 
 use stormchor_macros::ExtensionEffect;
 use stormchor_runtime::EffectFailure;
-use stormchor_runtime::postgres::{BaseBackup, ClusterOptions, PgTarget};
+use stormchor_runtime::postgres::{BaseBackup, ClusterOptions, PgTarget, StopMode};
 use tokio_postgres::types::PgLsn;
 
 use super::server::ServerInfo;
@@ -136,5 +138,176 @@ impl DbEffect for WaitForReplay {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+}
+
+/// Points this role's standby at the server in `upstream` (its `primary_conninfo`,
+/// with `extra` appended: `password=...`, `application_name=...`), sets its
+/// `recovery_target_timeline` to `timeline` and restarts it, as PostgreSQL's
+/// timeline-switch test does after a promotion. With `"latest"` (PostgreSQL's
+/// default) the standby follows the newest timeline it finds, so it goes on from a
+/// promoted upstream; with `"current"` it stays on its own and never sees what the
+/// upstream wrote after its promotion. The output is where the standby is.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::Follow;
+/// use stormchor_kit::slots::PRIMARY;
+///
+/// let follow = Follow { upstream: PRIMARY, extra: "password=dont_show_me", timeline: "latest" };
+/// assert_eq!(follow.extra, "password=dont_show_me");
+/// ```
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+pub struct Follow {
+    /// The server to stream from now.
+    pub upstream: Slot<ServerInfo>,
+    /// More connection parameters, appended to the upstream's connection string.
+    pub extra: &'static str,
+    /// The timeline to follow: `"latest"`, `"current"` or a timeline id.
+    pub timeline: &'static str,
+}
+
+impl DbEffect for Follow {
+    type Output = ServerInfo;
+
+    async fn run(&self, node: &Node) -> Result<ServerInfo, EffectFailure> {
+        let upstream = node.value(self.upstream)?;
+        let conninfo = format!("{} {}", upstream.connection, self.extra)
+            .trim()
+            .to_owned();
+        let mut server = node.server.lock().await;
+        let target = server.as_mut().ok_or_else(|| {
+            EffectFailure::permanent(format!("{} runs no standby to re-point", node.role()))
+        })?;
+        let cluster = target.cluster("re-point the standby").map_err(failed)?;
+        let client = connect(&cluster.connection_string()).await?;
+        let in_recovery: bool = client
+            .query_one("SELECT pg_is_in_recovery()", &[])
+            .await
+            .map_err(failed)?
+            .get(0);
+        if !in_recovery {
+            return Err(EffectFailure::permanent(format!(
+                "{}'s server is not a standby: it cannot follow {}",
+                node.role(),
+                upstream.owner
+            )));
+        }
+        for (setting, value) in [
+            ("primary_conninfo", conninfo.as_str()),
+            ("recovery_target_timeline", self.timeline),
+        ] {
+            client
+                .batch_execute(&format!(
+                    "ALTER SYSTEM SET {setting} = '{}'",
+                    value.replace('\'', "''")
+                ))
+                .await
+                .map_err(failed)?;
+        }
+        drop(client);
+        cluster.stop(StopMode::Fast).await.map_err(failed)?;
+        cluster.restart().await.map_err(failed)?;
+        node.journal().count("upstream_switches", 1);
+        Ok(ServerInfo {
+            owner: node.role().to_owned(),
+            connection: cluster.connection_string(),
+            archive: None,
+            controlled: true,
+        })
+    }
+}
+
+/// Takes a base backup of the server in `of` set up to start as its streaming
+/// replica, without starting it: [`StartPrepared`] starts it later (after the
+/// upstream changed timeline, say). This role keeps it as its backup.
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+pub struct PrepareReplica {
+    /// The upstream server.
+    pub of: Slot<ServerInfo>,
+}
+
+impl DbEffect for PrepareReplica {
+    type Output = ();
+
+    async fn run(&self, node: &Node) -> Result<(), EffectFailure> {
+        let upstream = node.value(self.of)?;
+        let backup = BaseBackup::take(&upstream.connection, true, None)
+            .await
+            .map_err(failed)?;
+        let old = node.backup.lock().await.replace(backup);
+        let _ = tokio::task::spawn_blocking(move || drop(old)).await;
+        Ok(())
+    }
+}
+
+/// Starts this role's server from the replica backup [`PrepareReplica`] took; the
+/// output is where it is.
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+pub struct StartPrepared;
+
+impl DbEffect for StartPrepared {
+    type Output = ServerInfo;
+
+    async fn run(&self, node: &Node) -> Result<ServerInfo, EffectFailure> {
+        let mut server = node.server.lock().await;
+        if server.is_some() {
+            return Err(EffectFailure::permanent(format!(
+                "{} already runs a server",
+                node.role()
+            )));
+        }
+        let backup = node.backup.lock().await.take().ok_or_else(|| {
+            EffectFailure::permanent(format!(
+                "{} prepared no replica backup to start",
+                node.role()
+            ))
+        })?;
+        let replica = backup
+            .start(ClusterOptions::default())
+            .await
+            .map_err(failed)?;
+        let info = ServerInfo {
+            owner: node.role().to_owned(),
+            connection: replica.connection_string(),
+            archive: None,
+            controlled: true,
+        };
+        *server = Some(PgTarget::Throwaway(replica));
+        node.journal().count("replicas_started", 1);
+        Ok(info)
+    }
+}
+
+/// Stops this role's primary, makes it a standby (`standby.signal`, no upstream) and
+/// starts it again: promoting it then switches it to a new timeline, as PostgreSQL's
+/// `set_standby_mode` and `promote` do.
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+pub struct RestartAsStandby;
+
+impl DbEffect for RestartAsStandby {
+    type Output = ();
+
+    async fn run(&self, node: &Node) -> Result<(), EffectFailure> {
+        let mut server = node.server.lock().await;
+        let target = server
+            .as_mut()
+            .ok_or_else(|| EffectFailure::permanent(format!("{} runs no server", node.role())))?;
+        let cluster = target
+            .cluster("restart the server as a standby")
+            .map_err(failed)?;
+        cluster.stop(StopMode::Fast).await.map_err(failed)?;
+        let data = cluster.data_dir().to_path_buf();
+        let signal = data.join("standby.signal");
+        let owner = std::fs::metadata(&data)
+            .map_err(|e| failed(format!("cannot read {}: {e}", data.display())))?;
+        std::fs::write(&signal, b"")
+            .and_then(|()| {
+                use std::os::unix::fs::MetadataExt;
+                std::os::unix::fs::chown(&signal, Some(owner.uid()), Some(owner.gid()))
+            })
+            .map_err(|e| failed(format!("cannot write {}: {e}", signal.display())))?;
+        cluster.restart().await.map_err(failed)?;
+        Ok(())
     }
 }

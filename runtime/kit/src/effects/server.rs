@@ -282,3 +282,35 @@ mod tests {
         assert!(all.windows(2).any(|w| w[0] != w[1]));
     }
 }
+
+/// Stops this role's server cleanly, sets its transaction id epoch with
+/// `pg_resetwal --epoch` and starts it again, as PostgreSQL's recovery-target test does
+/// to make transaction ids (`pg_current_xact_id()`) exceed 32 bits.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::ResetXidEpoch;
+///
+/// assert_eq!(ResetXidEpoch(1).0, 1);
+/// ```
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+pub struct ResetXidEpoch(pub u32);
+
+impl DbEffect for ResetXidEpoch {
+    type Output = ();
+
+    async fn run(&self, node: &Node) -> Result<(), EffectFailure> {
+        let epoch = self.0;
+        with_cluster(node, "reset the transaction id epoch", async move |c| {
+            c.stop(StopMode::Fast).await?;
+            let data = c.data_dir().display().to_string();
+            c.run_program(
+                "pg_resetwal",
+                &["--epoch".to_owned(), epoch.to_string(), data],
+            )
+            .await?;
+            c.restart().await
+        })
+        .await
+    }
+}

@@ -229,13 +229,26 @@ impl DbEffect for RecordGoal {
     }
 }
 
-/// Switches the server in `on` to a new WAL segment; when it archives, waits (at most
-/// a minute) until the closed segment is archived. The output is the closed
-/// segment's name.
+/// Switches the server in `on` to a new WAL segment (`pg_switch_wal`) and waits (at
+/// most `bound`) until its archiver has archived the segment that held the current
+/// position, so that a restore from the archive reaches every change made so far.
+/// The output is that segment's name. A server that does not archive is an error.
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use stormchor_kit::effects::SwitchWal;
+/// use stormchor_kit::slots::PRIMARY;
+///
+/// let switch = SwitchWal { on: PRIMARY, bound: Duration::from_secs(60) };
+/// assert_eq!(switch.bound, Duration::from_secs(60));
+/// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct SwitchWal {
     /// The server.
     pub on: Slot<ServerInfo>,
+    /// How long archiving may take.
+    pub bound: Duration,
 }
 
 impl DbEffect for SwitchWal {
@@ -243,19 +256,13 @@ impl DbEffect for SwitchWal {
 
     async fn run(&self, node: &Node) -> Result<String, EffectFailure> {
         let server = node.value(self.on)?;
-        let client = connect(&server.connection).await?;
-        if server.archive.is_some() {
-            return archive_current_wal(&client, Duration::from_secs(60)).await;
+        if server.archive.is_none() {
+            return Err(EffectFailure::permanent(format!(
+                "{}'s server does not archive its WAL: there is nothing to wait for",
+                server.owner
+            )));
         }
-        let segment: String = client
-            .query_one("SELECT pg_walfile_name(pg_current_wal_lsn())", &[])
-            .await
-            .map_err(failed)?
-            .get(0);
-        client
-            .batch_execute("SELECT pg_switch_wal()")
-            .await
-            .map_err(failed)?;
-        Ok(segment)
+        let client = connect(&server.connection).await?;
+        archive_current_wal(&client, self.bound).await
     }
 }
