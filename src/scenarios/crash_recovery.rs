@@ -60,6 +60,7 @@ pub fn scenario() -> KitScenario<DbRole> {
     .with_faults(&[Fault::DeleteAcknowledgedRow, Fault::CorruptLedgerIndex])
     .with_defaults(Defaults {
         controls_processes: true,
+        touches_user_tables: false,
         workers: 2,
         rounds: 10,
         duration: Duration::from_secs(10),

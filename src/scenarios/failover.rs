@@ -69,6 +69,7 @@ pub fn scenario() -> KitScenario<DbRole> {
     .with_faults(&[Fault::DeleteAcknowledgedRow])
     .with_defaults(Defaults {
         controls_processes: true,
+        touches_user_tables: false,
         workers: 2,
         rounds: 1,
         duration: Duration::from_secs(10),

@@ -268,7 +268,7 @@ choreography! {
     pub fn isolation_setup() -> Program<IsoRole, Carry> {
         roles Judge, T1, T2;
         ext Phase("setup") @ Judge;
-        ext StartServer::target_or_throwaway() => PRIMARY @ Judge;
+        ext StartServer::target_in_own_schema_or_throwaway() => PRIMARY @ Judge;
         Judge -> T1: PRIMARY.carry();
         Judge -> T2: PRIMARY.carry();
     }
@@ -292,6 +292,7 @@ pub fn scenario() -> KitScenario<IsoRole> {
     .with_faults(&[Fault::WeakerIsolation])
     .with_defaults(Defaults {
         controls_processes: false,
+        touches_user_tables: false,
         workers: 0,
         rounds: 1,
         duration: Duration::from_secs(0),

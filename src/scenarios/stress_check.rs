@@ -7,7 +7,7 @@ use stormchor_kit::effects::{
     Discover, FaultPoint, Phase, StartServer, StressLoad, ValidateCatalog,
 };
 use stormchor_kit::slots::{ACTIONS, LEDGER, PRIMARY};
-use stormchor_kit::{Carry, DbEffect, Fault, KitScenario, Program};
+use stormchor_kit::{Carry, DbEffect, Defaults, Fault, KitScenario, Program};
 use stormchor_macros::choreography;
 
 use super::{DbRole, ScenarioOptions, workers};
@@ -41,4 +41,8 @@ pub fn scenario() -> KitScenario<DbRole> {
         program,
     )
     .with_faults(&[Fault::DropTableBehindCatalog])
+    .with_defaults(Defaults {
+        touches_user_tables: true,
+        ..Defaults::default()
+    })
 }

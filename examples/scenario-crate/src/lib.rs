@@ -218,6 +218,7 @@ pub fn scenario() -> KitScenario<Role> {
     .with_faults(&[Fault::CorruptRestoredTable, Fault::SkipWalReplay])
     .with_defaults(Defaults {
         controls_processes: true,
+        touches_user_tables: false,
         workers: 2,
         rounds: 1,
         duration: Duration::from_secs(10),

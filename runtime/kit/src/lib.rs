@@ -68,10 +68,10 @@ pub use node::{KitRole, KitState, Node};
 pub use report::{RoleRecord, ScenarioReport};
 pub use scenario::{
     Defaults, Fault, KitScenario, RunFuture, Scenario, ScenarioError, ScenarioOptions,
-    ScenarioRegistry, run_program,
+    ScenarioRegistry, check_options, run_program,
 };
 pub use stormchor_choreography::{Program, project_all};
-pub use value::{Carry, Slot, Value, ValueError, Values};
+pub use value::{Carry, Slot, Value, ValueError, Values, encode};
 
 /// The name in `names` closest to `name` (by edit distance, at most a third of its
 /// length away), for "did you mean" hints.

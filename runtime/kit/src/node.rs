@@ -94,6 +94,8 @@ pub struct Node {
     pub(crate) crashes: AtomicU32,
     /// This role's SQL sessions (SQL steps).
     pub(crate) sessions: Sessions,
+    /// The schema of the run's own on a user's server, when this role made one.
+    pub(crate) run_schema: tokio::sync::Mutex<Option<stormchor_runtime::postgres::RunSchema>>,
     /// Where this role's SQL log goes (none when no temporary directory could be made).
     logs: Option<tempfile::TempDir>,
 }
@@ -124,6 +126,7 @@ impl Node {
             stress: Mutex::new(Vec::new()),
             crashes: AtomicU32::new(0),
             sessions: Sessions::default(),
+            run_schema: tokio::sync::Mutex::new(None),
             logs: tempfile::Builder::new()
                 .prefix("stormchor-logs-")
                 .tempdir()
@@ -167,6 +170,27 @@ impl Node {
         &self.catalog
     }
 
+    /// The server this role runs (a node role), once started: an author's effect
+    /// stops, inspects or kills it through this.
+    pub fn server(&self) -> &tokio::sync::Mutex<Option<PgTarget>> {
+        &self.server
+    }
+
+    /// The base backup this role took last.
+    pub fn backup(&self) -> &tokio::sync::Mutex<Option<BaseBackup>> {
+        &self.backup
+    }
+
+    /// The clusters this role restored or started from backups, by name.
+    pub fn restored(&self) -> &tokio::sync::Mutex<BTreeMap<String, PgCluster>> {
+        &self.restored
+    }
+
+    /// This role's ledger, kept across rounds.
+    pub fn ledger(&self) -> &Mutex<Ledger> {
+        &self.ledger
+    }
+
     /// The reports of the stress loads this role ran.
     pub fn stress_reports(&self) -> Vec<WorkerReport> {
         lock(&self.stress).clone()
@@ -205,6 +229,14 @@ impl Node {
     /// Stops and removes every server this role owns (off the async threads: removing
     /// a cluster's directory is blocking file-system work).
     pub async fn release(&self) {
+        if let Some(schema) = self.run_schema.lock().await.take() {
+            // The role's own sessions hold no lock on it once the program is over; a
+            // failure to drop it is shown, not hidden.
+            self.sessions.close().await;
+            if let Err(error) = schema.drop_schema().await {
+                eprintln!("cannot drop the run's schema {}: {error}", schema.name());
+            }
+        }
         let server = self.server.lock().await.take();
         let restored = std::mem::take(&mut *self.restored.lock().await);
         let backup = self.backup.lock().await.take();

@@ -145,6 +145,23 @@ pub enum ScenarioError {
         /// The scenario.
         scenario: String,
     },
+    /// The scenario would change a user's tables, which they did not allow.
+    #[error(
+        "the {scenario} scenario changes and drops the existing tables of the server; on a \
+         server given with --target that needs --on-user-tables (or run it on a throwaway cluster)"
+    )]
+    UserTables {
+        /// The scenario.
+        scenario: String,
+    },
+    /// Options that do not go together.
+    #[error("the {scenario} scenario: {problem}")]
+    Options {
+        /// The scenario.
+        scenario: String,
+        /// What does not go together.
+        problem: String,
+    },
     /// The scenario cannot inject the fault asked for.
     #[error("the {scenario} scenario cannot inject `{fault}`; it can inject {supported}")]
     UnsupportedFault {
@@ -192,6 +209,10 @@ pub struct Defaults {
     /// It controls the server's processes (kills, restarts, backups, replicas): a
     /// user's server (`--target`) is refused before anything starts.
     pub controls_processes: bool,
+    /// It changes and drops the existing tables of its server (the stress mix on a
+    /// discovered schema): on a user's server (`--target`) it needs
+    /// [`ScenarioOptions::touch_user_tables`], or it is refused before anything starts.
+    pub touches_user_tables: bool,
     /// Workers.
     pub workers: u16,
     /// Rounds.
@@ -204,6 +225,7 @@ impl Default for Defaults {
     fn default() -> Self {
         Defaults {
             controls_processes: false,
+            touches_user_tables: false,
             workers: 2,
             rounds: 3,
             duration: Duration::from_secs(10),
@@ -351,6 +373,7 @@ impl<R: KitRole> Scenario for KitScenario<R> {
     }
     fn run(&self, options: ScenarioOptions) -> RunFuture<'_> {
         Box::pin(async move {
+            check_options(self, &options)?;
             let kit = (self.kit)().map_err(|source| ScenarioError::Registry {
                 scenario: self.name.to_owned(),
                 source,
@@ -377,7 +400,10 @@ pub async fn run_program<R: KitRole>(
     let registry = std::sync::Arc::new(kit.into_registry());
     let began = Instant::now();
     // Generous: every wait in the effects is bounded on its own; this catches the rest.
-    let deadline = options.duration * (options.rounds + 4) * 4 + Duration::from_secs(600);
+    let deadline = options
+        .duration
+        .saturating_mul(options.rounds.saturating_add(4).saturating_mul(4))
+        .saturating_add(Duration::from_secs(600));
     let run = run_all(
         program,
         |role: R| {
@@ -406,6 +432,47 @@ pub async fn run_program<R: KitRole>(
         }
     }
     Ok(report)
+}
+
+/// Checks that `scenario` can run with `options`, before anything starts: a fault it
+/// does not inject, a `--target` it cannot use, options that do not go together.
+pub fn check_options(
+    scenario: &dyn Scenario,
+    options: &ScenarioOptions,
+) -> Result<(), ScenarioError> {
+    let name = scenario.name().to_owned();
+    let defaults = scenario.defaults();
+    if options.target.is_some() {
+        if defaults.controls_processes {
+            return Err(ScenarioError::NeedsProcessControl { scenario: name });
+        }
+        if defaults.touches_user_tables && !options.touch_user_tables {
+            return Err(ScenarioError::UserTables { scenario: name });
+        }
+        if options.schema_file.is_some() {
+            return Err(ScenarioError::Options {
+                scenario: name,
+                problem: "--schema loads a schema into a throwaway cluster; with --target the \
+                          server's own schema is used"
+                    .to_owned(),
+            });
+        }
+    }
+    if let Some(fault) = options.fault {
+        if !scenario.faults().contains(&fault) {
+            let supported: Vec<&str> = scenario.faults().iter().map(|f| f.name()).collect();
+            return Err(ScenarioError::UnsupportedFault {
+                scenario: name,
+                fault,
+                supported: if supported.is_empty() {
+                    "no fault".to_owned()
+                } else {
+                    supported.join(", ")
+                },
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Scenarios by name.
@@ -482,25 +549,7 @@ impl ScenarioRegistry {
         options: &ScenarioOptions,
     ) -> Result<&dyn Scenario, ScenarioError> {
         let scenario = self.get(name)?;
-        if options.target.is_some() && scenario.defaults().controls_processes {
-            return Err(ScenarioError::NeedsProcessControl {
-                scenario: name.to_owned(),
-            });
-        }
-        if let Some(fault) = options.fault {
-            if !scenario.faults().contains(&fault) {
-                let supported: Vec<&str> = scenario.faults().iter().map(|f| f.name()).collect();
-                return Err(ScenarioError::UnsupportedFault {
-                    scenario: name.to_owned(),
-                    fault,
-                    supported: if supported.is_empty() {
-                        "no fault".to_owned()
-                    } else {
-                        supported.join(", ")
-                    },
-                });
-            }
-        }
+        check_options(scenario, options)?;
         Ok(scenario)
     }
 

@@ -217,6 +217,14 @@ pub enum ValueError {
     },
 }
 
+/// A value as it is kept and travels: its type's name, then the value.
+pub fn encode<T: Value>(slot: Slot<T>, value: &T) -> Result<Vec<u8>, ValueError> {
+    bincode::serialize(&(std::any::type_name::<T>(), value)).map_err(|e| ValueError::Encode {
+        slot: slot.name.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
 /// One value a role holds, and where it came from.
 #[derive(Clone, Debug)]
 struct Held {
@@ -236,7 +244,7 @@ struct Held {
 /// let values = Values::new("Coordinator");
 /// values.put(LSN, &42).expect("encodes");
 /// assert_eq!(values.get(LSN).expect("held"), 42);
-/// values.receive("lsn", "Primary", bincode::serialize(&7u64).expect("encodes"));
+/// values.receive("lsn", "Primary", stormchor_kit::encode(LSN, &7).expect("encodes"));
 /// assert_eq!(values.get(LSN).expect("held"), 7);
 /// assert_eq!(values.from_each(LSN).expect("decodes"), vec![("Primary".to_owned(), 7)]);
 /// ```
@@ -244,7 +252,7 @@ struct Held {
 pub struct Values {
     role: String,
     held: Mutex<BTreeMap<String, Vec<Held>>>,
-    cursors: Mutex<BTreeMap<String, usize>>,
+    cursors: Mutex<BTreeMap<(String, String), usize>>,
 }
 
 impl Values {
@@ -263,10 +271,7 @@ impl Values {
 
     /// Keeps `value` as this role's own latest value of `slot`.
     pub fn put<T: Value>(&self, slot: Slot<T>, value: &T) -> Result<(), ValueError> {
-        let bytes = bincode::serialize(value).map_err(|e| ValueError::Encode {
-            slot: slot.name.to_owned(),
-            reason: e.to_string(),
-        })?;
+        let bytes = encode(slot, value)?;
         self.held()
             .entry(slot.name.to_owned())
             .or_default()
@@ -293,12 +298,25 @@ impl Values {
     }
 
     fn decode<T: Value>(&self, slot: Slot<T>, bytes: &[u8]) -> Result<T, ValueError> {
-        bincode::deserialize(bytes).map_err(|e| ValueError::Decode {
+        let failed = |reason: String| ValueError::Decode {
             role: self.role.clone(),
             slot: slot.name.to_owned(),
             expected: std::any::type_name::<T>(),
-            reason: e.to_string(),
-        })
+            reason,
+        };
+        // A value travels with the name of its type: two slots of one name but of
+        // different types are told apart instead of read as one another.
+        let mut rest = bytes;
+        let kind: String =
+            bincode::deserialize_from(&mut rest).map_err(|e| failed(e.to_string()))?;
+        if kind != std::any::type_name::<T>() {
+            return Err(failed(format!("it holds a {kind}")));
+        }
+        let value = bincode::deserialize_from(&mut rest).map_err(|e| failed(e.to_string()))?;
+        if !rest.is_empty() {
+            return Err(failed(format!("{} bytes are left over", rest.len())));
+        }
+        Ok(value)
     }
 
     /// The latest value of `slot` this role holds, produced here or received.
@@ -320,15 +338,23 @@ impl Values {
     /// const POINT: Slot<u32> = Slot::new("point");
     /// let values = Values::new("Backup");
     /// for n in [10, 20] {
-    ///     values.receive("point", "Coordinator", bincode::serialize(&n).expect("encodes"));
+    ///     values.receive("point", "Coordinator", stormchor_kit::encode(POINT, &n).expect("encodes"));
     /// }
     /// assert_eq!(values.next(POINT).expect("first"), 10);
     /// assert_eq!(values.next(POINT).expect("second"), 20);
     /// assert!(values.next(POINT).is_err());
     /// ```
     pub fn next<T: Value>(&self, slot: Slot<T>) -> Result<T, ValueError> {
+        self.next_for(slot, "")
+    }
+
+    /// [`next`](Values::next) with a cursor of `reader`'s own: two effects of one role
+    /// that take the values of one slot in order do not take each other's.
+    pub fn next_for<T: Value>(&self, slot: Slot<T>, reader: &str) -> Result<T, ValueError> {
         let mut cursors = self.cursors.lock().unwrap_or_else(PoisonError::into_inner);
-        let cursor = cursors.entry(slot.name.to_owned()).or_insert(0);
+        let cursor = cursors
+            .entry((slot.name.to_owned(), reader.to_owned()))
+            .or_insert(0);
         let bytes = self
             .held()
             .get(slot.name)
@@ -342,7 +368,10 @@ impl Values {
         self.decode(slot, &bytes)
     }
 
-    /// The latest value of `slot` from each role that sent one, in role-name order.
+    /// The latest value of `slot` from each role that sent one, in role-name order
+    /// (this role's own values are not among them). A role that sent one in an
+    /// earlier round and none since is listed with that value: give values that
+    /// accumulate (a ledger) or read them in order with [`next`](Values::next).
     pub fn from_each<T: Value>(&self, slot: Slot<T>) -> Result<Vec<(String, T)>, ValueError> {
         let latest: BTreeMap<String, Vec<u8>> = self
             .held()

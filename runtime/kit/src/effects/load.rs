@@ -35,8 +35,17 @@ impl DbEffect for StressLoad {
 
     async fn run(&self, node: &Node) -> Result<u64, EffectFailure> {
         let server = node.value(self.on)?;
+        // Each load of a role draws its own stream: the run's seed, the role and the
+        // how-manieth load it is.
+        let load = node
+            .journal()
+            .counts()
+            .get("stress_loads")
+            .copied()
+            .unwrap_or(0);
+        node.journal().count("stress_loads", 1);
         let mut config = WorkerConfig::new(
-            node.role(),
+            format!("{}#{load}", node.role()),
             node.options().seed,
             server.connection,
             WorkLimit::Duration(self.duration),

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use stormchor_macros::ExtensionEffect;
 use stormchor_runtime::EffectFailure;
 use stormchor_runtime::postgres::{
-    ClusterOptions, PgCluster, PgError, PgTarget, StopMode, WalArchive,
+    ClusterOptions, PgCluster, PgError, PgTarget, RunSchema, StopMode, WalArchive,
 };
 
 use super::failed;
@@ -52,6 +52,10 @@ pub struct StartServer {
     pub synchronous: bool,
     /// Use the run's `--target` instead of a throwaway cluster when there is one.
     pub allow_target: bool,
+    /// On a `--target`, work in a schema of the run's own (every connection's
+    /// `search_path` starts with it), dropped when the role releases its resources:
+    /// nothing that existed before is touched.
+    pub own_schema: bool,
 }
 
 impl StartServer {
@@ -61,6 +65,16 @@ impl StartServer {
             archive: false,
             synchronous: false,
             allow_target: false,
+            own_schema: false,
+        }
+    }
+
+    /// The run's `--target`, in a schema of the run's own, if there is one; else a
+    /// throwaway cluster.
+    pub fn target_in_own_schema_or_throwaway() -> Self {
+        StartServer {
+            own_schema: true,
+            ..StartServer::target_or_throwaway()
         }
     }
 
@@ -107,10 +121,18 @@ impl DbEffect for StartServer {
                     target: target.clone(),
                 }));
             }
-            *server = Some(PgTarget::External(target.clone()));
+            let connection = if self.own_schema {
+                let schema = RunSchema::create(target).await.map_err(failed)?;
+                let connection = schema.connection_string().to_owned();
+                *node.run_schema.lock().await = Some(schema);
+                connection
+            } else {
+                target.clone()
+            };
+            *server = Some(PgTarget::External(connection.clone()));
             return Ok(ServerInfo {
                 owner: node.role().to_owned(),
-                connection: target.clone(),
+                connection,
                 archive: None,
                 controlled: false,
             });

@@ -91,6 +91,14 @@ pub struct Sessions {
 const STATEMENT_BOUND: Duration = Duration::from_secs(10);
 
 impl Sessions {
+    /// Closes the session's connection and abandons a statement left waiting.
+    pub(crate) async fn close(&self) {
+        if let Some(waiting) = self.waiting.lock().await.take() {
+            waiting.abort();
+        }
+        self.client.lock().await.take();
+    }
+
     async fn client(&self, connection: &str) -> Result<(Arc<Client>, i32), EffectFailure> {
         let mut slot = self.client.lock().await;
         if let Some((client, pid)) = slot.as_ref().filter(|(c, _)| !c.is_closed()) {

@@ -45,8 +45,9 @@ pub struct CompareChecksums {
     pub expected: Slot<Point>,
     /// The checksums found.
     pub found: Slot<Checksums>,
-    /// Compare with the next recorded point of `expected`, in the order they came,
-    /// instead of the latest (one backup restored to every point in turn).
+    /// Compare the next recorded point of `expected` with the next checksums of
+    /// `found`, each in the order they came, instead of the latest of each (one backup
+    /// restored to every point in turn).
     pub in_order: bool,
 }
 
@@ -54,14 +55,28 @@ impl DbEffect for CompareChecksums {
     type Output = bool;
 
     async fn run(&self, node: &Node) -> Result<bool, EffectFailure> {
-        let point = if self.in_order {
-            node.values()
-                .next(self.expected)
-                .map_err(|e| EffectFailure::permanent(e.to_string()))?
+        let (point, found) = if self.in_order {
+            let next = |e: crate::ValueError| EffectFailure::permanent(e.to_string());
+            (
+                node.values()
+                    .next_for(self.expected, "compare")
+                    .map_err(next)?,
+                node.values()
+                    .next_for(self.found, "compare")
+                    .map_err(next)?,
+            )
         } else {
-            node.value(self.expected)?
+            (node.value(self.expected)?, node.value(self.found)?)
         };
-        let found = node.value(self.found)?;
+        if point.checksums.is_empty() {
+            node.journal().check(
+                format!("checksums at point {}", point.index),
+                false,
+                "the recorded point holds no table: the comparison proves nothing",
+                vec!["no table at the recorded point".to_owned()],
+            );
+            return Err(failed(format!("point {} holds no table", point.index)));
+        }
         let differences = compare_checksums(&point.checksums, &found);
         let passed = differences.is_empty();
         node.journal().check(

@@ -55,7 +55,7 @@ impl Goal {
             Goal::AtPoint(slot) => RecoveryGoal::Lsn(node.value(*slot)?.lsn),
             Goal::AtNextPoint(slot) => RecoveryGoal::Lsn(
                 node.values()
-                    .next(*slot)
+                    .next_for(*slot, "restore")
                     .map_err(|e| EffectFailure::permanent(e.to_string()))?
                     .lsn,
             ),
