@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use crate::compare::{self, Expected};
 use crate::corpus::Corpus;
 use crate::driver::{RunOptions, ServerError, run_spec_on};
-use crate::output::{Dialect, render};
+use crate::output::{Dialect, NoticeStyle, ResultStyle, render};
 
 /// SQLSTATEs of a feature the server does not have.
 pub const MISSING_FEATURE_CODES: [&str; 4] = ["42601", "42883", "42704", "42703"];
@@ -136,6 +136,12 @@ async fn judge(
     options.abandon_invalid_permutations = expected
         .iter()
         .any(|e| e.dialect().abandons_invalid_permutations);
+    // Testers before PostgreSQL 14 (padded results or bare notices) ran every
+    // connection with `client_min_messages = warning`.
+    options.quiet_notices = expected.iter().all(|e| {
+        let dialect = e.dialect();
+        dialect.results == ResultStyle::Padded || dialect.notices == NoticeStyle::Bare
+    });
     let run = match run_spec_on(conninfo, name, &spec, &options).await {
         Ok(run) => run,
         Err(e) => return (differed_without_diff(format!("could not run: {e}")), String::new()),

@@ -118,6 +118,9 @@ pub struct RunOptions {
     /// Behave as testers before 9.6 on invalid permutations (see
     /// [`Scheduler::abandon_invalid_permutations`]).
     pub abandon_invalid_permutations: bool,
+    /// Run every connection with `client_min_messages = warning`, as testers before
+    /// PostgreSQL 14 did (their expected files show no notices, only warnings).
+    pub quiet_notices: bool,
     /// How often a running step is checked for being blocked (upstream: 10 ms).
     pub poll_interval: Duration,
 }
@@ -127,6 +130,7 @@ impl Default for RunOptions {
         RunOptions {
             step_timeout: Duration::from_secs(360),
             abandon_invalid_permutations: false,
+            quiet_notices: false,
             poll_interval: Duration::from_millis(10),
         }
     }
@@ -184,10 +188,11 @@ pub async fn run_spec_on(
     spec: &Spec,
     options: &RunOptions,
 ) -> Result<SpecRun, DriverError> {
-    let mut control = pg::PgControl::connect(conninfo, name).await?;
+    let quiet = options.quiet_notices;
+    let mut control = pg::PgControl::connect(conninfo, name, quiet).await?;
     let mut sessions = Vec::with_capacity(spec.sessions.len());
     for session in &spec.sessions {
-        sessions.push(pg::PgSession::connect(conninfo, name, &session.name).await?);
+        sessions.push(pg::PgSession::connect(conninfo, name, &session.name, quiet).await?);
     }
     let pids: Vec<i32> = sessions.iter().map(Session::pid).collect();
     control.prepare_blocked_check(&pids).await?;

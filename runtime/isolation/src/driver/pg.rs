@@ -35,6 +35,8 @@ enum Inbound {
 struct Collected {
     statements: Vec<Option<ResultSet>>,
     error: Option<StepError>,
+    /// libpq's own result after a FATAL error (the connection is gone).
+    after: Option<StepError>,
     failure: Option<String>,
 }
 
@@ -73,14 +75,24 @@ impl Drop for PgSession {
 impl PgSession {
     /// Opens session `session`'s connection for test `test` (application name
     /// `isolation/TEST/SESSION`, pg_regress's settings).
-    pub async fn connect(conninfo: &str, test: &str, session: &str) -> Result<Self, DriverError> {
+    /// With `quiet`, the connection runs with `client_min_messages = warning`, as
+    /// testers before PostgreSQL 14 set it.
+    pub async fn connect(
+        conninfo: &str,
+        test: &str,
+        session: &str,
+        quiet: bool,
+    ) -> Result<Self, DriverError> {
         let mut config =
             tokio_postgres::Config::from_str(conninfo).map_err(DriverError::ConnectionString)?;
         config.application_name(format!("isolation/{test}/{session}"));
-        let options = match config.get_options() {
+        let mut options = match config.get_options() {
             Some(given) => format!("{given} {REGRESS_OPTIONS}"),
             None => REGRESS_OPTIONS.to_string(),
         };
+        if quiet {
+            options.push_str(" -c client_min_messages=warning");
+        }
         config.options(&options);
         let connect = tokio::time::timeout(Duration::from_secs(60), config.connect(NoTls)).await;
         let (client, mut connection) = match connect {
@@ -178,6 +190,17 @@ async fn collect(
                     at: Instant::now(),
                     code: db.code().code().to_string(),
                     text: format!("{}:  {}", db.severity(), db.message()),
+                });
+            }
+        }
+        // After a FATAL error the server closes the connection, and libpq returns a
+        // second result of its own: the FATAL message followed by its lost-connection
+        // message (isolationtester prints both).
+        if let Some(db) = e.as_db_error() {
+            if matches!(db.severity(), "FATAL" | "PANIC") {
+                collected.after = Some(StepError {
+                    severity: None,
+                    message: format!("{}:  {}\n{CONNECTION_LOST}", db.severity(), db.message()),
                 });
             }
         }
@@ -332,9 +355,13 @@ impl Session for PgSession {
             .flatten()
             .map(StepResult::Rows)
             .collect();
-        if let Some(error) = collected.error {
-            results.push(StepResult::Error(error));
-        }
+        results.extend(
+            collected
+                .error
+                .into_iter()
+                .chain(collected.after)
+                .map(StepResult::Error),
+        );
         Some(results)
     }
 
@@ -369,9 +396,9 @@ pub struct PgControl {
 
 impl PgControl {
     /// Opens the control connection for test `test`.
-    pub async fn connect(conninfo: &str, test: &str) -> Result<Self, DriverError> {
+    pub async fn connect(conninfo: &str, test: &str, quiet: bool) -> Result<Self, DriverError> {
         Ok(PgControl {
-            session: PgSession::connect(conninfo, test, "control connection").await?,
+            session: PgSession::connect(conninfo, test, "control connection", quiet).await?,
             blocked: None,
         })
     }
