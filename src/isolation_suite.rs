@@ -195,10 +195,7 @@ pub async fn run_suite(options: &SuiteOptions) -> Result<SuiteReport, String> {
     } else {
         for name in &options.names {
             if !corpus.spec_path(name).is_file() {
-                return Err(format!(
-                    "no spec {}",
-                    corpus.spec_path(name).display()
-                ));
+                return Err(format!("no spec {}", corpus.spec_path(name).display()));
             }
         }
         options.names.clone()

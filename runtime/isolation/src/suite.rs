@@ -124,7 +124,12 @@ async fn judge(
     };
     let expected = match corpus.expected(name) {
         Ok(expected) if !expected.is_empty() => expected,
-        Ok(_) => return (differed_without_diff(format!("no expected file for {name}")), String::new()),
+        Ok(_) => {
+            return (
+                differed_without_diff(format!("no expected file for {name}")),
+                String::new(),
+            );
+        }
         Err(e) => {
             return (
                 differed_without_diff(format!("cannot read the expected files of {name}: {e}")),
@@ -144,7 +149,12 @@ async fn judge(
     });
     let run = match run_spec_on(conninfo, name, &spec, &options).await {
         Ok(run) => run,
-        Err(e) => return (differed_without_diff(format!("could not run: {e}")), String::new()),
+        Err(e) => {
+            return (
+                differed_without_diff(format!("could not run: {e}")),
+                String::new(),
+            );
+        }
     };
     let printed = expected
         .first()
@@ -198,4 +208,53 @@ pub fn first_difference(diff: &str) -> String {
             format!("first change: {line}")
         })
         .unwrap_or_else(|| "outputs differ".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(code: &str, text: &str) -> ServerError {
+        ServerError {
+            at: Instant::now(),
+            code: code.into(),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn a_missing_feature_is_the_first_error_no_expected_file_shows() {
+        let expected = [Expected::new(
+            "t.out",
+            "step a: SELECT nope();\nERROR:  function nope() does not exist\n",
+        )];
+        let shown = error("42883", "ERROR:  function nope() does not exist");
+        let syntax = error("42601", "ERROR:  syntax error at or near \"BY\"");
+        assert_eq!(
+            missing_feature(&[shown.clone(), syntax.clone()], &expected).as_deref(),
+            Some("ERROR:  syntax error at or near \"BY\" (SQLSTATE 42601)")
+        );
+        // An error the expected file shows is the spec's own: not a missing feature.
+        assert_eq!(missing_feature(&[shown], &expected), None);
+    }
+
+    #[test]
+    fn other_unexpected_errors_are_differences() {
+        let expected = [Expected::new("t.out", "step a: COMMIT;\n")];
+        // A deadlock or a unique violation the file does not show is a difference,
+        // even when a missing feature's error comes later.
+        let deadlock = error("40P01", "ERROR:  deadlock detected");
+        let syntax = error("42601", "ERROR:  syntax error at or near \"BY\"");
+        assert_eq!(missing_feature(&[deadlock, syntax], &expected), None);
+        // An unknown table is not taken as a missing feature (it may follow a failed
+        // setup of the runner's own making).
+        let table = error("42P01", "ERROR:  relation \"t\" does not exist");
+        assert_eq!(missing_feature(&[table], &expected), None);
+    }
+
+    #[test]
+    fn the_reason_is_the_first_changed_line() {
+        let diff = "--- a.out\n+++ actual\n@@ -1,2 +1,2 @@\n step a\n-ERROR:  x\n+ERROR:  y\n";
+        assert_eq!(first_difference(diff), "first change: -ERROR:  x");
+    }
 }

@@ -321,7 +321,12 @@ impl<C: Control, S: Session> Driver<'_, C, S> {
             if let Some(results) = self.sessions[i].wait(self.options.poll_interval).await {
                 return Ok(self.done(i, arrivals, results));
             }
-            arrivals.extend(self.sessions[i].take_notices().into_iter().map(Arrival::Notice));
+            arrivals.extend(
+                self.sessions[i]
+                    .take_notices()
+                    .into_iter()
+                    .map(Arrival::Notice),
+            );
             let launch = self.launched[i].get_or_insert(Launch {
                 at: Instant::now(),
                 cancelled: false,
@@ -346,7 +351,12 @@ impl<C: Control, S: Session> Driver<'_, C, S> {
                 if let Some(results) = self.sessions[i].wait(Duration::ZERO).await {
                     return Ok(self.done(i, arrivals, results));
                 }
-                arrivals.extend(self.sessions[i].take_notices().into_iter().map(Arrival::Notice));
+                arrivals.extend(
+                    self.sessions[i]
+                        .take_notices()
+                        .into_iter()
+                        .map(Arrival::Notice),
+                );
                 return Ok(Observation::Settled {
                     arrivals,
                     state: StepState::Blocked,
@@ -355,9 +365,19 @@ impl<C: Control, S: Session> Driver<'_, C, S> {
         }
     }
 
-    fn done(&mut self, i: usize, mut arrivals: Vec<Arrival>, results: Vec<StepResult>) -> Observation {
+    fn done(
+        &mut self,
+        i: usize,
+        mut arrivals: Vec<Arrival>,
+        results: Vec<StepResult>,
+    ) -> Observation {
         self.launched[i] = None;
-        arrivals.extend(self.sessions[i].take_notices().into_iter().map(Arrival::Notice));
+        arrivals.extend(
+            self.sessions[i]
+                .take_notices()
+                .into_iter()
+                .map(Arrival::Notice),
+        );
         let notifications = self.sessions[i]
             .take_notifications()
             .into_iter()

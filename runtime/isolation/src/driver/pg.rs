@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, CancelToken, Client, NoTls, SimpleQueryMessage, Statement};
 
 use super::{BlockRun, Control, DriverError, RawNotification, ServerError, Session};
-use crate::output::{notice_text, ResultSet, StepError, StepResult};
+use crate::output::{ResultSet, StepError, StepResult, notice_text};
 
 /// libpq's message when the server closed the connection.
 const CONNECTION_LOST: &str = "server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request.\n";
@@ -111,8 +111,7 @@ impl PgSession {
         };
         let (tx, inbox) = mpsc::unbounded_channel();
         let forwarder = tokio::spawn(async move {
-            while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await
-            {
+            while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
                 let inbound = match message {
                     Ok(AsyncMessage::Notice(notice)) => Inbound::Notice(notice_text(
                         notice.severity(),
@@ -134,7 +133,10 @@ impl PgSession {
             }
         });
         let client = Arc::new(client);
-        let pid = match client.query_one("SELECT pg_catalog.pg_backend_pid()", &[]).await {
+        let pid = match client
+            .query_one("SELECT pg_catalog.pg_backend_pid()", &[])
+            .await
+        {
             Ok(row) => row.get::<_, i32>(0),
             Err(source) => {
                 forwarder.abort();
@@ -226,8 +228,11 @@ async fn collect(
             }
             Ok(SimpleQueryMessage::Row(row)) => {
                 if let Some(set) = current.as_mut() {
-                    set.rows
-                        .push((0..row.len()).map(|i| row.get(i).map(String::from)).collect());
+                    set.rows.push(
+                        (0..row.len())
+                            .map(|i| row.get(i).map(String::from))
+                            .collect(),
+                    );
                 }
             }
             Ok(SimpleQueryMessage::CommandComplete(_)) => {
@@ -366,7 +371,8 @@ impl Session for PgSession {
     }
 
     async fn cancel(&mut self) {
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.cancel.cancel_query(NoTls)).await;
+        let _ =
+            tokio::time::timeout(Duration::from_secs(10), self.cancel.cancel_query(NoTls)).await;
     }
 
     fn take_notices(&mut self) -> Vec<String> {
