@@ -10,7 +10,9 @@
 //! - [`runtime`]: handlers, transports, interpreter and the PostgreSQL layer;
 //! - [`kit`]: the database kit: typed database effects, typed values between roles,
 //!   scenarios and their registry;
-//! - [`macros`]: the DSL and derives.
+//! - [`macros`]: the DSL and derives;
+//! - [`isolation_suite`]: `stormchor isolation-suite`, PostgreSQL's isolation specs run
+//!   on a server (with `stormchor_isolation`).
 //!
 //! Most code only needs the [`prelude`].
 //!
@@ -30,6 +32,7 @@
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod isolation_suite;
 pub mod report;
 pub mod scenarios;
 

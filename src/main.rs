@@ -79,6 +79,25 @@ enum Command {
         /// The config file (TOML).
         config: PathBuf,
     },
+    /// Run PostgreSQL's isolation specs of DIR (laid out as src/test/isolation) and
+    /// compare each output with its expected files.
+    IsolationSuite {
+        /// The directory (isolation_schedule, specs/, expected/).
+        dir: PathBuf,
+        /// Tests to run (default: every test of DIR/isolation_schedule).
+        names: Vec<String>,
+        /// Run against this server (a libpq connection string) instead of a throwaway
+        /// cluster.
+        #[arg(long)]
+        target: Option<String>,
+        /// Write per-test verdicts as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Cancel a step still running after this many seconds (upstream's
+        /// max_step_wait); give up after twice it.
+        #[arg(long, default_value_t = 360)]
+        step_timeout: u64,
+    },
 }
 
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -600,6 +619,63 @@ fn validate_config(path: &std::path::Path) -> Result<(), String> {
     Ok(())
 }
 
+/// `stormchor isolation-suite`: runs the suite, prints the summary, writes the JSON;
+/// fails when a test this server can run differed.
+fn isolation_suite(
+    dir: PathBuf,
+    names: Vec<String>,
+    target: Option<String>,
+    json: Option<PathBuf>,
+    step_timeout: u64,
+) -> ExitCode {
+    use stormchor::isolation_suite::{SuiteOptions, run_suite};
+    let mut options = SuiteOptions::new(dir);
+    options.names = names;
+    options.target = target;
+    options.step_timeout = Duration::from_secs(step_timeout.max(1));
+    options.progress = true;
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = runtime.block_on(async {
+        stormchor::runtime::postgres::remove_clusters_on_ctrl_c();
+        run_suite(&options).await
+    });
+    let report = match report {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    print!("{}", report.summary());
+    if let Some(path) = json {
+        let text = match serde_json::to_string_pretty(&report.json()) {
+            Ok(text) => text,
+            Err(error) => {
+                eprintln!("error: cannot encode the report: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if let Err(error) = std::fs::write(&path, text) {
+            eprintln!("error: cannot write {}: {error}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    if report.failed() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let fail = |error: String, code: u8| {
@@ -619,6 +695,15 @@ fn main() -> ExitCode {
                 }
                 Err(error) => fail(error, 2),
             };
+        }
+        Some(Command::IsolationSuite {
+            dir,
+            names,
+            target,
+            json,
+            step_timeout,
+        }) => {
+            return isolation_suite(dir, names, target, json, step_timeout);
         }
         Some(Command::Describe { name, args }) => {
             let settings = match args.settings() {

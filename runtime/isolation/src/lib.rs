@@ -19,6 +19,10 @@
 //!   records the event log (markers, waiting, completion order, report points).
 //! - [`compare`]: matching an output against `NAME.out` and its variants, with a unified
 //!   diff against the closest.
+//! - [`driver`]: running a spec on a server: a [`driver::Session`] per connection
+//!   (implemented over tokio-postgres in [`driver::pg`]) answering the scheduler.
+//! - [`suite`]: one test of a corpus run on a server and its verdict (matched,
+//!   differed, not parsed, needs a newer server).
 //! - [`corpus`]: a directory laid out as upstream's `src/test/isolation`.
 //!
 //! The format notes (what upstream accepts and prints) are in `docs/isolation-suite.md`.
@@ -41,7 +45,9 @@
 
 pub mod compare;
 pub mod corpus;
+pub mod driver;
 pub mod output;
 pub mod permutations;
 pub mod schedule;
 pub mod spec;
+pub mod suite;

@@ -1,0 +1,404 @@
+//! Running a parsed spec on a real server: isolationtester's driver.
+//!
+//! The decisions (what to launch, what prints `<waiting ...>`, markers) are the
+//! [`Scheduler`]'s; this module answers its requests over connections. The work of
+//! each connection goes through one narrow interface, [`Session`] (run a block, launch
+//! a step, wait a bounded time for its result, cancel it, hand over what arrived), and
+//! the control connection adds [`Control::is_blocked`] (upstream's
+//! `pg_isolation_test_session_is_blocked`). [`pg`] implements both over tokio-postgres;
+//! a choreography can implement [`Session`] as a role's effects (each method one
+//! effect that starts now and finishes later), see `docs/isolation-suite.md`.
+//!
+//! As upstream, the connections are opened once per spec and kept across its
+//! permutations.
+//!
+//! # Example
+//! ```no_run
+//! use std::time::Duration;
+//! use stormchor_isolation::driver::{run_spec_on, RunOptions};
+//! use stormchor_isolation::output::{render, Dialect};
+//! use stormchor_isolation::spec::Spec;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let spec = Spec::parse(
+//!     "session s1 step a { SELECT 1 AS one; }\nsession s2 step b { SELECT 2 AS two; }",
+//!     "mini.spec",
+//! )?;
+//! let options = RunOptions { step_timeout: Duration::from_secs(60), ..RunOptions::default() };
+//! let run = run_spec_on("host=127.0.0.1 user=postgres", "mini", &spec, &options).await?;
+//! print!("{}", render(&run.output, Dialect::CURRENT));
+//! # Ok(()) }
+//! ```
+
+pub mod pg;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use crate::output::{Notification, StepOutcome, StepResult, TestOutput};
+use crate::permutations::permutations;
+use crate::schedule::{
+    Arrival, Connection, Next, Observation, Request, ScheduleError, Scheduler, StepState,
+};
+use crate::spec::Spec;
+
+/// An error the server sent, kept to judge whether a spec needs a newer server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerError {
+    /// When it arrived (to order errors of several connections).
+    pub at: Instant,
+    /// Its SQLSTATE.
+    pub code: String,
+    /// `SEVERITY:  message`, as a step's error prints.
+    pub text: String,
+}
+
+/// A `NOTIFY` a connection received, before its sender is named.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawNotification {
+    /// The channel.
+    pub channel: String,
+    /// The payload.
+    pub payload: String,
+    /// The sending backend's pid.
+    pub pid: i32,
+}
+
+/// What a setup or teardown block returned (see [`Observation::Ran`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BlockRun {
+    /// The result of the block's last statement, if it returned rows or failed.
+    pub results: Vec<StepResult>,
+    /// libpq's error message if the block failed.
+    pub failure: Option<String>,
+}
+
+/// One connection's work, as the driver needs it. Each method is one action that
+/// starts now and finishes later; none blocks the thread.
+pub trait Session {
+    /// The session's name (`control connection` for the control one).
+    fn name(&self) -> &str;
+    /// Its backend's pid.
+    fn pid(&self) -> i32;
+    /// Runs a block to its end (one simple-query submission).
+    fn run(&mut self, sql: &str) -> impl Future<Output = BlockRun> + Send;
+    /// Sends a step's SQL (one simple-query submission) without waiting.
+    fn launch(&mut self, sql: &str);
+    /// Waits at most `within` for the launched step's results (every result of the
+    /// submission, in order; the first error ends it). `None`: not yet.
+    fn wait(&mut self, within: Duration) -> impl Future<Output = Option<Vec<StepResult>>> + Send;
+    /// Asks the server to cancel the launched step (it then ends with an error).
+    fn cancel(&mut self) -> impl Future<Output = ()> + Send;
+    /// The notices received since the last call, as libpq prints them.
+    fn take_notices(&mut self) -> Vec<String>;
+    /// The notifications received since the last call.
+    fn take_notifications(&mut self) -> Vec<RawNotification>;
+    /// The server errors seen since the last call.
+    fn take_errors(&mut self) -> Vec<ServerError>;
+}
+
+/// The control connection: a [`Session`] that can also tell whether a session's
+/// backend waits on another session's.
+pub trait Control: Session {
+    /// Whether backend `pid` waits for a lock held or awaited by one of `pids` (or for
+    /// a safe snapshot): upstream's `pg_isolation_test_session_is_blocked`.
+    fn is_blocked(
+        &mut self,
+        pid: i32,
+        pids: &[i32],
+    ) -> impl Future<Output = Result<bool, DriverError>> + Send;
+}
+
+/// How a spec is run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Upstream's `max_step_wait`: a step still running after it is cancelled; after
+    /// twice it the run stops as upstream's tester dies.
+    pub step_timeout: Duration,
+    /// Behave as testers before 9.6 on invalid permutations (see
+    /// [`Scheduler::abandon_invalid_permutations`]).
+    pub abandon_invalid_permutations: bool,
+    /// Run every connection with `client_min_messages = warning`, as testers before
+    /// PostgreSQL 14 did (their expected files show no notices, only warnings).
+    pub quiet_notices: bool,
+    /// How often a running step is checked for being blocked (upstream: 10 ms).
+    pub poll_interval: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            step_timeout: Duration::from_secs(360),
+            abandon_invalid_permutations: false,
+            quiet_notices: false,
+            poll_interval: Duration::from_millis(10),
+        }
+    }
+}
+
+/// A spec run to its end (or to where upstream's tester would have died).
+#[derive(Clone, Debug)]
+pub struct SpecRun {
+    /// What isolationtester prints.
+    pub output: TestOutput,
+    /// Every error the server sent, in order of arrival.
+    pub errors: Vec<ServerError>,
+    /// Whether the run stopped early, as upstream's tester exits.
+    pub died: bool,
+}
+
+/// Why a spec could not be run.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    /// A connection could not be opened.
+    #[error("cannot connect {who}: {source}")]
+    Connect {
+        /// The session, or `control connection`.
+        who: String,
+        /// Why.
+        source: tokio_postgres::Error,
+    },
+    /// The connection string is not valid.
+    #[error("invalid connection string: {0}")]
+    ConnectionString(tokio_postgres::Error),
+    /// A query of the driver's own failed.
+    #[error("{what}: {source}")]
+    Query {
+        /// What the driver was doing.
+        what: String,
+        /// Why.
+        source: tokio_postgres::Error,
+    },
+    /// A wait of the driver's own exceeded its bound.
+    #[error("timed out {what}")]
+    Timeout {
+        /// What the driver was doing.
+        what: String,
+    },
+    /// The scheduler refused an answer (a driver bug).
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+}
+
+/// Connects (control connection plus one per session, application names
+/// `isolation/NAME/SESSION`) to the server of `conninfo` and runs `spec` there.
+pub async fn run_spec_on(
+    conninfo: &str,
+    name: &str,
+    spec: &Spec,
+    options: &RunOptions,
+) -> Result<SpecRun, DriverError> {
+    let quiet = options.quiet_notices;
+    let mut control = pg::PgControl::connect(conninfo, name, quiet).await?;
+    let mut sessions = Vec::with_capacity(spec.sessions.len());
+    for session in &spec.sessions {
+        sessions.push(pg::PgSession::connect(conninfo, name, &session.name, quiet).await?);
+    }
+    let pids: Vec<i32> = sessions.iter().map(Session::pid).collect();
+    control.prepare_blocked_check(&pids).await?;
+    run_spec(spec, &mut control, &mut sessions, options).await
+}
+
+/// Runs every permutation of `spec` over these connections (one per session, in the
+/// spec's order), kept across permutations.
+pub async fn run_spec<C: Control, S: Session>(
+    spec: &Spec,
+    control: &mut C,
+    sessions: &mut [S],
+    options: &RunOptions,
+) -> Result<SpecRun, DriverError> {
+    let mut output = TestOutput::for_spec(spec);
+    let mut driver = Driver {
+        control,
+        sessions,
+        options,
+        launched: Vec::new(),
+    };
+    driver.launched = vec![None; driver.sessions.len()];
+    let mut died = false;
+    for permutation in permutations(spec) {
+        let scheduler = Scheduler::new(spec, &permutation)?
+            .abandon_invalid_permutations(options.abandon_invalid_permutations)
+            .with_max_step_wait(options.step_timeout.as_secs().max(1));
+        let finished = driver.run_permutation(scheduler).await?;
+        output.permutations.push(finished.log);
+        if finished.died {
+            died = true;
+            break;
+        }
+    }
+    let mut errors = driver.control.take_errors();
+    for session in driver.sessions.iter_mut() {
+        errors.extend(session.take_errors());
+    }
+    errors.sort_by_key(|e| e.at);
+    Ok(SpecRun {
+        output,
+        errors,
+        died,
+    })
+}
+
+/// A launched step's clock: when it was sent, whether it was cancelled.
+#[derive(Clone, Copy, Debug)]
+struct Launch {
+    at: Instant,
+    cancelled: bool,
+}
+
+struct Driver<'a, C, S> {
+    control: &'a mut C,
+    sessions: &'a mut [S],
+    options: &'a RunOptions,
+    launched: Vec<Option<Launch>>,
+}
+
+impl<C: Control, S: Session> Driver<'_, C, S> {
+    async fn run_permutation(
+        &mut self,
+        mut scheduler: Scheduler<'_>,
+    ) -> Result<crate::schedule::Finished, DriverError> {
+        loop {
+            let request = match scheduler.next_move() {
+                Next::Finished(finished) => return Ok(finished),
+                Next::Ask(request) => request,
+            };
+            let answer = self.answer(request).await?;
+            scheduler.answer(answer)?;
+        }
+    }
+
+    async fn answer(&mut self, request: Request) -> Result<Observation, DriverError> {
+        Ok(match request {
+            Request::Run { connection, sql } => {
+                let (run, notices) = match connection {
+                    Connection::Control => {
+                        let run = self.control.run(&sql).await;
+                        self.control.take_notices();
+                        (run, Vec::new())
+                    }
+                    Connection::Session(i) => {
+                        let session = &mut self.sessions[i];
+                        let run = session.run(&sql).await;
+                        (run, session.take_notices())
+                    }
+                };
+                Observation::Ran {
+                    notices,
+                    results: run.results,
+                    failure: run.failure,
+                }
+            }
+            Request::Launch { session, sql, .. } => {
+                self.sessions[session].launch(&sql);
+                self.launched[session] = Some(Launch {
+                    at: Instant::now(),
+                    cancelled: false,
+                });
+                Observation::Launched
+            }
+            Request::Settle { session } => self.settle(session, true).await?,
+            Request::Finish { session } => self.settle(session, false).await?,
+            Request::Abandon { session } => {
+                self.sessions[session].cancel().await;
+                let bound = self.options.step_timeout;
+                let _ = self.sessions[session].wait(bound).await;
+                self.sessions[session].take_notices();
+                self.sessions[session].take_notifications();
+                self.launched[session] = None;
+                Observation::Abandoned
+            }
+        })
+    }
+
+    /// Waits for session `i`'s step: its result, or (with `check_blocked`) a blocked
+    /// verdict; cancels it after the step bound, gives up after twice the bound.
+    async fn settle(&mut self, i: usize, check_blocked: bool) -> Result<Observation, DriverError> {
+        let pids: Vec<i32> = self.sessions.iter().map(|s| s.pid()).collect();
+        let bound = self.options.step_timeout;
+        let mut arrivals = Vec::new();
+        loop {
+            if let Some(results) = self.sessions[i].wait(self.options.poll_interval).await {
+                return Ok(self.done(i, arrivals, results));
+            }
+            arrivals.extend(
+                self.sessions[i]
+                    .take_notices()
+                    .into_iter()
+                    .map(Arrival::Notice),
+            );
+            let launch = self.launched[i].get_or_insert(Launch {
+                at: Instant::now(),
+                cancelled: false,
+            });
+            let elapsed = launch.at.elapsed();
+            if elapsed >= bound * 2 {
+                return Ok(Observation::TimedOut {
+                    seconds: elapsed.as_secs(),
+                });
+            }
+            if elapsed >= bound && !launch.cancelled {
+                launch.cancelled = true;
+                arrivals.push(Arrival::Cancelled {
+                    seconds: elapsed.as_secs(),
+                });
+                self.sessions[i].cancel().await;
+                continue;
+            }
+            if check_blocked && self.control.is_blocked(pids[i], &pids).await? {
+                // Upstream reads the connection once more and prefers a result that
+                // arrived during the check.
+                if let Some(results) = self.sessions[i].wait(Duration::ZERO).await {
+                    return Ok(self.done(i, arrivals, results));
+                }
+                arrivals.extend(
+                    self.sessions[i]
+                        .take_notices()
+                        .into_iter()
+                        .map(Arrival::Notice),
+                );
+                return Ok(Observation::Settled {
+                    arrivals,
+                    state: StepState::Blocked,
+                });
+            }
+        }
+    }
+
+    fn done(
+        &mut self,
+        i: usize,
+        mut arrivals: Vec<Arrival>,
+        results: Vec<StepResult>,
+    ) -> Observation {
+        self.launched[i] = None;
+        arrivals.extend(
+            self.sessions[i]
+                .take_notices()
+                .into_iter()
+                .map(Arrival::Notice),
+        );
+        let notifications = self.sessions[i]
+            .take_notifications()
+            .into_iter()
+            .map(|n| Notification {
+                session: self.sessions[i].name().to_string(),
+                sender: self
+                    .sessions
+                    .iter()
+                    .find(|s| s.pid() == n.pid)
+                    .map(|s| s.name().to_string())
+                    .unwrap_or_else(|| format!("PID {}", n.pid)),
+                channel: n.channel,
+                payload: n.payload,
+            })
+            .collect();
+        Observation::Settled {
+            arrivals,
+            state: StepState::Done(StepOutcome {
+                results,
+                notifications,
+            }),
+        }
+    }
+}
