@@ -201,6 +201,37 @@ pub(crate) fn mark_owned(dir: &Path) -> Result<(), PgError> {
     })
 }
 
+/// A new temporary directory `$TMPDIR/<prefix>XXXXXX` with an owner file, for anything
+/// a run keeps on disk (SQL logs, reports in the making): removed when dropped, by
+/// [`remove_all_clusters_now`], or by the next run if this process dies. `prefix`
+/// must start with [`DIRECTORY_PREFIX`].
+///
+/// # Example
+/// ```
+/// let logs = stormchor_runtime::postgres::owned_temp_dir("stormchor-logs-").expect("created");
+/// assert!(logs.path().join(stormchor_runtime::postgres::OWNER_FILE).is_file());
+/// ```
+pub fn owned_temp_dir(prefix: &str) -> Result<tempfile::TempDir, PgError> {
+    if !prefix.starts_with(DIRECTORY_PREFIX) {
+        return Err(PgError::State {
+            state: "misconfigured",
+            operation: format!(
+                "create a directory named {prefix:?}: its name must start with {DIRECTORY_PREFIX:?}"
+            ),
+        });
+    }
+    remove_stale_directories_once();
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .map_err(|source| PgError::Io {
+            what: "cannot create a temporary directory".to_owned(),
+            source,
+        })?;
+    mark_owned(dir.path())?;
+    Ok(dir)
+}
+
 /// Removes the stormchor directories whose owner file satisfies `remove`.
 fn sweep(remove: impl Fn(Owner) -> bool) -> Vec<PathBuf> {
     let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
