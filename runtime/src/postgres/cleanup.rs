@@ -365,7 +365,7 @@ pub(crate) fn start_watchdog(pid: i32) -> Result<Child, PgError> {
     Command::new("sh")
         .args([
             "-c",
-            "read -r _; kill -KILL -- -\"$1\" 2>/dev/null",
+            "read -r _; kill -s KILL -- -\"$1\" 2>/dev/null",
             "stormchor-watchdog",
         ])
         .arg(pid.to_string())
@@ -389,6 +389,48 @@ pub(crate) fn end_watchdog(mut watchdog: Child) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn group_leader() -> Child {
+        use std::os::unix::process::CommandExt;
+        Command::new("sleep")
+            .arg("100")
+            .process_group(0)
+            .spawn()
+            .expect("sleep")
+    }
+
+    fn exits_within(child: &mut Child, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if child.try_wait().expect("wait").is_some() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+
+    #[test]
+    fn the_watchdog_kills_the_group_when_its_pipe_closes_and_not_when_ended() {
+        // The pipe closes (as when this process dies): the group goes.
+        let mut leader = group_leader();
+        let mut watchdog = start_watchdog(leader.id() as i32).expect("watchdog");
+        drop(watchdog.stdin.take());
+        assert!(
+            exits_within(&mut leader, Duration::from_secs(5)),
+            "the watchdog did not kill the group"
+        );
+        let _ = watchdog.wait();
+        // Ended first (a cluster stopped in order): the group stays.
+        let mut leader = group_leader();
+        end_watchdog(start_watchdog(leader.id() as i32).expect("watchdog"));
+        assert!(
+            !exits_within(&mut leader, Duration::from_millis(300)),
+            "an ended watchdog killed the group"
+        );
+        let _ = leader.kill();
+        let _ = leader.wait();
+    }
 
     #[test]
     fn an_owner_is_alive_only_with_its_start_time() {
