@@ -201,6 +201,37 @@ pub(crate) fn mark_owned(dir: &Path) -> Result<(), PgError> {
     })
 }
 
+/// A new temporary directory `$TMPDIR/<prefix>XXXXXX` with an owner file, for anything
+/// a run keeps on disk (SQL logs, reports in the making): removed when dropped, by
+/// [`remove_all_clusters_now`], or by the next run if this process dies. `prefix`
+/// must start with [`DIRECTORY_PREFIX`].
+///
+/// # Example
+/// ```
+/// let logs = stormchor_runtime::postgres::owned_temp_dir("stormchor-logs-").expect("created");
+/// assert!(logs.path().join(stormchor_runtime::postgres::OWNER_FILE).is_file());
+/// ```
+pub fn owned_temp_dir(prefix: &str) -> Result<tempfile::TempDir, PgError> {
+    if !prefix.starts_with(DIRECTORY_PREFIX) {
+        return Err(PgError::State {
+            state: "misconfigured",
+            operation: format!(
+                "create a directory named {prefix:?}: its name must start with {DIRECTORY_PREFIX:?}"
+            ),
+        });
+    }
+    remove_stale_directories_once();
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .map_err(|source| PgError::Io {
+            what: "cannot create a temporary directory".to_owned(),
+            source,
+        })?;
+    mark_owned(dir.path())?;
+    Ok(dir)
+}
+
 /// Removes the stormchor directories whose owner file satisfies `remove`.
 fn sweep(remove: impl Fn(Owner) -> bool) -> Vec<PathBuf> {
     let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
@@ -334,7 +365,7 @@ pub(crate) fn start_watchdog(pid: i32) -> Result<Child, PgError> {
     Command::new("sh")
         .args([
             "-c",
-            "read -r _; kill -KILL -- -\"$1\" 2>/dev/null",
+            "read -r _; kill -s KILL -- -\"$1\" 2>/dev/null",
             "stormchor-watchdog",
         ])
         .arg(pid.to_string())
@@ -358,6 +389,48 @@ pub(crate) fn end_watchdog(mut watchdog: Child) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn group_leader() -> Child {
+        use std::os::unix::process::CommandExt;
+        Command::new("sleep")
+            .arg("100")
+            .process_group(0)
+            .spawn()
+            .expect("sleep")
+    }
+
+    fn exits_within(child: &mut Child, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if child.try_wait().expect("wait").is_some() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+
+    #[test]
+    fn the_watchdog_kills_the_group_when_its_pipe_closes_and_not_when_ended() {
+        // The pipe closes (as when this process dies): the group goes.
+        let mut leader = group_leader();
+        let mut watchdog = start_watchdog(leader.id() as i32).expect("watchdog");
+        drop(watchdog.stdin.take());
+        assert!(
+            exits_within(&mut leader, Duration::from_secs(5)),
+            "the watchdog did not kill the group"
+        );
+        let _ = watchdog.wait();
+        // Ended first (a cluster stopped in order): the group stays.
+        let mut leader = group_leader();
+        end_watchdog(start_watchdog(leader.id() as i32).expect("watchdog"));
+        assert!(
+            !exits_within(&mut leader, Duration::from_millis(300)),
+            "an ended watchdog killed the group"
+        );
+        let _ = leader.kill();
+        let _ = leader.wait();
+    }
 
     #[test]
     fn an_owner_is_alive_only_with_its_start_time() {

@@ -587,8 +587,12 @@ impl PgCluster {
             settings.push(("archive_mode".to_owned(), "on".to_owned()));
             settings.push((
                 "archive_command".to_owned(),
+                // Never overwrite an archived segment; copy under a temporary name and
+                // rename, so a crash mid-copy leaves no half segment; and succeed when
+                // the same segment is there already (a crash after the copy, before the
+                // server recorded it), else the archiver would retry it forever.
                 format!(
-                    "test ! -f {dir}/%f && cp %p {dir}/%f",
+                    "{{ test ! -f {dir}/%f && cp %p {dir}/%f.part && mv {dir}/%f.part {dir}/%f; }} || cmp -s %p {dir}/%f",
                     dir = archive.path().display()
                 ),
             ));

@@ -32,8 +32,8 @@ pub use catalog::{
     Table, TableId, TableKind,
 };
 pub use cleanup::{
-    DIRECTORY_PREFIX, OWNER_FILE, first_signal, interrupt, is_interrupted, remove_all_clusters_now,
-    remove_clusters_on_ctrl_c, remove_stale_directories,
+    DIRECTORY_PREFIX, OWNER_FILE, first_signal, interrupt, is_interrupted, owned_temp_dir,
+    remove_all_clusters_now, remove_clusters_on_ctrl_c, remove_stale_directories,
 };
 pub use cluster::BackupInProgress;
 pub use cluster::{
