@@ -127,10 +127,8 @@ impl Node {
             crashes: AtomicU32::new(0),
             sessions: Sessions::default(),
             run_schema: tokio::sync::Mutex::new(None),
-            logs: tempfile::Builder::new()
-                .prefix("stormchor-logs-")
-                .tempdir()
-                .ok(),
+            // Marked with its owner, so that a later run removes it if this one dies.
+            logs: stormchor_runtime::postgres::owned_temp_dir("stormchor-logs-").ok(),
             role,
         }
     }
