@@ -937,21 +937,8 @@ impl PgCluster {
                 operation: "take a base backup".to_owned(),
             });
         }
-        let root = self.run_as.temp_dir("stormchor-backup-")?;
-        let data = root.path().join("data");
-        let mut command = self.run_as.command(self.binaries.program("pg_basebackup")?);
-        command
-            .args([
-                "--host=127.0.0.1",
-                "--username=postgres",
-                "--wal-method=stream",
-                "--checkpoint=fast",
-                "--no-sync",
-            ])
-            .arg(format!("--port={}", self.port))
-            .arg("--pgdata")
-            .arg(&data)
-            .current_dir(root.path());
+        let (root, data, mut command) =
+            basebackup_command(&self.binaries, self.run_as, &self.connection_string())?;
         if replica {
             command.arg("--write-recovery-conf");
         }
@@ -1201,15 +1188,7 @@ impl BaseBackup {
             None => PgBinaries::locate()?,
         };
         let run_as = RunAs::detect()?;
-        let root = run_as.temp_dir("stormchor-backup-")?;
-        let data = root.path().join("data");
-        let mut command = run_as.command(binaries.program("pg_basebackup")?);
-        command
-            .args(["--wal-method=stream", "--checkpoint=fast", "--no-sync"])
-            .arg(format!("--dbname={connection_string}"))
-            .arg("--pgdata")
-            .arg(&data)
-            .current_dir(root.path());
+        let (root, data, mut command) = basebackup_command(&binaries, run_as, connection_string)?;
         if replica {
             command.arg("--write-recovery-conf");
         }
@@ -1354,20 +1333,9 @@ impl BaseBackup {
             None => PgBinaries::locate()?,
         };
         let run_as = RunAs::detect()?;
-        let root = run_as.temp_dir("stormchor-backup-")?;
-        let data = root.path().join("data");
-        let mut command = run_as.command(binaries.program("pg_basebackup")?);
-        command
-            .args([
-                "--wal-method=stream",
-                "--checkpoint=fast",
-                "--no-sync",
-                "--no-clean",
-            ])
-            .arg(format!("--dbname={connection_string}"))
-            .arg("--pgdata")
-            .arg(&data)
-            .current_dir(root.path());
+        let (root, data, mut command) = basebackup_command(&binaries, run_as, connection_string)?;
+        // What it wrote stays when it fails, so that an interrupted backup can be inspected.
+        command.arg("--no-clean");
         if let Some(rate) = max_rate_kb {
             command.arg(format!("--max-rate={rate}"));
         }
@@ -1447,6 +1415,25 @@ impl BackupInProgress {
         };
         (backup, outcome)
     }
+}
+
+/// `pg_basebackup` of the server at `connection` into a new directory, WAL streamed,
+/// as `run_as`: the directory, its `data` path, and the command to add to and run.
+fn basebackup_command(
+    binaries: &PgBinaries,
+    run_as: RunAs,
+    connection: &str,
+) -> Result<(TempDir, PathBuf, Command), PgError> {
+    let root = run_as.temp_dir("stormchor-backup-")?;
+    let data = root.path().join("data");
+    let mut command = run_as.command(binaries.program("pg_basebackup")?);
+    command
+        .args(["--wal-method=stream", "--checkpoint=fast", "--no-sync"])
+        .arg(format!("--dbname={connection}"))
+        .arg("--pgdata")
+        .arg(&data)
+        .current_dir(root.path());
+    Ok((root, data, command))
 }
 
 /// The server a test runs against: a throwaway cluster it controls, or an external

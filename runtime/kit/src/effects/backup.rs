@@ -144,12 +144,7 @@ impl DbEffect for Restore {
         if node.injects(Fault::CorruptRestoredTable) {
             corrupt_largest_table(&mut restored).await?;
         }
-        let info = ServerInfo {
-            owner: node.role().to_owned(),
-            connection: restored.connection_string(),
-            archive: None,
-            controlled: true,
-        };
+        let info = ServerInfo::controlled(node.role(), &restored);
         let old = node
             .restored
             .lock()

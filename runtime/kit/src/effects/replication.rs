@@ -41,20 +41,24 @@ impl DbEffect for StartReplica {
         let backup = BaseBackup::take(&upstream.connection, true, None)
             .await
             .map_err(failed)?;
-        let replica = backup
-            .start(ClusterOptions::default())
-            .await
-            .map_err(failed)?;
-        let info = ServerInfo {
-            owner: node.role().to_owned(),
-            connection: replica.connection_string(),
-            archive: None,
-            controlled: true,
-        };
-        *server = Some(PgTarget::Throwaway(replica));
-        node.journal().count("replicas_started", 1);
-        Ok(info)
+        start_replica(node, &mut server, backup).await
     }
+}
+
+/// Starts `backup` (a replica backup) as this role's server.
+async fn start_replica(
+    node: &Node,
+    server: &mut Option<PgTarget>,
+    backup: BaseBackup,
+) -> Result<ServerInfo, EffectFailure> {
+    let replica = backup
+        .start(ClusterOptions::default())
+        .await
+        .map_err(failed)?;
+    let info = ServerInfo::controlled(node.role(), &replica);
+    *server = Some(PgTarget::Throwaway(replica));
+    node.journal().count("replicas_started", 1);
+    Ok(info)
 }
 
 /// Promotes this role's replica to a primary and waits until it accepts writes; the
@@ -73,12 +77,7 @@ impl DbEffect for Promote {
         let cluster = target.cluster("promote the replica").map_err(failed)?;
         cluster.promote().await.map_err(failed)?;
         node.journal().count("promotions", 1);
-        Ok(ServerInfo {
-            owner: node.role().to_owned(),
-            connection: cluster.connection_string(),
-            archive: None,
-            controlled: true,
-        })
+        Ok(ServerInfo::controlled(node.role(), cluster))
     }
 }
 
@@ -209,12 +208,7 @@ impl DbEffect for Follow {
         cluster.stop(StopMode::Fast).await.map_err(failed)?;
         cluster.restart().await.map_err(failed)?;
         node.journal().count("upstream_switches", 1);
-        Ok(ServerInfo {
-            owner: node.role().to_owned(),
-            connection: cluster.connection_string(),
-            archive: None,
-            controlled: true,
-        })
+        Ok(ServerInfo::controlled(node.role(), cluster))
     }
 }
 
@@ -263,19 +257,7 @@ impl DbEffect for StartPrepared {
                 node.role()
             ))
         })?;
-        let replica = backup
-            .start(ClusterOptions::default())
-            .await
-            .map_err(failed)?;
-        let info = ServerInfo {
-            owner: node.role().to_owned(),
-            connection: replica.connection_string(),
-            archive: None,
-            controlled: true,
-        };
-        *server = Some(PgTarget::Throwaway(replica));
-        node.journal().count("replicas_started", 1);
-        Ok(info)
+        start_replica(node, &mut server, backup).await
     }
 }
 

@@ -32,6 +32,18 @@ pub struct ServerInfo {
     pub controlled: bool,
 }
 
+impl ServerInfo {
+    /// A throwaway cluster `owner` controls, with no archive.
+    pub fn controlled(owner: &str, cluster: &PgCluster) -> Self {
+        ServerInfo {
+            owner: owner.to_owned(),
+            connection: cluster.connection_string(),
+            archive: None,
+            controlled: true,
+        }
+    }
+}
+
 /// Starts this role's server: a throwaway cluster (`initdb` in a temporary
 /// directory, a free loopback port), or, when the run has a `--target` and
 /// `allow_target` is set, the user's server (no process control then). The output is
