@@ -159,13 +159,15 @@ pub fn to_mermaid<R: RoleId, M: Message>(program: &Program<R, M>) -> String {
     out
 }
 
-/// The kind of a message template: its variant or type name without the payload.
+/// The kind of a message template: its variant or type name without the payload
+/// (`Rows(3)` and `Rows { n: 3 }` are `Rows`); a name of several words (a string
+/// template, a named signal) stays whole.
 pub(crate) fn kind_name<M: Debug>(msg: &M) -> String {
     let text = format!("{msg:?}");
     let text = text.trim_matches('"');
-    let end = text.find(['(', '{', ' ']).unwrap_or(text.len());
-    let kind = if end == 0 { text } else { &text[..end] };
-    sanitize(kind)
+    let end = text.find(['(', '{']).unwrap_or(text.len());
+    let kind = text[..end].trim_end();
+    sanitize(if kind.is_empty() { text } else { kind })
 }
 
 /// Removes what mermaid would read as syntax.

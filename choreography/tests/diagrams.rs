@@ -157,3 +157,26 @@ fn two_phase_commit_diagram_shows_the_decision() {
     assert!(diagram.contains("else abort"), "{diagram}");
     assert_eq!(diagram.matches("->>").count(), 4 + 2 * 4);
 }
+
+/// A message template named by several words keeps every word on its arrow; a
+/// template with a payload shows only its kind.
+#[test]
+fn message_names_of_several_words_stay_whole() {
+    #[derive(Clone, PartialEq)]
+    struct Named(&'static str);
+    impl std::fmt::Debug for Named {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    let program = Program::new()
+        .role(Coordinator)
+        .role(Backup)
+        .send(Backup, Coordinator, Named("backed up"))
+        .send(Backup, Coordinator, Named("checksums (12 bytes)"));
+    let diagram = to_mermaid(&program);
+    assert!(diagram.contains(": backed up\n"), "{diagram}");
+    assert!(diagram.contains(": checksums\n"), "{diagram}");
+    let sample = to_mermaid(&sample());
+    assert!(sample.contains(": Rows\n"), "{sample}");
+}

@@ -49,6 +49,18 @@ pub trait DbEffect: ExtensionEffect + Clone + Sized {
 
 /// An effect whose output becomes the value of a slot at each role that runs it.
 /// Made by [`DbEffect::into_slot`]; diagrams show it as `Effect { .. } => slot`.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::TableChecksums;
+/// use stormchor_kit::slots::{CHECKSUMS, PRIMARY};
+/// use stormchor_kit::DbEffect;
+///
+/// // The checksums become this role's value of CHECKSUMS, which a message can carry on.
+/// let produce = TableChecksums { of: PRIMARY }.into_slot(CHECKSUMS);
+/// assert_eq!(produce.slot, CHECKSUMS);
+/// assert_eq!(format!("{produce:?}"), "TableChecksums { of: primary } => checksums");
+/// ```
 #[derive(Clone, PartialEq)]
 pub struct Produce<E: DbEffect> {
     /// The effect.

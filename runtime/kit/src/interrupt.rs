@@ -2,7 +2,20 @@
 //! it is set, so that a run still verifies and reports what it did.
 //!
 //! It is the state of this process, not of any role: every role running in the
-//! process sees it, and a role in another process has its own.
+//! process sees it, and a role in another process has its own. It stays set until
+//! [`clear`]ed: a program that runs several scenarios one after another in one
+//! process (a test harness, a loop of runs) clears it before the next run, once it
+//! has decided the interrupt does not end them all.
+//!
+//! # Example
+//! ```
+//! use stormchor_kit::interrupt;
+//!
+//! interrupt::request();
+//! assert!(interrupt::requested());
+//! interrupt::clear();
+//! assert!(!interrupt::requested());
+//! ```
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
@@ -12,6 +25,12 @@ static REQUESTED: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBo
 /// Asks every load effect of this process to end after its current operation.
 pub fn request() {
     REQUESTED.store(true, Ordering::Relaxed);
+}
+
+/// Forgets an earlier request: load effects started from now on run their full
+/// duration again.
+pub fn clear() {
+    REQUESTED.store(false, Ordering::Relaxed);
 }
 
 /// Whether an interrupt was requested.

@@ -13,6 +13,22 @@ use crate::node::{KitRole, Node};
 use crate::value::Carry;
 
 /// How one role ended.
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use stormchor_kit::RoleRecord;
+///
+/// let backup = RoleRecord {
+///     role: "Backup".into(),
+///     completed: false,
+///     elapsed: Duration::from_secs(3),
+///     phase: Some("restore".into()),
+///     failure: Some("Restore failed: pg_ctl start exited 1".into()),
+///     sql_log: Vec::new(),
+/// };
+/// assert!(!backup.completed && backup.failure.is_some());
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RoleRecord {
     /// The role.
@@ -30,6 +46,19 @@ pub struct RoleRecord {
 }
 
 /// The report of one scenario run.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::ScenarioReport;
+///
+/// // What a test asserts on after a run: the verdict, the failed checks, the figures.
+/// fn summary(report: &ScenarioReport) -> String {
+///     let failed: Vec<&str> = report.failed_checks().map(|c| c.name.as_str()).collect();
+///     format!("{}: {} ({} failed checks: {failed:?})", report.name,
+///         if report.success { "PASSED" } else { "FAILED" }, failed.len())
+/// }
+/// # let _ = summary;
+/// ```
 #[derive(Clone, Debug, Serialize)]
 pub struct ScenarioReport {
     /// The scenario.

@@ -18,6 +18,16 @@ use crate::report::ScenarioReport;
 use crate::value::Carry;
 
 /// A fault a scenario injects on purpose, to show that its verifier catches it.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::Fault;
+///
+/// let fault: Fault = "skip-wal-replay".parse().expect("a fault");
+/// assert_eq!(fault, Fault::SkipWalReplay);
+/// assert_eq!(fault.to_string(), "skip-wal-replay");
+/// assert!("skip-replay".parse::<Fault>().is_err());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Fault {
     /// Deletes one acknowledged ledger row behind the writers' back.
@@ -80,6 +90,20 @@ impl FromStr for Fault {
 }
 
 /// How a scenario runs. Every role's [`Node`] is built from a copy of it.
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use stormchor_kit::{Fault, ScenarioOptions};
+///
+/// let options = ScenarioOptions {
+///     duration: Duration::from_secs(2),
+///     fault: Some(Fault::DeleteAcknowledgedRow),
+///     seed: 7,
+///     ..ScenarioOptions::short()
+/// };
+/// assert!(options.target.is_none());
+/// ```
 #[derive(Clone, Debug)]
 pub struct ScenarioOptions {
     /// Workers.
@@ -124,6 +148,14 @@ impl ScenarioOptions {
 
 /// Why a scenario could not run (a scenario that ran and failed a check returns a
 /// report with `success == false` instead).
+///
+/// # Example
+/// ```
+/// use stormchor_kit::{ScenarioError, ScenarioRegistry};
+///
+/// let error = ScenarioRegistry::new().get("backup-restor").err().expect("not registered");
+/// assert!(matches!(error, ScenarioError::Unknown { .. }));
+/// ```
 #[derive(Debug, Error)]
 pub enum ScenarioError {
     /// No scenario has that name.
@@ -204,6 +236,15 @@ pub enum ScenarioError {
 }
 
 /// What a scenario runs with unless told otherwise, and what it needs.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::Defaults;
+///
+/// // A scenario that runs the stress mix on whatever tables it finds.
+/// let defaults = Defaults { touches_user_tables: true, ..Defaults::default() };
+/// assert!(defaults.touches_user_tables);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Defaults {
     /// It controls the server's processes (kills, restarts, backups, replicas): a
@@ -241,6 +282,23 @@ pub type RunFuture<'a> =
 /// diagram, and its run.
 ///
 /// Most scenarios are a [`KitScenario`]: a function from options to a kit program.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::{Scenario, ScenarioOptions, ScenarioRegistry};
+///
+/// // Every registered scenario can be drawn and projected before it runs.
+/// fn describe(registry: &ScenarioRegistry) -> Vec<String> {
+///     registry
+///         .iter()
+///         .map(|scenario: &dyn Scenario| {
+///             let frames = scenario.control_frames(&ScenarioOptions::short()).unwrap_or(0);
+///             format!("{}: {} ({frames} control frames)", scenario.name(), scenario.description())
+///         })
+///         .collect()
+/// }
+/// assert!(describe(&ScenarioRegistry::new()).is_empty());
+/// ```
 pub trait Scenario: Send + Sync {
     /// Its name (`backup-restore`).
     fn name(&self) -> &'static str;

@@ -17,6 +17,21 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// What a slot can hold: a value that can travel between processes.
+///
+/// # Example
+/// ```
+/// use serde::{Deserialize, Serialize};
+/// use stormchor_kit::{Slot, Values};
+///
+/// // Any serde type that is Clone + Debug + Send + Sync is a value (a blanket impl).
+/// #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// struct Position { timeline: u32, lsn: u64 }
+///
+/// const WHERE: Slot<Position> = Slot::new("position");
+/// let values = Values::new("Replica");
+/// values.put(WHERE, &Position { timeline: 2, lsn: 42 }).expect("encodes");
+/// assert_eq!(values.get(WHERE).expect("held").timeline, 2);
+/// ```
 pub trait Value: Serialize + DeserializeOwned + Clone + Debug + Send + Sync + 'static {}
 
 impl<T> Value for T where T: Serialize + DeserializeOwned + Clone + Debug + Send + Sync + 'static {}
@@ -112,6 +127,18 @@ impl<T> Slot<T> {
 ///
 /// In a program it is a template (no payload); the sender fills the payload from
 /// the value it holds. Two carries are the same message when they name the same slot.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::slots::PRIMARY;
+/// use stormchor_kit::Carry;
+///
+/// // In a program a carry is a template: the sender fills in the value it holds.
+/// let template = PRIMARY.carry();
+/// assert_eq!(template.slot(), "primary");
+/// assert!(template.payload().is_none() && !template.is_signal());
+/// assert_eq!(template, Carry::from(PRIMARY));
+/// ```
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Carry {
     slot: Cow<'static, str>,
@@ -183,6 +210,17 @@ impl<T> From<Slot<T>> for Carry {
 }
 
 /// Why a slot's value cannot be read.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::{Slot, ValueError, Values};
+///
+/// const POINT: Slot<u64> = Slot::new("point");
+/// let values = Values::new("Backup");
+/// let missing = values.get(POINT).unwrap_err();
+/// assert!(matches!(missing, ValueError::Missing { .. }));
+/// assert!(missing.to_string().contains("role Backup holds no value `point`"));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ValueError {
     /// The role holds no value of the slot.
@@ -218,6 +256,20 @@ pub enum ValueError {
 }
 
 /// A value as it is kept and travels: its type's name, then the value.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::{Slot, Values, encode};
+///
+/// const ROWS: Slot<u64> = Slot::new("rows");
+/// const NAME: Slot<String> = Slot::new("rows");
+/// let bytes = encode(ROWS, &7).expect("encodes");
+/// let values = Values::new("Coordinator");
+/// values.receive("rows", "Worker(0)", bytes);
+/// assert_eq!(values.get(ROWS).expect("a u64"), 7);
+/// // The type travels with the value: read as another type, it is an error.
+/// assert!(values.get(NAME).is_err());
+/// ```
 pub fn encode<T: Value>(slot: Slot<T>, value: &T) -> Result<Vec<u8>, ValueError> {
     bincode::serialize(&(std::any::type_name::<T>(), value)).map_err(|e| ValueError::Encode {
         slot: slot.name.to_owned(),
@@ -370,8 +422,9 @@ impl Values {
 
     /// The latest value of `slot` from each role that sent one, in role-name order
     /// (this role's own values are not among them). A role that sent one in an
-    /// earlier round and none since is listed with that value: give values that
-    /// accumulate (a ledger) or read them in order with [`next`](Values::next).
+    /// earlier round and none since is listed with that value: read values that add
+    /// up over rounds (a ledger's rounds) with [`all_from_each`](Values::all_from_each),
+    /// or in order with [`next`](Values::next).
     pub fn from_each<T: Value>(&self, slot: Slot<T>) -> Result<Vec<(String, T)>, ValueError> {
         let latest: BTreeMap<String, Vec<u8>> = self
             .held()
@@ -384,5 +437,37 @@ impl Values {
             .into_iter()
             .map(|(from, bytes)| Ok((from, self.decode(slot, &bytes)?)))
             .collect()
+    }
+
+    /// Every value of `slot` from each role that sent one, in role-name order and,
+    /// per role, in the order they arrived (this role's own values are not among
+    /// them): for values each of which is a part of a whole, such as one round of a
+    /// ledger.
+    ///
+    /// # Example
+    /// ```
+    /// use stormchor_kit::{Slot, Values};
+    ///
+    /// const ROWS: Slot<u32> = Slot::new("rows");
+    /// let values = Values::new("Coordinator");
+    /// for (from, n) in [("Worker(1)", 5u32), ("Worker(0)", 1), ("Worker(1)", 7)] {
+    ///     values.receive("rows", from, stormchor_kit::encode(ROWS, &n).expect("encodes"));
+    /// }
+    /// let each = values.all_from_each(ROWS).expect("decodes");
+    /// assert_eq!(each, vec![("Worker(0)".to_owned(), vec![1]), ("Worker(1)".to_owned(), vec![5, 7])]);
+    /// ```
+    pub fn all_from_each<T: Value>(
+        &self,
+        slot: Slot<T>,
+    ) -> Result<Vec<(String, Vec<T>)>, ValueError> {
+        let mut each: BTreeMap<String, Vec<T>> = BTreeMap::new();
+        for held in self.held().get(slot.name).into_iter().flatten() {
+            let Some(from) = held.from.clone() else {
+                continue;
+            };
+            let value = self.decode(slot, &held.bytes)?;
+            each.entry(from).or_default().push(value);
+        }
+        Ok(each.into_iter().collect())
     }
 }

@@ -211,6 +211,41 @@ impl Ledger {
             ..Ledger::default()
         }
     }
+
+    /// An empty ledger that goes on where this one ends: same writer, next
+    /// transaction number, nothing recorded yet. A writer that reports in rounds
+    /// writes each round into one of these and sends only that.
+    pub fn continuation(&self) -> Self {
+        Ledger {
+            worker: self.worker,
+            rows_per_tx: self.rows_per_tx,
+            next_tx: self.next_tx,
+            ..Ledger::default()
+        }
+    }
+
+    /// Adds `later` (a continuation of this ledger, as the writer sent it) to this one.
+    ///
+    /// # Example
+    /// ```
+    /// use stormchor_runtime::postgres::Ledger;
+    ///
+    /// let mut whole = Ledger::new(0, 3);
+    /// whole.acknowledged.push(0);
+    /// whole.next_tx = 1;
+    /// let mut round = whole.continuation();
+    /// round.acknowledged.push(1);
+    /// round.next_tx = 2;
+    /// whole.absorb(round);
+    /// assert_eq!((whole.acknowledged, whole.next_tx), (vec![0, 1], 2));
+    /// ```
+    pub fn absorb(&mut self, later: Ledger) {
+        self.acknowledged.extend(later.acknowledged);
+        self.in_doubt.extend(later.in_doubt);
+        self.aborted.extend(later.aborted);
+        self.next_tx = self.next_tx.max(later.next_tx);
+        self.reconnects += later.reconnects;
+    }
 }
 
 /// Where a ledger writer connects: a connection string that a failover may change

@@ -20,6 +20,27 @@ use crate::value::Slot;
 
 /// Takes a base backup (`pg_basebackup`, WAL streamed) of the server in slot `of`;
 /// this role keeps it (one at a time: a new backup replaces the last).
+///
+/// # Example
+/// ```
+/// use stormchor_choreography::At;
+/// use stormchor_kit::effects::{StartServer, TakeBackup, VerifyBackup};
+/// use stormchor_kit::slots::PRIMARY;
+/// use stormchor_kit::{Carry, DbEffect, Program, project_all};
+///
+/// #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// enum Role { Primary, Backup }
+/// use Role::*;
+///
+/// // The primary's node starts the server and tells the backup node where it is.
+/// let program: Program<Role, Carry> = Program::new()
+///     .with_roles([Primary, Backup])
+///     .ext(At::new(StartServer::throwaway().archiving().into_slot(PRIMARY), [Primary]))
+///     .send(Primary, Backup, PRIMARY.carry())
+///     .ext(At::new(TakeBackup { of: PRIMARY }, [Backup]))
+///     .ext(At::new(VerifyBackup { tolerate: false }, [Backup]));
+/// assert!(project_all(&program).is_ok());
+/// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct TakeBackup {
     /// The server to back up.
@@ -44,6 +65,15 @@ impl DbEffect for TakeBackup {
 /// Checks this role's base backup against its manifest with `pg_verifybackup`, as a
 /// check of the report; the output is whether it held (a failing check also fails
 /// the effect unless `tolerate` is set, for scenarios that expect a broken backup).
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::VerifyBackup;
+///
+/// // A scenario that breaks the backup on purpose records the failed check and goes on.
+/// let expecting_a_broken_backup = VerifyBackup { tolerate: true };
+/// assert_eq!(format!("{expecting_a_broken_backup:?}"), "VerifyBackup { tolerate: true }");
+/// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct VerifyBackup {
     /// Record a failure as a check only, without failing the effect.
@@ -81,6 +111,15 @@ impl DbEffect for VerifyBackup {
 }
 
 /// Where a restore stops.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::{Goal, RecoveryGoal, RestoreTo};
+///
+/// let to_the_end_of_the_backup = RestoreTo::BackupEnd;
+/// let to_a_restore_point = RestoreTo::Goal(Goal::Fixed(RecoveryGoal::Name("before_drop".into())));
+/// assert_ne!(to_the_end_of_the_backup, to_a_restore_point);
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub enum RestoreTo {
     /// At a goal: fixed, or the value of a slot.
@@ -96,6 +135,18 @@ pub enum RestoreTo {
 ///
 /// Faults: `skip-wal-replay` starts the backup without replaying to the target;
 /// `corrupt-restored-table` empties the file of its largest table holding rows.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::{Goal, Restore, RestoreTo};
+/// use stormchor_kit::slots::{POINT, PRIMARY, RESTORED};
+/// use stormchor_kit::DbEffect;
+///
+/// // Replay the primary's archived WAL up to the point the coordinator recorded and sent.
+/// let restore = Restore { from: PRIMARY, to: RestoreTo::Goal(Goal::AtPoint(POINT)), name: "restored" }
+///     .into_slot(RESTORED);
+/// assert_eq!(restore.effect.name, "restored");
+/// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct Restore {
     /// The server whose archive holds the WAL.
@@ -167,6 +218,15 @@ fn recovery_target(goal: &RecoveryGoal) -> Result<RecoveryTarget, EffectFailure>
 }
 
 /// Stops and removes the restored cluster `name` of this role.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::RemoveRestored;
+///
+/// // Free the disk of one restored cluster before restoring the next one.
+/// let remove = RemoveRestored { name: "restored" };
+/// assert_eq!(remove.name, "restored");
+/// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct RemoveRestored {
     /// The cluster's name.
@@ -339,6 +399,14 @@ impl DbEffect for StartBackup {
 }
 
 /// How a base backup taken in the background ended.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::BackupOutcome;
+///
+/// let outcome = BackupOutcome { completed: false, error: Some("server closed the connection".into()), path: "/tmp/b".into() };
+/// assert!(!outcome.completed && outcome.error.is_some());
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BackupOutcome {
     /// Whether `pg_basebackup` completed.
@@ -353,6 +421,16 @@ pub struct BackupOutcome {
 /// ends, completed or not, and keeps it (whatever it wrote, when it failed) as this
 /// role's base backup, for [`VerifyBackup`] and [`Restore`]. A failed backup does not
 /// fail the effect: the output says how it ended.
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use stormchor_kit::effects::{FinishBackup, VerifyBackup};
+///
+/// // A crash may have broken the backup: look at how it ended, and check what it wrote.
+/// let steps = (FinishBackup { within: Duration::from_secs(120) }, VerifyBackup { tolerate: true });
+/// assert_eq!(steps.0.within, Duration::from_secs(120));
+/// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct FinishBackup {
     /// How long to wait before killing `pg_basebackup`.

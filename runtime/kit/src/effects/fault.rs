@@ -22,6 +22,18 @@ use crate::value::Slot;
 ///   the catalog;
 /// - `corrupt-ledger-index`: this role's own server is stopped, a page of the ledger's
 ///   primary-key index overwritten, and the server started again.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::FaultPoint;
+/// use stormchor_kit::slots::{LEDGER, PRIMARY};
+/// use stormchor_kit::Fault;
+///
+/// // Does nothing unless the run injects this fault (`--inject delete-acknowledged-row`):
+/// // then the verifier after it must fail.
+/// let fault = FaultPoint { fault: Fault::DeleteAcknowledgedRow, on: PRIMARY, ledgers: LEDGER };
+/// assert_eq!(fault.fault, Fault::DeleteAcknowledgedRow);
+/// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct FaultPoint {
     /// The fault.
@@ -43,14 +55,9 @@ impl DbEffect for FaultPoint {
         let client = connect(&server.connection).await?;
         match self.fault {
             Fault::DeleteAcknowledgedRow => {
-                let victim = node
-                    .values()
-                    .from_each(self.ledgers)
-                    .map_err(failed)?
+                let victim = super::verify::gathered_ledgers(node, self.ledgers)?
                     .into_iter()
-                    .find_map(|(_, ledger)| {
-                        ledger.acknowledged.first().map(|tx| (ledger.worker, *tx))
-                    });
+                    .find_map(|ledger| ledger.acknowledged.first().map(|tx| (ledger.worker, *tx)));
                 let Some((worker, tx)) = victim else {
                     return Err(EffectFailure::permanent(
                         "fault: no acknowledged transaction to delete a row of",

@@ -22,6 +22,18 @@ use crate::value::Slot;
 /// Runs the action mix for `duration` on the server in `on`, on this role's catalog
 /// (discover it first with [`Discover`](super::Discover)); the output is the number of
 /// actions run. Ends early on an interrupt.
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use stormchor_kit::effects::StressLoad;
+/// use stormchor_kit::slots::{ACTIONS, PRIMARY};
+/// use stormchor_kit::DbEffect;
+///
+/// // Each worker runs the mix on its own share for 10 s; the count goes to the coordinator.
+/// let load = StressLoad { on: PRIMARY, duration: Duration::from_secs(10) }.into_slot(ACTIONS);
+/// assert_eq!(load.effect.duration, Duration::from_secs(10));
+/// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct StressLoad {
     /// The server.
@@ -75,9 +87,22 @@ impl DbEffect for StressLoad {
 }
 
 /// Writes ledger transactions (3 rows each) to the server in `on` for `duration`,
-/// reconnecting through crashes; the output is this role's ledger so far (kept across
-/// rounds), to send to the verifier. Only members of a family write (their index is
-/// the writer's number).
+/// reconnecting through crashes; the output is what this call wrote (one round: the
+/// transactions numbered on from the previous round's), to send to the verifier, which
+/// adds up every round each writer sent. The role keeps the whole ledger
+/// ([`Node::ledger`]). Only members of a family write (their index is the writer's
+/// number).
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use stormchor_kit::effects::WriteLedger;
+/// use stormchor_kit::slots::{LEDGER, PRIMARY};
+/// use stormchor_kit::DbEffect;
+///
+/// let write = WriteLedger { on: PRIMARY, duration: Duration::from_secs(2) }.into_slot(LEDGER);
+/// assert_eq!(format!("{write:?}"), format!("{:?} => ledger", write.effect));
+/// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct WriteLedger {
     /// The server.
@@ -91,30 +116,40 @@ impl DbEffect for WriteLedger {
 
     async fn run(&self, node: &Node) -> Result<Ledger, EffectFailure> {
         let server = node.value(self.on)?;
-        let mut ledger = std::mem::take(&mut *lock(&node.ledger));
-        if ledger.rows_per_tx == 0 {
+        let mut whole = lock(&node.ledger).clone();
+        if whole.rows_per_tx == 0 {
             let Some(k) = node.member() else {
                 return Err(EffectFailure::permanent(format!(
                     "{} is no member of a family: only members write the ledger",
                     node.role()
                 )));
             };
-            ledger = Ledger::new(i32::from(k), 3);
+            whole = Ledger::new(i32::from(k), 3);
         }
+        let mut round = whole.continuation();
         let target = LedgerTarget::new(server.connection);
         write_ledger(
-            &mut ledger,
+            &mut round,
             &target,
             self.duration,
             &crate::interrupt::flag(),
         )
         .await;
-        *lock(&node.ledger) = ledger.clone();
-        Ok(ledger)
+        whole.absorb(round.clone());
+        *lock(&node.ledger) = whole;
+        Ok(round)
     }
 }
 
 /// What a [`RunWorkload`] did.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::WorkloadSummary;
+///
+/// let summary = WorkloadSummary { workload: "tpcb".into(), operations: 1200, errors: 0, per_second: 240.0 };
+/// assert_eq!(summary.operations as f64 / summary.per_second, 5.0);
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WorkloadSummary {
     /// The workload.

@@ -300,6 +300,19 @@ impl DbEffect for Refuses {
 }
 
 /// What a [`CheckValue`] expects.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::{CheckValue, Wanted};
+/// use stormchor_kit::Slot;
+///
+/// const ROWS: Slot<String> = Slot::new("rows on the standby");
+/// const EXPECTED: Slot<String> = Slot::new("rows on the primary");
+/// let fixed = Wanted::Text("1000");
+/// let same_as_the_primary = Wanted::In(EXPECTED);
+/// assert_ne!(fixed, same_as_the_primary);
+/// # let _ = ROWS;
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub enum Wanted {
     /// This text.

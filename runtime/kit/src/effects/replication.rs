@@ -20,6 +20,29 @@ use crate::value::Slot;
 /// primary, or another replica: then it cascades). A primary with
 /// `synchronous_standby_names = '*'` makes it a synchronous one. The output is where
 /// the replica is.
+///
+/// # Example
+/// ```
+/// use stormchor_choreography::At;
+/// use stormchor_kit::effects::{Promote, StartReplica, StartServer, WaitForReplay};
+/// use stormchor_kit::slots::{PRIMARY, REPLICA};
+/// use stormchor_kit::{Carry, DbEffect, Program, project_all};
+/// use std::time::Duration;
+///
+/// #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// enum Role { Primary, Replica }
+/// use Role::*;
+///
+/// // The replica's node streams from the primary, catches up, and is promoted.
+/// let program: Program<Role, Carry> = Program::new()
+///     .with_roles([Primary, Replica])
+///     .ext(At::new(StartServer::throwaway().into_slot(PRIMARY), [Primary]))
+///     .send(Primary, Replica, PRIMARY.carry())
+///     .ext(At::new(StartReplica { of: PRIMARY }.into_slot(REPLICA), [Replica]))
+///     .ext(At::new(WaitForReplay { upstream: PRIMARY, bound: Duration::from_secs(60) }, [Replica]))
+///     .ext(At::new(Promote.into_slot(REPLICA), [Replica]));
+/// assert!(project_all(&program).is_ok());
+/// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct StartReplica {
     /// The upstream server.
@@ -63,6 +86,17 @@ async fn start_replica(
 
 /// Promotes this role's replica to a primary and waits until it accepts writes; the
 /// output is where it is (so that it can be sent on as the new primary).
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::Promote;
+/// use stormchor_kit::slots::PRIMARY;
+/// use stormchor_kit::DbEffect;
+///
+/// // The promoted replica is the new primary: its address goes on in PRIMARY.
+/// let promote = Promote.into_slot(PRIMARY);
+/// assert_eq!(format!("{promote:?}"), "Promote => primary");
+/// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct Promote;
 
@@ -83,6 +117,16 @@ impl DbEffect for Promote {
 
 /// Waits (at most `bound`) until this role's replica has replayed everything the
 /// server in `upstream` had written when the wait began.
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use stormchor_kit::effects::WaitForReplay;
+/// use stormchor_kit::slots::PRIMARY;
+///
+/// let caught_up = WaitForReplay { upstream: PRIMARY, bound: Duration::from_secs(30) };
+/// assert_eq!(caught_up.bound, Duration::from_secs(30));
+/// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct WaitForReplay {
     /// The server whose position to reach.
@@ -215,6 +259,18 @@ impl DbEffect for Follow {
 /// Takes a base backup of the server in `of` set up to start as its streaming
 /// replica, without starting it: [`StartPrepared`] starts it later (after the
 /// upstream changed timeline, say). This role keeps it as its backup.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::{PrepareReplica, StartPrepared};
+/// use stormchor_kit::slots::{PRIMARY, REPLICA};
+/// use stormchor_kit::DbEffect;
+///
+/// // Back up now, start later (after the upstream changed timeline).
+/// let prepare = PrepareReplica { of: PRIMARY };
+/// let start = StartPrepared.into_slot(REPLICA);
+/// assert_eq!(format!("{prepare:?} / {start:?}"), "PrepareReplica { of: primary } / StartPrepared => replica");
+/// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct PrepareReplica {
     /// The upstream server.
@@ -237,6 +293,16 @@ impl DbEffect for PrepareReplica {
 
 /// Starts this role's server from the replica backup [`PrepareReplica`] took; the
 /// output is where it is.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::StartPrepared;
+/// use stormchor_kit::slots::CASCADE;
+/// use stormchor_kit::DbEffect;
+///
+/// let cascade = StartPrepared.into_slot(CASCADE);
+/// assert_eq!(format!("{cascade:?}"), "StartPrepared => cascade");
+/// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct StartPrepared;
 
@@ -264,6 +330,17 @@ impl DbEffect for StartPrepared {
 /// Stops this role's primary, makes it a standby (`standby.signal`, no upstream) and
 /// starts it again: promoting it then switches it to a new timeline, as PostgreSQL's
 /// `set_standby_mode` and `promote` do.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::{Promote, RestartAsStandby};
+/// use stormchor_kit::slots::PRIMARY;
+/// use stormchor_kit::DbEffect;
+///
+/// // A primary made a standby and promoted again moves to a new timeline.
+/// let steps = (RestartAsStandby, Promote.into_slot(PRIMARY));
+/// assert_eq!(format!("{:?}", steps.0), "RestartAsStandby");
+/// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct RestartAsStandby;
 

@@ -19,6 +19,21 @@ use crate::value::Slot;
 /// tables linked by foreign keys or partitioning whose position is `k` modulo `n`, so
 /// that members never change one another's tables and each catalog stays exact. The
 /// output is the number of tables kept.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::{Discover, StressLoad, ValidateCatalog};
+/// use stormchor_kit::slots::PRIMARY;
+/// use std::time::Duration;
+///
+/// // Each worker discovers its share, stresses it, and checks its catalog still holds.
+/// let steps = (
+///     Discover { on: PRIMARY },
+///     StressLoad { on: PRIMARY, duration: Duration::from_secs(5) },
+///     ValidateCatalog { on: PRIMARY },
+/// );
+/// assert_eq!(format!("{:?}", steps.0), "Discover { on: primary }");
+/// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct Discover {
     /// The server.
@@ -145,6 +160,19 @@ pub fn keep_share(catalog: &Catalog, k: u16, n: u16) {
 }
 
 /// Creates the ledger table on the server in `on` (if it is not there).
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::{CreateLedger, WriteLedger};
+/// use stormchor_kit::slots::{LEDGER, PRIMARY};
+/// use stormchor_kit::DbEffect;
+/// use std::time::Duration;
+///
+/// let create = CreateLedger { on: PRIMARY };
+/// let write = WriteLedger { on: PRIMARY, duration: Duration::from_secs(2) }.into_slot(LEDGER);
+/// assert_eq!(format!("{create:?}"), "CreateLedger { on: primary }");
+/// # let _ = write;
+/// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct CreateLedger {
     /// The server.
@@ -162,6 +190,15 @@ impl DbEffect for CreateLedger {
 }
 
 /// Where [`RunSql`] takes its SQL from.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::schema::SqlSource;
+///
+/// let inline = SqlSource::Text("CREATE TABLE t (id int PRIMARY KEY)");
+/// let from_a_file = SqlSource::File("schema.sql".into());
+/// assert_ne!(inline, from_a_file);
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub enum SqlSource {
     /// This text.
@@ -175,6 +212,16 @@ pub enum SqlSource {
 
 /// Runs SQL (one or more statements) on the server in `on`; an error names the source
 /// and the line of the failing statement where the server says it.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::schema::SqlSource;
+/// use stormchor_kit::effects::RunSql;
+/// use stormchor_kit::slots::PRIMARY;
+///
+/// let setup = RunSql { on: PRIMARY, sql: SqlSource::Text("CREATE TABLE t (id int PRIMARY KEY, v int)") };
+/// assert!(matches!(setup.sql, SqlSource::Text(_)));
+/// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct RunSql {
     /// The server.

@@ -19,6 +19,19 @@ use crate::effect::DbEffect;
 use crate::node::{Node, lock};
 
 /// Where a server is, as other roles need to know it.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::ServerInfo;
+///
+/// let primary = ServerInfo {
+///     owner: "Primary".into(),
+///     connection: "host=127.0.0.1 port=5432 user=postgres".into(),
+///     archive: None,
+///     controlled: true,
+/// };
+/// assert!(primary.controlled && primary.archive.is_none());
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerInfo {
     /// The role that runs it.
@@ -193,6 +206,17 @@ async fn with_cluster<T>(
 }
 
 /// Where this role's server is now (after a promotion, a restart...).
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::ServerAddress;
+/// use stormchor_kit::slots::PRIMARY;
+/// use stormchor_kit::DbEffect;
+///
+/// // After a restart the owner sends where its server is now.
+/// let now = ServerAddress.into_slot(PRIMARY);
+/// assert_eq!(format!("{now:?}"), "ServerAddress => primary");
+/// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct ServerAddress;
 
@@ -214,6 +238,15 @@ impl DbEffect for ServerAddress {
 }
 
 /// Stops this role's server.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::StopServer;
+/// use stormchor_runtime::postgres::StopMode;
+///
+/// let clean_stop = StopServer(StopMode::Fast);
+/// assert_eq!(clean_stop.0, StopMode::Fast);
+/// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct StopServer(pub StopMode);
 
@@ -227,6 +260,15 @@ impl DbEffect for StopServer {
 }
 
 /// SIGKILLs this role's server (postmaster and children).
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::{KillServer, RestartServer};
+///
+/// // Kill, then start again: crash recovery replays the WAL.
+/// let steps = (KillServer, RestartServer);
+/// assert_eq!(format!("{steps:?}"), "(KillServer, RestartServer)");
+/// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct KillServer;
 
@@ -241,6 +283,13 @@ impl DbEffect for KillServer {
 }
 
 /// Starts this role's stopped (or killed) server again: crash recovery runs.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::RestartServer;
+///
+/// assert_eq!(format!("{RestartServer:?}"), "RestartServer");
+/// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct RestartServer;
 
@@ -255,6 +304,16 @@ impl DbEffect for RestartServer {
 /// SIGKILLs this role's server at a seeded moment within `within`, then (with
 /// `restart`) starts it again. The n-th crash of a role picks its moment from the
 /// run's seed and n, so `--seed` replays it.
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use stormchor_kit::effects::Crash;
+///
+/// // Kill at a seeded moment within the next 2 s, then let crash recovery run.
+/// let crash = Crash { within: Duration::from_secs(2), restart: true };
+/// assert!(crash.restart);
+/// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct Crash {
     /// The window the moment falls in.

@@ -24,6 +24,13 @@ use crate::value::Slot;
 pub const MISSED: Slot<Vec<String>> = Slot::new("missed expectations");
 
 /// An isolation level.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::Level;
+///
+/// assert_ne!(Level::RepeatableRead, Level::Serializable);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Level {
     /// READ UNCOMMITTED.
@@ -63,6 +70,15 @@ impl Level {
 }
 
 /// What a statement must do.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::Expect;
+///
+/// // A serialization failure must be SQLSTATE 40001.
+/// let must_fail = Expect::Error("40001");
+/// assert_ne!(must_fail, Expect::Ok);
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub enum Expect {
     /// Succeed.
@@ -322,6 +338,20 @@ async fn seen_waiting(
 /// The backend process id of this role's SQL session (connected to the server in
 /// `on`), to send to a role whose statement must wait for this one's locks
 /// ([`Sql::waits_for`]).
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::{SessionPid, Sql};
+/// use stormchor_kit::slots::PRIMARY;
+/// use stormchor_kit::{DbEffect, Slot};
+///
+/// // T1 sends its backend's pid; T2's update must wait for exactly that backend.
+/// const T1_PID: Slot<i32> = Slot::new("t1 pid");
+/// let pid = SessionPid { on: PRIMARY }.into_slot(T1_PID);
+/// let blocked = Sql::waits_for(PRIMARY, "UPDATE t SET v = 2 WHERE id = 1", T1_PID);
+/// assert_eq!(blocked.blocked_by, Some(T1_PID));
+/// # let _ = pid;
+/// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct SessionPid {
     /// The server.
@@ -338,6 +368,15 @@ impl DbEffect for SessionPid {
 }
 
 /// Waits for the statement this role started with [`Sql::waits`] and checks `expect`.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::{Expect, Finish};
+///
+/// // The statement left waiting ends with a serialization failure once the lock holder commits.
+/// let finish = Finish { expect: Expect::Error("40001") };
+/// assert_eq!(finish.expect, Expect::Error("40001"));
+/// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct Finish {
     /// What must have happened.
@@ -380,6 +419,14 @@ impl DbEffect for Finish {
 /// A case begins at every role taking part: each forgets what missed in the last one.
 /// The judging role records the case's name and claim. Bookkeeping of each role's
 /// own: it orders nothing.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::{Case, Level};
+///
+/// let case = Case { name: "lost update", level: Level::RepeatableRead, claim: "the second update fails" };
+/// assert_eq!(case.level, Level::RepeatableRead);
+/// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 #[effect(unordered)]
 pub struct Case {
@@ -412,6 +459,16 @@ const CASE: Slot<(String, Level, String)> = Slot::new("case");
 
 /// The case ends: this role records whether every step of every role in `from` (their
 /// [`MISSED`] values, sent to it) and of its own did what it had to.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::sql::MISSED;
+/// use stormchor_kit::effects::Verdict;
+///
+/// // Each session role sends what missed in MISSED; the judge's Verdict records the case.
+/// assert_eq!(MISSED.name(), "missed expectations");
+/// assert_eq!(format!("{Verdict:?}"), "Verdict");
+/// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct Verdict;
 

@@ -20,6 +20,16 @@ fn rows(checksums: &Checksums) -> i64 {
 }
 
 /// The checksum of every table of `public` on the server in `of`, in one snapshot.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::TableChecksums;
+/// use stormchor_kit::slots::{CHECKSUMS, RESTORED};
+/// use stormchor_kit::DbEffect;
+///
+/// let restored_sums = TableChecksums { of: RESTORED }.into_slot(CHECKSUMS);
+/// assert_eq!(format!("{restored_sums:?}"), "TableChecksums { of: restored } => checksums");
+/// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct TableChecksums {
     /// The server.
@@ -39,6 +49,16 @@ impl DbEffect for TableChecksums {
 /// Checks that the checksums in `found` equal those of the point in `expected`, as a
 /// check of the report with every differing table as evidence; a difference fails
 /// the effect.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::CompareChecksums;
+/// use stormchor_kit::slots::{CHECKSUMS, POINT};
+///
+/// // One backup restored to each recorded point in turn: compare them in order.
+/// let each_point = CompareChecksums { expected: POINT, found: CHECKSUMS, in_order: true };
+/// assert!(each_point.in_order);
+/// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct CompareChecksums {
     /// The recorded point.
@@ -105,6 +125,14 @@ impl DbEffect for CompareChecksums {
 }
 
 /// What the ledger check found, in figures.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::verify::LedgerSummary;
+///
+/// let summary = LedgerSummary { passed: true, acknowledged: 10, found: 10, missing: 0 };
+/// assert_eq!(summary.acknowledged, summary.found);
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerSummary {
     /// Whether the check held.
@@ -117,10 +145,54 @@ pub struct LedgerSummary {
     pub missing: u64,
 }
 
-/// Checks every ledger in `ledgers` (as each writer sent it) against the server in
+/// Every writer's whole ledger at `node`: the rounds each one sent in `slot`, added up.
+pub(crate) fn gathered_ledgers(
+    node: &Node,
+    slot: Slot<Ledger>,
+) -> Result<Vec<Ledger>, EffectFailure> {
+    Ok(node
+        .values()
+        .all_from_each(slot)
+        .map_err(failed)?
+        .into_iter()
+        .filter_map(|(_, rounds)| {
+            let mut rounds = rounds.into_iter();
+            let mut whole = rounds.next()?;
+            rounds.for_each(|round| whole.absorb(round));
+            Some(whole)
+        })
+        .collect())
+}
+
+/// Checks every writer's ledger in `ledgers` (the rounds each writer sent, added up) against the server in
 /// `on`: every acknowledged transaction whole, none half there, none that must not
 /// exist. A check of the report (a failure fails the report, not the effect, so that
 /// the checks after it still run).
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use stormchor_choreography::{At, Family};
+/// use stormchor_kit::effects::{VerifyLedger, WriteLedger};
+/// use stormchor_kit::slots::{LEDGER, PRIMARY};
+/// use stormchor_kit::{Carry, DbEffect, Program, project_all};
+///
+/// #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// enum Role { Coordinator, Worker(u16) }
+///
+/// // Every worker writes for a round and sends that round; the coordinator adds them up.
+/// let workers = Family::indexed("Worker", 2, Role::Worker);
+/// let program: Program<Role, Carry> = Program::new()
+///     .role(Role::Coordinator)
+///     .family(&workers)
+///     .ext(At::new(
+///         WriteLedger { on: PRIMARY, duration: Duration::from_secs(1) }.into_slot(LEDGER),
+///         workers.members().to_vec(),
+///     ))
+///     .gather(&workers, Role::Coordinator, LEDGER.carry())
+///     .ext(At::new(VerifyLedger { on: PRIMARY, ledgers: LEDGER }, [Role::Coordinator]));
+/// assert!(project_all(&program).is_ok());
+/// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct VerifyLedger {
     /// The server to check.
@@ -134,13 +206,7 @@ impl DbEffect for VerifyLedger {
 
     async fn run(&self, node: &Node) -> Result<LedgerSummary, EffectFailure> {
         let server = node.value(self.on)?;
-        let ledgers: Vec<Ledger> = node
-            .values()
-            .from_each(self.ledgers)
-            .map_err(failed)?
-            .into_iter()
-            .map(|(_, ledger)| ledger)
-            .collect();
+        let ledgers = gathered_ledgers(node, self.ledgers)?;
         let client = connect(&server.connection).await?;
         let verdict = verify_ledger(&client, &ledgers).await.map_err(failed)?;
         let journal = node.journal();
@@ -204,6 +270,14 @@ pub fn client_args(connection: &str) -> Vec<String> {
 /// Runs `pg_amcheck` (installing the `amcheck` extension where it is missing) on every
 /// database of the server in `on`, tables and indexes, as a check of the report (a
 /// failure fails the report, not the effect). The output is whether it held.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::Amcheck;
+/// use stormchor_kit::slots::PRIMARY;
+///
+/// assert_eq!(format!("{:?}", Amcheck { on: PRIMARY }), "Amcheck { on: primary }");
+/// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct Amcheck {
     /// The server.
@@ -240,6 +314,15 @@ impl DbEffect for Amcheck {
 /// table of the role's share (what it discovered as its own, and what it made) must
 /// be exactly as the catalog says. A check of the report; a difference fails the
 /// effect.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::ValidateCatalog;
+/// use stormchor_kit::slots::RESTORED;
+///
+/// // After the restore, each worker's catalog must match the restored cluster.
+/// assert_eq!(format!("{:?}", ValidateCatalog { on: RESTORED }), "ValidateCatalog { on: restored }");
+/// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct ValidateCatalog {
     /// The server.

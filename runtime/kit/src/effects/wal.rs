@@ -18,6 +18,14 @@ use crate::node::Node;
 use crate::value::Slot;
 
 /// Where a recovery stops, as a value that travels.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::RecoveryGoal;
+///
+/// let goal = RecoveryGoal::Lsn(0x3000060);
+/// assert_ne!(goal, RecoveryGoal::Immediate);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RecoveryGoal {
     /// Just after this WAL position.
@@ -33,6 +41,17 @@ pub enum RecoveryGoal {
 }
 
 /// A goal, fixed in the program or read from a slot at run time.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::{Goal, RecoveryGoal};
+/// use stormchor_kit::slots::{GOAL, POINT};
+///
+/// let recorded = Goal::In(GOAL);
+/// let next_point = Goal::AtNextPoint(POINT);
+/// let fixed = Goal::Fixed(RecoveryGoal::Immediate);
+/// assert!(recorded != next_point && next_point != fixed);
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub enum Goal {
     /// This goal.
@@ -64,6 +83,14 @@ impl Goal {
 }
 
 /// A recorded point: a WAL position, and every table's checksum there.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::Point;
+///
+/// let point = Point { index: 0, lsn: 0x3000060, checksums: Default::default() };
+/// assert_eq!(point.index, 0);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Point {
     /// Which point of the recording role (0, 1, ...).
@@ -78,6 +105,17 @@ pub struct Point {
 /// and the checksums of every table, read in one snapshot; when the server archives,
 /// the segment holding the position is archived before the effect ends, so that a
 /// restore can reach it.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::RecordPoint;
+/// use stormchor_kit::slots::{POINT, PRIMARY};
+/// use stormchor_kit::DbEffect;
+///
+/// // With the load stopped: the WAL position and every table's checksum there.
+/// let point = RecordPoint { on: PRIMARY }.into_slot(POINT);
+/// assert_eq!(format!("{point:?}"), "RecordPoint { on: primary } => point");
+/// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct RecordPoint {
     /// The server.
@@ -164,6 +202,14 @@ pub async fn archive_current_wal(
 }
 
 /// What [`RecordGoal`] records.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::GoalKind;
+///
+/// let named = GoalKind::RestorePoint("before_drop");
+/// assert_ne!(named, GoalKind::Time);
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub enum GoalKind {
     /// The current WAL position.
@@ -177,6 +223,17 @@ pub enum GoalKind {
 }
 
 /// Records a recovery goal on the server in `on`; the output is the goal.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::{GoalKind, RecordGoal};
+/// use stormchor_kit::slots::{GOAL, PRIMARY};
+/// use stormchor_kit::DbEffect;
+///
+/// // The transaction id of an insert, as a goal to restore to just after it committed.
+/// let goal = RecordGoal { on: PRIMARY, kind: GoalKind::XidOf("INSERT INTO t VALUES (1)") }.into_slot(GOAL);
+/// assert_eq!(goal.effect.kind, GoalKind::XidOf("INSERT INTO t VALUES (1)"));
+/// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct RecordGoal {
     /// The server.
