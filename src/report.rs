@@ -259,7 +259,8 @@ fn escaped_strings(list: &Value) -> Vec<String> {
 /// A self-contained HTML page for a scenario report (as made by
 /// [`ScenarioReport::to_json`](crate::scenarios::ScenarioReport::to_json)): the verdict,
 /// each role's phases on a timeline, the checks with their evidence, how each role
-/// ended (with the SQL log of a failed worker), the figures and the diagram's source.
+/// ended (with the SQL log of a failed worker), the figures, and the choreography drawn
+/// (the report's `diagram_svg`, inline) with its mermaid source folded beneath it.
 ///
 /// # Example
 /// ```
@@ -396,9 +397,16 @@ pub fn render_scenario_html(report: &Value) -> String {
             escape(&value.to_string())
         );
     }
+    // The diagram drawn (stormchor's own SVG, inline: no scripts, no network), its
+    // mermaid source folded away beneath it.
     let _ = write!(
         html,
-        "</table>\n<h2>Choreography</h2>\n<pre>{}</pre>\n</body></html>\n",
+        "</table>\n<h2>Choreography</h2>\n<div class=\"diagram\">{}</div>\n\
+         <details><summary>mermaid source</summary><pre>{}</pre></details>\n</body></html>\n",
+        report["diagram_svg"]
+            .as_str()
+            .filter(|svg| svg.starts_with("<svg "))
+            .unwrap_or(""),
         escape(report["diagram"].as_str().unwrap_or(""))
     );
     html

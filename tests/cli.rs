@@ -271,6 +271,15 @@ fn a_scenario_with_an_injected_fault_fails_with_its_evidence_in_every_report() {
     assert!(report["phases"].as_array().is_some_and(|p| p.len() >= 4));
     let page = std::fs::read_to_string(&html).expect("html");
     assert!(page.contains("FAILED") && page.contains("missing acknowledged"));
+    // The choreography is drawn inline (no script), its mermaid source folded away.
+    assert!(page.contains("<div class=\"diagram\"><svg "), "{page}");
+    assert!(page.contains("<summary>mermaid source</summary>"));
+    assert!(!page.contains("<script"));
+    assert!(
+        report["diagram_svg"]
+            .as_str()
+            .is_some_and(|s| s.contains(">VerifyLedger"))
+    );
 
     let (code, _, err) = stormchor(&["run", "crash-recovery", "--inject", "gremlins"]);
     assert_eq!(code, 2);

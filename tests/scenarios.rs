@@ -363,3 +363,52 @@ fn every_scenario_projects_and_draws() {
         );
     }
 }
+
+/// Each scenario's SVG diagram is well-formed SVG with a box for every participant
+/// and an arrow for every message of its mermaid diagram.
+#[test]
+fn every_scenario_draws_as_svg_with_every_participant_and_message() {
+    for scenario in registry().iter() {
+        let name = scenario.name();
+        let svg = scenario.svg(&options());
+        let document = roxmltree::Document::parse(&svg)
+            .unwrap_or_else(|e| panic!("{name}: the SVG does not parse: {e}\n{svg}"));
+        let root = document.root_element();
+        assert_eq!(root.tag_name().name(), "svg", "{name}");
+        assert_eq!(
+            root.tag_name().namespace(),
+            Some("http://www.w3.org/2000/svg")
+        );
+        let mermaid = scenario.diagram(&options());
+        let texts: Vec<&str> = document.descendants().filter_map(|n| n.text()).collect();
+        let heads = document
+            .descendants()
+            .filter(|n| n.attribute("class") == Some("head"))
+            .count();
+        let roles = scenario.local_programs(&options()).expect("sound").len();
+        assert_eq!(
+            heads,
+            2 * roles,
+            "{name}: a box above and below each role's lifeline"
+        );
+        for participant in mermaid
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("participant "))
+        {
+            let (_, role) = participant.split_once(" as ").expect("an alias");
+            assert!(texts.contains(&role), "{name}: no box for {role}");
+        }
+        let arrows = document
+            .descendants()
+            .filter(|n| n.attribute("class") == Some("msg"))
+            .count();
+        let messages = mermaid.lines().filter(|l| l.contains("->>")).count();
+        assert_eq!(arrows, messages, "{name}: arrows in the SVG vs messages");
+        assert!(messages > 0 || name == "isolation", "{name} sends nothing?");
+        let notes = document
+            .descendants()
+            .filter(|n| n.attribute("class") == Some("note"))
+            .count();
+        assert_eq!(notes, mermaid.matches("Note over").count(), "{name}: notes");
+    }
+}

@@ -11,7 +11,8 @@
 //!   with a [`ProjectionError`] instead of letting a test hang;
 //! - [`check`]: a pure executor that runs all local programs together over FIFO queues
 //!   and reports deadlocks, orphan messages and unexpected labels;
-//! - [`to_mermaid`]: a sequence diagram of a global program;
+//! - [`to_mermaid`] / [`to_svg`]: a sequence diagram of a global program, as mermaid
+//!   source or as self-contained SVG (both drawn from the same rows);
 //! - [`primitives`]: reusable choreographies (scatter/gather, barrier, round-robin,
 //!   two-phase commit).
 //!
@@ -34,6 +35,7 @@
 #![deny(missing_docs)]
 
 mod check;
+mod diagram;
 mod extension;
 mod label;
 mod local;
@@ -43,6 +45,7 @@ pub mod primitives;
 mod program;
 mod project;
 mod role;
+mod svg;
 mod witness;
 
 pub use check::{CheckError, CheckReport, DecisionPolicy, SeededPolicy, check};
@@ -54,3 +57,4 @@ pub use order::{OrderFrames, order_frames};
 pub use program::{EffectCounts, Global, LoopKind, Message, Program};
 pub use project::{ProjectionError, Projections, project, project_all};
 pub use role::{Family, RoleId};
+pub use svg::to_svg;

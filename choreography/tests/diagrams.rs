@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::*;
 use stormchor_choreography::primitives::{TwoPhaseMessages, two_phase_commit};
-use stormchor_choreography::{Family, Program, project_all, to_mermaid};
+use stormchor_choreography::{Family, Program, project_all, to_mermaid, to_svg};
 
 type P = Program<Role, Msg>;
 
@@ -179,4 +179,30 @@ fn message_names_of_several_words_stay_whole() {
     assert!(diagram.contains(": checksums\n"), "{diagram}");
     let sample = to_mermaid(&sample());
     assert!(sample.contains(": Rows\n"), "{sample}");
+}
+
+/// The SVG holds an arrow per message a pass over the program exchanges, a note per
+/// extension effect, a frame per compound effect and both boxes of every role.
+#[test]
+fn svg_draws_every_message_effect_frame_and_role() {
+    let program = sample();
+    let svg = to_svg(&program);
+    let counts = program.counts();
+    let count = |needle: &str| svg.matches(needle).count();
+    assert_eq!(count(r#"class="msg""#), counts.messages, "{svg}");
+    assert_eq!(count(r#"<g class="note">"#), counts.extensions, "{svg}");
+    assert_eq!(
+        count(r#"<g class="frame">"#),
+        counts.loops + counts.choices + counts.pars + counts.timeouts,
+        "{svg}"
+    );
+    assert_eq!(
+        count(r#"<g class="head">"#),
+        2 * program.roles().len(),
+        "{svg}"
+    );
+    assert!(
+        svg.contains(">[skip]</text>"),
+        "the second branch's divider: {svg}"
+    );
 }

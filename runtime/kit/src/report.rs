@@ -81,6 +81,8 @@ pub struct ScenarioReport {
     pub actions: BTreeMap<String, ActionRecord>,
     /// The scenario's mermaid diagram.
     pub diagram: String,
+    /// The same diagram as self-contained SVG (empty when the runner drew none).
+    pub diagram_svg: String,
 }
 
 impl ScenarioReport {
@@ -147,6 +149,7 @@ impl ScenarioReport {
             figures,
             actions,
             diagram,
+            diagram_svg: String::new(),
         }
     }
 
@@ -258,6 +261,7 @@ impl ScenarioReport {
             "figures": self.figures,
             "actions": self.actions,
             "diagram": self.diagram,
+            "diagram_svg": self.diagram_svg,
         })
     }
 }

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::str::FromStr;
 use std::time::{Duration, Instant, SystemTime};
 
-use stormchor_choreography::{Program, ProjectionError, project_all, to_mermaid};
+use stormchor_choreography::{Program, ProjectionError, project_all, to_mermaid, to_svg};
 use stormchor_runtime::{RegistryError, RoleSetup, RunConfig, run_all};
 use thiserror::Error;
 
@@ -314,6 +314,8 @@ pub trait Scenario: Send + Sync {
     }
     /// The mermaid diagram of its choreography for these options.
     fn diagram(&self, options: &ScenarioOptions) -> String;
+    /// The same diagram as self-contained SVG, for reports and `describe --svg`.
+    fn svg(&self, options: &ScenarioOptions) -> String;
     /// Every role's projected program for these options (its local program, as text),
     /// or why the choreography does not project; nothing runs.
     fn local_programs(&self, options: &ScenarioOptions) -> Result<Vec<String>, ScenarioError>;
@@ -413,6 +415,9 @@ impl<R: KitRole> Scenario for KitScenario<R> {
     fn diagram(&self, options: &ScenarioOptions) -> String {
         to_mermaid(&self.program(options))
     }
+    fn svg(&self, options: &ScenarioOptions) -> String {
+        to_svg(&self.program(options))
+    }
     fn local_programs(&self, options: &ScenarioOptions) -> Result<Vec<String>, ScenarioError> {
         project_all(&self.program(options))
             .map(|locals| locals.values().map(ToString::to_string).collect())
@@ -477,13 +482,14 @@ pub async fn run_program<R: KitRole>(
         scenario: name.to_owned(),
         source: Box::new(source),
     })?;
-    let report = ScenarioReport::merge(
+    let mut report = ScenarioReport::merge(
         name,
         options.seed,
         began.elapsed(),
         &run,
         to_mermaid(program),
     );
+    report.diagram_svg = to_svg(program);
     for outcome in run.outcomes.values() {
         if let Some(state) = &outcome.state {
             state.data().release().await;
