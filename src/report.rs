@@ -256,6 +256,174 @@ fn escaped_strings(list: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The colour of an event kind's marker.
+fn event_color(kind: &str) -> &'static str {
+    match kind {
+        "kill" => "#cf222e",
+        "restart" => "#1a7f37",
+        "backup-start" | "backup-end" => "#0969da",
+        "restore" => "#8250df",
+        "promote" => "#bf8700",
+        "point" => "#57606a",
+        "fault" => "#ff6d00",
+        "resumed" => "#2da44e",
+        _ => "#999999",
+    }
+}
+
+/// The writers' load second by second (acknowledged commits stacked per role,
+/// failures below the axis, the slowest role's p99 latency as a line) on the
+/// timeline's time axis, the kills, restarts and promotions as vertical lines, and
+/// the recovery time after each kill; then a table of the recoveries. Empty when the
+/// report has no load.
+fn load_around_events(report: &Value, elapsed: f64, width: f64, left: f64) -> String {
+    let Some(load) = report["load"].as_object().filter(|l| !l.is_empty()) else {
+        return String::new();
+    };
+    let second = |v: &Value, key: &str| v[key].as_u64().unwrap_or(0);
+    let mut per_second: BTreeMap<u64, (u64, u64, u64)> = BTreeMap::new();
+    for seconds in load.values() {
+        for s in seconds.as_array().into_iter().flatten() {
+            let entry = per_second.entry(second(s, "second")).or_default();
+            entry.0 += second(s, "ok");
+            entry.1 += second(s, "errors");
+            entry.2 = entry.2.max(second(s, "p99_us"));
+        }
+    }
+    let top_ok = per_second.values().map(|v| v.0).max().unwrap_or(1).max(1) as f64;
+    let top_err = per_second.values().map(|v| v.1).max().unwrap_or(0) as f64;
+    let top_p99 = per_second.values().map(|v| v.2).max().unwrap_or(1).max(1) as f64;
+    let (plot, below) = (180.0, if top_err > 0.0 { 50.0 } else { 0.0 });
+    let axis = 20.0 + plot;
+    let height = axis + below + 30.0;
+    let bar = (width / elapsed).max(1.0);
+    let x_of = |at: f64| left + at / elapsed * width;
+    let colors = [
+        "#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860",
+    ];
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "<h2>Load around the events</h2>\n<svg class=\"load\" width=\"{}\" height=\"{height:.0}\" xmlns=\"http://www.w3.org/2000/svg\" font-size=\"12\">\n\
+         <text x=\"0\" y=\"14\">commits/s (max {top_ok:.0})</text>\
+         <line x1=\"{left}\" y1=\"{axis}\" x2=\"{}\" y2=\"{axis}\" stroke=\"#444\"/>",
+        width + left + 60.0,
+        left + width
+    );
+    // Stacked bars: each role's acknowledged commits in each second.
+    let mut stacked: BTreeMap<u64, f64> = BTreeMap::new();
+    for (k, (role, seconds)) in load.iter().enumerate() {
+        for s in seconds.as_array().into_iter().flatten() {
+            let at = second(s, "second");
+            let ok = second(s, "ok") as f64;
+            let base = stacked.entry(at).or_default();
+            let h = ok / top_ok * plot;
+            let _ = writeln!(
+                out,
+                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"{}\"><title>{} second {at}: {ok} acknowledged, {} failed, p99 {:.1} ms</title></rect>",
+                x_of(at as f64),
+                axis - *base - h,
+                (bar - 1.0).max(1.0),
+                colors[k % colors.len()],
+                escape(role),
+                second(s, "errors"),
+                second(s, "p99_us") as f64 / 1e3,
+            );
+            *base += h;
+        }
+    }
+    for (at, (_, errors, _)) in &per_second {
+        if *errors > 0 {
+            let h = *errors as f64 / top_err.max(1.0) * below;
+            let _ = writeln!(
+                out,
+                "<rect x=\"{:.1}\" y=\"{axis:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"#cf222e\"><title>second {at}: {errors} failed or in doubt</title></rect>",
+                x_of(*at as f64),
+                (bar - 1.0).max(1.0),
+            );
+        }
+    }
+    // The slowest role's p99 latency, each second, scaled to the plot's height.
+    let points: Vec<String> = per_second
+        .iter()
+        .map(|(at, (_, _, p99))| {
+            format!(
+                "{:.1},{:.1}",
+                x_of(*at as f64 + 0.5),
+                axis - *p99 as f64 / top_p99 * plot
+            )
+        })
+        .collect();
+    let _ = writeln!(
+        out,
+        "<polyline points=\"{}\" fill=\"none\" stroke=\"#111\" stroke-dasharray=\"3 2\"><title>p99 commit latency (max {:.1} ms)</title></polyline>\
+         <text x=\"{:.1}\" y=\"14\">p99 ms (dashed, max {:.1})</text>",
+        points.join(" "),
+        top_p99 / 1e3,
+        left + width - 160.0,
+        top_p99 / 1e3
+    );
+    for event in report["events"].as_array().into_iter().flatten() {
+        let kind = event["kind"].as_str().unwrap_or("?");
+        if !matches!(
+            kind,
+            "kill" | "restart" | "promote" | "backup-start" | "backup-end" | "fault"
+        ) {
+            continue;
+        }
+        let x = x_of(event["at_s"].as_f64().unwrap_or(0.0));
+        let _ = writeln!(
+            out,
+            "<line x1=\"{x:.1}\" y1=\"20\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"{}\" stroke-width=\"1.5\" stroke-dasharray=\"5 3\"><title>{}: {}</title></line>",
+            axis + below,
+            event_color(kind),
+            escape(kind),
+            escape(event["detail"].as_str().unwrap_or(""))
+        );
+    }
+    let recoveries = report["recoveries"].as_array().cloned().unwrap_or_default();
+    for r in &recoveries {
+        let (Some(kill), Some(back)) = (r["kill_at_s"].as_f64(), r["resumed_at_s"].as_f64()) else {
+            continue;
+        };
+        let (x1, x2) = (x_of(kill), x_of(back));
+        let _ = writeln!(
+            out,
+            "<line x1=\"{x1:.1}\" y1=\"30\" x2=\"{:.1}\" y2=\"30\" stroke=\"#cf222e\" stroke-width=\"3\"/><text x=\"{:.1}\" y=\"44\" fill=\"#cf222e\">{:.2} s</text>",
+            x2.max(x1 + 2.0),
+            x1 + 2.0,
+            back - kill
+        );
+    }
+    out.push_str("</svg>\n");
+    if !recoveries.is_empty() {
+        out.push_str("<table><tr><th>kill</th><th>server of</th><th>at s</th><th>accepting connections after s</th><th>commits again after s</th><th>first by</th></tr>\n");
+        for (i, r) in recoveries.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "<tr><td>{i}</td><td>{}</td><td>{:.2}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td></tr>",
+                escape(r["role"].as_str().unwrap_or("")),
+                r["kill_at_s"].as_f64().unwrap_or(0.0),
+                match (r["restarted_at_s"].as_f64(), r["kill_at_s"].as_f64()) {
+                    (Some(back), Some(kill)) => format!("{:.2}", back - kill),
+                    _ => "-".to_owned(),
+                },
+                if r["recovery_s"].is_number() {
+                    "ok"
+                } else {
+                    "bad"
+                },
+                r["recovery_s"]
+                    .as_f64()
+                    .map_or("never".to_owned(), |t| format!("{t:.2}")),
+                escape(r["resumed_by"].as_str().unwrap_or("-")),
+            );
+        }
+        out.push_str("</table>\n");
+    }
+    out
+}
+
 /// A self-contained HTML page for a scenario report (as made by
 /// [`ScenarioReport::to_json`](crate::scenarios::ScenarioReport::to_json)): the verdict,
 /// each role's phases on a timeline, the checks with their evidence, how each role
@@ -295,8 +463,9 @@ pub fn render_scenario_html(report: &Value) -> String {
     );
     // The timeline: one row per role, one bar per phase, from its start to the next.
     let phases = report["phases"].as_array().cloned().unwrap_or_default();
+    let events = report["events"].as_array().cloned().unwrap_or_default();
     let mut roles: Vec<String> = Vec::new();
-    for phase in &phases {
+    for phase in phases.iter().chain(&events) {
         let role = phase["role"].as_str().unwrap_or("?").to_owned();
         if !roles.contains(&role) {
             roles.push(role);
@@ -352,7 +521,43 @@ pub fn render_scenario_html(report: &Value) -> String {
             );
         }
     }
-    html.push_str("</svg>\n<h2>Checks</h2>\n<table><tr><th>check</th><th>role</th><th>result</th><th>summary</th><th>evidence</th></tr>\n");
+    for event in &events {
+        let Some(index) = roles.iter().position(|r| event["role"] == r.as_str()) else {
+            continue;
+        };
+        let y = index as f64 * row + 5.0;
+        let at = event["at_s"].as_f64().unwrap_or(0.0);
+        let x = left + at / elapsed * width;
+        let kind = event["kind"].as_str().unwrap_or("?");
+        let _ = writeln!(
+            html,
+            "<g class=\"event\"><title>{} at {at:.2} s: {}</title><line x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#111\" stroke-width=\"2\"/><circle cx=\"{x:.1}\" cy=\"{:.1}\" r=\"5\" fill=\"{}\" stroke=\"#111\"/></g>",
+            escape(kind),
+            escape(event["detail"].as_str().unwrap_or("")),
+            y - 1.0,
+            y + row - 5.0,
+            y + row / 2.0 - 3.0,
+            event_color(kind),
+        );
+    }
+    html.push_str("</svg>\n");
+    if !events.is_empty() {
+        html.push_str("<p>");
+        let mut kinds: Vec<&str> = events.iter().filter_map(|e| e["kind"].as_str()).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        for kind in kinds {
+            let _ = write!(
+                html,
+                "<span style=\"color:{}\">&#9679;</span> {} &nbsp; ",
+                event_color(kind),
+                escape(kind)
+            );
+        }
+        html.push_str("(hover a marker for its time and detail)</p>\n");
+    }
+    html.push_str(&load_around_events(report, elapsed, width, left));
+    html.push_str("<h2>Checks</h2>\n<table><tr><th>check</th><th>role</th><th>result</th><th>summary</th><th>evidence</th></tr>\n");
     for check in report["checks"].as_array().into_iter().flatten() {
         let ok = check["passed"].as_bool().unwrap_or(false);
         let evidence = escaped_strings(&check["evidence"]);

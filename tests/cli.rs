@@ -275,6 +275,23 @@ fn a_scenario_with_an_injected_fault_fails_with_its_evidence_in_every_report() {
     assert!(page.contains("<div class=\"diagram\"><svg "), "{page}");
     assert!(page.contains("<summary>mermaid source</summary>"));
     assert!(!page.contains("<script"));
+    // The kill is on the timeline and the load around it is drawn, with its recovery.
+    assert!(
+        page.contains("<g class=\"event\"><title>kill at "),
+        "{page}"
+    );
+    assert!(page.contains("<h2>Load around the events</h2>"), "{page}");
+    assert!(page.contains("<th>commits again after s</th>"), "{page}");
+    assert_eq!(
+        report["recoveries"].as_array().map(Vec::len),
+        Some(1),
+        "{report}"
+    );
+    assert!(
+        report["events"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e["kind"] == "kill"))
+    );
     assert!(
         report["diagram_svg"]
             .as_str()

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use stormchor::kit::CheckRecord;
+use stormchor::kit::{CheckRecord, EventKind};
 use stormchor::scenarios::{Fault, ScenarioOptions, ScenarioReport, registry};
 
 fn options() -> ScenarioOptions {
@@ -65,6 +65,29 @@ async fn crash_recovery_loses_nothing_acknowledged() {
     assert!(check(&report, "pg_amcheck").passed);
     let phases: Vec<&str> = report.phases.iter().map(|p| p.phase.as_str()).collect();
     assert!(phases.contains(&"write and crash") && phases.contains(&"verify"));
+    // Every kill and restart is on the timeline, with one recovery per kill; every
+    // round but the last is followed by one whose commits resumed.
+    let kinds = |kind: EventKind| report.events.iter().filter(|e| e.kind == kind).count();
+    assert_eq!(kinds(EventKind::Kill), 2, "{:?}", report.events);
+    assert_eq!(kinds(EventKind::Restart), 2, "{:?}", report.events);
+    assert_eq!(report.recoveries.len(), 2);
+    let first = &report.recoveries[0];
+    let restarted = first.restarted_at.expect("restarted before the next kill");
+    let resumed = first
+        .resumed_at
+        .expect("commits resumed before the next kill");
+    assert!(
+        first.kill_at < restarted && first.kill_at < resumed,
+        "{first:?}"
+    );
+    // The writers' load, second by second, adds up to what they wrote.
+    let written: u64 = report.load.values().flatten().map(|s| s.ok).sum();
+    assert_eq!(
+        written,
+        figure(&report, "acknowledged"),
+        "{:?}",
+        report.load
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -19,6 +19,78 @@ pub struct PhaseRecord {
     pub at: Duration,
 }
 
+/// What kind of moment an [`EventRecord`] marks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventKind {
+    /// A server was SIGKILLed.
+    Kill,
+    /// A server was started again (crash recovery done: it accepts connections).
+    Restart,
+    /// A base backup began.
+    BackupStart,
+    /// A base backup ended (completed or not: the detail says).
+    BackupEnd,
+    /// A backup was restored as a new cluster.
+    Restore,
+    /// A replica was promoted.
+    Promote,
+    /// A point or recovery goal was recorded.
+    Point,
+    /// A fault was injected on purpose.
+    Fault,
+    /// A writer's first acknowledged commit after an outage (its connection lost, or
+    /// commits failing).
+    Resumed,
+}
+
+impl EventKind {
+    /// The kind's name, as the JSON report writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::Kill => "kill",
+            EventKind::Restart => "restart",
+            EventKind::BackupStart => "backup-start",
+            EventKind::BackupEnd => "backup-end",
+            EventKind::Restore => "restore",
+            EventKind::Promote => "promote",
+            EventKind::Point => "point",
+            EventKind::Fault => "fault",
+            EventKind::Resumed => "resumed",
+        }
+    }
+}
+
+/// A moment that matters, on a role's timeline: a kill, a restart, a backup's start
+/// and end, a restore, a promotion, a recorded point, an injected fault.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// The role it happened at.
+    pub role: String,
+    /// What happened.
+    pub kind: EventKind,
+    /// One line about it.
+    pub detail: String,
+    /// When, from the start of the run.
+    pub at: Duration,
+}
+
+/// One second of a role's load: what it committed and what failed in that second of
+/// the run, and how long the commits took.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadSecond {
+    /// Which second of the run (0 is the first).
+    pub second: u32,
+    /// Operations acknowledged.
+    pub ok: u64,
+    /// Operations that failed or whose outcome is unknown.
+    pub errors: u64,
+    /// Median latency of the acknowledged ones, microseconds.
+    pub p50_us: u64,
+    /// 99th percentile latency of the acknowledged ones, microseconds.
+    pub p99_us: u64,
+}
+
 /// One check a verifier ran.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CheckRecord {
@@ -103,6 +175,12 @@ pub struct Entries {
     pub figures: BTreeMap<String, Figure>,
     /// The stress mix's actions, by name.
     pub actions: BTreeMap<String, ActionRecord>,
+    /// The moments that matter, in the order they happened.
+    #[serde(default)]
+    pub events: Vec<EventRecord>,
+    /// The role's load, second by second (seconds without load are absent).
+    #[serde(default)]
+    pub load: Vec<LoadSecond>,
 }
 
 impl Journal {
@@ -179,6 +257,46 @@ impl Journal {
             Figure::Count(n) => *n += delta,
             Figure::Value(_) => *entry = Figure::Count(delta),
         }
+    }
+
+    /// Records that `kind` happened now, with one line about it.
+    pub fn event(&self, kind: EventKind, detail: impl Into<String>) {
+        self.event_at(self.elapsed(), kind, detail);
+    }
+
+    /// Records that `kind` happened `at` (from the start of the run: an effect that
+    /// learns only later that something happened when it began, such as a kill that
+    /// returns once every process has exited).
+    pub fn event_at(&self, at: Duration, kind: EventKind, detail: impl Into<String>) {
+        let record = EventRecord {
+            role: self.role.clone(),
+            kind,
+            detail: detail.into(),
+            at,
+        };
+        self.entries().events.push(record);
+    }
+
+    /// Adds one second of load (to what the role already did in that second, when two
+    /// loads of the role overlap: counts add up, the slower percentiles stay).
+    pub fn load_second(&self, second: LoadSecond) {
+        let mut entries = self.entries();
+        let load = &mut entries.load;
+        match load.binary_search_by_key(&second.second, |s| s.second) {
+            Ok(i) => {
+                let known = &mut load[i];
+                known.ok += second.ok;
+                known.errors += second.errors;
+                known.p50_us = known.p50_us.max(second.p50_us);
+                known.p99_us = known.p99_us.max(second.p99_us);
+            }
+            Err(i) => load.insert(i, second),
+        }
+    }
+
+    /// The events so far.
+    pub fn events(&self) -> Vec<EventRecord> {
+        self.entries().events.clone()
     }
 
     /// Adds what a stress load's action did.

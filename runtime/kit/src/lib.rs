@@ -63,9 +63,12 @@ pub mod slots;
 mod value;
 
 pub use effect::{DbEffect, Kit, Produce, register};
-pub use journal::{ActionRecord, CheckRecord, Entries, Figure, Journal, PhaseRecord};
+pub use journal::{
+    ActionRecord, CheckRecord, Entries, EventKind, EventRecord, Figure, Journal, LoadSecond,
+    PhaseRecord,
+};
 pub use node::{KitRole, KitState, Node};
-pub use report::{RoleRecord, ScenarioReport};
+pub use report::{Recovery, RoleRecord, ScenarioReport};
 pub use scenario::{
     Defaults, Fault, KitScenario, RunFuture, Scenario, ScenarioError, ScenarioOptions,
     ScenarioRegistry, check_options, run_program,

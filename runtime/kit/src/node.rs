@@ -92,6 +92,9 @@ pub struct Node {
     pub(crate) stress: Mutex<Vec<WorkerReport>>,
     /// Crashes this role caused so far.
     pub(crate) crashes: AtomicU32,
+    /// This role's ledger writer ended its last round in an outage (its last commit
+    /// failed, or it lost its connection): the next acknowledged commit resumes.
+    pub(crate) ledger_outage: std::sync::atomic::AtomicBool,
     /// This role's SQL sessions (SQL steps).
     pub(crate) sessions: Sessions,
     /// The schema of the run's own on a user's server, when this role made one.
@@ -125,6 +128,7 @@ impl Node {
             actions: ActionRegistry::default_actions(),
             stress: Mutex::new(Vec::new()),
             crashes: AtomicU32::new(0),
+            ledger_outage: std::sync::atomic::AtomicBool::new(false),
             sessions: Sessions::default(),
             run_schema: tokio::sync::Mutex::new(None),
             // Marked with its owner, so that a later run removes it if this one dies.

@@ -8,7 +8,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use stormchor_runtime::{RunErrorKind, RunReport};
 
-use crate::journal::{ActionRecord, CheckRecord, Figure, PhaseRecord};
+use crate::journal::{
+    ActionRecord, CheckRecord, EventKind, EventRecord, Figure, LoadSecond, PhaseRecord,
+};
 use crate::node::{KitRole, Node};
 use crate::value::Carry;
 
@@ -45,6 +47,78 @@ pub struct RoleRecord {
     pub sql_log: Vec<String>,
 }
 
+/// How long the load took to come back after one kill: from the SIGKILL to the first
+/// acknowledged commit of any writer after it.
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use stormchor_kit::Recovery;
+///
+/// let recovery = Recovery {
+///     role: "Primary".into(),
+///     kill_at: Duration::from_millis(1200),
+///     restarted_at: Some(Duration::from_millis(1500)),
+///     resumed_at: Some(Duration::from_millis(1650)),
+///     resumed_by: Some("Worker(1)".into()),
+/// };
+/// assert_eq!(recovery.time(), Some(Duration::from_millis(450)));
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Recovery {
+    /// The role whose server was killed.
+    pub role: String,
+    /// When, from the start of the run.
+    pub kill_at: Duration,
+    /// When that server accepted connections again (crash recovery done), if it was
+    /// restarted before the next kill.
+    pub restarted_at: Option<Duration>,
+    /// When the first commit after it was acknowledged (none before the next kill or
+    /// the end of the run: the load never came back).
+    pub resumed_at: Option<Duration>,
+    /// The writer whose commit that was.
+    pub resumed_by: Option<String>,
+}
+
+impl Recovery {
+    /// From the kill to the first acknowledged commit.
+    pub fn time(&self) -> Option<Duration> {
+        self.resumed_at.map(|at| at.saturating_sub(self.kill_at))
+    }
+
+    /// One recovery per kill among `events` (sorted by time): the first resumption
+    /// after each kill and before the next one.
+    pub fn of(events: &[EventRecord]) -> Vec<Recovery> {
+        let kills: Vec<&EventRecord> = events
+            .iter()
+            .filter(|e| e.kind == EventKind::Kill)
+            .collect();
+        kills
+            .iter()
+            .enumerate()
+            .map(|(i, kill)| {
+                let until = kills.get(i + 1).map(|next| next.at);
+                let after = |kind: EventKind, role: Option<&str>| {
+                    events.iter().find(|e| {
+                        e.kind == kind
+                            && role.is_none_or(|role| e.role == role)
+                            && e.at > kill.at
+                            && until.is_none_or(|until| e.at <= until)
+                    })
+                };
+                let resumed = after(EventKind::Resumed, None);
+                Recovery {
+                    role: kill.role.clone(),
+                    kill_at: kill.at,
+                    restarted_at: after(EventKind::Restart, Some(&kill.role)).map(|e| e.at),
+                    resumed_at: resumed.map(|e| e.at),
+                    resumed_by: resumed.map(|e| e.role.clone()),
+                }
+            })
+            .collect()
+    }
+}
+
 /// The report of one scenario run.
 ///
 /// # Example
@@ -79,6 +153,13 @@ pub struct ScenarioReport {
     pub figures: BTreeMap<String, Value>,
     /// The stress mix's actions over every role, by name.
     pub actions: BTreeMap<String, ActionRecord>,
+    /// Every role's moments that matter (kills, restarts, backups, restores,
+    /// promotions, points, faults, resumed commits), in time order.
+    pub events: Vec<EventRecord>,
+    /// Each role's load, second by second (roles without load are absent).
+    pub load: BTreeMap<String, Vec<LoadSecond>>,
+    /// One per kill: how long until commits were acknowledged again.
+    pub recoveries: Vec<Recovery>,
     /// The scenario's mermaid diagram.
     pub diagram: String,
     /// The same diagram as self-contained SVG (empty when the runner drew none).
@@ -100,11 +181,17 @@ impl ScenarioReport {
         let mut figures: BTreeMap<String, Value> = BTreeMap::new();
         let mut roles = Vec::new();
         let mut actions: BTreeMap<String, ActionRecord> = BTreeMap::new();
+        let mut events = Vec::new();
+        let mut load = BTreeMap::new();
         for (role, outcome) in &run.outcomes {
             let node = outcome.state.as_ref().map(|state| state.data());
             let entries = node.map(|n| n.journal().entries_now()).unwrap_or_default();
             let role_phase = entries.phases.last().map(|p| p.phase.clone());
             phases.extend(entries.phases);
+            events.extend(entries.events);
+            if !entries.load.is_empty() {
+                load.insert(format!("{role:?}"), entries.load);
+            }
             for (action, record) in &entries.actions {
                 actions.entry(action.clone()).or_default().add(record);
             }
@@ -134,6 +221,14 @@ impl ScenarioReport {
             });
         }
         phases.sort_by_key(|p| p.at);
+        events.sort_by_key(|e: &EventRecord| e.at);
+        let recoveries = Recovery::of(&events);
+        if let Some(slowest) = recoveries.iter().filter_map(Recovery::time).max() {
+            figures.insert(
+                "recovery_ms_max".to_owned(),
+                json!(slowest.as_millis() as u64),
+            );
+        }
         for (figure, n) in counts {
             figures.insert(figure, json!(n));
         }
@@ -148,6 +243,9 @@ impl ScenarioReport {
             roles,
             figures,
             actions,
+            events,
+            load,
+            recoveries,
             diagram,
             diagram_svg: String::new(),
         }
@@ -207,6 +305,29 @@ impl ScenarioReport {
                 }
             }
         }
+        if !self.recoveries.is_empty() {
+            out.push_str("\n## Recovery after each kill\n\n");
+            for (i, r) in self.recoveries.iter().enumerate() {
+                let restarted = r.restarted_at.map_or(String::new(), |at| {
+                    format!(
+                        "; it accepted connections again {:.2} s later",
+                        at.saturating_sub(r.kill_at).as_secs_f64()
+                    )
+                });
+                let resumed = match (r.time(), &r.resumed_by) {
+                    (Some(time), Some(by)) => format!(
+                        "; commits acknowledged again {:.2} s after the kill ({by})",
+                        time.as_secs_f64()
+                    ),
+                    _ => "; no commit acknowledged after it".to_owned(),
+                };
+                out.push_str(&format!(
+                    "- kill {i} of {}'s server at {:.2} s{restarted}{resumed}\n",
+                    r.role,
+                    r.kill_at.as_secs_f64()
+                ));
+            }
+        }
         if !self.actions.is_empty() {
             out.push_str(
                 "\n## Actions (all workers)\n\n| action | runs | ok | failed (by SQLSTATE) | p50 ms | p99 ms |\n|---|---:|---:|---|---:|---:|\n",
@@ -260,6 +381,18 @@ impl ScenarioReport {
             })).collect::<Vec<_>>(),
             "figures": self.figures,
             "actions": self.actions,
+            "events": self.events.iter().map(|e| json!({
+                "role": e.role, "kind": e.kind.name(), "detail": e.detail, "at_s": e.at.as_secs_f64(),
+            })).collect::<Vec<_>>(),
+            "load": self.load.iter().map(|(role, seconds)| (role.clone(), json!(seconds))).collect::<serde_json::Map<_, _>>(),
+            "recoveries": self.recoveries.iter().map(|r| json!({
+                "role": r.role,
+                "kill_at_s": r.kill_at.as_secs_f64(),
+                "restarted_at_s": r.restarted_at.map(|at| at.as_secs_f64()),
+                "resumed_at_s": r.resumed_at.map(|at| at.as_secs_f64()),
+                "resumed_by": r.resumed_by,
+                "recovery_s": r.time().map(|t| t.as_secs_f64()),
+            })).collect::<Vec<_>>(),
             "diagram": self.diagram,
             "diagram_svg": self.diagram_svg,
         })

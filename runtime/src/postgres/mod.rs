@@ -47,8 +47,8 @@ pub use discovery::{Divergence, compare, discover_into, validate};
 pub use run_schema::{RunSchema, with_search_path};
 pub use session::{SqlError, SqlLog, SqlSession};
 pub use verify::{
-    ChecksumDifference, Checksums, LEDGER_TABLE, Ledger, LedgerTarget, LedgerVerdict,
+    ChecksumDifference, Checksums, Commit, LEDGER_TABLE, Ledger, LedgerTarget, LedgerVerdict,
     TableChecksum, amcheck, compare_checksums, create_ledger, quote_ident, table_checksums,
-    verify_ledger, write_ledger,
+    verify_ledger, write_ledger, write_ledger_observed,
 };
 pub use worker::{ActionStats, WorkLimit, WorkerConfig, WorkerReport, run_worker};

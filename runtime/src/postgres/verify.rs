@@ -284,14 +284,41 @@ pub async fn write_ledger(
     duration: Duration,
     stop: &AtomicBool,
 ) {
+    write_ledger_observed(ledger, target, duration, stop, |_| {}).await;
+}
+
+/// How one ledger transaction ended, as [`write_ledger_observed`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Commit {
+    /// Its number.
+    pub tx: i64,
+    /// The server acknowledged its commit.
+    pub acknowledged: bool,
+    /// From `BEGIN` to the commit's answer (or to the failure).
+    pub latency: Duration,
+    /// It is the first transaction on a connection made after the last one was lost.
+    pub after_reconnect: bool,
+}
+
+/// [`write_ledger`], calling `observe` after each transaction (for per-second load
+/// figures and the moment commits resume after a crash).
+pub async fn write_ledger_observed(
+    ledger: &mut Ledger,
+    target: &LedgerTarget,
+    duration: Duration,
+    stop: &AtomicBool,
+    mut observe: impl FnMut(Commit) + Send,
+) {
     let deadline = Instant::now() + duration;
     let mut client: Option<Client> = None;
+    let mut reconnected = false;
     while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
         let current = match client.take() {
             Some(current) if !current.is_closed() => current,
             previous => {
                 if previous.is_some() {
                     ledger.reconnects += 1;
+                    reconnected = true;
                 }
                 match tokio::time::timeout(Duration::from_secs(2), connect(&target.get())).await {
                     Ok(Ok(fresh)) => fresh,
@@ -304,11 +331,20 @@ pub async fn write_ledger(
         };
         let tx = ledger.next_tx;
         ledger.next_tx += 1;
-        match write_one(&current, ledger.worker, tx, ledger.rows_per_tx).await {
+        let began = Instant::now();
+        let outcome = write_one(&current, ledger.worker, tx, ledger.rows_per_tx).await;
+        let acknowledged = matches!(outcome, Outcome::Acknowledged);
+        match outcome {
             Outcome::Acknowledged => ledger.acknowledged.push(tx),
             Outcome::InDoubt => ledger.in_doubt.push(tx),
             Outcome::Aborted => ledger.aborted.push(tx),
         }
+        observe(Commit {
+            tx,
+            acknowledged,
+            latency: began.elapsed(),
+            after_reconnect: std::mem::take(&mut reconnected),
+        });
         client = Some(current);
     }
 }

@@ -14,6 +14,7 @@ use super::server::ServerInfo;
 use super::wal::{Goal, RecoveryGoal};
 use super::{connect, failed};
 use crate::effect::DbEffect;
+use crate::journal::EventKind;
 use crate::node::Node;
 use crate::scenario::Fault;
 use crate::value::Slot;
@@ -52,12 +53,18 @@ impl DbEffect for TakeBackup {
 
     async fn run(&self, node: &Node) -> Result<(), EffectFailure> {
         let server = node.value(self.of)?;
+        node.journal().event(
+            EventKind::BackupStart,
+            format!("pg_basebackup of {}'s server", server.owner),
+        );
         let backup = BaseBackup::take(&server.connection, false, None)
             .await
             .map_err(failed)?;
         let old = node.backup.lock().await.replace(backup);
         let _ = tokio::task::spawn_blocking(move || drop(old)).await;
         node.journal().count("backups", 1);
+        node.journal()
+            .event(EventKind::BackupEnd, "the base backup completed");
         Ok(())
     }
 }
@@ -203,6 +210,10 @@ impl DbEffect for Restore {
             .insert(self.name.to_owned(), restored);
         let _ = tokio::task::spawn_blocking(move || drop(old)).await;
         node.journal().count("restores", 1);
+        node.journal().event(
+            EventKind::Restore,
+            format!("restored as `{}` ({:?})", self.name, self.to),
+        );
         Ok(info)
     }
 }
@@ -356,6 +367,13 @@ impl DbEffect for StartBackup {
         let mut running = BaseBackup::begin(&server.connection, self.max_rate_kb, None)
             .await
             .map_err(failed)?;
+        node.journal().event(
+            EventKind::BackupStart,
+            format!(
+                "pg_basebackup of {}'s server, in the background",
+                server.owner
+            ),
+        );
         loop {
             let streaming = client
                 .query_opt(
@@ -462,6 +480,13 @@ impl DbEffect for FinishBackup {
                 "backups_interrupted"
             },
             1,
+        );
+        node.journal().event(
+            EventKind::BackupEnd,
+            match &result.error {
+                None => "the base backup completed".to_owned(),
+                Some(error) => format!("the base backup did not complete: {error}"),
+            },
         );
         Ok(result)
     }

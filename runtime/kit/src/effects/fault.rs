@@ -10,6 +10,7 @@ use stormchor_runtime::postgres::{LEDGER_TABLE, Ledger, StopMode, quote_ident};
 use super::server::ServerInfo;
 use super::{connect, failed};
 use crate::effect::DbEffect;
+use crate::journal::EventKind;
 use crate::node::Node;
 use crate::scenario::Fault;
 use crate::value::Slot;
@@ -53,6 +54,8 @@ impl DbEffect for FaultPoint {
         }
         let server = node.value(self.on)?;
         let client = connect(&server.connection).await?;
+        node.journal()
+            .event(EventKind::Fault, format!("injecting {}", self.fault));
         match self.fault {
             Fault::DeleteAcknowledgedRow => {
                 let victim = super::verify::gathered_ledgers(node, self.ledgers)?

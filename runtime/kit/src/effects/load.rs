@@ -9,13 +9,14 @@ use serde::{Deserialize, Serialize};
 use stormchor_macros::ExtensionEffect;
 use stormchor_runtime::EffectFailure;
 use stormchor_runtime::postgres::{
-    Ledger, LedgerTarget, WorkLimit, WorkerConfig, run_worker, write_ledger,
+    Commit, Ledger, LedgerTarget, WorkLimit, WorkerConfig, run_worker, write_ledger_observed,
 };
 use stormchor_runtime::workload::{LoadConfig, WorkloadRegistry, run_load, weights};
 
 use super::server::ServerInfo;
 use super::{connect, failed};
 use crate::effect::DbEffect;
+use crate::journal::{EventKind, Journal, LoadSecond};
 use crate::node::{Node, lock};
 use crate::value::Slot;
 
@@ -128,17 +129,111 @@ impl DbEffect for WriteLedger {
         }
         let mut round = whole.continuation();
         let target = LedgerTarget::new(server.connection);
-        write_ledger(
+        let mut seconds = LoadSeconds::new(
+            node.journal(),
+            node.ledger_outage
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
+        write_ledger_observed(
             &mut round,
             &target,
             self.duration,
             &crate::interrupt::flag(),
+            |commit| seconds.observe(commit),
         )
         .await;
+        seconds.flush();
+        node.ledger_outage
+            .store(seconds.outage, std::sync::atomic::Ordering::Relaxed);
         whole.absorb(round.clone());
         *lock(&node.ledger) = whole;
         Ok(round)
     }
+}
+
+/// A ledger writer's commits, second by second, into its journal; and the moment its
+/// commits resume after an outage (a lost connection, or commits failing), as an
+/// [`EventKind::Resumed`] event.
+struct LoadSeconds<'a> {
+    journal: &'a Journal,
+    second: u32,
+    ok: u64,
+    errors: u64,
+    latencies_us: Vec<u64>,
+    /// Since the last acknowledged commit, the connection was lost or a commit failed.
+    outage: bool,
+}
+
+impl<'a> LoadSeconds<'a> {
+    /// Seconds of `journal`'s role, which starts in an outage when its last round
+    /// ended in one.
+    fn new(journal: &'a Journal, outage: bool) -> Self {
+        LoadSeconds {
+            journal,
+            second: second_of(journal),
+            ok: 0,
+            errors: 0,
+            latencies_us: Vec::new(),
+            outage,
+        }
+    }
+
+    fn observe(&mut self, commit: Commit) {
+        let now = second_of(self.journal);
+        if now != self.second {
+            self.flush();
+            self.second = now;
+        }
+        self.outage |= commit.after_reconnect;
+        if commit.acknowledged {
+            self.ok += 1;
+            self.latencies_us
+                .push(u64::try_from(commit.latency.as_micros()).unwrap_or(u64::MAX));
+            if std::mem::take(&mut self.outage) {
+                self.journal.event(
+                    EventKind::Resumed,
+                    format!(
+                        "{}: first acknowledged commit (transaction {}) after an outage",
+                        self.journal.role(),
+                        commit.tx
+                    ),
+                );
+            }
+        } else {
+            self.errors += 1;
+            self.outage = true;
+        }
+    }
+
+    /// Writes the second so far into the journal.
+    fn flush(&mut self) {
+        if self.ok + self.errors == 0 {
+            return;
+        }
+        self.latencies_us.sort_unstable();
+        let at = |q: f64| {
+            let last = self.latencies_us.len().saturating_sub(1);
+            self.latencies_us
+                .get((last as f64 * q).round() as usize)
+                .copied()
+                .unwrap_or(0)
+        };
+        self.journal.load_second(LoadSecond {
+            second: self.second,
+            ok: self.ok,
+            errors: self.errors,
+            p50_us: at(0.5),
+            p99_us: at(0.99),
+        });
+        self.ok = 0;
+        self.errors = 0;
+        self.latencies_us.clear();
+    }
+}
+
+/// The second of the run it is now at `journal`.
+fn second_of(journal: &Journal) -> u32 {
+    u32::try_from(journal.elapsed().as_secs()).unwrap_or(u32::MAX)
 }
 
 /// What a [`RunWorkload`] did.

@@ -13,6 +13,7 @@ use tokio_postgres::types::PgLsn;
 use super::server::ServerInfo;
 use super::{connect, failed};
 use crate::effect::DbEffect;
+use crate::journal::EventKind;
 use crate::node::Node;
 use crate::value::Slot;
 
@@ -111,6 +112,10 @@ impl DbEffect for Promote {
         let cluster = target.cluster("promote the replica").map_err(failed)?;
         cluster.promote().await.map_err(failed)?;
         node.journal().count("promotions", 1);
+        node.journal().event(
+            EventKind::Promote,
+            "the replica was promoted: it accepts writes",
+        );
         Ok(ServerInfo::controlled(node.role(), cluster))
     }
 }

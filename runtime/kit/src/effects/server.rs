@@ -16,6 +16,7 @@ use stormchor_runtime::postgres::{
 
 use super::failed;
 use crate::effect::DbEffect;
+use crate::journal::EventKind;
 use crate::node::{Node, lock};
 
 /// Where a server is, as other roles need to know it.
@@ -276,8 +277,10 @@ impl DbEffect for KillServer {
     type Output = ();
 
     async fn run(&self, node: &Node) -> Result<(), EffectFailure> {
+        let at = node.journal().elapsed();
         with_cluster(node, "SIGKILL the server", async |c| c.kill().await).await?;
         node.journal().count("kills", 1);
+        node.journal().event_at(at, EventKind::Kill, "SIGKILL");
         Ok(())
     }
 }
@@ -297,7 +300,10 @@ impl DbEffect for RestartServer {
     type Output = ();
 
     async fn run(&self, node: &Node) -> Result<(), EffectFailure> {
-        with_cluster(node, "restart the server", async |c| c.restart().await).await
+        with_cluster(node, "restart the server", async |c| c.restart().await).await?;
+        node.journal()
+            .event(EventKind::Restart, "the server accepts connections again");
+        Ok(())
     }
 }
 
@@ -329,15 +335,20 @@ impl DbEffect for Crash {
         let round = node.crashes.fetch_add(1, Ordering::Relaxed);
         let delay = kill_delay(node.options().seed, round, self.within);
         tokio::time::sleep(delay).await;
-        let restart = self.restart;
-        with_cluster(node, "SIGKILL the server", async move |c| {
-            c.kill().await?;
-            if restart {
-                c.restart().await?;
-            }
-            Ok(())
-        })
-        .await?;
+        let at = node.journal().elapsed();
+        with_cluster(node, "SIGKILL the server", async |c| c.kill().await).await?;
+        node.journal().event_at(
+            at,
+            EventKind::Kill,
+            format!("crash {round}: SIGKILL {delay:?} into its window"),
+        );
+        if self.restart {
+            with_cluster(node, "restart the server", async |c| c.restart().await).await?;
+            node.journal().event(
+                EventKind::Restart,
+                format!("crash {round}: crash recovery done, the server accepts connections"),
+            );
+        }
         node.journal().count("kills", 1);
         node.journal()
             .figure(&format!("kill_{round}_at_ms"), delay.as_millis() as u64);

@@ -14,6 +14,7 @@ use tokio_postgres::types::PgLsn;
 use super::server::ServerInfo;
 use super::{connect, failed};
 use crate::effect::DbEffect;
+use crate::journal::EventKind;
 use crate::node::Node;
 use crate::value::Slot;
 
@@ -144,6 +145,13 @@ impl DbEffect for RecordPoint {
         node.journal().figure(
             &format!("point_{index}"),
             format!("{lsn} ({} tables, {rows} rows)", checksums.len()),
+        );
+        node.journal().event(
+            EventKind::Point,
+            format!(
+                "point {index} at {lsn}: {} tables, {rows} rows",
+                checksums.len()
+            ),
         );
         Ok(Point {
             index,
