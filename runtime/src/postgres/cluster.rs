@@ -1469,6 +1469,21 @@ impl PgTarget {
     }
 }
 
+/// Whether process `pid` still runs: it exists and is not a zombie (a killed child
+/// of the postmaster is reaped by init, which may take its time; as a zombie it holds
+/// no port, no shared memory and no file).
+fn process_lives(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name, which is in parentheses and may hold
+        // spaces or parentheses of its own.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_none_or(|state| state != "Z"),
+        Err(_) => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::archived_at_least;
@@ -1489,20 +1504,5 @@ mod tests {
         ));
         assert!(!archived_at_least("00000002.history", segment));
         assert!(!archived_at_least("", segment));
-    }
-}
-
-/// Whether process `pid` still runs: it exists and is not a zombie (a killed child
-/// of the postmaster is reaped by init, which may take its time; as a zombie it holds
-/// no port, no shared memory and no file).
-fn process_lives(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the command name, which is in parentheses and may hold
-        // spaces or parentheses of its own.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_none_or(|state| state != "Z"),
-        Err(_) => false,
     }
 }
