@@ -26,37 +26,31 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use cli::args::{Cli, Command};
-
-fn fail(error: String, code: u8) -> ExitCode {
-    eprintln!("error: {error}");
-    ExitCode::from(code)
-}
+use cli::exit::{CliError, Verdict, exit_code};
 
 fn main() -> ExitCode {
+    // Clap's own usage errors exit 2 as well.
     let cli = Cli::parse();
-    match cli.command {
+    exit_code(match cli.command {
         None => cli::run::run("backup-restore", &cli.run),
         Some(Command::Run { name, args }) => {
             cli::run::run(name.as_deref().unwrap_or("backup-restore"), &args)
         }
         Some(Command::List) => {
             cli::catalog::list();
-            ExitCode::SUCCESS
+            Ok(Verdict::Passed)
         }
-        Some(Command::Describe { name, args }) => match args
+        Some(Command::Describe { name, args }) => args
             .settings()
             .and_then(|settings| cli::catalog::describe(&name, &settings, &args))
-        {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => fail(error, 2),
-        },
-        Some(Command::Validate { config }) => match cli::validate::validate_config(&config) {
-            Ok(()) => {
+            .map(|()| Verdict::Passed)
+            .map_err(CliError::Usage),
+        Some(Command::Validate { config }) => cli::validate::validate_config(&config)
+            .map(|()| {
                 println!("{} is valid.", config.display());
-                ExitCode::SUCCESS
-            }
-            Err(error) => fail(error, 2),
-        },
+                Verdict::Passed
+            })
+            .map_err(CliError::Usage),
         Some(Command::IsolationSuite(args)) => cli::isolation::isolation_suite(args),
-    }
+    })
 }

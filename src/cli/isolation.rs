@@ -1,16 +1,19 @@
 //! `stormchor isolation-suite`: PostgreSQL's isolation specs run on a server and
 //! compared with their expected files.
 
-use std::process::ExitCode;
 use std::time::Duration;
 
 use stormchor::isolation_suite::{SuiteOptions, run_suite};
 
 use super::args::IsolationSuiteArgs;
+use super::exit::{CliError, Verdict};
+
+/// The longest `--step-timeout`: a day.
+pub const MAX_STEP_TIMEOUT_S: u64 = 86_400;
 
 /// Runs the suite, prints the summary, writes the JSON; fails when a test this server
 /// can run differed.
-pub fn isolation_suite(args: IsolationSuiteArgs) -> ExitCode {
+pub fn isolation_suite(args: IsolationSuiteArgs) -> Result<Verdict, CliError> {
     let IsolationSuiteArgs {
         dir,
         names,
@@ -18,49 +21,34 @@ pub fn isolation_suite(args: IsolationSuiteArgs) -> ExitCode {
         json,
         step_timeout,
     } = args;
+    if !(1..=MAX_STEP_TIMEOUT_S).contains(&step_timeout) {
+        return Err(CliError::usage(format!(
+            "--step-timeout {step_timeout}: give a number of seconds from 1 to {MAX_STEP_TIMEOUT_S}"
+        )));
+    }
     let mut options = SuiteOptions::new(dir);
     options.names = names;
     options.target = target;
-    options.step_timeout = Duration::from_secs(step_timeout.max(1));
+    options.step_timeout = Duration::from_secs(step_timeout);
     options.progress = true;
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    options.tests().map_err(CliError::Usage)?;
+    super::output::check_output_path("--json", json.as_deref()).map_err(CliError::Usage)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let report = runtime.block_on(async {
-        stormchor::runtime::postgres::remove_clusters_on_ctrl_c();
-        run_suite(&options).await
-    });
-    let report = match report {
-        Ok(report) => report,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::from(2);
-        }
-    };
+        .map_err(|e| CliError::run(format!("cannot start the async runtime: {e}")))?;
+    let report = runtime
+        .block_on(async {
+            stormchor::runtime::postgres::remove_clusters_on_ctrl_c();
+            run_suite(&options).await
+        })
+        .map_err(CliError::Run)?;
     print!("{}", report.summary());
     if let Some(path) = json {
-        let text = match serde_json::to_string_pretty(&report.json()) {
-            Ok(text) => text,
-            Err(error) => {
-                eprintln!("error: cannot encode the report: {error}");
-                return ExitCode::FAILURE;
-            }
-        };
-        if let Err(error) = std::fs::write(&path, text) {
-            eprintln!("error: cannot write {}: {error}", path.display());
-            return ExitCode::FAILURE;
-        }
+        let text = serde_json::to_string_pretty(&report.json())
+            .map_err(|e| CliError::run(format!("cannot encode the report: {e}")))?;
+        std::fs::write(&path, text)
+            .map_err(|e| CliError::run(format!("cannot write {}: {e}", path.display())))?;
     }
-    if report.failed() {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
+    Ok(Verdict::from(!report.failed()))
 }

@@ -3,6 +3,7 @@
 //! - [`args`], the command line (clap): subcommands and flags;
 //! - [`config`], flags, `STORMCHOR_*` variables and the config file resolved into
 //!   settings, each value with its source;
+//! - [`exit`], the exit status convention (0, 1, 2, 128 + n);
 //! - [`run`], `run NAME`: check, then a scenario or a workload under the signal watch;
 //! - [`scenario`], a flagship scenario's options and run;
 //! - [`workload`], a workload made, configured, run and cleaned up;
@@ -16,6 +17,7 @@
 pub mod args;
 pub mod catalog;
 pub mod config;
+pub mod exit;
 pub mod isolation;
 pub mod output;
 pub mod progress;

@@ -61,3 +61,28 @@ pub fn print_workload_table(report: &LoadReport) {
         report.elapsed.as_secs_f64()
     );
 }
+
+/// Checks, before a run, that a report can be written to `path` (given by `flag`): its
+/// directory exists and the file can be opened for writing. A file that did not exist
+/// is not left behind.
+pub fn check_output_path(flag: &str, path: Option<&Path>) -> Result<(), String> {
+    let Some(path) = path else {
+        return Ok(());
+    };
+    if path.is_dir() {
+        return Err(format!(
+            "{flag} {}: is a directory; give a file name",
+            path.display()
+        ));
+    }
+    let existed = path.exists();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(|e| format!("{flag} {}: cannot write there: {e}", path.display()))?;
+    if !existed {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}

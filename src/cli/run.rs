@@ -1,7 +1,7 @@
 //! `stormchor run NAME`: the settings resolved, the scenario or workload checked and
-//! made before anything starts, then run under the signal watch; its exit status.
+//! made before anything starts (any problem is a usage error), then run under the
+//! signal watch.
 
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -9,78 +9,55 @@ use stormchor::scenarios;
 
 use super::args::RunArgs;
 use super::catalog::known_workload;
+use super::exit::{CliError, Verdict};
 use super::scenario::{run_scenario, scenario_options};
-use super::signals::{self, signal_name};
+use super::signals;
 use super::workload::{PreparedWorkload, run_workload};
 
-fn fail(error: String, code: u8) -> ExitCode {
-    eprintln!("error: {error}");
-    ExitCode::from(code)
-}
-
 /// Runs scenario or workload `name` with `args`.
-pub fn run(name: &str, args: &RunArgs) -> ExitCode {
-    let settings = match args.settings() {
-        Ok(settings) => settings,
-        Err(error) => return fail(error, 2),
-    };
+pub fn run(name: &str, args: &RunArgs) -> Result<Verdict, CliError> {
+    let settings = args.settings().map_err(CliError::Usage)?;
     if args.show_config {
         println!("{}", settings.describe());
-        return ExitCode::SUCCESS;
+        return Ok(Verdict::Passed);
     }
-    // A scenario's options are checked before anything starts: a fault it cannot
-    // inject is a usage error that lists the ones it can.
+    // A scenario's options are checked, and a workload made and configured, before
+    // anything starts: every problem found here is a usage error.
     let registry = scenarios::registry();
-    let options = match registry.get(name) {
+    enum Plan {
+        Scenario(scenarios::ScenarioOptions),
+        Workload(PreparedWorkload),
+    }
+    let plan = match registry.get(name) {
         Ok(scenario) => {
             let options = scenario_options(&settings, scenario, args);
-            if let Err(error) = registry.check(name, &options) {
-                return fail(error.to_string(), 2);
-            }
-            Some(options)
-        }
-        Err(_) if args.inject.is_some() => {
-            return fail(
-                format!(
-                    "--inject applies to scenarios; `{name}` is not one (see `stormchor list`)"
-                ),
-                2,
-            );
+            registry
+                .check(name, &options)
+                .map_err(|e| CliError::usage(e.to_string()))?;
+            Plan::Scenario(options)
         }
         Err(_) => {
-            if let Err(error) = known_workload(&registry, name) {
-                return fail(error, 2);
+            known_workload(&registry, name).map_err(CliError::Usage)?;
+            if args.inject.is_some() {
+                return Err(CliError::usage(format!(
+                    "--inject applies to scenarios; `{name}` is not one (see `stormchor list`)"
+                )));
             }
-            None
+            Plan::Workload(PreparedWorkload::new(&settings, name).map_err(CliError::Usage)?)
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => return fail(format!("cannot start the async runtime: {error}"), 1),
-    };
+        .map_err(|e| CliError::run(format!("cannot start the async runtime: {e}")))?;
     let stop = Arc::new(AtomicBool::new(false));
     signals::watch(&runtime, stop.clone());
-    let outcome = match options {
-        Some(options) => runtime.block_on(run_scenario(&settings, &registry, name, options)),
-        None => match PreparedWorkload::new(&settings, name) {
-            Ok(prepared) => runtime.block_on(run_workload(&settings, prepared, &stop)),
-            Err(error) => Err(error),
-        },
+    let outcome = match plan {
+        Plan::Scenario(options) => {
+            runtime.block_on(run_scenario(&settings, &registry, name, options))
+        }
+        Plan::Workload(prepared) => runtime.block_on(run_workload(&settings, prepared, &stop)),
     };
     drop(runtime);
-    if let Some(signalled) = signals::signalled() {
-        if let Err(error) = &outcome {
-            eprintln!("error: {error}");
-        }
-        eprintln!("Interrupted by {}.", signal_name(signalled));
-        return ExitCode::from(u8::try_from(128 + signalled).unwrap_or(u8::MAX));
-    }
-    match outcome {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(error) => fail(error, 1),
-    }
+    outcome.map(Verdict::from).map_err(CliError::Run)
 }
