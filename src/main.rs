@@ -45,7 +45,7 @@ fn main() -> ExitCode {
             .and_then(|settings| cli::catalog::describe(&name, &settings, &args))
             .map(|()| Verdict::Passed)
             .map_err(CliError::Usage),
-        Some(Command::Validate { config }) => cli::validate::validate_config(&config)
+        Some(Command::Validate { config }) => cli::validate::validate(&config)
             .map(|()| {
                 println!("{} is valid.", config.display());
                 Verdict::Passed

@@ -48,9 +48,10 @@ pub enum Command {
         #[command(flatten)]
         args: RunArgs,
     },
-    /// Check a config file (keys, types, workload sections) without running anything.
+    /// Check a config file (keys, types, ranges, workload sections) or a workload file
+    /// (TOML or YAML) without running anything.
     Validate {
-        /// The config file (TOML).
+        /// The config file (TOML) or workload file (`.toml`, `.yaml`, `.yml`).
         config: PathBuf,
     },
     /// Run PostgreSQL's isolation specs of DIR (laid out as src/test/isolation) and
@@ -91,8 +92,9 @@ pub struct RunArgs {
     /// Workers of a scenario, or clients of a workload [default: 2, env: STORMCHOR_WORKERS].
     #[arg(long)]
     pub workers: Option<u16>,
-    /// How long the load runs, in seconds [default: 10, env: STORMCHOR_DURATION].
-    #[arg(long)]
+    /// How long the load runs: seconds, or `30s`, `5m`, `1h30m` [default: 10, env:
+    /// STORMCHOR_DURATION].
+    #[arg(long, value_parser = super::config::parse_duration)]
     pub duration: Option<u64>,
     /// The seed of every random choice [default: 1, env: STORMCHOR_SEED].
     #[arg(long)]
@@ -118,8 +120,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub on_user_tables: bool,
     /// Run a workload as an open loop at this many operations per second in all
-    /// [env: STORMCHOR_RATE].
-    #[arg(long)]
+    /// (0.001 to 10000000) [env: STORMCHOR_RATE].
+    #[arg(long, allow_negative_numbers = true)]
     pub rate: Option<f64>,
     /// Write the report as JSON to this file [env: STORMCHOR_JSON].
     #[arg(long)]

@@ -6,7 +6,7 @@ use stormchor::scenarios::{self, ScenarioRegistry};
 use super::args::RunArgs;
 use super::config::Settings;
 use super::scenario::scenario_options;
-use super::workload::is_workload_file;
+use super::workload::{PreparedWorkload, is_workload_file};
 
 /// `stormchor list`.
 pub fn list() {
@@ -47,10 +47,9 @@ pub fn describe(name: &str, settings: &Settings, args: &RunArgs) -> Result<(), S
         }
         return Ok(());
     }
-    let workload = WorkloadRegistry::with_builtins()
-        .create(name)
-        .map_err(|e| e.to_string())?;
-    let info = workload.info();
+    // A workload, built in or a workload file, configured as `run` would configure it
+    // (the config file's sections and weights included).
+    let info = PreparedWorkload::new(settings, name)?.info();
     println!(
         "{} (version {}): {}\n\noperation weights:",
         info.name, info.version, info.description

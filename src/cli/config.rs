@@ -66,6 +66,16 @@ pub enum ConfigError {
         /// What is wrong and where.
         message: String,
     },
+    /// A value out of its range, or that does not parse (the place says which
+    /// flag, variable or file key gave it).
+    #[error("{place}: {problem}")]
+    Value {
+        /// Where the value came from: `--workers 0`, `environment variable
+        /// STORMCHOR_WORKERS=0`, `config file x.toml: workers = 0`.
+        place: String,
+        /// What is wrong.
+        problem: String,
+    },
     /// An environment variable has a bad value.
     #[error("environment variable {name}={value}: {problem}")]
     Env {
@@ -86,7 +96,8 @@ pub struct FileConfig {
     pub target: Option<String>,
     /// Workers (scenarios) or clients (workloads).
     pub workers: Option<u16>,
-    /// Seconds of load.
+    /// Seconds of load: a number of seconds or a duration (`"1h30m"`).
+    #[serde(default, deserialize_with = "file_duration")]
     pub duration: Option<u64>,
     /// The seed.
     pub seed: Option<u64>,
@@ -103,6 +114,75 @@ pub struct FileConfig {
     /// Per-workload sections: `[workload.tpcb]`, `[workload.ecommerce.weights]`...
     #[serde(default)]
     pub workload: BTreeMap<String, toml::Table>,
+    /// The file it was read from (errors name it).
+    #[serde(skip)]
+    pub path: Option<PathBuf>,
+}
+
+/// `duration` in a config file: a whole number of seconds or a duration string.
+fn file_duration<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        Seconds(u64),
+        Text(String),
+    }
+    match Option::<Given>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(Given::Seconds(seconds)) => Ok(Some(seconds)),
+        Some(Given::Text(text)) => parse_duration(&text)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
+}
+
+/// Parses a duration in whole seconds: `90` (seconds), or numbers with units `d`,
+/// `h`, `m`, `s` in that order (`30s`, `5m`, `1h30m`, `2d`).
+///
+/// # Example
+/// ```ignore
+/// assert_eq!(parse_duration("1h30m"), Ok(5400));
+/// assert_eq!(parse_duration("45"), Ok(45));
+/// assert!(parse_duration("5 minutes").is_err());
+/// ```
+pub fn parse_duration(text: &str) -> Result<u64, String> {
+    let bad = || {
+        format!(
+            "`{text}` is not a duration: give seconds (`90`) or numbers with the units d, h, m, s \
+             (`30s`, `5m`, `1h30m`)"
+        )
+    };
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(seconds);
+    }
+    let units = [('d', 86_400u64), ('h', 3600), ('m', 60), ('s', 1)];
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    let mut next_unit = 0;
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let Some(at) = units[next_unit..].iter().position(|(u, _)| *u == c) else {
+            return Err(bad());
+        };
+        let (_, factor) = units[next_unit + at];
+        next_unit += at + 1;
+        let n: u64 = number.parse().map_err(|_| bad())?;
+        number.clear();
+        total = n
+            .checked_mul(factor)
+            .and_then(|s| total.checked_add(s))
+            .ok_or_else(bad)?;
+    }
+    if !number.is_empty() || next_unit == 0 {
+        return Err(bad());
+    }
+    Ok(total)
 }
 
 impl FileConfig {
@@ -112,10 +192,12 @@ impl FileConfig {
             path: path.to_path_buf(),
             source,
         })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        let mut config: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
             message: e.to_string().trim_end().to_owned(),
-        })
+        })?;
+        config.path = Some(path.to_path_buf());
+        Ok(config)
     }
 }
 
@@ -192,6 +274,36 @@ fn pick_optional<T>(flag: Option<T>, env: Option<T>, file: Option<T>) -> Setting
     pick(flag.map(Some), env.map(Some), file.map(Some), None)
 }
 
+/// The ranges every source's values must be in.
+pub mod limits {
+    /// The most workers (scenarios) or clients (workloads).
+    pub const MAX_WORKERS: u16 = stormchor::scenarios::ScenarioOptions::MAX_WORKERS;
+    /// The longest load, in seconds: 30 days.
+    pub const MAX_DURATION_S: u64 = 30 * 24 * 3600;
+    /// The most rounds of a scenario.
+    pub const MAX_ROUNDS: u32 = stormchor::scenarios::ScenarioOptions::MAX_ROUNDS;
+    /// The largest pgbench scale (100 000 accounts each).
+    pub const MAX_SCALE: u32 = 100_000;
+    /// The lowest open-loop rate, operations per second.
+    pub const MIN_RATE: f64 = 0.001;
+    /// The highest open-loop rate, operations per second.
+    pub const MAX_RATE: f64 = 10_000_000.0;
+}
+
+/// Reads `STORMCHOR_DURATION` through `lookup`: seconds or a duration (`1h30m`).
+fn env_duration(lookup: &impl Fn(&str) -> Option<String>) -> Result<Option<u64>, ConfigError> {
+    match lookup("STORMCHOR_DURATION") {
+        None => Ok(None),
+        Some(value) => parse_duration(&value)
+            .map(Some)
+            .map_err(|problem| ConfigError::Env {
+                name: "STORMCHOR_DURATION".to_owned(),
+                value,
+                problem,
+            }),
+    }
+}
+
 /// Reads `STORMCHOR_<name>` through `lookup`, parsed.
 fn env_value<T: FromStr>(
     lookup: &impl Fn(&str) -> Option<String>,
@@ -223,7 +335,8 @@ impl Settings {
         file: Option<FileConfig>,
     ) -> Result<Self, ConfigError> {
         let file = file.unwrap_or_default();
-        Ok(Settings {
+        let path = file.path.clone();
+        let settings = Settings {
             target: pick_optional(flags.target, env_value(&lookup, "TARGET")?, file.target),
             workers: pick(
                 flags.workers,
@@ -231,12 +344,7 @@ impl Settings {
                 file.workers,
                 2,
             ),
-            duration: pick(
-                flags.duration,
-                env_value(&lookup, "DURATION")?,
-                file.duration,
-                10,
-            ),
+            duration: pick(flags.duration, env_duration(&lookup)?, file.duration, 10),
             seed: pick(flags.seed, env_value(&lookup, "SEED")?, file.seed, 1),
             scale: pick(flags.scale, env_value(&lookup, "SCALE")?, file.scale, 1),
             rounds: pick_optional(flags.rounds, env_value(&lookup, "ROUNDS")?, file.rounds),
@@ -244,7 +352,85 @@ impl Settings {
             json: pick_optional(flags.json, env_value(&lookup, "JSON")?, file.json),
             html: pick_optional(flags.html, env_value(&lookup, "HTML")?, file.html),
             workloads: file.workload,
-        })
+        };
+        settings.check(path.as_deref())?;
+        Ok(settings)
+    }
+
+    /// Checks every value against its range, whichever source gave it; the error
+    /// names the flag, variable or file key.
+    fn check(&self, file: Option<&Path>) -> Result<(), ConfigError> {
+        fn place<T: fmt::Display>(
+            setting: &Setting<T>,
+            flag: &str,
+            key: &str,
+            file: Option<&Path>,
+        ) -> String {
+            let value = &setting.value;
+            match setting.source {
+                Source::Flag | Source::Default => format!("--{flag} {value}"),
+                Source::Env => format!(
+                    "environment variable STORMCHOR_{}={value}",
+                    key.to_uppercase()
+                ),
+                Source::File => format!(
+                    "config file {}: {key} = {value}",
+                    file.map_or_else(|| "?".to_owned(), |p| p.display().to_string())
+                ),
+            }
+        }
+        let out_of_range = |place: String, problem: String| ConfigError::Value { place, problem };
+        if !(1..=limits::MAX_WORKERS).contains(&self.workers.value) {
+            return Err(out_of_range(
+                place(&self.workers, "workers", "workers", file),
+                format!("give from 1 to {} workers", limits::MAX_WORKERS),
+            ));
+        }
+        if !(1..=limits::MAX_DURATION_S).contains(&self.duration.value) {
+            return Err(out_of_range(
+                place(&self.duration, "duration", "duration", file),
+                format!(
+                    "give a duration from 1 s to {} s (30 days)",
+                    limits::MAX_DURATION_S
+                ),
+            ));
+        }
+        if !(1..=limits::MAX_SCALE).contains(&self.scale.value) {
+            return Err(out_of_range(
+                place(&self.scale, "scale", "scale", file),
+                format!("give a scale from 1 to {}", limits::MAX_SCALE),
+            ));
+        }
+        if let Some(rounds) = self.rounds.value {
+            if !(1..=limits::MAX_ROUNDS).contains(&rounds) {
+                let given = Setting {
+                    value: rounds,
+                    source: self.rounds.source,
+                };
+                return Err(out_of_range(
+                    place(&given, "rounds", "rounds", file),
+                    format!("give from 1 to {} rounds", limits::MAX_ROUNDS),
+                ));
+            }
+        }
+        if let Some(rate) = self.rate.value {
+            if !(rate.is_finite() && (limits::MIN_RATE..=limits::MAX_RATE).contains(&rate)) {
+                // `1e-300`, not three hundred zeros.
+                let given = Setting {
+                    value: format!("{rate:?}"),
+                    source: self.rate.source,
+                };
+                return Err(out_of_range(
+                    place(&given, "rate", "rate", file),
+                    format!(
+                        "give a rate from {} to {} operations per second",
+                        limits::MIN_RATE,
+                        limits::MAX_RATE
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Every value with its source, one per line (`--show-config`).

@@ -18,13 +18,15 @@ pub fn scenario_options(
     args: &RunArgs,
 ) -> ScenarioOptions {
     let defaults = scenario.defaults();
+    // A scenario's own defaults hold unless a source gave a value (the ranges are
+    // checked when the settings are resolved).
     let workers = match settings.workers.source {
         Source::Default => defaults.workers.max(1),
         _ => settings.workers.value,
     };
     let duration = match settings.duration.source {
         Source::Default => defaults.duration,
-        _ => Duration::from_secs(settings.duration.value.max(1)),
+        _ => Duration::from_secs(settings.duration.value),
     };
     ScenarioOptions {
         workers,
@@ -47,12 +49,22 @@ pub async fn run_scenario(
     name: &str,
     options: ScenarioOptions,
 ) -> Result<bool, String> {
+    let defaults = registry.get(name).map_err(|e| e.to_string())?.defaults();
+    // The header names what the scenario has: workers, load phases, rounds.
+    let mut shape = Vec::new();
+    if defaults.workers > 0 {
+        shape.push(format!("{} workers", options.workers));
+    }
+    if !defaults.duration.is_zero() {
+        shape.push(format!("{} s load phases", options.duration.as_secs()));
+    }
+    if defaults.rounds > 0 {
+        shape.push(format!("{} rounds", options.rounds));
+    }
+    shape.push(format!("seed {}", options.seed));
     println!(
-        "Running the {name} scenario: {} workers, {} s load phases, {} rounds, seed {}{}.\n",
-        options.workers,
-        options.duration.as_secs(),
-        options.rounds,
-        options.seed,
+        "Running the {name} scenario: {}{}.\n",
+        shape.join(", "),
         options
             .fault
             .map_or(String::new(), |f| format!(", injecting {}", f.name()))

@@ -9,7 +9,7 @@ use std::time::Duration;
 use stormchor::report::{render_html, workload_json};
 use stormchor::runtime::postgres::{ClusterOptions, PgCluster, PgTarget, RunSchema, connect};
 use stormchor::runtime::workload::{
-    Live, LoadConfig, Workload, WorkloadRegistry, run_load, weights,
+    Live, LoadConfig, Workload, WorkloadInfo, WorkloadRegistry, run_load, weights,
 };
 
 use super::config::{Settings, Source};
@@ -69,6 +69,15 @@ impl PreparedWorkload {
             workload,
             weights,
         })
+    }
+
+    /// What the workload is, with the weights it runs with.
+    pub fn info(&self) -> WorkloadInfo {
+        let mut info = self.workload.info();
+        for (operation, weight) in info.operations.iter_mut().zip(&self.weights) {
+            operation.weight = *weight;
+        }
+        info
     }
 }
 
