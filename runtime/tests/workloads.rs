@@ -266,6 +266,78 @@ async fn an_open_loop_counts_latency_from_the_due_time() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_loop_above_the_servers_pace_stops_at_its_duration_and_counts_the_missed() {
+    let cluster = PgCluster::start(ClusterOptions::default())
+        .await
+        .expect("start");
+    // 1000 operations a second for 1 s, each taking 50 ms: at most ~20 can run.
+    let slow: Arc<dyn Workload> = Arc::new(Stalling { every: true });
+    let started = std::time::Instant::now();
+    let report = run_load(
+        slow.clone(),
+        &cluster.connection_string(),
+        &[1],
+        LoadConfig::new(1, Duration::from_secs(1)).at_rate(1000.0),
+    )
+    .await
+    .expect("ran");
+    // It ends at its duration (plus the operation in flight and the connect), not
+    // after running the thousand scheduled operations (50 s).
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(report.successes() <= 25, "{}", report.successes());
+    // Every operation due before the end either ran or is counted as missed.
+    assert_eq!(
+        report.successes() + report.failures() + report.missed,
+        1000,
+        "ran {} + failed {} + missed {}",
+        report.successes(),
+        report.failures(),
+        report.missed
+    );
+    assert!(report.missed >= 975, "{}", report.missed);
+    // A server that keeps up misses nothing.
+    let fast = run_load(
+        Arc::new(Stalling { every: false }),
+        &cluster.connection_string(),
+        &[1],
+        LoadConfig::new(1, Duration::from_secs(1)).at_rate(50.0),
+    )
+    .await
+    .expect("ran");
+    assert_eq!(fast.successes() + fast.missed, 50);
+    assert!(fast.successes() >= 45, "{} ran", fast.successes());
+    // Rates and durations no clock can hold are errors, not panics or endless runs.
+    for (rate, duration) in [
+        (f64::INFINITY, 1),
+        (0.0, 1),
+        (-5.0, 1),
+        (f64::NAN, 1),
+        (1e-300, 1),
+        (10.0, u64::MAX),
+    ] {
+        let error = run_load(
+            slow.clone(),
+            &cluster.connection_string(),
+            &[1],
+            LoadConfig::new(1, Duration::from_secs(duration)).at_rate(rate),
+        )
+        .await
+        .expect_err("refused");
+        assert!(
+            matches!(
+                error,
+                stormchor_runtime::workload::WorkloadError::Config { .. }
+            ),
+            "{rate} {duration}: {error}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ramp_reports_each_step() {
     let (cluster, _client, workload) = loaded("read-only").await;
     let steps = stormchor_runtime::workload::run_ramp(

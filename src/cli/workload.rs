@@ -191,6 +191,15 @@ async fn drive_workload(
         let _ = progress.await;
     }
     print_workload_table(&report);
+    if let Some(rate) = settings.rate.value {
+        if report.missed > 0 {
+            println!(
+                "{} operations due before the end could not start in time: the server kept \
+                 up with less than {rate} operations/s",
+                report.missed
+            );
+        }
+    }
     let mut json = workload_json(
         &report,
         settings.seed.value,
