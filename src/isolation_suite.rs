@@ -59,6 +59,27 @@ impl SuiteOptions {
             progress: false,
         }
     }
+
+    /// The tests these options run, checked before anything starts: the directory is an
+    /// isolation test directory and every named test has a spec.
+    pub fn tests(&self) -> Result<Vec<String>, String> {
+        let corpus = Corpus::new(&self.dir);
+        if !corpus.exists() {
+            return Err(format!(
+                "{} is not an isolation test directory (no isolation_schedule or specs/)",
+                self.dir.display()
+            ));
+        }
+        if self.names.is_empty() {
+            return corpus.schedule().map_err(|e| e.to_string());
+        }
+        for name in &self.names {
+            if !corpus.spec_path(name).is_file() {
+                return Err(format!("no spec {}", corpus.spec_path(name).display()));
+            }
+        }
+        Ok(self.names.clone())
+    }
 }
 
 /// The suite's results.
@@ -183,23 +204,8 @@ impl SuiteReport {
 
 /// Runs the suite.
 pub async fn run_suite(options: &SuiteOptions) -> Result<SuiteReport, String> {
+    let names = options.tests()?;
     let corpus = Corpus::new(&options.dir);
-    if !corpus.exists() {
-        return Err(format!(
-            "{} is not an isolation test directory (no isolation_schedule or specs/)",
-            options.dir.display()
-        ));
-    }
-    let names = if options.names.is_empty() {
-        corpus.schedule().map_err(|e| e.to_string())?
-    } else {
-        for name in &options.names {
-            if !corpus.spec_path(name).is_file() {
-                return Err(format!("no spec {}", corpus.spec_path(name).display()));
-            }
-        }
-        options.names.clone()
-    };
     let started = Instant::now();
     let mut cluster = None;
     let conninfo = match &options.target {

@@ -31,7 +31,6 @@
 //! ```
 #![deny(missing_docs)]
 
-pub mod config;
 pub mod isolation_suite;
 pub mod report;
 pub mod scenarios;

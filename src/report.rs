@@ -44,6 +44,7 @@ pub fn errors_json(errors: &BTreeMap<String, u64>) -> Value {
 ///     per_second: vec![10, 12],
 ///     per_second_latency: Vec::new(),
 ///     per_client: vec![22],
+///     missed: 0,
 /// };
 /// let json = workload_json(&report, 1, 1, None);
 /// assert_eq!(json["schema"], "stormchor-report/1");
@@ -74,7 +75,7 @@ pub fn workload_json(report: &LoadReport, seed: u64, clients: u16, rate: Option<
         "clients": clients, "rate": rate, "elapsed_s": report.elapsed.as_secs_f64(),
         "throughput": report.throughput(), "successes": report.successes(), "failures": report.failures(),
         "operations": operations, "per_second": report.per_second, "per_second_latency_ms": per_second_latency,
-        "per_client": report.per_client,
+        "per_client": report.per_client, "missed": report.missed,
     })
 }
 

@@ -324,6 +324,24 @@ fn describe_shows_a_scenario_diagram() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("```mermaid\nsequenceDiagram"), "{out}");
     assert!(out.contains("Promote"), "{out}");
+    // The same diagram as a standalone SVG file; a workload has no choreography.
+    let dir = tempfile::tempdir().expect("dir");
+    let svg = dir.path().join("failover.svg");
+    let (code, _, err) = stormchor(&[
+        "describe",
+        "failover",
+        "--svg",
+        svg.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let drawn = std::fs::read_to_string(&svg).expect("written");
+    assert!(
+        drawn.starts_with("<svg ") && drawn.contains(">Promote"),
+        "{drawn}"
+    );
+    let (code, _, err) = stormchor(&["describe", "tpcb", "--svg", svg.to_str().expect("utf-8")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("`tpcb` is a workload"), "{err}");
     let (code, out, _) = stormchor(&["list"]);
     assert_eq!(code, 0);
     for name in [

@@ -1,93 +1,14 @@
-//! Configuration: precedence flags > env > file > default, decided by who gave a value;
-//! bad files and variables give errors naming the problem and the place.
+//! Configuration through the command: `--show-config`, `validate`, the JSON report.
+//! (The precedence and the errors of bad files and variables are unit tests of the
+//! binary's `cli::config` module.)
 
-use std::collections::HashMap;
 use std::process::Command;
-
-use stormchor::config::{FileConfig, FlagValues, Settings, Source};
 
 fn file(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("stormchor.toml");
     std::fs::write(&path, text).expect("written");
     (dir, path)
-}
-
-#[test]
-fn flags_beat_env_beat_file_beat_defaults() {
-    let (_dir, path) = file("workers = 8\nduration = 30\nseed = 5\n[workload.tpcb]\nscale = 3\n");
-    let config = FileConfig::load(&path).expect("valid");
-    let env: HashMap<&str, &str> = [("STORMCHOR_DURATION", "20"), ("STORMCHOR_SEED", "6")].into();
-    let flags = FlagValues {
-        seed: Some(1),
-        ..FlagValues::default()
-    };
-    let settings = Settings::resolve(
-        flags,
-        |name| env.get(name).map(|v| (*v).to_owned()),
-        Some(config),
-    )
-    .expect("resolved");
-    assert_eq!(
-        (settings.workers.value, settings.workers.source),
-        (8, Source::File)
-    );
-    assert_eq!(
-        (settings.duration.value, settings.duration.source),
-        (20, Source::Env)
-    );
-    // The flag gives the default value, and still wins: no comparison with defaults.
-    assert_eq!(
-        (settings.seed.value, settings.seed.source),
-        (1, Source::Flag)
-    );
-    assert_eq!(
-        (settings.scale.value, settings.scale.source),
-        (1, Source::Default)
-    );
-    assert_eq!(settings.workloads["tpcb"]["scale"].as_integer(), Some(3));
-    let described = settings.describe();
-    assert!(
-        described.contains("seed     = 1 (flag)") && described.contains("workers  = 8 (file)"),
-        "{described}"
-    );
-}
-
-#[test]
-fn bad_files_and_variables_name_the_problem() {
-    let (_dir, path) = file("workers = 2\nwrokers = 3\n");
-    let error = FileConfig::load(&path)
-        .expect_err("unknown key")
-        .to_string();
-    assert!(
-        error.contains("unknown field `wrokers`") && error.contains("line 2"),
-        "{error}"
-    );
-    let (_dir2, path) = file("duration = \"long\"\n");
-    let error = FileConfig::load(&path).expect_err("wrong type").to_string();
-    assert!(
-        error.contains("duration") && error.contains("line 1"),
-        "{error}"
-    );
-    let error = FileConfig::load(std::path::Path::new("/nonexistent/stormchor.toml"))
-        .expect_err("missing")
-        .to_string();
-    assert!(
-        error.starts_with("cannot read the config file /nonexistent/stormchor.toml"),
-        "{error}"
-    );
-    let env: HashMap<&str, &str> = [("STORMCHOR_WORKERS", "lots")].into();
-    let error = Settings::resolve(
-        FlagValues::default(),
-        |name| env.get(name).map(|v| (*v).to_owned()),
-        None,
-    )
-    .expect_err("bad variable")
-    .to_string();
-    assert_eq!(
-        error,
-        "environment variable STORMCHOR_WORKERS=lots: invalid digit found in string"
-    );
 }
 
 fn stormchor(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {

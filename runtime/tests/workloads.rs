@@ -139,11 +139,15 @@ fn bad_config_is_an_error_naming_the_key() {
     );
 }
 
-/// A workload whose 20th operation on each connection stalls for 300 ms.
-struct Stalling;
+/// A workload whose 20th operation on each connection stalls for 300 ms, or (`every`)
+/// whose every operation takes 50 ms.
+struct Stalling {
+    every: bool,
+}
 
 struct StallingSession {
     calls: u32,
+    every: bool,
     _client: tokio_postgres::Client,
 }
 
@@ -155,7 +159,9 @@ impl stormchor_runtime::workload::WorkloadSession for StallingSession {
     ) -> futures::future::BoxFuture<'a, Result<(), stormchor_runtime::postgres::SqlError>> {
         Box::pin(async move {
             self.calls += 1;
-            if self.calls == 20 {
+            if self.every {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            } else if self.calls == 20 {
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
             Ok(())
@@ -208,6 +214,7 @@ impl Workload for Stalling {
         Box::pin(async move {
             Ok(Box::new(StallingSession {
                 calls: 0,
+                every: self.every,
                 _client: client,
             })
                 as Box<dyn stormchor_runtime::workload::WorkloadSession>)
@@ -220,7 +227,7 @@ async fn an_open_loop_counts_latency_from_the_due_time() {
     let cluster = PgCluster::start(ClusterOptions::default())
         .await
         .expect("start");
-    let stalling: Arc<dyn Workload> = Arc::new(Stalling);
+    let stalling: Arc<dyn Workload> = Arc::new(Stalling { every: false });
     let slow = |report: &stormchor_runtime::workload::LoadReport| {
         report.operations["op"]
             .latency
@@ -256,6 +263,78 @@ async fn an_open_loop_counts_latency_from_the_due_time() {
     .await
     .expect("ran");
     assert_eq!(slow(&closed), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_loop_above_the_servers_pace_stops_at_its_duration_and_counts_the_missed() {
+    let cluster = PgCluster::start(ClusterOptions::default())
+        .await
+        .expect("start");
+    // 1000 operations a second for 1 s, each taking 50 ms: at most ~20 can run.
+    let slow: Arc<dyn Workload> = Arc::new(Stalling { every: true });
+    let started = std::time::Instant::now();
+    let report = run_load(
+        slow.clone(),
+        &cluster.connection_string(),
+        &[1],
+        LoadConfig::new(1, Duration::from_secs(1)).at_rate(1000.0),
+    )
+    .await
+    .expect("ran");
+    // It ends at its duration (plus the operation in flight and the connect), not
+    // after running the thousand scheduled operations (50 s).
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(report.successes() <= 25, "{}", report.successes());
+    // Every operation due before the end either ran or is counted as missed.
+    assert_eq!(
+        report.successes() + report.failures() + report.missed,
+        1000,
+        "ran {} + failed {} + missed {}",
+        report.successes(),
+        report.failures(),
+        report.missed
+    );
+    assert!(report.missed >= 975, "{}", report.missed);
+    // A server that keeps up misses nothing.
+    let fast = run_load(
+        Arc::new(Stalling { every: false }),
+        &cluster.connection_string(),
+        &[1],
+        LoadConfig::new(1, Duration::from_secs(1)).at_rate(50.0),
+    )
+    .await
+    .expect("ran");
+    assert_eq!(fast.successes() + fast.missed, 50);
+    assert!(fast.successes() >= 45, "{} ran", fast.successes());
+    // Rates and durations no clock can hold are errors, not panics or endless runs.
+    for (rate, duration) in [
+        (f64::INFINITY, 1),
+        (0.0, 1),
+        (-5.0, 1),
+        (f64::NAN, 1),
+        (1e-300, 1),
+        (10.0, u64::MAX),
+    ] {
+        let error = run_load(
+            slow.clone(),
+            &cluster.connection_string(),
+            &[1],
+            LoadConfig::new(1, Duration::from_secs(duration)).at_rate(rate),
+        )
+        .await
+        .expect_err("refused");
+        assert!(
+            matches!(
+                error,
+                stormchor_runtime::workload::WorkloadError::Config { .. }
+            ),
+            "{rate} {duration}: {error}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -431,6 +510,83 @@ fn bad_sql_workload_files_name_the_problem_and_the_place() {
     );
 }
 
+#[test]
+fn generators_that_would_panic_or_exhaust_memory_are_refused_at_load() {
+    use stormchor_runtime::workload::SqlWorkload;
+    let operation = |param: &str| {
+        format!(
+            "name = \"x\"\n[[operations]]\nname = \"a\"\nsql = \"SELECT $1\"\nparams = [{param}]\n"
+        )
+    };
+    for (param, expected) in [
+        (
+            "{ type = \"float\", min = -inf, max = 1.0 }",
+            "parameter 1: a float needs finite min and max, found min -inf, max 1",
+        ),
+        (
+            "{ type = \"float\", min = nan, max = 1.0 }",
+            "parameter 1: a float needs finite min and max, found min NaN, max 1",
+        ),
+        (
+            "{ type = \"float\", min = 0.0, max = inf }",
+            "a float needs finite min and max",
+        ),
+        (
+            "{ type = \"float\", min = -1.7e308, max = 1.7e308 }",
+            "the range from -170000000000000000000000000000",
+        ),
+        (
+            "{ type = \"float\", min = 2.0, max = 2.0 }",
+            "min 2 is not below max 2",
+        ),
+        (
+            "{ type = \"text\", length = 9223372036854775807 }",
+            "text length 9223372036854775807 is above the most, 1048576",
+        ),
+        (
+            "{ type = \"zipf\", n = 10, exponent = nan }",
+            "zipf needs n from 1 to 9223372036854775807 and a finite exponent >= 0, found n 10, exponent NaN",
+        ),
+        ("{ type = \"zipf\", n = 10, exponent = -1.0 }", "zipf needs"),
+        ("{ type = \"zipf\", n = 0, exponent = 1.0 }", "zipf needs"),
+        (
+            "{ type = \"choice\", values = [] }",
+            "a choice needs at least one value",
+        ),
+    ] {
+        let text = operation(param);
+        let error = SqlWorkload::parse(&text, "w.toml")
+            .expect_err(param)
+            .to_string();
+        assert!(
+            error.starts_with("workload sql: w.toml: operation 1 (a), parameter 1: ")
+                && error.contains(expected),
+            "{param}: {error}"
+        );
+    }
+    // The same checks for loaded columns, in YAML too, and the number of rows.
+    let error = SqlWorkload::parse_yaml(
+        "name: x\noperations: [{ name: a, sql: SELECT 1 }]\nload: [{ table: t, rows: 3, columns: [{ type: float, min: 5.0, max: 1.0 }] }]\n",
+        "w.yaml",
+    )
+    .expect_err("empty range")
+    .to_string();
+    assert!(
+        error.contains("w.yaml: load of t, column 1: min 5 is not below max 1"),
+        "{error}"
+    );
+    let error = SqlWorkload::parse(
+        "name = \"x\"\n[[operations]]\nname = \"a\"\nsql = \"SELECT 1\"\n[[load]]\ntable = \"t\"\nrows = 9223372036854775807\ncolumns = [{ type = \"sequence\" }]\n",
+        "w.toml",
+    )
+    .expect_err("too many rows")
+    .to_string();
+    assert!(
+        error.contains("load of t: 9223372036854775807 rows is above the most, 1000000000"),
+        "{error}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stress_workload_keeps_its_catalog_true_and_cleans_up() {
     use stormchor_runtime::workload::Stress;
@@ -550,7 +706,7 @@ fn a_crate_registers_its_own_workload_by_name() {
     let mut registry = WorkloadRegistry::with_builtins();
     registry.register(
         "stalling",
-        Arc::new(|| Box::new(Stalling) as Box<dyn Workload>),
+        Arc::new(|| Box::new(Stalling { every: false }) as Box<dyn Workload>),
     );
     assert!(registry.names().contains(&"stalling".to_owned()));
     let workload = registry.create("stalling").expect("registered");

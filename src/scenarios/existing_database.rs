@@ -53,6 +53,8 @@ pub fn scenario() -> KitScenario<DbRole> {
     .with_faults(&[Fault::DropTableBehindCatalog])
     .with_defaults(Defaults {
         touches_user_tables: true,
+        rounds: 0,
+        schema_file: true,
         ..Defaults::default()
     })
 }

@@ -70,8 +70,9 @@ pub fn scenario() -> KitScenario<DbRole> {
     .with_defaults(Defaults {
         controls_processes: true,
         touches_user_tables: false,
+        schema_file: false,
         workers: 2,
-        rounds: 1,
+        rounds: 0,
         duration: Duration::from_secs(10),
     })
 }

@@ -293,8 +293,9 @@ pub fn scenario() -> KitScenario<IsoRole> {
     .with_defaults(Defaults {
         controls_processes: false,
         touches_user_tables: false,
+        schema_file: false,
         workers: 0,
-        rounds: 1,
+        rounds: 0,
         duration: Duration::from_secs(0),
     })
 }

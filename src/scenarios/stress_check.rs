@@ -43,6 +43,7 @@ pub fn scenario() -> KitScenario<DbRole> {
     .with_faults(&[Fault::DropTableBehindCatalog])
     .with_defaults(Defaults {
         touches_user_tables: true,
+        rounds: 0,
         ..Defaults::default()
     })
 }

@@ -219,6 +219,7 @@ pub fn scenario() -> KitScenario<Role> {
     .with_defaults(Defaults {
         controls_processes: true,
         touches_user_tables: false,
+        schema_file: false,
         workers: 2,
         rounds: 1,
         duration: Duration::from_secs(10),

@@ -130,6 +130,13 @@ pub struct ScenarioOptions {
 }
 
 impl ScenarioOptions {
+    /// The most workers a scenario runs with.
+    pub const MAX_WORKERS: u16 = 1000;
+    /// The most rounds a scenario runs.
+    pub const MAX_ROUNDS: u32 = 10_000;
+    /// The longest load phase: 30 days.
+    pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+
     /// The short configuration CI runs: 2 workers, 2 s load phases, 3 rounds, seed 1.
     pub fn short() -> Self {
         ScenarioOptions {
@@ -254,11 +261,14 @@ pub struct Defaults {
     /// discovered schema): on a user's server (`--target`) it needs
     /// [`ScenarioOptions::touch_user_tables`], or it is refused before anything starts.
     pub touches_user_tables: bool,
-    /// Workers.
+    /// It starts from a schema file ([`ScenarioOptions::schema_file`], `--schema`); a
+    /// scenario that does not refuses one before anything starts.
+    pub schema_file: bool,
+    /// Workers; 0: it has no workers (an option of workers does not apply).
     pub workers: u16,
-    /// Rounds.
+    /// Rounds; 0: it has no rounds (an option of rounds does not apply).
     pub rounds: u32,
-    /// Load phase length.
+    /// Load phase length; zero: it has no load phase.
     pub duration: Duration,
 }
 
@@ -267,6 +277,7 @@ impl Default for Defaults {
         Defaults {
             controls_processes: false,
             touches_user_tables: false,
+            schema_file: false,
             workers: 2,
             rounds: 3,
             duration: Duration::from_secs(10),
@@ -521,6 +532,39 @@ pub fn check_options(
                     .to_owned(),
             });
         }
+    }
+    let problem = |problem: String| ScenarioError::Options {
+        scenario: scenario.name().to_owned(),
+        problem,
+    };
+    if options.schema_file.is_some() && !defaults.schema_file {
+        return Err(problem(
+            "it does not start from a schema file: --schema does not apply".to_owned(),
+        ));
+    }
+    // Zero workers, rounds or load time are refused the same way by every scenario
+    // that has them (rather than quietly run as one).
+    if defaults.workers > 0 && options.workers == 0 {
+        return Err(problem("it needs at least 1 worker".to_owned()));
+    }
+    if defaults.rounds > 0 && options.rounds == 0 {
+        return Err(problem("it needs at least 1 round".to_owned()));
+    }
+    if !defaults.duration.is_zero() && options.duration.is_zero() {
+        return Err(problem(
+            "its load phases need a duration above 0".to_owned(),
+        ));
+    }
+    if options.workers > ScenarioOptions::MAX_WORKERS
+        || options.rounds > ScenarioOptions::MAX_ROUNDS
+        || options.duration > ScenarioOptions::MAX_DURATION
+    {
+        return Err(problem(format!(
+            "at most {} workers, {} rounds and {} s load phases",
+            ScenarioOptions::MAX_WORKERS,
+            ScenarioOptions::MAX_ROUNDS,
+            ScenarioOptions::MAX_DURATION.as_secs()
+        )));
     }
     if let Some(fault) = options.fault {
         if !scenario.faults().contains(&fault) {

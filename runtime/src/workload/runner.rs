@@ -1,4 +1,4 @@
-//! The closed-loop load runner and its metrics.
+//! The load runner (a closed loop, or an open loop at a rate) and its metrics.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,7 +27,10 @@ pub struct LoadConfig {
     /// `None`: a closed loop, every client as fast as it goes. `Some(rate)`: an open loop
     /// at `rate` operations per second in all, spread evenly over the clients; each
     /// operation's latency counts from the moment it was due, so a stall shows in every
-    /// operation that waited behind it (no coordinated omission).
+    /// operation that waited behind it (no coordinated omission). Each client's schedule
+    /// starts once it is connected and ends at the duration, like the run: operations
+    /// due by then that could not start in time are counted in [`LoadReport::missed`],
+    /// never run late. The rate must be finite and above 0.
     pub rate: Option<f64>,
     /// Set it to end the run early: every client finishes its current operation and
     /// stops, and the report covers what ran.
@@ -143,6 +146,9 @@ pub struct LoadReport {
     pub per_second_latency: Vec<Histogram<u64>>,
     /// Successful operations of each client.
     pub per_client: Vec<u64>,
+    /// An open loop: the operations due before the end of the run that could not start
+    /// by then (the server was slower than the rate); 0 for a closed loop.
+    pub missed: u64,
 }
 
 impl LoadReport {
@@ -169,6 +175,7 @@ struct ClientFigures {
     operations: Vec<OperationMetrics>,
     per_second: Vec<u64>,
     per_second_latency: Vec<Histogram<u64>>,
+    missed: u64,
 }
 
 /// A histogram for one second's latencies: two significant digits keep it small.
@@ -213,20 +220,45 @@ pub async fn run_load(
             ),
         });
     }
+    let fail = |problem: String| WorkloadError::Config {
+        workload: info.name.clone(),
+        problem,
+    };
+    // An open loop's rate must give every client an interval a clock can hold.
+    let pacing = |client: usize| -> Result<Option<(Duration, Duration)>, WorkloadError> {
+        let Some(rate) = config.rate else {
+            return Ok(None);
+        };
+        if !rate.is_finite() || rate <= 0.0 {
+            return Err(fail(format!(
+                "an open loop needs a finite rate above 0 operations per second, found {rate}"
+            )));
+        }
+        let interval = Duration::try_from_secs_f64(config.clients as f64 / rate);
+        let offset = Duration::try_from_secs_f64(client as f64 / rate);
+        match (interval, offset) {
+            (Ok(interval), Ok(offset)) if !interval.is_zero() => Ok(Some((interval, offset))),
+            _ => Err(fail(format!(
+                "a rate of {rate} operations per second over {} clients has no interval a \
+                 clock can hold",
+                config.clients
+            ))),
+        }
+    };
+    pacing(0)?;
     let started = Instant::now();
-    let deadline = started + config.duration;
+    let deadline = started.checked_add(config.duration).ok_or_else(|| {
+        fail(format!(
+            "a duration of {} s is past what the clock can hold",
+            config.duration.as_secs()
+        ))
+    })?;
     // Every client runs on a thread of its own with a single-threaded runtime: its
     // session and its connection's driver then wake each other without crossing threads,
     // which is what keeps a closed loop fast (pgbench also gives each client a thread).
     let mut clients = Vec::new();
     for client in 0..config.clients {
-        let pacing = match config.rate {
-            Some(rate) if rate > 0.0 => Some((
-                Duration::from_secs_f64(config.clients as f64 / rate),
-                Duration::from_secs_f64(client as f64 / rate),
-            )),
-            _ => None,
-        };
+        let pacing = pacing(client)?;
         let plan = ClientPlan {
             weights: weights.to_vec(),
             total,
@@ -275,6 +307,7 @@ pub async fn run_load(
     let mut per_second = Vec::new();
     let mut per_second_latency: Vec<Histogram<u64>> = Vec::new();
     let mut per_client = Vec::new();
+    let mut missed = 0;
     for client in clients {
         let Ok(figures) = client.await else {
             return Err(WorkloadError::Config {
@@ -283,6 +316,7 @@ pub async fn run_load(
             });
         };
         let figures = figures?;
+        missed += figures.missed;
         per_client.push(figures.operations.iter().map(|o| o.count).sum());
         for (op, metrics) in info.operations.iter().zip(&figures.operations) {
             if let Some(total) = operations.get_mut(&op.name) {
@@ -312,6 +346,7 @@ pub async fn run_load(
         per_second,
         per_second_latency,
         per_client,
+        missed,
     })
 }
 
@@ -357,9 +392,22 @@ async fn client_loop(
         operations: weights.iter().map(|_| OperationMetrics::new()).collect(),
         per_second: Vec::new(),
         per_second_latency: Vec::new(),
+        missed: 0,
     };
     let mut session = open(&*workload, &connection_string).await?;
-    let mut slot: u32 = 0;
+    // An open loop's schedule starts once its connection is ready and lasts the whole
+    // duration: the time to connect is neither operations missed nor a shorter run.
+    let (schedule, deadline) = match pacing {
+        Some(_) => {
+            let now = Instant::now();
+            let end = now
+                .checked_add(deadline.saturating_duration_since(started))
+                .unwrap_or(deadline);
+            (now.max(started), end)
+        }
+        None => (started, deadline),
+    };
+    let mut slot: u64 = 0;
     loop {
         // When this operation is due: now (closed loop) or at its slot (open loop).
         if stop.load(Ordering::Relaxed) {
@@ -369,8 +417,12 @@ async fn client_loop(
             None if Instant::now() >= deadline => break,
             None => None,
             Some((interval, offset)) => {
-                let due = started + offset + interval * slot;
-                if due >= deadline {
+                let Some(due) = due_at(schedule, offset, interval, slot) else {
+                    break;
+                };
+                // The schedule ends at the deadline, and so does the run: an operation
+                // due before it that could not start by then is missed, not run late.
+                if due >= deadline || Instant::now() >= deadline {
                     break;
                 }
                 slot += 1;
@@ -432,7 +484,29 @@ async fn client_loop(
             }
         }
     }
+    if let Some((interval, offset)) = pacing {
+        figures.missed = due_before(schedule, offset, interval, Instant::now().min(deadline))
+            .saturating_sub(slot);
+    }
     Ok(figures)
+}
+
+/// When slot `slot` of a client's schedule is due; `None` past what the clock holds.
+fn due_at(started: Instant, offset: Duration, interval: Duration, slot: u64) -> Option<Instant> {
+    let after = interval.as_nanos().checked_mul(u128::from(slot))?;
+    started
+        .checked_add(offset)?
+        .checked_add(Duration::from_nanos(u64::try_from(after).ok()?))
+}
+
+/// How many slots of a client's schedule are due before `end`.
+fn due_before(started: Instant, offset: Duration, interval: Duration, end: Instant) -> u64 {
+    let Some(first) = started.checked_add(offset) else {
+        return 0;
+    };
+    let span = end.saturating_duration_since(first).as_nanos();
+    let step = interval.as_nanos().max(1);
+    u64::try_from(span.div_ceil(step)).unwrap_or(u64::MAX)
 }
 
 async fn open(

@@ -96,19 +96,37 @@ enum Value {
 }
 
 impl Generator {
+    /// The longest generated text, in characters.
+    pub const MAX_TEXT_LENGTH: usize = 1 << 20;
+
     fn check(&self, place: &str) -> Result<(), String> {
         match self {
             Generator::Int { min, max } if min > max => {
                 Err(format!("{place}: min {min} is above max {max}"))
             }
+            Generator::Float { min, max } if !min.is_finite() || !max.is_finite() => Err(format!(
+                "{place}: a float needs finite min and max, found min {min}, max {max}"
+            )),
             Generator::Float { min, max } if min >= max => {
                 Err(format!("{place}: min {min} is not below max {max}"))
             }
+            Generator::Float { min, max } if !(max - min).is_finite() => Err(format!(
+                "{place}: the range from {min} to {max} is too wide for a float"
+            )),
+            Generator::Text { length } if *length > Self::MAX_TEXT_LENGTH => Err(format!(
+                "{place}: text length {length} is above the most, {}",
+                Self::MAX_TEXT_LENGTH
+            )),
             Generator::Choice { values } if values.is_empty() => {
                 Err(format!("{place}: a choice needs at least one value"))
             }
-            Generator::Zipf { n, exponent } if *n == 0 || *exponent < 0.0 => {
-                Err(format!("{place}: zipf needs n >= 1 and exponent >= 0"))
+            Generator::Zipf { n, exponent }
+                if *n == 0 || *n > i64::MAX as u64 || !exponent.is_finite() || *exponent < 0.0 =>
+            {
+                Err(format!(
+                    "{place}: zipf needs n from 1 to {} and a finite exponent >= 0, found n {n}, exponent {exponent}",
+                    i64::MAX
+                ))
             }
             _ => Ok(()),
         }
@@ -171,6 +189,9 @@ struct OperationSpec {
 fn one() -> u32 {
     1
 }
+
+/// The most rows a `[[load]]` loads.
+pub const MAX_LOAD_ROWS: u64 = 1_000_000_000;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -285,6 +306,12 @@ impl SqlWorkload {
             }
         }
         for load in &spec.load {
+            if load.rows > MAX_LOAD_ROWS {
+                return Err(config_error(format!(
+                    "{origin}: load of {}: {} rows is above the most, {MAX_LOAD_ROWS}",
+                    load.table, load.rows
+                )));
+            }
             for (j, generator) in load.columns.iter().enumerate() {
                 generator
                     .check(&format!(
