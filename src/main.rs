@@ -138,6 +138,9 @@ struct RunArgs {
     /// given with --target (off: your tables are not touched).
     #[arg(long)]
     on_user_tables: bool,
+    /// Run pg_amcheck after every crash round of crash-recovery, not only at the end.
+    #[arg(long)]
+    amcheck_each_round: bool,
     /// Run a workload as an open loop at this many operations per second in all
     /// [env: STORMCHOR_RATE].
     #[arg(long)]
@@ -224,6 +227,7 @@ fn scenario_options(
         fault: args.inject,
         started: std::time::SystemTime::now(),
         touch_user_tables: args.on_user_tables,
+        amcheck_each_round: args.amcheck_each_round,
     }
 }
 

@@ -311,3 +311,14 @@ fn describe_shows_a_scenario_diagram() {
         assert!(out.contains(name), "{name} in {out}");
     }
 }
+
+#[test]
+fn amcheck_each_round_puts_a_pg_amcheck_in_every_crash_round() {
+    let (code, out, err) = stormchor(&["describe", "crash-recovery", "--amcheck-each-round"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("AmcheckAfterCrash"), "{out}");
+    let (code, out, err) = stormchor(&["describe", "crash-recovery"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("AmcheckAfterCrash"), "{out}");
+    assert!(out.contains("Amcheck"), "{out}");
+}

@@ -63,8 +63,62 @@ async fn crash_recovery_loses_nothing_acknowledged() {
     assert!(figure(&report, "acknowledged") > 0);
     assert_eq!(figure(&report, "acknowledged"), figure(&report, "found"));
     assert!(check(&report, "pg_amcheck").passed);
+    assert!(check(&report, "data checksums on").passed);
+    // Without --amcheck-each-round, pg_amcheck runs once, at the end.
+    assert_eq!(checks(&report, "pg_amcheck").len(), 1);
     let phases: Vec<&str> = report.phases.iter().map(|p| p.phase.as_str()).collect();
     assert!(phases.contains(&"write and crash") && phases.contains(&"verify"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn crash_recovery_can_run_pg_amcheck_after_every_crash_round() {
+    let report = scenario(
+        "crash-recovery",
+        ScenarioOptions {
+            amcheck_each_round: true,
+            ..options()
+        },
+    )
+    .await;
+    assert!(report.success, "crash-recovery failed");
+    let mut names: Vec<&str> = checks(&report, "pg_amcheck")
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "pg_amcheck reports no corruption",
+            "pg_amcheck reports no corruption after crash 1",
+            "pg_amcheck reports no corruption after crash 2",
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_check_after_a_crash_round_catches_the_index_damaged_in_that_round() {
+    let report = scenario(
+        "crash-recovery",
+        ScenarioOptions {
+            amcheck_each_round: true,
+            fault: Some(Fault::CorruptLedgerIndex),
+            rounds: 1,
+            ..options()
+        },
+    )
+    .await;
+    assert!(!report.success);
+    let first = check(&report, "no corruption after crash 1");
+    assert!(!first.passed, "{first:?}");
+    assert!(
+        first
+            .evidence
+            .iter()
+            .any(|l| l.contains("stormchor_ledger_pkey")),
+        "{:?}",
+        first.evidence
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -103,6 +103,10 @@ pub struct ScenarioOptions {
     /// schema) work on the tables of a user's server (`--target`). Off by default: a
     /// user's data is not ours to change unless they ask.
     pub touch_user_tables: bool,
+    /// Run `pg_amcheck` after every crash round as well as at the end (scenarios
+    /// that crash their server in rounds: `crash-recovery`), so that damage is
+    /// reported with the round that made it. Off by default (it adds a check per round).
+    pub amcheck_each_round: bool,
 }
 
 impl ScenarioOptions {
@@ -118,6 +122,7 @@ impl ScenarioOptions {
             fault: None,
             started: SystemTime::now(),
             touch_user_tables: false,
+            amcheck_each_round: false,
         }
     }
 }

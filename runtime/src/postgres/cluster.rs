@@ -259,6 +259,10 @@ pub struct ClusterOptions {
     /// The port to try first; `None` picks a free one. When the server cannot bind it
     /// (something else listens there), the cluster starts on a free port instead.
     pub port: Option<u16>,
+    /// Create the cluster with data checksums (`initdb --data-checksums`): a page
+    /// whose contents changed behind the server's back fails its read with
+    /// `invalid page in block`, and `pg_amcheck` reports it. Off by default.
+    pub data_checksums: bool,
 }
 
 impl Default for ClusterOptions {
@@ -270,6 +274,7 @@ impl Default for ClusterOptions {
             fsync: false,
             archive: None,
             port: None,
+            data_checksums: false,
         }
     }
 }
@@ -544,19 +549,18 @@ impl PgCluster {
         let run_as = RunAs::detect()?;
         let root = run_as.temp_dir("stormchor-pg-")?;
         let data = root.path().join("data");
-        run(run_as
-            .command(binaries.program("initdb")?)
-            .args([
-                "--auth=trust",
-                "--username=postgres",
-                "--encoding=UTF8",
-                "--locale=C",
-                "--no-sync",
-                "--pgdata",
-            ])
-            .arg(&data)
-            .current_dir(root.path()))
-        .await?;
+        let mut initdb = run_as.command(binaries.program("initdb")?);
+        initdb.args([
+            "--auth=trust",
+            "--username=postgres",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+        ]);
+        if options.data_checksums {
+            initdb.arg("--data-checksums");
+        }
+        run(initdb.arg("--pgdata").arg(&data).current_dir(root.path())).await?;
         let mut cluster = PgCluster::from_parts(binaries, run_as, root, data, &options)?;
         cluster.start_server().await?;
         Ok(cluster)
