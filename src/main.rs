@@ -141,6 +141,10 @@ struct RunArgs {
     /// Run pg_amcheck after every crash round of crash-recovery, not only at the end.
     #[arg(long)]
     amcheck_each_round: bool,
+    /// The schemas a scenario discovers and validates: names separated by commas, or
+    /// `all` (every schema but the system's) [default: public].
+    #[arg(long)]
+    discover_schemas: Option<stormchor::runtime::postgres::Schemas>,
     /// Run a workload as an open loop at this many operations per second in all
     /// [env: STORMCHOR_RATE].
     #[arg(long)]
@@ -228,6 +232,7 @@ fn scenario_options(
         started: std::time::SystemTime::now(),
         touch_user_tables: args.on_user_tables,
         amcheck_each_round: args.amcheck_each_round,
+        discover_schemas: args.discover_schemas.clone(),
     }
 }
 

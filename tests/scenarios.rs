@@ -260,6 +260,51 @@ async fn failover_catches_a_deleted_acknowledged_row() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn existing_database_discovers_and_validates_the_schemas_it_is_given() {
+    use stormchor::runtime::postgres::Schemas;
+    let two = || ScenarioOptions {
+        schema_file: Some("tests/data/two_schemas.sql".into()),
+        ..options()
+    };
+    // By default only `public`: its 2 tables, dealt out to the workers.
+    let report = scenario("existing-database", two()).await;
+    assert!(report.success, "existing-database failed");
+    assert_eq!(figure(&report, "tables_discovered"), 2);
+    // `public` and `sales`: 7 tables, and every worker's catalog still exact.
+    let report = scenario(
+        "existing-database",
+        ScenarioOptions {
+            discover_schemas: Some(Schemas::Named(vec!["public".into(), "sales".into()])),
+            ..two()
+        },
+    )
+    .await;
+    assert!(report.success, "existing-database on two schemas failed");
+    assert_eq!(figure(&report, "tables_discovered"), 7);
+    assert!(
+        checks(&report, "catalog matches the schema")
+            .iter()
+            .all(|c| c.passed)
+    );
+    // Every schema but the system's, and a table dropped behind a catalog is caught.
+    let report = scenario(
+        "existing-database",
+        ScenarioOptions {
+            discover_schemas: Some(Schemas::AllUser),
+            fault: Some(Fault::DropTableBehindCatalog),
+            ..two()
+        },
+    )
+    .await;
+    assert!(!report.success);
+    assert!(
+        checks(&report, "catalog matches the schema")
+            .iter()
+            .any(|c| !c.passed)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn existing_database_keeps_the_catalog_exact() {
     let report = scenario("existing-database", options()).await;
     assert!(report.success, "existing-database failed");

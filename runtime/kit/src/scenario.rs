@@ -107,6 +107,11 @@ pub struct ScenarioOptions {
     /// that crash their server in rounds: `crash-recovery`), so that damage is
     /// reported with the round that made it. Off by default (it adds a check per round).
     pub amcheck_each_round: bool,
+    /// The schemas that discovery reads and catalog validation checks (`Discover`,
+    /// `ValidateCatalog`): `None` for the session's own schema (`public` on a
+    /// throwaway cluster), as before; tables of the other schemas are named
+    /// `schema.table`.
+    pub discover_schemas: Option<stormchor_runtime::postgres::Schemas>,
 }
 
 impl ScenarioOptions {
@@ -123,6 +128,7 @@ impl ScenarioOptions {
             started: SystemTime::now(),
             touch_user_tables: false,
             amcheck_each_round: false,
+            discover_schemas: None,
         }
     }
 }

@@ -110,6 +110,14 @@ pub enum PgError {
         #[source]
         source: tokio_postgres::Error,
     },
+    /// Discovery was asked for a schema the server does not have.
+    #[error("no schema named `{schema}` on the server; its schemas are {known}")]
+    UnknownSchema {
+        /// The schema asked for.
+        schema: String,
+        /// The schemas there are (the system's left out).
+        known: String,
+    },
     /// The operation needs process control, which an external server does not offer.
     #[error(
         "{operation} needs control of the server process, which stormchor does not have for an external server ({target})"

@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 use stormchor_macros::ExtensionEffect;
 use stormchor_runtime::EffectFailure;
 use stormchor_runtime::postgres::{
-    Checksums, Ledger, PgBinaries, compare_checksums, table_checksums, validate, verify_ledger,
+    Checksums, Ledger, PgBinaries, compare_checksums, table_checksums, validate, validate_schemas,
+    verify_ledger,
 };
 
 use super::server::ServerInfo;
@@ -296,12 +297,14 @@ impl DbEffect for ValidateCatalog {
         let client = connect(&server.connection).await?;
         let catalog = node.catalog();
         let share = lock(&node.share).clone();
-        let divergences: Vec<_> = validate(&client, "public", catalog)
-            .await
-            .map_err(failed)?
-            .into_iter()
-            .filter(|d| share.contains(&d.table) || catalog.made_here(&d.table))
-            .collect();
+        let divergences: Vec<_> = match &node.options().discover_schemas {
+            Some(schemas) => validate_schemas(&client, schemas, catalog).await,
+            None => validate(&client, "public", catalog).await,
+        }
+        .map_err(failed)?
+        .into_iter()
+        .filter(|d| share.contains(&d.table) || catalog.made_here(&d.table))
+        .collect();
         let passed = divergences.is_empty();
         node.journal().check(
             format!("{}'s catalog matches the schema", node.role()),
