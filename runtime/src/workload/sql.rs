@@ -1,6 +1,6 @@
 //! The `sql` workload: a workload described in a TOML (or YAML) file (schema, bulk load,
 //! parameterised operations with weights and random parameter generators), usable
-//! without recompiling anything.
+//! without recompiling anything. docs/workloads.md documents every key and generator.
 //!
 //! ```toml
 //! name = "orders"
