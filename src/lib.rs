@@ -11,6 +11,8 @@
 //! - [`kit`]: the database kit: typed database effects, typed values between roles,
 //!   scenarios and their registry;
 //! - [`macros`]: the DSL and derives;
+//! - [`config`]: the run settings' precedence (flags > `STORMCHOR_*` variables >
+//!   config file > defaults), shared by the command and the Python package;
 //! - [`isolation_suite`]: `stormchor isolation-suite`, PostgreSQL's isolation specs run
 //!   on a server (with `stormchor_isolation`).
 //!
@@ -31,6 +33,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod config;
 pub mod isolation_suite;
 pub mod report;
 pub mod scenarios;

@@ -355,3 +355,34 @@ fn describe_shows_a_scenario_diagram() {
         assert!(out.contains(name), "{name} in {out}");
     }
 }
+
+#[test]
+fn amcheck_each_round_puts_a_pg_amcheck_in_every_crash_round() {
+    let (code, out, err) = stormchor(&["describe", "crash-recovery", "--amcheck-each-round"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("AmcheckAfterCrash"), "{out}");
+    let (code, out, err) = stormchor(&["describe", "crash-recovery"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("AmcheckAfterCrash"), "{out}");
+    assert!(out.contains("Amcheck"), "{out}");
+}
+
+#[test]
+fn discover_schemas_takes_names_or_all_and_refuses_an_empty_name() {
+    for good in ["public,sales", "all"] {
+        let (code, _, err) =
+            stormchor(&["describe", "existing-database", "--discover-schemas", good]);
+        assert_eq!(code, 0, "{good}: {err}");
+    }
+    let (code, _, err) = stormchor(&[
+        "describe",
+        "existing-database",
+        "--discover-schemas",
+        "public,",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("give schema names separated by commas"),
+        "{err}"
+    );
+}

@@ -63,6 +63,9 @@ async fn crash_recovery_loses_nothing_acknowledged() {
     assert!(figure(&report, "acknowledged") > 0);
     assert_eq!(figure(&report, "acknowledged"), figure(&report, "found"));
     assert!(check(&report, "pg_amcheck").passed);
+    assert!(check(&report, "data checksums on").passed);
+    // Without --amcheck-each-round, pg_amcheck runs once, at the end.
+    assert_eq!(checks(&report, "pg_amcheck").len(), 1);
     let phases: Vec<&str> = report.phases.iter().map(|p| p.phase.as_str()).collect();
     assert!(phases.contains(&"write and crash") && phases.contains(&"verify"));
     // Every kill and restart is on the timeline, with one recovery per kill; every
@@ -87,6 +90,57 @@ async fn crash_recovery_loses_nothing_acknowledged() {
         figure(&report, "acknowledged"),
         "{:?}",
         report.load
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn crash_recovery_can_run_pg_amcheck_after_every_crash_round() {
+    let report = scenario(
+        "crash-recovery",
+        ScenarioOptions {
+            amcheck_each_round: true,
+            ..options()
+        },
+    )
+    .await;
+    assert!(report.success, "crash-recovery failed");
+    let mut names: Vec<&str> = checks(&report, "pg_amcheck")
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "pg_amcheck reports no corruption",
+            "pg_amcheck reports no corruption after crash 1",
+            "pg_amcheck reports no corruption after crash 2",
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_check_after_a_crash_round_catches_the_index_damaged_in_that_round() {
+    let report = scenario(
+        "crash-recovery",
+        ScenarioOptions {
+            amcheck_each_round: true,
+            fault: Some(Fault::CorruptLedgerIndex),
+            rounds: 1,
+            ..options()
+        },
+    )
+    .await;
+    assert!(!report.success);
+    let first = check(&report, "no corruption after crash 1");
+    assert!(!first.passed, "{first:?}");
+    assert!(
+        first
+            .evidence
+            .iter()
+            .any(|l| l.contains("stormchor_ledger_pkey")),
+        "{:?}",
+        first.evidence
     );
 }
 
@@ -226,6 +280,51 @@ async fn failover_catches_a_deleted_acknowledged_row() {
     .await;
     assert!(!report.success);
     assert!(!check(&report, "acknowledged transaction is whole").passed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn existing_database_discovers_and_validates_the_schemas_it_is_given() {
+    use stormchor::runtime::postgres::Schemas;
+    let two = || ScenarioOptions {
+        schema_file: Some("tests/data/two_schemas.sql".into()),
+        ..options()
+    };
+    // By default only `public`: its 2 tables, dealt out to the workers.
+    let report = scenario("existing-database", two()).await;
+    assert!(report.success, "existing-database failed");
+    assert_eq!(figure(&report, "tables_discovered"), 2);
+    // `public` and `sales`: 7 tables, and every worker's catalog still exact.
+    let report = scenario(
+        "existing-database",
+        ScenarioOptions {
+            discover_schemas: Some(Schemas::Named(vec!["public".into(), "sales".into()])),
+            ..two()
+        },
+    )
+    .await;
+    assert!(report.success, "existing-database on two schemas failed");
+    assert_eq!(figure(&report, "tables_discovered"), 7);
+    assert!(
+        checks(&report, "catalog matches the schema")
+            .iter()
+            .all(|c| c.passed)
+    );
+    // Every schema but the system's, and a table dropped behind a catalog is caught.
+    let report = scenario(
+        "existing-database",
+        ScenarioOptions {
+            discover_schemas: Some(Schemas::AllUser),
+            fault: Some(Fault::DropTableBehindCatalog),
+            ..two()
+        },
+    )
+    .await;
+    assert!(!report.success);
+    assert!(
+        checks(&report, "catalog matches the schema")
+            .iter()
+            .any(|c| !c.passed)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -3,7 +3,8 @@
 
 use stormchor_runtime::postgres::{
     Catalog, ClusterOptions, Column, ColumnType, ForeignKey, Identity, Index, PgCluster,
-    RangePartition, SortOrder, Table, TableKind, compare, discover_into, validate,
+    RangePartition, Schemas, SortOrder, Table, TableKind, compare, discover_into, discover_schemas,
+    validate, validate_schemas,
 };
 
 fn column(name: &str, ty: ColumnType, nullable: bool) -> Column {
@@ -255,4 +256,211 @@ async fn failed_discovery_leaves_the_catalog_empty() {
         "{error}"
     );
     assert!(catalog.is_empty());
+}
+
+/// `public.customers`; schema `sales` with `orders` (a foreign key to
+/// `public.customers`) and a partitioned `events` with a partition; schema
+/// `Big Sales` (a name that needs quoting) with `t`.
+const TWO_SCHEMAS: &str = "
+CREATE TABLE customers (id int PRIMARY KEY, name text);
+CREATE SCHEMA sales;
+CREATE TABLE sales.orders (id bigint PRIMARY KEY, customer int REFERENCES customers (id), amount numeric);
+CREATE INDEX orders_customer ON sales.orders (customer);
+CREATE TABLE sales.events (id bigint NOT NULL, at bigint NOT NULL) PARTITION BY RANGE (at);
+CREATE TABLE sales.events_1 PARTITION OF sales.events FOR VALUES FROM (0) TO (1000);
+CREATE SCHEMA \"Big Sales\";
+CREATE TABLE \"Big Sales\".t (id int);
+";
+
+async fn two_schemas() -> (PgCluster, tokio_postgres::Client) {
+    let cluster = PgCluster::start(ClusterOptions::default())
+        .await
+        .expect("start");
+    let client = cluster.connect().await.expect("connect");
+    client.batch_execute(TWO_SCHEMAS).await.expect("schemas");
+    (cluster, client)
+}
+
+fn names(catalog: &Catalog) -> Vec<String> {
+    let mut names: Vec<String> = catalog
+        .snapshot()
+        .values()
+        .map(|t| t.name.clone())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_reads_the_schemas_it_is_given_with_links_across_them() {
+    let (_cluster, client) = two_schemas().await;
+    // `public` alone, as before: the other schemas are not read.
+    let public = Catalog::new();
+    assert_eq!(
+        discover_into(&client, "public", &public)
+            .await
+            .expect("public"),
+        1
+    );
+    // Two schemas by name.
+    let catalog = Catalog::new();
+    let selection = Schemas::Named(vec!["public".into(), "sales".into()]);
+    assert_eq!(
+        discover_schemas(&client, &selection, &catalog)
+            .await
+            .expect("discovered"),
+        4
+    );
+    assert_eq!(
+        names(&catalog),
+        [
+            "customers",
+            "sales.events",
+            "sales.events_1",
+            "sales.orders"
+        ]
+    );
+    let orders = catalog.by_name("sales.orders").expect("orders");
+    let customers = catalog.by_name("customers").expect("customers");
+    assert_eq!(orders.foreign_keys.len(), 1);
+    assert_eq!(orders.foreign_keys[0].references, customers.id);
+    assert_eq!(orders.indexes[0].name, "orders_customer");
+    let events = catalog.by_name("sales.events").expect("events");
+    let partition = catalog.by_name("sales.events_1").expect("partition");
+    assert_eq!(partition.kind, TableKind::PartitionOf(events.id));
+    assert!(
+        matches!(&events.kind, TableKind::Partitioned { partitions, .. } if partitions.len() == 1)
+    );
+    assert!(
+        validate_schemas(&client, &selection, &catalog)
+            .await
+            .expect("validated")
+            .is_empty()
+    );
+    // Every schema but the system's.
+    let all = Catalog::new();
+    assert_eq!(
+        discover_schemas(&client, &Schemas::AllUser, &all)
+            .await
+            .expect("all"),
+        5
+    );
+    assert!(
+        names(&all).contains(&"\"Big Sales\".t".to_owned()),
+        "{:?}",
+        names(&all)
+    );
+    assert!(
+        names(&all)
+            .iter()
+            .all(|n| !n.starts_with("pg_") && !n.starts_with("information_schema"))
+    );
+    // A schema the server does not have is an error naming it and the schemas there are.
+    let error = discover_schemas(
+        &client,
+        &Schemas::Named(vec!["sale".into()]),
+        &Catalog::new(),
+    )
+    .await
+    .expect_err("no such schema");
+    let text = error.to_string();
+    assert!(
+        text.contains("no schema named `sale`") && text.contains("Big Sales, public, sales"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validation_over_two_schemas_catches_a_table_dropped_in_the_second() {
+    let (_cluster, client) = two_schemas().await;
+    let selection = Schemas::Named(vec!["public".into(), "sales".into()]);
+    let catalog = Catalog::new();
+    discover_schemas(&client, &selection, &catalog)
+        .await
+        .expect("discovered");
+    client
+        .batch_execute("DROP TABLE sales.orders")
+        .await
+        .expect("dropped");
+    let divergences = validate_schemas(&client, &selection, &catalog)
+        .await
+        .expect("validated");
+    assert_eq!(divergences.len(), 1, "{divergences:?}");
+    assert_eq!(divergences[0].table, "sales.orders");
+    assert!(
+        divergences[0].what.contains("not in the database"),
+        "{divergences:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stress_mix_keeps_a_catalog_of_two_schemas_true() {
+    use std::sync::Arc;
+    use stormchor_runtime::postgres::{ActionRegistry, WorkLimit, WorkerConfig, run_worker};
+    let (cluster, client) = two_schemas().await;
+    // More tables in `sales` than in `public`, so that most actions land there.
+    client
+        .batch_execute(
+            "CREATE TABLE sales.items (id int PRIMARY KEY, label text, price double precision);
+             CREATE TABLE sales.notes (id int, body text);
+             INSERT INTO sales.items SELECT g, 'x', g FROM generate_series(1, 50) g;",
+        )
+        .await
+        .expect("more tables");
+    let selection = Schemas::Named(vec!["public".into(), "sales".into()]);
+    let catalog = Arc::new(Catalog::new());
+    discover_schemas(&client, &selection, &catalog)
+        .await
+        .expect("discovered");
+    let config = WorkerConfig::new(
+        "worker-1",
+        5,
+        cluster.connection_string(),
+        WorkLimit::Actions(300),
+    );
+    let report = run_worker(config, ActionRegistry::default_actions(), catalog.clone())
+        .await
+        .expect("ran");
+    assert_eq!(report.runs(), 300);
+    let divergences = validate_schemas(&client, &selection, &catalog)
+        .await
+        .expect("validated");
+    assert!(
+        divergences.is_empty(),
+        "{}",
+        divergences
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    eprintln!(
+        "after the mix: {:?}; actions {:?}",
+        names(&catalog),
+        report.actions.keys().collect::<Vec<_>>()
+    );
+    // The mix did work in `sales`: tables there were renamed, partitioned or altered.
+    let touched: Vec<String> = names(&catalog)
+        .into_iter()
+        .filter(|n| {
+            n.starts_with("sales.")
+                && ![
+                    "sales.events",
+                    "sales.events_1",
+                    "sales.orders",
+                    "sales.items",
+                    "sales.notes",
+                ]
+                .contains(&n.as_str())
+        })
+        .collect();
+    let altered = catalog
+        .snapshot()
+        .values()
+        .any(|t| t.name.starts_with("sales.") && (t.indexes.len() > 1 || t.columns.len() > 3));
+    assert!(
+        !touched.is_empty() || altered,
+        "nothing in sales changed: {:?}",
+        names(&catalog)
+    );
 }

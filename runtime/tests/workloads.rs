@@ -712,3 +712,71 @@ fn a_crate_registers_its_own_workload_by_name() {
     let workload = registry.create("stalling").expect("registered");
     assert_eq!(workload.info().operations[0].name, "op");
 }
+
+#[test]
+fn yaml_workload_files_read_n_and_no_as_text_not_booleans() {
+    use stormchor_runtime::workload::SqlWorkload;
+    // Under YAML 1.1's rules `n` (zipf's key) and `no` are booleans: the file was
+    // refused with "invalid type: boolean `false`, expected field identifier".
+    let workload = SqlWorkload::parse_yaml(
+        "name: z\noperations:\n  - name: pick\n    sql: SELECT $1, $2\n    params:\n      - { type: zipf, n: 10, exponent: 1.1 }\n      - { type: choice, values: [yes, no] }\n",
+        "z.yaml",
+    )
+    .expect("n is a key, yes and no are text");
+    assert_eq!(workload.info().operations[0].name, "pick");
+    // Booleans are `true` and `false` only.
+    let flag = |value: &str| {
+        SqlWorkload::parse_yaml(
+            &format!(
+                "name: b\noperations:\n  - name: one\n    transaction: {value}\n    steps: [{{ sql: SELECT 1 }}]\n"
+            ),
+            "b.yaml",
+        )
+    };
+    assert!(flag("true").is_ok());
+    let error = flag("no").expect_err("`no` is not a boolean");
+    assert!(error.to_string().contains("b.yaml"), "{error}");
+}
+
+#[test]
+fn generators_found_by_fuzzing_are_refused_at_load() {
+    use stormchor_runtime::workload::SqlWorkload;
+    // Each of these loaded before, and then panicked a client (`NonFinite`) or aborted
+    // on an allocation the size of `length`.
+    for (generator, problem) in [
+        (
+            "{ type = \"float\", min = -inf, max = 0.0 }",
+            "must be finite",
+        ),
+        (
+            "{ type = \"float\", min = 0.0, max = nan }",
+            "must be finite",
+        ),
+        (
+            "{ type = \"float\", min = -1e308, max = 1e308 }",
+            "wider than a float",
+        ),
+        (
+            "{ type = \"text\", length = 9223372036854775807 }",
+            "above the 1048576 allowed",
+        ),
+        (
+            "{ type = \"zipf\", n = 10, exponent = inf }",
+            "finite exponent",
+        ),
+        (
+            "{ type = \"zipf\", n = 10, exponent = nan }",
+            "finite exponent",
+        ),
+    ] {
+        let text = format!(
+            "name = \"g\"\n[[operations]]\nname = \"op\"\nsql = \"SELECT $1\"\nparams = [{generator}]\n"
+        );
+        let error = SqlWorkload::parse(&text, "g.toml").expect_err(generator);
+        let message = error.to_string();
+        assert!(
+            message.contains("g.toml: operation 1 (op), parameter 1") && message.contains(problem),
+            "{generator}: {message}"
+        );
+    }
+}

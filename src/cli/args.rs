@@ -122,6 +122,13 @@ pub struct RunArgs {
     /// given with --target (off: your tables are not touched).
     #[arg(long)]
     pub on_user_tables: bool,
+    /// Run pg_amcheck after every crash round of crash-recovery, not only at the end.
+    #[arg(long)]
+    pub amcheck_each_round: bool,
+    /// The schemas a scenario discovers and validates: names separated by commas, or
+    /// `all` (every schema but the system's) [default: public].
+    #[arg(long)]
+    pub discover_schemas: Option<stormchor::runtime::postgres::Schemas>,
     /// Run a workload as an open loop at this many operations per second in all
     /// (0.001 to 10000000) [env: STORMCHOR_RATE].
     #[arg(long, allow_negative_numbers = true)]

@@ -16,7 +16,7 @@
 
 pub mod args;
 pub mod catalog;
-pub mod config;
+pub use stormchor::config;
 pub mod exit;
 pub mod isolation;
 pub mod output;

@@ -106,6 +106,21 @@ fn scenario_flags(
     if args.on_user_tables && !has_target {
         return refuse("--on-user-tables applies with --target only".to_owned());
     }
+    if args.amcheck_each_round && name != "crash-recovery" {
+        return refuse("--amcheck-each-round applies to crash-recovery".to_owned());
+    }
+    if args.discover_schemas.is_some()
+        && !matches!(
+            name,
+            "existing-database" | "stress-check" | "backup-restore"
+        )
+    {
+        return refuse(
+            "it discovers no schema; --discover-schemas applies to existing-database, \
+             stress-check and backup-restore"
+                .to_owned(),
+        );
+    }
     Ok(())
 }
 
@@ -124,6 +139,12 @@ fn workload_flags(name: &str, args: &RunArgs) -> Result<(), CliError> {
     }
     if args.schema.is_some() {
         return refuse("--schema", "the existing-database scenario");
+    }
+    if args.amcheck_each_round {
+        return refuse("--amcheck-each-round", "the crash-recovery scenario");
+    }
+    if args.discover_schemas.is_some() {
+        return refuse("--discover-schemas", "scenarios that discover a schema");
     }
     if args.on_user_tables {
         return refuse(

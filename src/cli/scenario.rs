@@ -38,6 +38,8 @@ pub fn scenario_options(
         fault: args.inject,
         started: std::time::SystemTime::now(),
         touch_user_tables: args.on_user_tables,
+        amcheck_each_round: args.amcheck_each_round,
+        discover_schemas: args.discover_schemas.clone(),
     }
 }
 

@@ -7,7 +7,8 @@
 //! With synchronous replication an acknowledged commit is on the replica's disk before
 //! the client hears of it, which is what makes "nothing acknowledged is lost" a fair
 //! demand of a failover. (The replica starts first: a synchronous primary without its
-//! standby would make every commit wait.)
+//! standby would make every commit wait.) The primary is created with data checksums
+//! on; the replica, a base backup of it, has them too.
 
 use std::time::Duration;
 
@@ -26,7 +27,7 @@ choreography! {
     pub fn failover(workers: u16, window: Duration) -> Program<DbRole, Carry> {
         roles Coordinator, Primary, Replica, Worker[workers];
         ext Phase("setup");
-        ext StartServer::throwaway().synchronous() => PRIMARY @ Primary;
+        ext StartServer::throwaway().synchronous().with_data_checksums() => PRIMARY @ Primary;
         Primary -> Replica: PRIMARY.carry();
         ext StartReplica { of: PRIMARY } => REPLICA @ Replica;
         Replica -> Primary: REPLICA.carry();

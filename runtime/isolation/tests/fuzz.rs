@@ -7,15 +7,19 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use stormchor_isolation::spec::{Blocker, Spec, SpecError};
 
+/// A runner of `cases` cases from a fixed seed (the same inputs on every run).
 fn runner(cases: u32) -> TestRunner {
-    TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    })
+    TestRunner::new_with_rng(
+        Config {
+            cases,
+            failure_persistence: None,
+            ..Config::default()
+        },
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[11; 32]),
+    )
 }
 
 /// An error's position must be a place of the input (or just past its end).
@@ -100,7 +104,7 @@ fn random_token_soup_never_panics() {
     ];
     let soup = (prefixes, proptest::collection::vec(token(), 0..40))
         .prop_map(|(prefix, t)| format!("{prefix} {}", t.join(" ")));
-    runner(4000)
+    runner(1500)
         .run(&soup, |text| {
             count.fetch_add(1, Ordering::Relaxed);
             if Spec::parse(&text, "soup.spec").is_ok() {
@@ -114,7 +118,7 @@ fn random_token_soup_never_panics() {
         "token soup: {n} inputs, {} valid specs",
         parsed.load(Ordering::Relaxed)
     );
-    assert!(n >= 4000);
+    assert!(n >= 1500);
 }
 
 /// One edit of a text: delete, insert, duplicate, or cut at a relative place.

@@ -127,6 +127,15 @@ pub struct ScenarioOptions {
     /// schema) work on the tables of a user's server (`--target`). Off by default: a
     /// user's data is not ours to change unless they ask.
     pub touch_user_tables: bool,
+    /// Run `pg_amcheck` after every crash round as well as at the end (scenarios
+    /// that crash their server in rounds: `crash-recovery`), so that damage is
+    /// reported with the round that made it. Off by default (it adds a check per round).
+    pub amcheck_each_round: bool,
+    /// The schemas that discovery reads and catalog validation checks (`Discover`,
+    /// `ValidateCatalog`): `None` for the session's own schema (`public` on a
+    /// throwaway cluster), as before; tables of the other schemas are named
+    /// `schema.table`.
+    pub discover_schemas: Option<stormchor_runtime::postgres::Schemas>,
 }
 
 impl ScenarioOptions {
@@ -149,6 +158,8 @@ impl ScenarioOptions {
             fault: None,
             started: SystemTime::now(),
             touch_user_tables: false,
+            amcheck_each_round: false,
+            discover_schemas: None,
         }
     }
 }

@@ -14,6 +14,7 @@ use rand::Rng;
 use rand::rngs::SmallRng;
 
 use super::catalog::{Catalog, Column, ColumnType, Identity, Index, SortOrder, Table, TableKind};
+use super::discovery::schema_qualifier;
 use super::session::{SqlError, SqlSession};
 
 /// Why an action failed.
@@ -379,7 +380,17 @@ async fn add_partition(
     };
     let from = partitions.iter().map(|p| p.to).max().unwrap_or(0);
     let to = from + 1_000;
-    let name = ctx.catalog.fresh_name(&format!("{}_part", table.name));
+    // In the parent's schema: `sales.orders` gets `sales.w0_orders_part3`.
+    let qualifier = schema_qualifier(&table.name);
+    let bare: String = table.name[qualifier.len()..]
+        .to_ascii_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    let name = format!(
+        "{qualifier}{}",
+        ctx.catalog.fresh_name(&format!("{bare}_part"))
+    );
     ctx.sql
         .run(&format!(
             "CREATE TABLE {name} PARTITION OF {} FOR VALUES FROM ({from}) TO ({to})",
@@ -510,7 +521,9 @@ action!(
         let table = random_table(&mut ctx, |_| true).ok_or_else(|| no_target("no table to rename"))?;
         let name = ctx.catalog.fresh_name("r");
         ctx.sql.run(&format!("ALTER TABLE {} RENAME TO {name}", table.name)).await?;
-        ctx.catalog.update(table.id, |t| t.name = name.clone());
+        // A table of another schema than the session's stays in it.
+        let renamed = format!("{}{name}", schema_qualifier(&table.name));
+        ctx.catalog.update(table.id, |t| t.name = renamed.clone());
         Ok(())
     }
 );
@@ -569,7 +582,8 @@ action!(
             return Err(no_target("no index to drop"));
         };
         let name = index.name.clone();
-        ctx.sql.run(&format!("DROP INDEX {name}")).await?;
+        // An index lives in its table's schema.
+        ctx.sql.run(&format!("DROP INDEX {}{name}", schema_qualifier(&table.name))).await?;
         ctx.catalog.update(table.id, |t| t.indexes.retain(|i| i.name != name));
         Ok(())
     }

@@ -350,7 +350,9 @@ impl Catalog {
     /// Whether `name` could have been made by [`fresh_name`](Catalog::fresh_name) of
     /// this catalog (it starts with a non-empty name prefix of the catalog's).
     pub fn made_here(&self, name: &str) -> bool {
-        !self.name_prefix.is_empty() && name.starts_with(&self.name_prefix)
+        // A table of another schema is named `schema.table`: its own name counts.
+        let own = &name[super::discovery::schema_qualifier(name).len()..];
+        !self.name_prefix.is_empty() && own.starts_with(&self.name_prefix)
     }
 
     /// Every table as of now, without taking a lock.

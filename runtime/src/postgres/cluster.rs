@@ -110,6 +110,14 @@ pub enum PgError {
         #[source]
         source: tokio_postgres::Error,
     },
+    /// Discovery was asked for a schema the server does not have.
+    #[error("no schema named `{schema}` on the server; its schemas are {known}")]
+    UnknownSchema {
+        /// The schema asked for.
+        schema: String,
+        /// The schemas there are (the system's left out).
+        known: String,
+    },
     /// The operation needs process control, which an external server does not offer.
     #[error(
         "{operation} needs control of the server process, which stormchor does not have for an external server ({target})"
@@ -259,6 +267,10 @@ pub struct ClusterOptions {
     /// The port to try first; `None` picks a free one. When the server cannot bind it
     /// (something else listens there), the cluster starts on a free port instead.
     pub port: Option<u16>,
+    /// Create the cluster with data checksums (`initdb --data-checksums`): a page
+    /// whose contents changed behind the server's back fails its read with
+    /// `invalid page in block`, and `pg_amcheck` reports it. Off by default.
+    pub data_checksums: bool,
 }
 
 impl Default for ClusterOptions {
@@ -270,6 +282,7 @@ impl Default for ClusterOptions {
             fsync: false,
             archive: None,
             port: None,
+            data_checksums: false,
         }
     }
 }
@@ -544,19 +557,18 @@ impl PgCluster {
         let run_as = RunAs::detect()?;
         let root = run_as.temp_dir("stormchor-pg-")?;
         let data = root.path().join("data");
-        run(run_as
-            .command(binaries.program("initdb")?)
-            .args([
-                "--auth=trust",
-                "--username=postgres",
-                "--encoding=UTF8",
-                "--locale=C",
-                "--no-sync",
-                "--pgdata",
-            ])
-            .arg(&data)
-            .current_dir(root.path()))
-        .await?;
+        let mut initdb = run_as.command(binaries.program("initdb")?);
+        initdb.args([
+            "--auth=trust",
+            "--username=postgres",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+        ]);
+        if options.data_checksums {
+            initdb.arg("--data-checksums");
+        }
+        run(initdb.arg("--pgdata").arg(&data).current_dir(root.path())).await?;
         let mut cluster = PgCluster::from_parts(binaries, run_as, root, data, &options)?;
         cluster.start_server().await?;
         Ok(cluster)

@@ -17,7 +17,9 @@ SELECT c.oid, c.relname, c.relkind::text, am.amname::text, ts.spcname::text,
        pg_get_expr(c.relpartbound, c.oid),
        (SELECT a.attname::text FROM pg_partitioned_table pt
           JOIN pg_attribute a ON a.attrelid = pt.partrelid AND a.attnum = pt.partattrs[0]
-         WHERE pt.partrelid = c.oid AND pt.partstrat = 'r')
+         WHERE pt.partrelid = c.oid AND pt.partstrat = 'r'),
+       (SELECT pn.nspname::text FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent
+          JOIN pg_namespace pn ON pn.oid = p.relnamespace WHERE i.inhrelid = c.oid)
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
   LEFT JOIN pg_am am ON am.oid = c.relam
@@ -57,13 +59,14 @@ SELECT i.indrelid, ic.relname::text, i.indisunique,
    AND NOT EXISTS (SELECT 1 FROM pg_inherits x WHERE x.inhrelid = i.indexrelid)";
 
 const FOREIGN_KEYS: &str = "
-SELECT con.conrelid, con.conname::text, ref.relname::text,
+SELECT con.conrelid, con.conname::text, ref.relname::text, refn.nspname::text,
        array(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
                JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum ORDER BY k.ord),
        array(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY AS k(attnum, ord)
                JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum ORDER BY k.ord)
   FROM pg_constraint con
   JOIN pg_class ref ON ref.oid = con.confrelid
+  JOIN pg_namespace refn ON refn.oid = ref.relnamespace
   JOIN pg_namespace n ON n.oid = con.connamespace
  WHERE n.nspname = $1 AND con.contype = 'f' AND con.conparentid = 0";
 
@@ -85,18 +88,181 @@ fn range_bounds(bound: &str) -> Option<(i64, i64)> {
     ))
 }
 
+/// Which schemas discovery reads.
+///
+/// A table of the session's current schema (the first of its `search_path` that
+/// exists, `public` by default) is named as it is (`orders`); a table of any other
+/// schema by its qualified name (`sales.orders`, the schema quoted when it must be),
+/// which every statement of the stress mix can use as it is.
+///
+/// # Example
+/// ```
+/// use stormchor_runtime::postgres::{Schemas, qualified_name, schema_qualifier};
+///
+/// let schemas = Schemas::Named(vec!["public".into(), "sales".into()]);
+/// assert_ne!(schemas, Schemas::AllUser);
+/// assert_eq!(qualified_name("sales", "orders", Some("public")), "sales.orders");
+/// assert_eq!(qualified_name("public", "orders", Some("public")), "orders");
+/// assert_eq!(qualified_name("Big Sales", "t", None), "\"Big Sales\".t");
+/// assert_eq!(schema_qualifier("\"Big Sales\".t"), "\"Big Sales\".");
+/// assert_eq!(schema_qualifier("orders"), "");
+/// assert_eq!("all".parse(), Ok(Schemas::AllUser));
+/// assert_eq!("public, sales".parse(), Ok(schemas));
+/// assert!("public,,sales".parse::<Schemas>().is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Schemas {
+    /// These schemas; a name the server does not have is an error naming it.
+    Named(Vec<String>),
+    /// Every schema but the system's (`pg_catalog`, `information_schema`, `pg_toast`,
+    /// the temporary ones).
+    AllUser,
+}
+
+impl std::str::FromStr for Schemas {
+    type Err = String;
+
+    /// `all` for [`Schemas::AllUser`], else schema names separated by commas.
+    fn from_str(text: &str) -> Result<Self, String> {
+        if text.trim() == "all" {
+            return Ok(Schemas::AllUser);
+        }
+        let names: Vec<String> = text.split(',').map(|n| n.trim().to_owned()).collect();
+        if names.iter().any(String::is_empty) {
+            return Err(format!(
+                "`{text}`: give schema names separated by commas (`public,sales`), or `all`"
+            ));
+        }
+        Ok(Schemas::Named(names))
+    }
+}
+
+/// How a table of `schema` is named in a catalog whose home schema is `home`: bare
+/// in the home schema, `schema.table` elsewhere (each part quoted when it is not a
+/// plain lowercase identifier).
+pub fn qualified_name(schema: &str, table: &str, home: Option<&str>) -> String {
+    if home == Some(schema) {
+        table.to_owned()
+    } else {
+        format!("{}.{}", ident(schema), ident(table))
+    }
+}
+
+/// An identifier as SQL text: as it is when it is a plain lowercase identifier, quoted
+/// otherwise.
+fn ident(name: &str) -> String {
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        name.to_owned()
+    } else {
+        super::quote_ident(name)
+    }
+}
+
+/// The `schema.` part of a catalog table name (empty for a table of the home schema):
+/// what a new object next to the table (a partition, a renamed table, an index to
+/// drop) is qualified with.
+pub fn schema_qualifier(name: &str) -> &str {
+    let mut quoted = false;
+    for (i, c) in name.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '.' if !quoted => return &name[..=i],
+            _ => {}
+        }
+    }
+    ""
+}
+
+/// The schemas of `selection` that exist, in order, or an error naming one that does not.
+async fn resolve(client: &Client, selection: &Schemas) -> Result<Vec<String>, PgError> {
+    let user: Vec<String> = client
+        .query(
+            "SELECT nspname::text FROM pg_namespace
+              WHERE nspname NOT IN ('pg_catalog', 'information_schema')
+                AND nspname NOT LIKE 'pg\\_toast%' AND nspname NOT LIKE 'pg\\_temp\\_%'
+              ORDER BY nspname",
+            &[],
+        )
+        .await
+        .map_err(query_error("schemas"))?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    match selection {
+        Schemas::AllUser => Ok(user),
+        Schemas::Named(names) => {
+            for name in names {
+                if !user.contains(name) {
+                    return Err(PgError::UnknownSchema {
+                        schema: name.clone(),
+                        known: user.join(", "),
+                    });
+                }
+            }
+            Ok(names.clone())
+        }
+    }
+}
+
+/// Reads the tables of every schema of `selection` into `catalog`, replacing what it
+/// held: those of the session's current schema under their own names, the others
+/// qualified ([`Schemas`]). Foreign keys and partitions across schemas are kept. The
+/// output is the number of tables; failures are as [`discover_into`]'s.
+pub async fn discover_schemas(
+    client: &Client,
+    selection: &Schemas,
+    catalog: &Catalog,
+) -> Result<usize, PgError> {
+    catalog.clear();
+    let found = async {
+        let schemas = resolve(client, selection).await?;
+        let home: Option<String> = client
+            .query_one("SELECT current_schema()::text", &[])
+            .await
+            .map_err(query_error("the current schema"))?
+            .get(0);
+        let mut tables = Vec::new();
+        for schema in &schemas {
+            tables.extend(discover_tables(client, schema, home.as_deref()).await?);
+        }
+        Ok(tables)
+    }
+    .await;
+    fill(catalog, found, &format!("{selection:?}"))
+}
+
 /// Reads the tables of `schema` into `catalog`, replacing what it held.
 ///
 /// Types map to [`ColumnType`]s; a type outside the supported set is kept as
 /// [`ColumnType::Other`] with its SQL name, not dropped. If discovery fails, the
 /// catalog is left empty, a warning naming the cause is logged, and the error returned.
+/// Tables are named as they are in `schema` (a table of another schema that one of them
+/// references by a foreign key, or is a partition of, is not read); for several
+/// schemas see [`discover_schemas`].
 pub async fn discover_into(
     client: &Client,
     schema: &str,
     catalog: &Catalog,
 ) -> Result<usize, PgError> {
     catalog.clear();
-    match discover_tables(client, schema).await {
+    let found = discover_tables(client, schema, Some(schema)).await;
+    fill(catalog, found, schema)
+}
+
+/// Puts discovered tables into `catalog` (emptied), linking them by name.
+fn fill(
+    catalog: &Catalog,
+    found: Result<Vec<(Table, Links)>, PgError>,
+    schema: &str,
+) -> Result<usize, PgError> {
+    match found {
         Ok(tables) => {
             let count = tables.len();
             // First the tables, then the links between them, by name.
@@ -155,7 +321,11 @@ struct Links {
     foreign_keys: Vec<(String, Vec<String>, String, Vec<String>)>,
 }
 
-async fn discover_tables(client: &Client, schema: &str) -> Result<Vec<(Table, Links)>, PgError> {
+async fn discover_tables(
+    client: &Client,
+    schema: &str,
+    home: Option<&str>,
+) -> Result<Vec<(Table, Links)>, PgError> {
     let mut tables: BTreeMap<u32, (Table, Links)> = BTreeMap::new();
     for row in client
         .query(TABLES, &[&schema])
@@ -165,7 +335,10 @@ async fn discover_tables(client: &Client, schema: &str) -> Result<Vec<(Table, Li
         let oid: u32 = row.get(0);
         let kind: String = row.get(2);
         let key: Option<String> = row.get(7);
-        let mut table = Table::new(row.get::<_, String>(1), Vec::new());
+        let mut table = Table::new(
+            qualified_name(schema, &row.get::<_, String>(1), home),
+            Vec::new(),
+        );
         table.access_method = row.get(3);
         table.tablespace = row.get(4);
         if kind == "p" {
@@ -176,7 +349,10 @@ async fn discover_tables(client: &Client, schema: &str) -> Result<Vec<(Table, Li
         }
         let bound: Option<String> = row.get(6);
         let links = Links {
-            parent: row.get(5),
+            parent: row
+                .get::<_, Option<String>>(5)
+                .zip(row.get::<_, Option<String>>(8))
+                .map(|(parent, parent_schema)| qualified_name(&parent_schema, &parent, home)),
             bounds: bound.as_deref().and_then(range_bounds),
             foreign_keys: Vec::new(),
         };
@@ -260,9 +436,12 @@ async fn discover_tables(client: &Client, schema: &str) -> Result<Vec<(Table, Li
         let Some((_, links)) = tables.get_mut(&row.get::<_, u32>(0)) else {
             continue;
         };
-        links
-            .foreign_keys
-            .push((row.get(1), row.get(3), row.get(2), row.get(4)));
+        links.foreign_keys.push((
+            row.get(1),
+            row.get(4),
+            qualified_name(&row.get::<_, String>(3), &row.get::<_, String>(2), home),
+            row.get(5),
+        ));
     }
     Ok(tables.into_values().collect())
 }
@@ -379,6 +558,18 @@ fn describe(table: &Table, names: &BTreeMap<TableId, String>) -> BTreeMap<String
     fks.sort();
     parts.insert("foreign keys".to_owned(), fks.join(", "));
     parts
+}
+
+/// Rediscovers the live schemas of `selection` and reports every difference from
+/// `catalog` (discovered with [`discover_schemas`] and the same selection).
+pub async fn validate_schemas(
+    client: &Client,
+    selection: &Schemas,
+    catalog: &Catalog,
+) -> Result<Vec<Divergence>, PgError> {
+    let live = Catalog::new();
+    discover_schemas(client, selection, &live).await?;
+    Ok(compare(catalog, &live))
 }
 
 /// Rediscovers the live schema and reports every difference from `catalog`.

@@ -43,7 +43,10 @@ pub use cluster::{
 pub use connection::{
     DEFAULT_CONNECT_TIMEOUT, connect, connect_problem, connect_raw, connect_timeout, redact,
 };
-pub use discovery::{Divergence, compare, discover_into, validate};
+pub use discovery::{
+    Divergence, Schemas, compare, discover_into, discover_schemas, qualified_name,
+    schema_qualifier, validate, validate_schemas,
+};
 pub use run_schema::{RunSchema, with_search_path};
 pub use session::{SqlError, SqlLog, SqlSession};
 pub use verify::{

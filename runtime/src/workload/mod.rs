@@ -22,7 +22,7 @@ use tokio_postgres::Client;
 
 pub use pgbench::Pgbench;
 pub use runner::{Live, LoadConfig, LoadReport, OperationMetrics, run_load, run_ramp};
-pub use sql::{Generator, SqlWorkload};
+pub use sql::{Generator, MAX_TEXT_LENGTH, SqlWorkload};
 pub use stress::Stress;
 
 use crate::postgres::SqlError;

@@ -129,8 +129,9 @@ impl DbEffect for FaultPoint {
 }
 
 /// Overwrites the line pointers of the last page of a relation file (past the 24-byte
-/// page header, which stays valid so that the damage is found by checking, not by a
-/// read error).
+/// page header, which stays valid). Without data checksums the damage is found by
+/// checking the index's structure; with them, the page's checksum no longer matches
+/// and reading it fails (`invalid page in block`), which `pg_amcheck` reports too.
 async fn overwrite_line_pointers(path: &std::path::Path) -> std::io::Result<()> {
     use tokio::io::{AsyncSeekExt, AsyncWriteExt};
     const PAGE: u64 = 8192;

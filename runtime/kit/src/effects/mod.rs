@@ -10,7 +10,7 @@
 //! | [`wal`] | [`RecordPoint`], [`RecordGoal`] (an LSN, a time, a transaction id, a named restore point), [`SwitchWal`] (switch and wait for the archiver) |
 //! | [`replication`] | [`StartReplica`] (of a primary or, cascading, of a standby), [`PrepareReplica`] and [`StartPrepared`], [`Promote`], [`RestartAsStandby`], [`Follow`] (a new upstream), [`WaitForReplay`] |
 //! | [`query`] | [`Query`] (a value, as `psql -At` prints it), [`PollUntil`], [`Refuses`] (a SQLSTATE: a standby refuses writes), [`CheckValue`], [`ConnectsTo`] (`target_session_attrs`) |
-//! | [`verify`] | [`TableChecksums`], [`CompareChecksums`], [`VerifyLedger`], [`Amcheck`], [`ValidateCatalog`] |
+//! | [`verify`] | [`TableChecksums`], [`CompareChecksums`], [`VerifyLedger`], [`Amcheck`], [`AmcheckAfterCrash`], [`ValidateCatalog`] |
 //! | [`load`] | [`StressLoad`], [`WriteLedger`], [`RunWorkload`] (any registered workload) |
 //! | [`schema`] | [`Discover`], [`CreateLedger`], [`RunSql`] |
 //! | [`sql`] | [`Sql`], [`Finish`], [`SessionPid`], [`Case`], [`Verdict`]: SQL steps of transaction roles with their expected outcomes (a value, a row count, a SQLSTATE, waiting for a given role's lock) |
@@ -43,7 +43,9 @@ pub use server::{
     StopServer,
 };
 pub use sql::{Case, Expect, Finish, Level, SessionPid, Sql, Verdict};
-pub use verify::{Amcheck, CompareChecksums, TableChecksums, ValidateCatalog, VerifyLedger};
+pub use verify::{
+    Amcheck, AmcheckAfterCrash, CompareChecksums, TableChecksums, ValidateCatalog, VerifyLedger,
+};
 pub use wal::{Goal, GoalKind, Point, RecordGoal, RecordPoint, RecoveryGoal, SwitchWal};
 
 use stormchor_runtime::{EffectFailure, ExtensionRegistry, RegistryError};
@@ -88,6 +90,7 @@ pub(crate) fn register_all<R: KitRole>(
     register::<CompareChecksums, R>(registry)?;
     register::<VerifyLedger, R>(registry)?;
     register::<Amcheck, R>(registry)?;
+    register::<AmcheckAfterCrash, R>(registry)?;
     register::<ValidateCatalog, R>(registry)?;
     register::<StressLoad, R>(registry)?;
     register::<WriteLedger, R>(registry)?;

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use stormchor_macros::ExtensionEffect;
 use stormchor_runtime::EffectFailure;
-use stormchor_runtime::postgres::{Catalog, TableId, TableKind, create_ledger, discover_into};
+use stormchor_runtime::postgres::{
+    Catalog, TableId, TableKind, create_ledger, discover_into, discover_schemas, schema_qualifier,
+};
 
 use super::server::ServerInfo;
 use super::{connect, failed};
@@ -14,7 +16,8 @@ use crate::effect::DbEffect;
 use crate::node::{Node, lock};
 use crate::value::Slot;
 
-/// Reads the schema `public` of the server in `on` into this role's catalog. A member
+/// Reads the schema `public` of the server in `on` (or the run's
+/// [`discover_schemas`](crate::ScenarioOptions::discover_schemas)) into this role's catalog. A member
 /// `k` of a family of `n` (the run's workers) keeps only its share: the groups of
 /// tables linked by foreign keys or partitioning whose position is `k` modulo `n`, so
 /// that members never change one another's tables and each catalog stays exact. The
@@ -56,9 +59,11 @@ impl DbEffect for Discover {
         }
         let client = connect(&server.connection).await?;
         let catalog = node.catalog();
-        discover_into(&client, "public", catalog)
-            .await
-            .map_err(failed)?;
+        match &node.options().discover_schemas {
+            Some(schemas) => discover_schemas(&client, schemas, catalog).await,
+            None => discover_into(&client, "public", catalog).await,
+        }
+        .map_err(failed)?;
         if let Some(k) = node.member() {
             keep_share(catalog, k, node.options().workers.max(1));
         }
@@ -123,7 +128,9 @@ pub fn keep_share(catalog: &Catalog, k: u16, n: u16) {
         names
             .iter()
             .filter_map(|name| {
-                name.strip_prefix('w')?
+                // `schema.w1_t3` is member 1's too.
+                name[schema_qualifier(name).len()..]
+                    .strip_prefix('w')?
                     .split_once('_')?
                     .0
                     .parse::<u16>()

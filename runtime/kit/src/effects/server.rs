@@ -67,8 +67,8 @@ impl ServerInfo {
 /// ```
 /// use stormchor_kit::effects::StartServer;
 ///
-/// let primary = StartServer::throwaway().archiving();
-/// assert!(primary.archive && !primary.allow_target);
+/// let primary = StartServer::throwaway().archiving().with_data_checksums();
+/// assert!(primary.archive && primary.data_checksums && !primary.allow_target);
 /// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct StartServer {
@@ -82,6 +82,10 @@ pub struct StartServer {
     /// `search_path` starts with it), dropped when the role releases its resources:
     /// nothing that existed before is touched.
     pub own_schema: bool,
+    /// Create the throwaway cluster with data checksums (`initdb --data-checksums`),
+    /// so that a page damaged behind the server's back is found; a `--target` keeps
+    /// whatever it has.
+    pub data_checksums: bool,
 }
 
 impl StartServer {
@@ -92,6 +96,7 @@ impl StartServer {
             synchronous: false,
             allow_target: false,
             own_schema: false,
+            data_checksums: false,
         }
     }
 
@@ -116,6 +121,14 @@ impl StartServer {
     pub fn archiving(self) -> Self {
         StartServer {
             archive: true,
+            ..self
+        }
+    }
+
+    /// The same, with data checksums on (`initdb --data-checksums`).
+    pub fn with_data_checksums(self) -> Self {
+        StartServer {
+            data_checksums: true,
             ..self
         }
     }
@@ -175,6 +188,7 @@ impl DbEffect for StartServer {
         let cluster = PgCluster::start(ClusterOptions {
             archive: archive.clone(),
             settings,
+            data_checksums: self.data_checksums,
             ..ClusterOptions::default()
         })
         .await

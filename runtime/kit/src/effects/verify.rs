@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 use stormchor_macros::ExtensionEffect;
 use stormchor_runtime::EffectFailure;
 use stormchor_runtime::postgres::{
-    Checksums, Ledger, PgBinaries, compare_checksums, table_checksums, validate, verify_ledger,
+    Checksums, Ledger, PgBinaries, compare_checksums, table_checksums, validate, validate_schemas,
+    verify_ledger,
 };
 
 use super::server::ServerInfo;
@@ -288,26 +289,68 @@ impl DbEffect for Amcheck {
     type Output = bool;
 
     async fn run(&self, node: &Node) -> Result<bool, EffectFailure> {
-        let server = node.value(self.on)?;
-        let mut args = client_args(&server.connection);
-        args.extend(["--install-missing".to_owned(), "--all".to_owned()]);
-        let binaries = PgBinaries::locate().map_err(failed)?;
-        let result = binaries.run_client("pg_amcheck", &args).await;
-        node.journal().check(
-            "pg_amcheck reports no corruption",
-            result.is_ok(),
-            match &result {
-                Ok(_) => "tables and indexes of every database checked".to_owned(),
-                Err(_) => "corruption or errors reported".to_owned(),
-            },
-            result
-                .as_ref()
-                .err()
-                .map(|e| e.to_string().lines().map(str::to_owned).collect())
-                .unwrap_or_default(),
-        );
-        Ok(result.is_ok())
+        amcheck_as_check(node, self.on, "pg_amcheck reports no corruption".to_owned()).await
     }
+}
+
+/// [`Amcheck`] right after a crash round, run by the role that crashes its server
+/// ([`Crash`](super::Crash)): the check is named after the crash it follows
+/// (`pg_amcheck reports no corruption after crash 3`, counting this role's kills), so
+/// damage is reported with the round that made it, not only at the end.
+///
+/// # Example
+/// ```
+/// use stormchor_kit::effects::AmcheckAfterCrash;
+/// use stormchor_kit::slots::PRIMARY;
+///
+/// let each_round = AmcheckAfterCrash { on: PRIMARY };
+/// assert_eq!(each_round.on, PRIMARY);
+/// ```
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+pub struct AmcheckAfterCrash {
+    /// The server.
+    pub on: Slot<ServerInfo>,
+}
+
+impl DbEffect for AmcheckAfterCrash {
+    type Output = bool;
+
+    async fn run(&self, node: &Node) -> Result<bool, EffectFailure> {
+        let kills = node.journal().counts().get("kills").copied().unwrap_or(0);
+        amcheck_as_check(
+            node,
+            self.on,
+            format!("pg_amcheck reports no corruption after crash {kills}"),
+        )
+        .await
+    }
+}
+
+/// Runs `pg_amcheck --all` on the server in `on` and records the check `name`.
+async fn amcheck_as_check(
+    node: &Node,
+    on: Slot<ServerInfo>,
+    name: String,
+) -> Result<bool, EffectFailure> {
+    let server = node.value(on)?;
+    let mut args = client_args(&server.connection);
+    args.extend(["--install-missing".to_owned(), "--all".to_owned()]);
+    let binaries = PgBinaries::locate().map_err(failed)?;
+    let result = binaries.run_client("pg_amcheck", &args).await;
+    node.journal().check(
+        name,
+        result.is_ok(),
+        match &result {
+            Ok(_) => "tables and indexes of every database checked".to_owned(),
+            Err(_) => "corruption or errors reported".to_owned(),
+        },
+        result
+            .as_ref()
+            .err()
+            .map(|e| e.to_string().lines().map(str::to_owned).collect())
+            .unwrap_or_default(),
+    );
+    Ok(result.is_ok())
 }
 
 /// Checks this role's catalog against the live schema of the server in `on`: every
@@ -337,12 +380,14 @@ impl DbEffect for ValidateCatalog {
         let client = connect(&server.connection).await?;
         let catalog = node.catalog();
         let share = lock(&node.share).clone();
-        let divergences: Vec<_> = validate(&client, "public", catalog)
-            .await
-            .map_err(failed)?
-            .into_iter()
-            .filter(|d| share.contains(&d.table) || catalog.made_here(&d.table))
-            .collect();
+        let divergences: Vec<_> = match &node.options().discover_schemas {
+            Some(schemas) => validate_schemas(&client, schemas, catalog).await,
+            None => validate(&client, "public", catalog).await,
+        }
+        .map_err(failed)?
+        .into_iter()
+        .filter(|d| share.contains(&d.table) || catalog.made_here(&d.table))
+        .collect();
         let passed = divergences.is_empty();
         node.journal().check(
             format!("{}'s catalog matches the schema", node.role()),

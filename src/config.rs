@@ -277,11 +277,11 @@ fn pick_optional<T>(flag: Option<T>, env: Option<T>, file: Option<T>) -> Setting
 /// The ranges every source's values must be in.
 pub mod limits {
     /// The most workers (scenarios) or clients (workloads).
-    pub const MAX_WORKERS: u16 = stormchor::scenarios::ScenarioOptions::MAX_WORKERS;
+    pub const MAX_WORKERS: u16 = crate::scenarios::ScenarioOptions::MAX_WORKERS;
     /// The longest load, in seconds: 30 days.
     pub const MAX_DURATION_S: u64 = 30 * 24 * 3600;
     /// The most rounds of a scenario.
-    pub const MAX_ROUNDS: u32 = stormchor::scenarios::ScenarioOptions::MAX_ROUNDS;
+    pub const MAX_ROUNDS: u32 = crate::scenarios::ScenarioOptions::MAX_ROUNDS;
     /// The largest pgbench scale (100 000 accounts each).
     pub const MAX_SCALE: u32 = 100_000;
     /// The lowest open-loop rate, operations per second.
