@@ -9,6 +9,7 @@ use std::any::{Any, TypeId};
 use std::fmt::{self, Debug};
 use std::sync::Arc;
 
+use crate::background::{Handle, Stage};
 use crate::label::Path;
 use crate::role::RoleId;
 
@@ -145,8 +146,11 @@ impl<R: RoleId> Participation<R> {
 /// A projected effect may carry an [`OrderTag`]: where it sits in the global
 /// program, for the checker's effect-order check. The tag takes no part in equality
 /// or in the `Debug` form.
+///
+/// An extension is the whole effect, or the start or the finish of an effect that
+/// runs in the background between them ([`Stage`]; `Program::ext_start`).
 #[derive(Clone)]
-pub struct Extension(Arc<dyn ExtensionEffect>, Option<Arc<OrderTag>>);
+pub struct Extension(Arc<dyn ExtensionEffect>, Option<Arc<OrderTag>>, Stage);
 
 /// Where an ordered extension effect sits in the global program, attached by
 /// projection to the effect in every participant's local program.
@@ -215,12 +219,38 @@ impl OrderTag {
 impl Extension {
     /// Wraps an effect.
     pub fn new(effect: impl ExtensionEffect) -> Self {
-        Extension(Arc::new(effect), None)
+        Extension(Arc::new(effect), None, Stage::Whole)
     }
 
     /// Wraps an already boxed effect.
     pub fn from_box(effect: Box<dyn ExtensionEffect>) -> Self {
-        Extension(Arc::from(effect), None)
+        Extension(Arc::from(effect), None, Stage::Whole)
+    }
+
+    /// The start of `effect`, to be finished later under `handle`.
+    pub fn start(effect: impl ExtensionEffect, handle: impl Into<Handle>) -> Self {
+        Extension(Arc::new(effect), None, Stage::Start(handle.into()))
+    }
+
+    /// The finish of the effect started under `handle`. Until projection gives it its
+    /// start's effect, it stands for it with a placeholder.
+    pub fn finish(handle: impl Into<Handle>) -> Self {
+        let handle = handle.into();
+        Extension(
+            Arc::new(Unresolved(handle.clone())),
+            None,
+            Stage::Finish(handle),
+        )
+    }
+
+    /// The finish of this (started) effect under `handle`.
+    pub(crate) fn finishing(&self, handle: Handle) -> Self {
+        Extension(self.0.clone(), None, Stage::Finish(handle))
+    }
+
+    /// Whether this is the whole effect, its start or its finish.
+    pub fn stage(&self) -> &Stage {
+        &self.2
     }
 
     /// The effect itself.
@@ -240,7 +270,7 @@ impl Extension {
 
     /// The same effect with `tag` attached.
     pub(crate) fn with_tag(&self, tag: Arc<OrderTag>) -> Self {
-        Extension(self.0.clone(), Some(tag))
+        Extension(self.0.clone(), Some(tag), self.2.clone())
     }
 
     /// The effect as its concrete type `T`, if it is one.
@@ -282,13 +312,49 @@ impl<T: ExtensionEffect> From<T> for Extension {
 
 impl Debug for Extension {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        Debug::fmt(&*self.0, f)
+        match &self.2 {
+            Stage::Whole => Debug::fmt(&*self.0, f),
+            Stage::Start(handle) => write!(f, "start {:?} as {handle}", &*self.0),
+            Stage::Finish(handle) => write!(f, "finish {handle} ({})", self.0.type_name()),
+        }
     }
 }
 
 impl PartialEq for Extension {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0) || self.0.same_effect(&*other.0)
+        self.2 == other.2 && (Arc::ptr_eq(&self.0, &other.0) || self.0.same_effect(&*other.0))
+    }
+}
+
+/// What a finish holds before projection gives it its start's effect.
+#[derive(Clone)]
+struct Unresolved(Handle);
+
+impl Debug for Unresolved {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the effect started as {}", self.0)
+    }
+}
+
+impl ExtensionEffect for Unresolved {
+    fn effect_type_id(&self) -> TypeId {
+        TypeId::of::<Self>()
+    }
+    fn type_name(&self) -> &'static str {
+        "the effect it finishes"
+    }
+    fn participating_role_ids(&self) -> Vec<Box<dyn Any>> {
+        // Nobody until resolved: an unresolved finish mentions no role.
+        vec![Box::new(())]
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+    fn clone_box(&self) -> Box<dyn ExtensionEffect> {
+        Box::new(self.clone())
     }
 }
 

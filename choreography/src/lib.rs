@@ -33,6 +33,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod background;
 mod check;
 mod extension;
 mod label;
@@ -45,6 +46,7 @@ mod project;
 mod role;
 mod witness;
 
+pub use background::{Handle, Stage};
 pub use check::{CheckError, CheckReport, DecisionPolicy, SeededPolicy, check};
 pub use extension::{At, Extension, ExtensionEffect, OrderTag, Participation};
 pub use label::{Label, Path, Step};

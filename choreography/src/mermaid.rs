@@ -59,103 +59,108 @@ pub fn to_mermaid<R: RoleId, M: Message>(program: &Program<R, M>) -> String {
         out.push_str(&text);
         out.push('\n');
     };
-    walk_events(program.effects(), |event| match event {
-        WalkEvent::Enter { effect, .. } => match effect {
-            Global::Send { from, to, msg } => {
-                line(
-                    &mut out,
-                    depth,
-                    format!("{}->>{}: {}", alias(from), alias(to), kind_name(msg)),
-                );
-            }
-            Global::Broadcast { from, to, msg } => {
-                for member in to.members() {
+    // Finishes show over their start's roles (an unsound program shows as written).
+    let resolved = crate::background::resolve(program.effects()).ok().flatten();
+    walk_events(
+        resolved.as_deref().unwrap_or(program.effects()),
+        |event| match event {
+            WalkEvent::Enter { effect, .. } => match effect {
+                Global::Send { from, to, msg } => {
                     line(
                         &mut out,
                         depth,
-                        format!("{}->>{}: {}", alias(from), alias(member), kind_name(msg)),
+                        format!("{}->>{}: {}", alias(from), alias(to), kind_name(msg)),
                     );
                 }
-            }
-            Global::Gather { from, to, msg } => {
-                for member in from.members() {
-                    line(
-                        &mut out,
-                        depth,
-                        format!("{}->>{}: {}", alias(member), alias(to), kind_name(msg)),
-                    );
-                }
-            }
-            Global::Ext(ext) => {
-                let over = match ext.participation::<R>() {
-                    Participation::Everyone => span(&roles),
-                    Participation::Roles(list) => span(&list),
-                };
-                if let Some(over) = over {
-                    line(
-                        &mut out,
-                        depth,
-                        format!("Note over {over}: {}", sanitize(&format!("{ext:?}"))),
-                    );
-                }
-            }
-            Global::Loop { kind, .. } => {
-                let text = match kind {
-                    LoopKind::Count(rounds) => format!("loop {rounds} times"),
-                    LoopKind::Until { decider } => {
-                        format!("loop until {} stops", sanitize(&format!("{decider:?}")))
+                Global::Broadcast { from, to, msg } => {
+                    for member in to.members() {
+                        line(
+                            &mut out,
+                            depth,
+                            format!("{}->>{}: {}", alias(from), alias(member), kind_name(msg)),
+                        );
                     }
-                };
-                line(&mut out, depth, text);
-                depth += 1;
-                open.push((effect, 0));
+                }
+                Global::Gather { from, to, msg } => {
+                    for member in from.members() {
+                        line(
+                            &mut out,
+                            depth,
+                            format!("{}->>{}: {}", alias(member), alias(to), kind_name(msg)),
+                        );
+                    }
+                }
+                Global::Ext(ext) => {
+                    let over = match ext.participation::<R>() {
+                        Participation::Everyone => span(&roles),
+                        Participation::Roles(list) => span(&list),
+                    };
+                    if let Some(over) = over {
+                        line(
+                            &mut out,
+                            depth,
+                            format!("Note over {over}: {}", sanitize(&format!("{ext:?}"))),
+                        );
+                    }
+                }
+                Global::Loop { kind, .. } => {
+                    let text = match kind {
+                        LoopKind::Count(rounds) => format!("loop {rounds} times"),
+                        LoopKind::Until { decider } => {
+                            format!("loop until {} stops", sanitize(&format!("{decider:?}")))
+                        }
+                    };
+                    line(&mut out, depth, text);
+                    depth += 1;
+                    open.push((effect, 0));
+                }
+                Global::Timeout { role, duration, .. } => {
+                    line(
+                        &mut out,
+                        depth,
+                        format!("critical {role:?} within {duration:?}").replace(['"', ';'], ""),
+                    );
+                    depth += 1;
+                    open.push((effect, 0));
+                }
+                Global::Choice { .. } | Global::Par { .. } => {
+                    depth += 1;
+                    open.push((effect, 0));
+                }
+            },
+            WalkEvent::Block { step } => {
+                if let Some((effect, started)) = open.last_mut() {
+                    let first = *started == 0;
+                    *started += 1;
+                    let text = match (effect, step) {
+                        (Global::Choice { at, .. }, Step::Branch(label)) => Some(if first {
+                            format!(
+                                "alt {} chooses {}",
+                                sanitize(&format!("{at:?}")),
+                                sanitize(label.as_str())
+                            )
+                        } else {
+                            format!("else {}", sanitize(label.as_str()))
+                        }),
+                        (Global::Par { .. }, Step::Part(part)) => Some(if first {
+                            format!("par part {part}")
+                        } else {
+                            format!("and part {part}")
+                        }),
+                        _ => None,
+                    };
+                    if let Some(text) = text {
+                        line(&mut out, depth - 1, text);
+                    }
+                }
             }
-            Global::Timeout { role, duration, .. } => {
-                line(
-                    &mut out,
-                    depth,
-                    format!("critical {role:?} within {duration:?}").replace(['"', ';'], ""),
-                );
-                depth += 1;
-                open.push((effect, 0));
-            }
-            Global::Choice { .. } | Global::Par { .. } => {
-                depth += 1;
-                open.push((effect, 0));
+            WalkEvent::Leave => {
+                open.pop();
+                depth -= 1;
+                line(&mut out, depth, "end".to_owned());
             }
         },
-        WalkEvent::Block { step } => {
-            if let Some((effect, started)) = open.last_mut() {
-                let first = *started == 0;
-                *started += 1;
-                let text = match (effect, step) {
-                    (Global::Choice { at, .. }, Step::Branch(label)) => Some(if first {
-                        format!(
-                            "alt {} chooses {}",
-                            sanitize(&format!("{at:?}")),
-                            sanitize(label.as_str())
-                        )
-                    } else {
-                        format!("else {}", sanitize(label.as_str()))
-                    }),
-                    (Global::Par { .. }, Step::Part(part)) => Some(if first {
-                        format!("par part {part}")
-                    } else {
-                        format!("and part {part}")
-                    }),
-                    _ => None,
-                };
-                if let Some(text) = text {
-                    line(&mut out, depth - 1, text);
-                }
-            }
-        }
-        WalkEvent::Leave => {
-            open.pop();
-            depth -= 1;
-            line(&mut out, depth, "end".to_owned());
-        }
-    });
+    );
     out
 }
 
