@@ -325,7 +325,7 @@ impl Resolver {
                     out.push(self.closed(Step::Part(i), part, open, &place)?);
                     let mut path = self.path.clone();
                     path.push(Step::Part(i));
-                    for handle in self.started[mark..].to_vec() {
+                    for handle in self.started[mark..].iter().cloned() {
                         if let Some(first) = seen.get(&handle) {
                             if first != &path {
                                 return Err(ProjectionError::HandleInUse {
