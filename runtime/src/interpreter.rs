@@ -8,7 +8,11 @@ use std::mem::discriminant;
 use std::time::{Duration, Instant};
 
 use futures::future::{BoxFuture, try_join_all};
-use stormchor_choreography::{Label, Local, LocalProgram, LoopControl, Message, RoleId};
+use std::task::Poll;
+
+use stormchor_choreography::{Label, Local, LocalProgram, LoopControl, Message, RoleId, Stage};
+
+use crate::background::Background;
 
 use crate::handler::{Channels, ChoreoHandler, RunError, RunErrorKind};
 use crate::registry::ExtensionRegistry;
@@ -54,7 +58,15 @@ pub enum EventKind<R> {
         /// The peer.
         from: R,
     },
-    /// Carried out an extension effect.
+    /// Started an extension effect in the background (`ext start`); it has started.
+    Started {
+        /// The effect's type name.
+        effect: &'static str,
+        /// How long until it counted as started.
+        took: Duration,
+    },
+    /// Carried out an extension effect (for a started one: its finish, with the time
+    /// from its start to its end).
     Ext {
         /// The effect's type name.
         effect: &'static str,
@@ -196,15 +208,26 @@ where
         handler: &mut H,
     ) -> (Result<(), RoleFailure>, Vec<Event<R>>) {
         let mut events = Vec::new();
-        let result = self
-            .run_seq(local.effects(), handler, Vec::new(), &mut events)
-            .await
-            .map_err(|failure| RoleFailure {
-                role: format!("{:?}", self.state.role()),
-                path: failure.path,
-                effect: failure.effect,
-                error: failure.error,
-            });
+        // The effects this role starts and has not finished yet.
+        let background = Background::default();
+        let main = self.run_seq(
+            local.effects(),
+            handler,
+            Vec::new(),
+            &mut events,
+            &background,
+        );
+        let result = if starts_any(local.effects()) {
+            self.with_background(main, &background).await
+        } else {
+            main.await
+        };
+        let result = result.map_err(|failure| RoleFailure {
+            role: format!("{:?}", self.state.role()),
+            path: failure.path,
+            effect: failure.effect,
+            error: failure.error,
+        });
         (result, events)
     }
 
@@ -230,6 +253,39 @@ where
         }
     }
 
+    /// Runs `main` and polls the effects it starts alongside; they are dropped when
+    /// it ends, fails or is dropped itself, and the first that fails fails the role.
+    async fn with_background(
+        &self,
+        mut main: BoxFuture<'_, Result<(), Failure>>,
+        background: &Background<'a>,
+    ) -> Result<(), Failure> {
+        struct Reap<'r, 'a>(&'r Background<'a>);
+        impl Drop for Reap<'_, '_> {
+            fn drop(&mut self) {
+                self.0.clear();
+            }
+        }
+        let _reap = Reap(background);
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(result) = main.as_mut().poll(cx) {
+                return Poll::Ready(result);
+            }
+            match background.poll(cx) {
+                Some(failed) => Poll::Ready(Err(Failure {
+                    path: failed.path,
+                    effect: format!(
+                        "extension effect {} started as {}",
+                        failed.effect, failed.handle
+                    ),
+                    error: failed.error.into(),
+                })),
+                None => Poll::Pending,
+            }
+        })
+        .await
+    }
+
     fn event(&self, events: &mut Vec<Event<R>>, kind: EventKind<R>) {
         if self.trace {
             events.push(Event {
@@ -245,10 +301,13 @@ where
         handler: &'b mut H,
         prefix: Vec<usize>,
         events: &'b mut Vec<Event<R>>,
+        background: &'b Background<'a>,
     ) -> BoxFuture<'b, Result<(), Failure>> {
         Box::pin(async move {
             let mut pending = Pending::default();
-            let result = self.drive(seq, handler, prefix, events, &mut pending).await;
+            let result = self
+                .drive(seq, handler, prefix, events, &mut pending, background)
+                .await;
             pending.flush(self.state);
             result
         })
@@ -263,6 +322,7 @@ where
         prefix: Vec<usize>,
         events: &'b mut Vec<Event<R>>,
         pending: &mut Pending<R, M>,
+        background: &'b Background<'a>,
     ) -> Result<(), Failure> {
         {
             let mut stack: Vec<Cont<'b, R, M>> = vec![Cont::Seq(seq, 0, 0)];
@@ -292,6 +352,11 @@ where
                                     Ok(value) => self.received(*from, msg, value, events, pending),
                                     Err(error) => Err(error),
                                 },
+                                Local::Ext(ext) if ext.stage() != &Stage::Whole => {
+                                    // Starts and finishes take the slow path.
+                                    *pos -= 1;
+                                    break;
+                                }
                                 Local::Ext(ext) => {
                                     self.extension(ext, handler, events, pending).await
                                 }
@@ -326,8 +391,10 @@ where
                         *pos += 1;
                         // Boxed: the rare effects' big future stays out of the message
                         // loop's state.
-                        match Box::pin(self.step(effect, handler, &stack, &prefix, events, pending))
-                            .await
+                        match Box::pin(self.step(
+                            effect, handler, &stack, &prefix, events, pending, background,
+                        ))
+                        .await
                         {
                             Ok(push) => push,
                             Err(StepError::Here(error)) => {
@@ -473,6 +540,7 @@ where
         prefix: &[usize],
         events: &mut Vec<Event<R>>,
         pending: &mut Pending<R, M>,
+        background: &'b Background<'a>,
     ) -> Result<Option<Cont<'b, R, M>>, StepError> {
         // Everything but messages may run the author's code or nested parts: show them
         // every value received so far.
@@ -572,7 +640,7 @@ where
                         .map(|(i, ((part_handler, part), part_events))| {
                             let mut path = here.clone();
                             path.push(i);
-                            self.run_seq(part, part_handler, path, part_events)
+                            self.run_seq(part, part_handler, path, part_events, background)
                         });
                     try_join_all(runs).await
                 };
@@ -585,8 +653,11 @@ where
             }
             Local::Timeout { duration, body } => {
                 let here = path_of(prefix, stack);
-                match tokio::time::timeout(*duration, self.run_seq(body, handler, here, events))
-                    .await
+                match tokio::time::timeout(
+                    *duration,
+                    self.run_seq(body, handler, here, events, background),
+                )
+                .await
                 {
                     Ok(result) => result.map(|()| None).map_err(StepError::Nested),
                     Err(_) => Err(StepError::Here(RunError::from(RunErrorKind::TimedOut {
@@ -595,7 +666,50 @@ where
                 }
             }
             Local::Ext(ext) => {
-                self.extension(ext, handler, events, pending).await?;
+                match ext.stage() {
+                    Stage::Whole => self.extension(ext, handler, events, pending).await?,
+                    Stage::Start(handle) => {
+                        let since = Instant::now();
+                        let role = self.state.role();
+                        let (registry, state, started) = (self.registry, self.state, ext.clone());
+                        let future = async move { registry.handle(state, &started, &role).await };
+                        background
+                            .start(
+                                handle.clone(),
+                                ext.type_name(),
+                                path_of(prefix, stack),
+                                future,
+                            )
+                            .await;
+                        self.event(
+                            events,
+                            EventKind::Started {
+                                effect: ext.type_name(),
+                                took: since.elapsed(),
+                            },
+                        );
+                    }
+                    Stage::Finish(handle) => {
+                        let Some((outcome, took)) = background.finish(handle).await else {
+                            return Err(StepError::Here(
+                                RunErrorKind::NotStarted {
+                                    handle: handle.to_string(),
+                                }
+                                .into(),
+                            ));
+                        };
+                        if let Some(value) = outcome.map_err(RunError::from)? {
+                            self.state.store_result(ext.effect_type_id(), value);
+                        }
+                        self.event(
+                            events,
+                            EventKind::Ext {
+                                effect: ext.type_name(),
+                                took,
+                            },
+                        );
+                    }
+                }
                 Ok(None)
             }
             Local::OrderSend { to } => {
@@ -649,6 +763,19 @@ impl<R: RoleId, M: Message> Pending<R, M> {
     }
 }
 
+/// Whether a local program starts an effect in the background anywhere.
+fn starts_any<R, M>(effects: &[Local<R, M>]) -> bool {
+    effects.iter().any(|effect| match effect {
+        Local::Ext(ext) => matches!(ext.stage(), Stage::Start(_)),
+        Local::Select { branches, .. } | Local::Branch { branches, .. } => {
+            branches.iter().any(|(_, body)| starts_any(body))
+        }
+        Local::Loop { body, .. } | Local::Timeout { body, .. } => starts_any(body),
+        Local::Par { parts } => parts.iter().any(|part| starts_any(part)),
+        _ => false,
+    })
+}
+
 /// The path of the effect being run: the prefix, then each sequence's current index.
 fn path_of<R, M>(prefix: &[usize], stack: &[Cont<'_, R, M>]) -> Vec<usize> {
     let mut path = prefix.to_vec();
@@ -668,7 +795,15 @@ fn describe<R: fmt::Debug, M: fmt::Debug>(effect: &Local<R, M>) -> String {
         Local::Loop { .. } => "loop".to_owned(),
         Local::Par { .. } => "par".to_owned(),
         Local::Timeout { duration, .. } => format!("timeout {duration:?}"),
-        Local::Ext(ext) => format!("extension effect {}", ext.type_name()),
+        Local::Ext(ext) => match ext.stage() {
+            Stage::Whole => format!("extension effect {}", ext.type_name()),
+            Stage::Start(handle) => {
+                format!("start of extension effect {} as {handle}", ext.type_name())
+            }
+            Stage::Finish(handle) => {
+                format!("finish of extension effect {} ({handle})", ext.type_name())
+            }
+        },
         Local::OrderSend { to } => format!("send an order frame to {to:?}"),
         Local::OrderRecv { from } => format!("wait for an order frame from {from:?}"),
     }
