@@ -532,6 +532,7 @@ where
     }
 
     /// Carries out one effect; returns the continuation to push, if any.
+    #[allow(clippy::too_many_arguments)] // the interpreter's own state, passed down
     async fn step<'b, H: ChoreoHandler<R, M>>(
         &'b self,
         effect: &'b Local<R, M>,
