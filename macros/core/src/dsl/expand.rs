@@ -125,10 +125,12 @@ impl Generator<'_> {
                     _ => quote!(.send(#from_tokens, #to_tokens, #msg)),
                 }
             }
-            Stmt::Ext { effect, at, .. } => {
+            Stmt::Ext {
+                effect, at, start, ..
+            } => {
                 let effect = self.rust(effect);
-                match at {
-                    None => quote!(.ext(#effect)),
+                let effect = match at {
+                    None => effect,
                     Some(roles) => {
                         let pushes = roles.iter().map(|role| {
                             let tokens = self.role(role);
@@ -138,13 +140,24 @@ impl Generator<'_> {
                                 quote!(__stormchor_roles.push(#tokens);)
                             }
                         });
-                        quote!(.ext(#krate::At::new(#effect, {
+                        quote!(#krate::At::new(#effect, {
                             let mut __stormchor_roles = ::std::vec::Vec::new();
                             #(#pushes)*
                             __stormchor_roles
-                        })))
+                        }))
                     }
+                };
+                match start {
+                    Some(handle) => {
+                        let name = handle.to_string();
+                        quote!(.ext_start(#effect, #name))
+                    }
+                    None => quote!(.ext(#effect)),
                 }
+            }
+            Stmt::Finish { handle, .. } => {
+                let name = handle.to_string();
+                quote!(.ext_finish(#name))
             }
             Stmt::Choice { at, branches, .. } => {
                 let at = self.role(at);
@@ -288,6 +301,7 @@ fn stmt_span(stmt: &Stmt) -> Span {
     match stmt {
         Stmt::Send { span, .. }
         | Stmt::Ext { span, .. }
+        | Stmt::Finish { span, .. }
         | Stmt::Choice { span, .. }
         | Stmt::Loop { span, .. }
         | Stmt::Par { span, .. }
