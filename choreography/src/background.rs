@@ -272,7 +272,7 @@ impl Resolver {
                 Stage::Finish(handle) => match open.remove(handle) {
                     Some(first) => {
                         self.finished.insert(handle.clone(), self.path.clone());
-                        Global::Ext(first.start.finishing(handle.clone()))
+                        Global::Ext(first.start.finishing(ext))
                     }
                     None => {
                         let reason = match self.finished.get(handle) {

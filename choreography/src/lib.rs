@@ -48,7 +48,7 @@ mod witness;
 
 pub use background::{Handle, Stage};
 pub use check::{CheckError, CheckReport, DecisionPolicy, SeededPolicy, check};
-pub use extension::{At, Extension, ExtensionEffect, OrderTag, Participation};
+pub use extension::{At, Extension, ExtensionEffect, OrderTag, Participation, Place};
 pub use label::{Label, Path, Step};
 pub use local::{Local, LocalProgram, LoopControl};
 pub use mermaid::to_mermaid;

@@ -865,6 +865,7 @@ impl<R: RoleId> Projector<R> {
                 }
             }
             Global::Ext(ext) => {
+                let ext = &ext.placed(&self.path);
                 let participants: Vec<usize> = match ext.participation::<R>() {
                     Participation::Everyone => (0..self.roles.len()).collect(),
                     Participation::Roles(roles) => {

@@ -227,6 +227,28 @@ fn start_and_finish_equal_the_builder() {
     assert_eq!(started(2), built);
     let locals = project_all(&built).expect("sound");
     check(&locals, &mut SeededPolicy::new(1)).expect("runs");
+    // The DSL's effects know their statement's line, for failure messages.
+    let locals = project_all(&started(2)).expect("sound");
+    let places: Vec<String> = locals[&Role::Backup]
+        .effects()
+        .iter()
+        .filter_map(|effect| match effect {
+            stormchor_choreography::Local::Ext(ext) => ext.place().map(ToString::to_string),
+            _ => None,
+        })
+        .collect();
+    let line = |text: &str| {
+        let source = include_str!("dsl.rs");
+        let at = source.find(text).expect("statement");
+        source[..at].lines().count()
+    };
+    assert_eq!(
+        places,
+        [
+            format!("macros/tests/dsl.rs:{}", line("ext start TakeBackup")),
+            format!("macros/tests/dsl.rs:{}", line("ext finish backup;")),
+        ]
+    );
 }
 
 #[test]

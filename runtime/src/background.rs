@@ -95,6 +95,8 @@ struct Slot<'a> {
     effect: &'static str,
     /// The role's local path of the start, for failures.
     path: Vec<usize>,
+    /// Where the start is written in the global program.
+    place: Option<String>,
     since: Instant,
     /// Whether the future has been polled once.
     polled: bool,
@@ -103,6 +105,7 @@ struct Slot<'a> {
 /// A started effect that failed before its finish.
 pub(crate) struct Failed {
     pub(crate) path: Vec<usize>,
+    pub(crate) place: Option<String>,
     pub(crate) effect: &'static str,
     pub(crate) handle: Handle,
     pub(crate) error: ExtensionError,
@@ -127,6 +130,7 @@ impl<'a> Background<'a> {
         handle: Handle,
         effect: &'static str,
         path: Vec<usize>,
+        place: Option<String>,
         future: impl Future<Output = Outcome> + Send + 'a,
     ) -> Started {
         let cell = Arc::new(StartCell::default());
@@ -138,6 +142,7 @@ impl<'a> Background<'a> {
             outcome: None,
             effect,
             path,
+            place,
             since: Instant::now(),
             polled: false,
         });
@@ -167,6 +172,7 @@ impl<'a> Background<'a> {
                     slot.cell.fire();
                     return Some(Failed {
                         path: slot.path.clone(),
+                        place: slot.place.clone(),
                         effect: slot.effect,
                         handle: slot.handle.clone(),
                         error,

@@ -92,8 +92,13 @@ pub struct RoleFailure {
     /// Where in the role's local program: the index of the effect in each nested
     /// sequence, outermost first (a `par` part's index counts as a level).
     pub path: Vec<usize>,
-    /// The effect that failed, described.
+    /// The step that failed, as the global program writes it (`ext Resumes`,
+    /// `ext finish update (Sql)`, `receive Start from Coordinator`).
     pub effect: String,
+    /// Where the step is written, for an extension effect: the DSL statement's
+    /// source line (`src/scenarios/isolation.rs:72`), else its path in the global
+    /// program (`[3] > body > [1]`).
+    pub place: Option<String>,
     /// The cause.
     pub error: RunError,
 }
@@ -106,15 +111,22 @@ impl RoleFailure {
 }
 
 impl fmt::Display for RoleFailure {
+    /// `T2 failed at ext Resumes (src/scenarios/suite.rs:41): <cause>`: the step once,
+    /// in the global program's terms, then what went wrong (for a failed extension
+    /// effect, its handler's own error, without naming the effect and role again).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} failed at ", self.role)?;
-        for (i, index) in self.path.iter().enumerate() {
-            if i > 0 {
-                f.write_str(".")?;
-            }
-            write!(f, "[{index}]")?;
+        write!(f, "{} failed at {}", self.role, self.effect)?;
+        if let Some(place) = &self.place {
+            write!(f, " ({place})")?;
         }
-        write!(f, " ({}): {}", self.effect, self.error)
+        match self.error.kind() {
+            RunErrorKind::Extension(crate::registry::ExtensionError::Failed {
+                failure, ..
+            }) => {
+                write!(f, ": {failure}")
+            }
+            _ => write!(f, ": {}", self.error),
+        }
     }
 }
 
@@ -127,6 +139,7 @@ impl std::error::Error for RoleFailure {
 struct Failure {
     path: Vec<usize>,
     effect: String,
+    place: Option<String>,
     error: RunError,
 }
 
@@ -226,6 +239,7 @@ where
             role: format!("{:?}", self.state.role()),
             path: failure.path,
             effect: failure.effect,
+            place: failure.place,
             error: failure.error,
         });
         (result, events)
@@ -246,6 +260,7 @@ where
                     role: format!("{:?}", self.state.role()),
                     path: Vec::new(),
                     effect: "the whole program".to_owned(),
+                    place: None,
                     error: RunErrorKind::TimedOut { limit: deadline }.into(),
                 }),
                 Vec::new(),
@@ -274,10 +289,8 @@ where
             match background.poll(cx) {
                 Some(failed) => Poll::Ready(Err(Failure {
                     path: failed.path,
-                    effect: format!(
-                        "extension effect {} started as {}",
-                        failed.effect, failed.handle
-                    ),
+                    effect: format!("ext start {} as {}", failed.effect, failed.handle),
+                    place: failed.place,
                     error: failed.error.into(),
                 })),
                 None => Poll::Pending,
@@ -375,6 +388,7 @@ where
                                 return Err(Failure {
                                     path: path_of(&prefix, &stack),
                                     effect: describe(effect),
+                                    place: place_of(effect),
                                     error,
                                 });
                             }
@@ -401,6 +415,7 @@ where
                                 return Err(Failure {
                                     path: path_of(&prefix, &stack),
                                     effect: describe(effect),
+                                    place: place_of(effect),
                                     error,
                                 });
                             }
@@ -419,6 +434,7 @@ where
                                 return Err(Failure {
                                     path: path_of(&prefix, &stack),
                                     effect: format!("tell {peer:?} the loop decision"),
+                                    place: None,
                                     error,
                                 });
                             }
@@ -451,6 +467,7 @@ where
                                 return Err(Failure {
                                     path: path_of(&prefix, &stack),
                                     effect: format!("learn the loop decision from {decider:?}"),
+                                    place: None,
                                     error,
                                 });
                             }
@@ -679,6 +696,7 @@ where
                                 handle.clone(),
                                 ext.type_name(),
                                 path_of(prefix, stack),
+                                ext.place().map(ToString::to_string),
                                 future,
                             )
                             .await;
@@ -764,6 +782,15 @@ impl<R: RoleId, M: Message> Pending<R, M> {
     }
 }
 
+/// Where an extension effect is written in the global program (its DSL line, else
+/// its path); other steps are projection's, with no place of their own.
+fn place_of<R, M>(effect: &Local<R, M>) -> Option<String> {
+    match effect {
+        Local::Ext(ext) => ext.place().map(ToString::to_string),
+        _ => None,
+    }
+}
+
 /// Whether a local program starts an effect in the background anywhere.
 fn starts_any<R, M>(effects: &[Local<R, M>]) -> bool {
     effects.iter().any(|effect| match effect {
@@ -797,7 +824,7 @@ fn describe<R: fmt::Debug, M: fmt::Debug>(effect: &Local<R, M>) -> String {
         Local::Par { .. } => "par".to_owned(),
         Local::Timeout { duration, .. } => format!("timeout {duration:?}"),
         Local::Ext(ext) => match ext.stage() {
-            Stage::Whole => format!("extension effect {}", ext.type_name()),
+            Stage::Whole => format!("ext {}", ext.type_name()),
             Stage::Start(handle) => {
                 format!("start of extension effect {} as {handle}", ext.type_name())
             }

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use common::{Backup, Coordinator, Msg, Role};
-use stormchor_choreography::{At, ExtensionEffect, Program};
+use stormchor_choreography::{At, Extension, ExtensionEffect, Program};
 use stormchor_runtime::{
     EffectFailure, EventKind, ExtensionRegistry, RoleLogic, RoleSetup, RoleState, RunConfig,
     StartSignal, run_all,
@@ -233,8 +233,44 @@ async fn a_started_effect_that_fails_fails_its_role_at_once() {
     assert!(
         failures
             .iter()
-            .any(|f| f.contains("Do started as broken") && f.contains("the statement broke")),
+            .any(|f| f == "Backup failed at ext start Do as broken ([0]): the statement broke"),
         "{failures:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_names_the_step_once_in_global_terms() {
+    // Where the DSL wrote the statement: its source line; else its global path (here
+    // inside a loop's body, not the index into the role's local program).
+    let program = P::new().send(Coordinator, Backup, Msg::Start).loop_n(
+        1,
+        P::new()
+            .send(Coordinator, Backup, Msg::Stop)
+            .ext(at(Act::Fail, Backup)),
+    );
+    let shared = Shared::default();
+    let report = run(&program, &shared).await;
+    let failure = report.outcomes[&Backup]
+        .result
+        .as_ref()
+        .expect_err("fails")
+        .to_string();
+    assert_eq!(
+        failure,
+        "Backup failed at ext Do ([1] > body > [1]): the statement broke"
+    );
+    let program = P::new()
+        .send(Coordinator, Backup, Msg::Start)
+        .ext_shared(Extension::new(at(Act::Fail, Backup)).with_source("src/scenarios/x.rs", 42));
+    let report = run(&program, &Shared::default()).await;
+    let failure = report.outcomes[&Backup]
+        .result
+        .as_ref()
+        .expect_err("fails")
+        .to_string();
+    assert_eq!(
+        failure,
+        "Backup failed at ext Do (src/scenarios/x.rs:42): the statement broke"
     );
 }
 

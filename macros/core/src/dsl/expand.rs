@@ -126,7 +126,11 @@ impl Generator<'_> {
                 }
             }
             Stmt::Ext {
-                effect, at, start, ..
+                span,
+                effect,
+                at,
+                start,
+                ..
             } => {
                 let effect = self.rust(effect);
                 let effect = match at {
@@ -147,17 +151,23 @@ impl Generator<'_> {
                         }))
                     }
                 };
+                // The statement's line, for failure messages: `line!()` spanned at
+                // the statement names its line.
+                let source =
+                    quote::quote_spanned!(*span=> .with_source(::core::file!(), ::core::line!()));
                 match start {
                     Some(handle) => {
                         let name = handle.to_string();
-                        quote!(.ext_start(#effect, #name))
+                        quote!(.ext_shared(#krate::Extension::start(#effect, #name) #source))
                     }
-                    None => quote!(.ext(#effect)),
+                    None => quote!(.ext_shared(#krate::Extension::new(#effect) #source)),
                 }
             }
-            Stmt::Finish { handle, .. } => {
+            Stmt::Finish { span, handle, .. } => {
                 let name = handle.to_string();
-                quote!(.ext_finish(#name))
+                let source =
+                    quote::quote_spanned!(*span=> .with_source(::core::file!(), ::core::line!()));
+                quote!(.ext_shared(#krate::Extension::finish(#name) #source))
             }
             Stmt::Choice { at, branches, .. } => {
                 let at = self.role(at);
