@@ -193,6 +193,16 @@ pub enum CheckError {
         /// What was wrong with the earlier effect.
         problem: String,
     },
+    /// A role finishes an effect it has not started (`ext finish` without its
+    /// `ext start`), starts one under a handle still running, or ends with one
+    /// still running.
+    #[error("{role} {problem}")]
+    Background {
+        /// The role.
+        role: String,
+        /// What is wrong, with the handle.
+        problem: String,
+    },
     /// The run took more steps than allowed (a loop that never ends).
     #[error("the run exceeded {limit} steps")]
     StepLimit {
@@ -245,6 +255,7 @@ pub fn check<R: RoleId, M: Message>(
             .any(|local| has_tags(local.effects()))
             .then(Witness::default),
         yielded: false,
+        running: Vec::new(),
     };
     for local in locals.values() {
         let role = machine.index(*local.role());
@@ -258,6 +269,12 @@ pub fn check<R: RoleId, M: Message>(
         });
     }
     machine.run(policy)?;
+    if let Some((role, handle)) = machine.running.first() {
+        return Err(CheckError::Background {
+            role: format!("{:?}", machine.roles[*role]),
+            problem: format!("ends while the effect it started as `{handle}` still runs"),
+        });
+    }
     Ok(machine.report)
 }
 
@@ -364,6 +381,8 @@ struct Machine<'a, R, M> {
     /// Set when an ordered effect started: the thread lets the others run before it
     /// finishes.
     yielded: bool,
+    /// Effects started and not yet finished, by role and handle.
+    running: Vec<(usize, crate::background::Handle)>,
 }
 
 enum Outcome {
@@ -748,6 +767,35 @@ impl<'a, R: RoleId, M: Message> Machine<'a, R, M> {
             }
             Local::Ext(ext) => {
                 self.report.extensions.push((role, ext.type_name()));
+                match ext.stage() {
+                    crate::background::Stage::Whole => {}
+                    crate::background::Stage::Start(handle) => {
+                        if self.running.iter().any(|(r, h)| *r == me && h == handle) {
+                            return Err(CheckError::Background {
+                                role: format!("{role:?}"),
+                                problem: format!(
+                                    "starts `{handle}` while the effect it started as `{handle}` still runs"
+                                ),
+                            });
+                        }
+                        self.running.push((me, handle.clone()));
+                    }
+                    crate::background::Stage::Finish(handle) => {
+                        let Some(at) = self
+                            .running
+                            .iter()
+                            .position(|(r, h)| *r == me && h == handle)
+                        else {
+                            return Err(CheckError::Background {
+                                role: format!("{role:?}"),
+                                problem: format!(
+                                    "finishes `{handle}`, but no effect it started as `{handle}` runs"
+                                ),
+                            });
+                        };
+                        self.running.swap_remove(at);
+                    }
+                }
                 if let Some(tag) = ext.order_tag() {
                     let key = unfold(tag, &self.rounds(t));
                     if let (Some(key), Some(_)) = (key, self.witness.as_ref()) {

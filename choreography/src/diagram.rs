@@ -73,85 +73,93 @@ impl Diagram {
         };
         // For every open compound effect: how many of its blocks have started.
         let mut open: Vec<(&Global<R, M>, usize)> = Vec::new();
-        walk_events(program.effects(), |event| match event {
-            WalkEvent::Enter { effect, .. } => match effect {
-                Global::Send { from, to, msg } => arrow(&mut rows, from, to, msg),
-                Global::Broadcast { from, to, msg } => {
-                    for member in to.members() {
-                        arrow(&mut rows, from, member, msg);
+        // Finishes show over their start's roles (an unsound program shows as written).
+        let resolved = crate::background::resolve(program.effects()).ok().flatten();
+        walk_events(
+            resolved.as_deref().unwrap_or(program.effects()),
+            |event| match event {
+                WalkEvent::Enter { effect, .. } => match effect {
+                    Global::Send { from, to, msg } => arrow(&mut rows, from, to, msg),
+                    Global::Broadcast { from, to, msg } => {
+                        for member in to.members() {
+                            arrow(&mut rows, from, member, msg);
+                        }
                     }
-                }
-                Global::Gather { from, to, msg } => {
-                    for member in from.members() {
-                        arrow(&mut rows, member, to, msg);
+                    Global::Gather { from, to, msg } => {
+                        for member in from.members() {
+                            arrow(&mut rows, member, to, msg);
+                        }
                     }
-                }
-                Global::Ext(ext) => {
-                    let over: Vec<usize> = match ext.participation::<R>() {
-                        Participation::Everyone => (0..roles.len()).collect(),
-                        Participation::Roles(list) => list.iter().filter_map(index).collect(),
-                    };
-                    if let (Some(&first), Some(&last)) = (over.iter().min(), over.iter().max()) {
-                        rows.push(Row::Note {
-                            first,
-                            last,
-                            text: format!("{ext:?}"),
+                    Global::Ext(ext) => {
+                        let over: Vec<usize> = match ext.participation::<R>() {
+                            Participation::Everyone => (0..roles.len()).collect(),
+                            Participation::Roles(list) => list.iter().filter_map(index).collect(),
+                        };
+                        if let (Some(&first), Some(&last)) = (over.iter().min(), over.iter().max())
+                        {
+                            rows.push(Row::Note {
+                                first,
+                                last,
+                                text: format!("{ext:?}"),
+                            });
+                        }
+                    }
+                    Global::Loop { kind, .. } => {
+                        let label = match kind {
+                            LoopKind::Count(rounds) => format!("{rounds} times"),
+                            LoopKind::Until { decider } => format!("until {decider:?} stops"),
+                        };
+                        rows.push(Row::Open {
+                            kind: FrameKind::Loop,
+                            label,
                         });
+                        open.push((effect, 1));
+                    }
+                    Global::Timeout { role, duration, .. } => {
+                        rows.push(Row::Open {
+                            kind: FrameKind::Critical,
+                            label: format!("{role:?} within {duration:?}"),
+                        });
+                        open.push((effect, 1));
+                    }
+                    Global::Choice { .. } | Global::Par { .. } => open.push((effect, 0)),
+                },
+                WalkEvent::Block { step } => {
+                    if let Some((effect, started)) = open.last_mut() {
+                        let first = *started == 0;
+                        *started += 1;
+                        let row = match (effect, step) {
+                            (Global::Choice { at, .. }, Step::Branch(label)) if first => {
+                                Row::Open {
+                                    kind: FrameKind::Alt,
+                                    label: format!("{at:?} chooses {}", label.as_str()),
+                                }
+                            }
+                            (Global::Choice { .. }, Step::Branch(label)) => Row::Divider {
+                                label: label.as_str().to_owned(),
+                            },
+                            (Global::Par { .. }, Step::Part(part)) if first => Row::Open {
+                                kind: FrameKind::Par,
+                                label: format!("part {part}"),
+                            },
+                            (Global::Par { .. }, Step::Part(part)) => Row::Divider {
+                                label: format!("part {part}"),
+                            },
+                            _ => return,
+                        };
+                        rows.push(row);
                     }
                 }
-                Global::Loop { kind, .. } => {
-                    let label = match kind {
-                        LoopKind::Count(rounds) => format!("{rounds} times"),
-                        LoopKind::Until { decider } => format!("until {decider:?} stops"),
-                    };
-                    rows.push(Row::Open {
-                        kind: FrameKind::Loop,
-                        label,
-                    });
-                    open.push((effect, 1));
+                WalkEvent::Leave => {
+                    // A choice or par without blocks opened no frame.
+                    if let Some((_, started)) = open.pop()
+                        && started > 0
+                    {
+                        rows.push(Row::Close);
+                    }
                 }
-                Global::Timeout { role, duration, .. } => {
-                    rows.push(Row::Open {
-                        kind: FrameKind::Critical,
-                        label: format!("{role:?} within {duration:?}"),
-                    });
-                    open.push((effect, 1));
-                }
-                Global::Choice { .. } | Global::Par { .. } => open.push((effect, 0)),
             },
-            WalkEvent::Block { step } => {
-                if let Some((effect, started)) = open.last_mut() {
-                    let first = *started == 0;
-                    *started += 1;
-                    let row = match (effect, step) {
-                        (Global::Choice { at, .. }, Step::Branch(label)) if first => Row::Open {
-                            kind: FrameKind::Alt,
-                            label: format!("{at:?} chooses {}", label.as_str()),
-                        },
-                        (Global::Choice { .. }, Step::Branch(label)) => Row::Divider {
-                            label: label.as_str().to_owned(),
-                        },
-                        (Global::Par { .. }, Step::Part(part)) if first => Row::Open {
-                            kind: FrameKind::Par,
-                            label: format!("part {part}"),
-                        },
-                        (Global::Par { .. }, Step::Part(part)) => Row::Divider {
-                            label: format!("part {part}"),
-                        },
-                        _ => return,
-                    };
-                    rows.push(row);
-                }
-            }
-            WalkEvent::Leave => {
-                // A choice or par without blocks opened no frame.
-                if let Some((_, started)) = open.pop()
-                    && started > 0
-                {
-                    rows.push(Row::Close);
-                }
-            }
-        });
+        );
         Diagram { participants, rows }
     }
 }

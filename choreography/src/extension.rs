@@ -9,6 +9,7 @@ use std::any::{Any, TypeId};
 use std::fmt::{self, Debug};
 use std::sync::Arc;
 
+use crate::background::{Handle, Stage};
 use crate::label::Path;
 use crate::role::RoleId;
 
@@ -145,8 +146,77 @@ impl<R: RoleId> Participation<R> {
 /// A projected effect may carry an [`OrderTag`]: where it sits in the global
 /// program, for the checker's effect-order check. The tag takes no part in equality
 /// or in the `Debug` form.
+///
+/// An extension is the whole effect, or the start or the finish of an effect that
+/// runs in the background between them ([`Stage`]; `Program::ext_start`).
+///
+/// It may also know where it is written ([`Place`]: the DSL statement's source line,
+/// and, once projected, its path in the global program), for failure messages; the
+/// place takes no part in equality either.
 #[derive(Clone)]
-pub struct Extension(Arc<dyn ExtensionEffect>, Option<Arc<OrderTag>>);
+pub struct Extension(
+    Arc<dyn ExtensionEffect>,
+    Option<Arc<OrderTag>>,
+    Stage,
+    Option<Arc<Place>>,
+);
+
+/// Where an extension effect is written: the source line of the DSL statement (when
+/// the DSL wrote it) and its path in the global program (once projected).
+///
+/// # Example
+/// ```
+/// use stormchor_choreography::{project_all, Extension, Global, Local, Program};
+/// # use std::any::{Any, TypeId};
+/// # use stormchor_choreography::ExtensionEffect;
+/// # #[derive(Clone, Debug)]
+/// # struct Checkpoint;
+/// # impl ExtensionEffect for Checkpoint {
+/// #     fn effect_type_id(&self) -> TypeId { TypeId::of::<Self>() }
+/// #     fn type_name(&self) -> &'static str { "Checkpoint" }
+/// #     fn participating_role_ids(&self) -> Vec<Box<dyn Any>> { vec![Box::new("a")] }
+/// #     fn as_any(&self) -> &dyn Any { self }
+/// #     fn as_any_mut(&mut self) -> &mut dyn Any { self }
+/// #     fn clone_box(&self) -> Box<dyn ExtensionEffect> { Box::new(self.clone()) }
+/// # }
+///
+/// let program: Program<&str, &str> = Program::new()
+///     .send("a", "b", "go")
+///     .ext_shared(Extension::new(Checkpoint).with_source("src/scenario.rs", 12));
+/// let locals = project_all(&program).expect("sound");
+/// let Local::Ext(ext) = &locals["a"].effects()[1] else { panic!() };
+/// let place = ext.place().expect("projected");
+/// assert_eq!(place.to_string(), "src/scenario.rs:12");
+/// assert_eq!(place.path().map(ToString::to_string).as_deref(), Some("[1]"));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Place {
+    source: Option<(&'static str, u32)>,
+    path: Option<Path>,
+}
+
+impl Place {
+    /// The source file and line of the statement, when known.
+    pub fn source(&self) -> Option<(&'static str, u32)> {
+        self.source
+    }
+
+    /// The path in the global program, once projected.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_ref()
+    }
+}
+
+impl fmt::Display for Place {
+    /// The source line when known, else the global path (`[3] > body > [0]`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.source, &self.path) {
+            (Some((file, line)), _) => write!(f, "{file}:{line}"),
+            (None, Some(path)) => write!(f, "{path}"),
+            (None, None) => f.write_str("an unknown place"),
+        }
+    }
+}
 
 /// Where an ordered extension effect sits in the global program, attached by
 /// projection to the effect in every participant's local program.
@@ -215,12 +285,66 @@ impl OrderTag {
 impl Extension {
     /// Wraps an effect.
     pub fn new(effect: impl ExtensionEffect) -> Self {
-        Extension(Arc::new(effect), None)
+        Extension(Arc::new(effect), None, Stage::Whole, None)
     }
 
     /// Wraps an already boxed effect.
     pub fn from_box(effect: Box<dyn ExtensionEffect>) -> Self {
-        Extension(Arc::from(effect), None)
+        Extension(Arc::from(effect), None, Stage::Whole, None)
+    }
+
+    /// The start of `effect`, to be finished later under `handle`.
+    pub fn start(effect: impl ExtensionEffect, handle: impl Into<Handle>) -> Self {
+        Extension(Arc::new(effect), None, Stage::Start(handle.into()), None)
+    }
+
+    /// The finish of the effect started under `handle`. Until projection gives it its
+    /// start's effect, it stands for it with a placeholder.
+    pub fn finish(handle: impl Into<Handle>) -> Self {
+        let handle = handle.into();
+        Extension(
+            Arc::new(Unresolved(handle.clone())),
+            None,
+            Stage::Finish(handle),
+            None,
+        )
+    }
+
+    /// `finish`, the finish of this (started) effect: its effect, `finish`'s stage and
+    /// place.
+    pub(crate) fn finishing(&self, finish: &Extension) -> Self {
+        Extension(self.0.clone(), None, finish.2.clone(), finish.3.clone())
+    }
+
+    /// The same effect, written at `line` of `file` (the DSL records its statements'
+    /// lines so that failures name them).
+    pub fn with_source(mut self, file: &'static str, line: u32) -> Self {
+        let mut place = self.3.as_deref().cloned().unwrap_or_default();
+        place.source = Some((file, line));
+        self.3 = Some(Arc::new(place));
+        self
+    }
+
+    /// The same effect at `path` of the global program (set by projection).
+    pub(crate) fn placed(&self, path: &Path) -> Self {
+        let mut place = self.3.as_deref().cloned().unwrap_or_default();
+        place.path = Some(path.clone());
+        Extension(
+            self.0.clone(),
+            self.1.clone(),
+            self.2.clone(),
+            Some(Arc::new(place)),
+        )
+    }
+
+    /// Where the effect is written, when known.
+    pub fn place(&self) -> Option<&Place> {
+        self.3.as_deref()
+    }
+
+    /// Whether this is the whole effect, its start or its finish.
+    pub fn stage(&self) -> &Stage {
+        &self.2
     }
 
     /// The effect itself.
@@ -240,7 +364,7 @@ impl Extension {
 
     /// The same effect with `tag` attached.
     pub(crate) fn with_tag(&self, tag: Arc<OrderTag>) -> Self {
-        Extension(self.0.clone(), Some(tag))
+        Extension(self.0.clone(), Some(tag), self.2.clone(), self.3.clone())
     }
 
     /// The effect as its concrete type `T`, if it is one.
@@ -282,13 +406,49 @@ impl<T: ExtensionEffect> From<T> for Extension {
 
 impl Debug for Extension {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        Debug::fmt(&*self.0, f)
+        match &self.2 {
+            Stage::Whole => Debug::fmt(&*self.0, f),
+            Stage::Start(handle) => write!(f, "start {:?} as {handle}", &*self.0),
+            Stage::Finish(handle) => write!(f, "finish {handle} ({})", self.0.type_name()),
+        }
     }
 }
 
 impl PartialEq for Extension {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0) || self.0.same_effect(&*other.0)
+        self.2 == other.2 && (Arc::ptr_eq(&self.0, &other.0) || self.0.same_effect(&*other.0))
+    }
+}
+
+/// What a finish holds before projection gives it its start's effect.
+#[derive(Clone)]
+struct Unresolved(Handle);
+
+impl Debug for Unresolved {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the effect started as {}", self.0)
+    }
+}
+
+impl ExtensionEffect for Unresolved {
+    fn effect_type_id(&self) -> TypeId {
+        TypeId::of::<Self>()
+    }
+    fn type_name(&self) -> &'static str {
+        "the effect it finishes"
+    }
+    fn participating_role_ids(&self) -> Vec<Box<dyn Any>> {
+        // Nobody until resolved: an unresolved finish mentions no role.
+        vec![Box::new(())]
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+    fn clone_box(&self) -> Box<dyn ExtensionEffect> {
+        Box::new(self.clone())
     }
 }
 

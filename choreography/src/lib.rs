@@ -34,6 +34,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod background;
 mod check;
 mod diagram;
 mod extension;
@@ -48,8 +49,9 @@ mod role;
 mod svg;
 mod witness;
 
+pub use background::{Handle, Stage};
 pub use check::{CheckError, CheckReport, DecisionPolicy, SeededPolicy, check};
-pub use extension::{At, Extension, ExtensionEffect, OrderTag, Participation};
+pub use extension::{At, Extension, ExtensionEffect, OrderTag, Participation, Place};
 pub use label::{Label, Path, Step};
 pub use local::{Local, LocalProgram, LoopControl};
 pub use mermaid::to_mermaid;

@@ -319,6 +319,56 @@ impl<R: RoleId, M: Message> Program<R, M> {
         self.push(Global::Ext(Extension::new(effect)))
     }
 
+    /// Starts an extension effect, carried out by its participating roles, and goes
+    /// on: the roles run the program's next steps while it runs, until
+    /// [`ext_finish`](Program::ext_finish) of the same `handle` waits for its outcome.
+    ///
+    /// For effect order the start counts as done once the effect has *started* (its
+    /// handler may say when: a statement once it is seen waiting for a lock, a backup
+    /// once it streams); the finish is a step of its own. Every start must be
+    /// finished on every path, in the same block (branch, loop round, `par` part or
+    /// timeout body): projection rejects a start left open and a finish of a handle
+    /// that is not running.
+    ///
+    /// # Example
+    /// ```
+    /// use stormchor_choreography::{project_all, At, Program, ProjectionError};
+    /// # use std::any::{Any, TypeId};
+    /// # use stormchor_choreography::ExtensionEffect;
+    /// # #[derive(Clone, Debug)]
+    /// # struct Update;
+    /// # impl ExtensionEffect for Update {
+    /// #     fn effect_type_id(&self) -> TypeId { TypeId::of::<Self>() }
+    /// #     fn type_name(&self) -> &'static str { "Update" }
+    /// #     fn participating_role_ids(&self) -> Vec<Box<dyn Any>> { Vec::new() }
+    /// #     fn as_any(&self) -> &dyn Any { self }
+    /// #     fn as_any_mut(&mut self) -> &mut dyn Any { self }
+    /// #     fn clone_box(&self) -> Box<dyn ExtensionEffect> { Box::new(self.clone()) }
+    /// # }
+    ///
+    /// let program: Program<&str, &str> = Program::new()
+    ///     .ext_start(At::new(Update, ["t2"]), "update")
+    ///     .ext(At::new(Update, ["t1"]))
+    ///     .ext_finish("update");
+    /// assert!(project_all(&program).is_ok());
+    ///
+    /// let unfinished: Program<&str, &str> = Program::new().ext_start(At::new(Update, ["t2"]), "update");
+    /// assert!(matches!(project_all(&unfinished), Err(ProjectionError::UnfinishedStart { .. })));
+    /// ```
+    pub fn ext_start(
+        self,
+        effect: impl ExtensionEffect,
+        handle: impl Into<crate::background::Handle>,
+    ) -> Self {
+        self.push(Global::Ext(Extension::start(effect, handle)))
+    }
+
+    /// Waits, at the roles that started it, for the outcome of the effect started
+    /// under `handle` with [`ext_start`](Program::ext_start).
+    pub fn ext_finish(self, handle: impl Into<crate::background::Handle>) -> Self {
+        self.push(Global::Ext(Extension::finish(handle)))
+    }
+
     /// An already wrapped extension effect.
     pub fn ext_shared(self, effect: Extension) -> Self {
         self.push(Global::Ext(effect))

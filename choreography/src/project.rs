@@ -129,6 +129,42 @@ pub enum ProjectionError {
         /// Where the par is.
         path: Path,
     },
+    /// An effect started with `ext_start` is not finished on some path.
+    #[error(
+        "the effect started as `{handle}` at {path} is not finished in {place}: \
+         every start needs its `ext finish {handle}` on every path, in the same block"
+    )]
+    UnfinishedStart {
+        /// The handle.
+        handle: String,
+        /// The block that ends without finishing it ("branch \"b\" of the choice",
+        /// "the loop's round", "the program").
+        place: String,
+        /// Where the start is.
+        path: Path,
+    },
+    /// A finish of a handle that is not running there.
+    #[error("`ext finish {handle}` at {path} finishes nothing: {reason}")]
+    UnknownFinish {
+        /// The handle.
+        handle: String,
+        /// Why nothing runs under it.
+        reason: String,
+        /// Where the finish is.
+        path: Path,
+    },
+    /// A handle started again while the effect started under it still runs.
+    #[error(
+        "`{handle}` is started at {path} while the effect started as `{handle}` at {first} still runs"
+    )]
+    HandleInUse {
+        /// The handle.
+        handle: String,
+        /// Where it was started first.
+        first: Path,
+        /// Where it is started again.
+        path: Path,
+    },
     /// A timeout of zero length, which could never be met.
     #[error("the timeout for {role} at {path} is zero")]
     ZeroTimeout {
@@ -150,6 +186,9 @@ impl ProjectionError {
             | ProjectionError::UnlearnedChoice { path, .. }
             | ProjectionError::ParallelChannelRace { path, .. }
             | ProjectionError::OrderFrameRace { path, .. }
+            | ProjectionError::UnfinishedStart { path, .. }
+            | ProjectionError::UnknownFinish { path, .. }
+            | ProjectionError::HandleInUse { path, .. }
             | ProjectionError::ZeroTimeout { path, .. } => path,
         }
     }
@@ -187,6 +226,8 @@ pub fn project_all<R: RoleId, M: Message>(
 pub(crate) fn project_counting<R: RoleId, M: Message>(
     program: &Program<R, M>,
 ) -> Result<(Projections<R, M>, usize), ProjectionError> {
+    let resolved = crate::background::resolve(program.effects())?;
+    let effects = resolved.as_deref().unwrap_or(program.effects());
     let roles: Vec<R> = program.roles().into_iter().collect();
     let mut projector = Projector {
         order: Known::new(roles.len()),
@@ -199,7 +240,7 @@ pub(crate) fn project_counting<R: RoleId, M: Message>(
         trials: 0,
         pruned: 0,
     };
-    let per_role = projector.run(program.effects())?;
+    let per_role = projector.run(effects)?;
     let labels = projector.labels;
     Ok((
         projector
@@ -824,6 +865,7 @@ impl<R: RoleId> Projector<R> {
                 }
             }
             Global::Ext(ext) => {
+                let ext = &ext.placed(&self.path);
                 let participants: Vec<usize> = match ext.participation::<R>() {
                     Participation::Everyone => (0..self.roles.len()).collect(),
                     Participation::Roles(roles) => {

@@ -33,6 +33,17 @@ enum Shape {
     LoopUntil(u8, Vec<Shape>),
     Par(Vec<Vec<Shape>>),
     Timeout(u8, Vec<Shape>),
+    /// An effect started, the body, then its finish (`ext_start` .. `ext_finish`).
+    Background(u8, Vec<Shape>),
+}
+
+/// A fresh handle name for every background effect built.
+fn handle() -> String {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    format!(
+        "h{}",
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
 }
 
 fn shape() -> impl Strategy<Value = Shape> {
@@ -48,14 +59,15 @@ fn shape_with(effects: u32) -> impl Strategy<Value = Shape> {
         1 => (any::<u8>(), any::<u8>(), 0u8..5).prop_map(|(a, b, m)| Shape::Gather(a, b, m)),
         effects => any::<u8>().prop_map(Shape::Ext),
     ];
-    leaf.prop_recursive(4, 40, 4, |inner| {
+    leaf.prop_recursive(4, 40, 4, move |inner| {
         let seq = prop::collection::vec(inner, 0..4);
         prop_oneof![
             3 => (any::<u8>(), prop::collection::vec(seq.clone(), 1..4)).prop_map(|(at, b)| Shape::Choice(at, b)),
             1 => (0u8..3, seq.clone()).prop_map(|(n, body)| Shape::LoopN(n, body)),
             2 => (any::<u8>(), seq.clone()).prop_map(|(d, body)| Shape::LoopUntil(d, body)),
             2 => prop::collection::vec(seq.clone(), 2..4).prop_map(Shape::Par),
-            1 => (any::<u8>(), seq).prop_map(|(r, body)| Shape::Timeout(r, body)),
+            1 => (any::<u8>(), seq.clone()).prop_map(|(r, body)| Shape::Timeout(r, body)),
+            effects => (any::<u8>(), seq).prop_map(|(x, body)| Shape::Background(x, body)),
         ]
     })
 }
@@ -171,6 +183,18 @@ fn build(shapes: &[Shape], scope: &[Role], well_formed: bool) -> P {
                 Duration::from_secs(1),
                 build(body, scope, well_formed),
             ),
+            Shape::Background(x, body) => {
+                let name = handle();
+                program
+                    .ext_start(
+                        Checksum {
+                            on: others(Role::Worker(999), *x | 1),
+                        },
+                        name.as_str(),
+                    )
+                    .then(build(body, scope, well_formed))
+                    .ext_finish(name.as_str())
+            }
         };
     }
     program
@@ -442,6 +466,9 @@ fn effect_order_holds_and_every_order_frame_is_needed() {
     let stats = std::cell::Cell::new((0usize, 0usize, 0usize));
     let redundant = std::cell::RefCell::new(Vec::new());
     let counter = std::cell::Cell::new(0usize);
+    // Programs that start effects in the background, and how often taking out one
+    // start or finish was caught.
+    let background = std::cell::Cell::new((0usize, 0usize));
     runner
         .run(&ordered_program_shape(), |(n, shapes)| {
             let scope = roles(n);
@@ -452,6 +479,24 @@ fn effect_order_holds_and_every_order_frame_is_needed() {
             for seed in 0..6 {
                 check(&projected, &mut SeededPolicy::new(seed))
                     .map_err(|e| TestCaseError::fail(format!("seed {seed}: {e}\n{program:#?}")))?;
+            }
+            // A start or finish taken out at one role is caught: the first one at the
+            // top of a role's program (top-level effects run in every execution).
+            let staged = |e: &Local<Role, Msg>| {
+                matches!(e, Local::Ext(ext) if ext.stage() != &stormchor_choreography::Stage::Whole)
+            };
+            if let Some((role, index)) = projected.iter().find_map(|(role, local)| {
+                local.effects().iter().position(staged).map(|i| (*role, i))
+            }) {
+                let mut mutated = projected.clone();
+                if let Some(local) = mutated.get_mut(&role) {
+                    local.effects_mut().remove(index);
+                }
+                let (started, mut unmatched) = background.get();
+                if check(&mutated, &mut SeededPolicy::new(0)).is_err() {
+                    unmatched += 1;
+                }
+                background.set((started + 1, unmatched));
             }
             // Every order frame is needed: without it, some execution breaks the order
             // (tried on every tenth program: each removal re-runs the checker).
@@ -500,6 +545,18 @@ fn effect_order_holds_and_every_order_frame_is_needed() {
         redundant.len()
     );
     assert!(frames >= 1_000, "only {frames} order frames were exercised");
+    let (started, unmatched) = background.get();
+    eprintln!(
+        "{started} programs with started effects: a start or finish taken out was caught {unmatched} times"
+    );
+    assert!(
+        started >= 500,
+        "only {started} programs started an effect at the top"
+    );
+    assert_eq!(
+        unmatched, started,
+        "a start or finish taken out went unnoticed"
+    );
     // Known limit (measured: about 15% of the frames of these dense random programs):
     // projection decides frames greedily in program order and never revisits one, so
     // a frame decided later (sent before a choice, or from a better-informed role) can

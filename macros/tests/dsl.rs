@@ -110,6 +110,17 @@ choreography! {
         call Program::new().role(worker).send(Coordinator, worker, Msg::Start);
     }
 
+    /// `ext start .. as h` .. `ext finish h`: an effect that runs while the program
+    /// goes on.
+    pub fn started(workers: u16) -> Program<Role, Msg> {
+        roles Coordinator, Backup, Worker[workers];
+        ext start RunWorkload { seconds: 30 } @ Worker as load;
+        ext start TakeBackup { node: Backup } as backup;
+        Coordinator -> Backup: Msg::Start;
+        ext finish backup;
+        ext finish load @ Worker;
+    }
+
     pub fn each(workers: u16) -> Program<Role, Msg> {
         roles Coordinator, Worker[workers];
         for w in Worker {
@@ -199,6 +210,45 @@ fn loops_equal_the_builder() {
             Program::new().gather(&w, Role::Coordinator, Msg::Rows(0)),
         );
     assert_eq!(loops(2, 7), built);
+}
+
+#[test]
+fn start_and_finish_equal_the_builder() {
+    let w = family(2);
+    let built = base(2)
+        .ext_start(
+            At::new(RunWorkload { seconds: 30 }, w.members().to_vec()),
+            "load",
+        )
+        .ext_start(TakeBackup { node: Role::Backup }, "backup")
+        .send(Role::Coordinator, Role::Backup, Msg::Start)
+        .ext_finish("backup")
+        .ext_finish("load");
+    assert_eq!(started(2), built);
+    let locals = project_all(&built).expect("sound");
+    check(&locals, &mut SeededPolicy::new(1)).expect("runs");
+    // The DSL's effects know their statement's line, for failure messages.
+    let locals = project_all(&started(2)).expect("sound");
+    let places: Vec<String> = locals[&Role::Backup]
+        .effects()
+        .iter()
+        .filter_map(|effect| match effect {
+            stormchor_choreography::Local::Ext(ext) => ext.place().map(ToString::to_string),
+            _ => None,
+        })
+        .collect();
+    let line = |text: &str| {
+        let source = include_str!("dsl.rs");
+        let at = source.find(text).expect("statement");
+        source[..at].lines().count()
+    };
+    assert_eq!(
+        places,
+        [
+            format!("macros/tests/dsl.rs:{}", line("ext start TakeBackup")),
+            format!("macros/tests/dsl.rs:{}", line("ext finish backup;")),
+        ]
+    );
 }
 
 #[test]

@@ -106,6 +106,13 @@ pub enum RunErrorKind {
         /// The deadline that passed.
         limit: Duration,
     },
+    /// A finish of an effect the role has not started (a local program not made by
+    /// projection).
+    #[error("no effect started as `{handle}` runs at this role")]
+    NotStarted {
+        /// The handle.
+        handle: String,
+    },
     /// A fault injected on purpose.
     #[error("injected fault: {0}")]
     Injected(String),

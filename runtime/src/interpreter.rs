@@ -8,7 +8,11 @@ use std::mem::discriminant;
 use std::time::{Duration, Instant};
 
 use futures::future::{BoxFuture, try_join_all};
-use stormchor_choreography::{Label, Local, LocalProgram, LoopControl, Message, RoleId};
+use std::task::Poll;
+
+use stormchor_choreography::{Label, Local, LocalProgram, LoopControl, Message, RoleId, Stage};
+
+use crate::background::Background;
 
 use crate::handler::{Channels, ChoreoHandler, RunError, RunErrorKind};
 use crate::registry::ExtensionRegistry;
@@ -54,7 +58,15 @@ pub enum EventKind<R> {
         /// The peer.
         from: R,
     },
-    /// Carried out an extension effect.
+    /// Started an extension effect in the background (`ext start`); it has started.
+    Started {
+        /// The effect's type name.
+        effect: &'static str,
+        /// How long until it counted as started.
+        took: Duration,
+    },
+    /// Carried out an extension effect (for a started one: its finish, with the time
+    /// from its start to its end).
     Ext {
         /// The effect's type name.
         effect: &'static str,
@@ -80,8 +92,13 @@ pub struct RoleFailure {
     /// Where in the role's local program: the index of the effect in each nested
     /// sequence, outermost first (a `par` part's index counts as a level).
     pub path: Vec<usize>,
-    /// The effect that failed, described.
+    /// The step that failed, as the global program writes it (`ext Resumes`,
+    /// `ext finish update (Sql)`, `receive Start from Coordinator`).
     pub effect: String,
+    /// Where the step is written, for an extension effect: the DSL statement's
+    /// source line (`src/scenarios/isolation.rs:72`), else its path in the global
+    /// program (`[3] > body > [1]`).
+    pub place: Option<String>,
     /// The cause.
     pub error: RunError,
 }
@@ -94,15 +111,22 @@ impl RoleFailure {
 }
 
 impl fmt::Display for RoleFailure {
+    /// `T2 failed at ext Resumes (src/scenarios/suite.rs:41): <cause>`: the step once,
+    /// in the global program's terms, then what went wrong (for a failed extension
+    /// effect, its handler's own error, without naming the effect and role again).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} failed at ", self.role)?;
-        for (i, index) in self.path.iter().enumerate() {
-            if i > 0 {
-                f.write_str(".")?;
-            }
-            write!(f, "[{index}]")?;
+        write!(f, "{} failed at {}", self.role, self.effect)?;
+        if let Some(place) = &self.place {
+            write!(f, " ({place})")?;
         }
-        write!(f, " ({}): {}", self.effect, self.error)
+        match self.error.kind() {
+            RunErrorKind::Extension(crate::registry::ExtensionError::Failed {
+                failure, ..
+            }) => {
+                write!(f, ": {failure}")
+            }
+            _ => write!(f, ": {}", self.error),
+        }
     }
 }
 
@@ -115,6 +139,7 @@ impl std::error::Error for RoleFailure {
 struct Failure {
     path: Vec<usize>,
     effect: String,
+    place: Option<String>,
     error: RunError,
 }
 
@@ -196,15 +221,27 @@ where
         handler: &mut H,
     ) -> (Result<(), RoleFailure>, Vec<Event<R>>) {
         let mut events = Vec::new();
-        let result = self
-            .run_seq(local.effects(), handler, Vec::new(), &mut events)
-            .await
-            .map_err(|failure| RoleFailure {
-                role: format!("{:?}", self.state.role()),
-                path: failure.path,
-                effect: failure.effect,
-                error: failure.error,
-            });
+        // The effects this role starts and has not finished yet.
+        let background = Background::default();
+        let main = self.run_seq(
+            local.effects(),
+            handler,
+            Vec::new(),
+            &mut events,
+            &background,
+        );
+        let result = if starts_any(local.effects()) {
+            self.with_background(main, &background).await
+        } else {
+            main.await
+        };
+        let result = result.map_err(|failure| RoleFailure {
+            role: format!("{:?}", self.state.role()),
+            path: failure.path,
+            effect: failure.effect,
+            place: failure.place,
+            error: failure.error,
+        });
         (result, events)
     }
 
@@ -223,11 +260,43 @@ where
                     role: format!("{:?}", self.state.role()),
                     path: Vec::new(),
                     effect: "the whole program".to_owned(),
+                    place: None,
                     error: RunErrorKind::TimedOut { limit: deadline }.into(),
                 }),
                 Vec::new(),
             ),
         }
+    }
+
+    /// Runs `main` and polls the effects it starts alongside; they are dropped when
+    /// it ends, fails or is dropped itself, and the first that fails fails the role.
+    async fn with_background(
+        &self,
+        mut main: BoxFuture<'_, Result<(), Failure>>,
+        background: &Background<'a>,
+    ) -> Result<(), Failure> {
+        struct Reap<'r, 'a>(&'r Background<'a>);
+        impl Drop for Reap<'_, '_> {
+            fn drop(&mut self) {
+                self.0.clear();
+            }
+        }
+        let _reap = Reap(background);
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(result) = main.as_mut().poll(cx) {
+                return Poll::Ready(result);
+            }
+            match background.poll(cx) {
+                Some(failed) => Poll::Ready(Err(Failure {
+                    path: failed.path,
+                    effect: format!("ext start {} as {}", failed.effect, failed.handle),
+                    place: failed.place,
+                    error: failed.error.into(),
+                })),
+                None => Poll::Pending,
+            }
+        })
+        .await
     }
 
     fn event(&self, events: &mut Vec<Event<R>>, kind: EventKind<R>) {
@@ -245,10 +314,13 @@ where
         handler: &'b mut H,
         prefix: Vec<usize>,
         events: &'b mut Vec<Event<R>>,
+        background: &'b Background<'a>,
     ) -> BoxFuture<'b, Result<(), Failure>> {
         Box::pin(async move {
             let mut pending = Pending::default();
-            let result = self.drive(seq, handler, prefix, events, &mut pending).await;
+            let result = self
+                .drive(seq, handler, prefix, events, &mut pending, background)
+                .await;
             pending.flush(self.state);
             result
         })
@@ -263,6 +335,7 @@ where
         prefix: Vec<usize>,
         events: &'b mut Vec<Event<R>>,
         pending: &mut Pending<R, M>,
+        background: &'b Background<'a>,
     ) -> Result<(), Failure> {
         {
             let mut stack: Vec<Cont<'b, R, M>> = vec![Cont::Seq(seq, 0, 0)];
@@ -292,6 +365,11 @@ where
                                     Ok(value) => self.received(*from, msg, value, events, pending),
                                     Err(error) => Err(error),
                                 },
+                                Local::Ext(ext) if ext.stage() != &Stage::Whole => {
+                                    // Starts and finishes take the slow path.
+                                    *pos -= 1;
+                                    break;
+                                }
                                 Local::Ext(ext) => {
                                     self.extension(ext, handler, events, pending).await
                                 }
@@ -310,6 +388,7 @@ where
                                 return Err(Failure {
                                     path: path_of(&prefix, &stack),
                                     effect: describe(effect),
+                                    place: place_of(effect),
                                     error,
                                 });
                             }
@@ -326,14 +405,17 @@ where
                         *pos += 1;
                         // Boxed: the rare effects' big future stays out of the message
                         // loop's state.
-                        match Box::pin(self.step(effect, handler, &stack, &prefix, events, pending))
-                            .await
+                        match Box::pin(self.step(
+                            effect, handler, &stack, &prefix, events, pending, background,
+                        ))
+                        .await
                         {
                             Ok(push) => push,
                             Err(StepError::Here(error)) => {
                                 return Err(Failure {
                                     path: path_of(&prefix, &stack),
                                     effect: describe(effect),
+                                    place: place_of(effect),
                                     error,
                                 });
                             }
@@ -352,6 +434,7 @@ where
                                 return Err(Failure {
                                     path: path_of(&prefix, &stack),
                                     effect: format!("tell {peer:?} the loop decision"),
+                                    place: None,
                                     error,
                                 });
                             }
@@ -384,6 +467,7 @@ where
                                 return Err(Failure {
                                     path: path_of(&prefix, &stack),
                                     effect: format!("learn the loop decision from {decider:?}"),
+                                    place: None,
                                     error,
                                 });
                             }
@@ -465,6 +549,7 @@ where
     }
 
     /// Carries out one effect; returns the continuation to push, if any.
+    #[allow(clippy::too_many_arguments)] // the interpreter's own state, passed down
     async fn step<'b, H: ChoreoHandler<R, M>>(
         &'b self,
         effect: &'b Local<R, M>,
@@ -473,6 +558,7 @@ where
         prefix: &[usize],
         events: &mut Vec<Event<R>>,
         pending: &mut Pending<R, M>,
+        background: &'b Background<'a>,
     ) -> Result<Option<Cont<'b, R, M>>, StepError> {
         // Everything but messages may run the author's code or nested parts: show them
         // every value received so far.
@@ -572,7 +658,7 @@ where
                         .map(|(i, ((part_handler, part), part_events))| {
                             let mut path = here.clone();
                             path.push(i);
-                            self.run_seq(part, part_handler, path, part_events)
+                            self.run_seq(part, part_handler, path, part_events, background)
                         });
                     try_join_all(runs).await
                 };
@@ -585,8 +671,11 @@ where
             }
             Local::Timeout { duration, body } => {
                 let here = path_of(prefix, stack);
-                match tokio::time::timeout(*duration, self.run_seq(body, handler, here, events))
-                    .await
+                match tokio::time::timeout(
+                    *duration,
+                    self.run_seq(body, handler, here, events, background),
+                )
+                .await
                 {
                     Ok(result) => result.map(|()| None).map_err(StepError::Nested),
                     Err(_) => Err(StepError::Here(RunError::from(RunErrorKind::TimedOut {
@@ -595,7 +684,51 @@ where
                 }
             }
             Local::Ext(ext) => {
-                self.extension(ext, handler, events, pending).await?;
+                match ext.stage() {
+                    Stage::Whole => self.extension(ext, handler, events, pending).await?,
+                    Stage::Start(handle) => {
+                        let since = Instant::now();
+                        let role = self.state.role();
+                        let (registry, state, started) = (self.registry, self.state, ext.clone());
+                        let future = async move { registry.handle(state, &started, &role).await };
+                        background
+                            .start(
+                                handle.clone(),
+                                ext.type_name(),
+                                path_of(prefix, stack),
+                                ext.place().map(ToString::to_string),
+                                future,
+                            )
+                            .await;
+                        self.event(
+                            events,
+                            EventKind::Started {
+                                effect: ext.type_name(),
+                                took: since.elapsed(),
+                            },
+                        );
+                    }
+                    Stage::Finish(handle) => {
+                        let Some((outcome, took)) = background.finish(handle).await else {
+                            return Err(StepError::Here(
+                                RunErrorKind::NotStarted {
+                                    handle: handle.to_string(),
+                                }
+                                .into(),
+                            ));
+                        };
+                        if let Some(value) = outcome.map_err(RunError::from)? {
+                            self.state.store_result(ext.effect_type_id(), value);
+                        }
+                        self.event(
+                            events,
+                            EventKind::Ext {
+                                effect: ext.type_name(),
+                                took,
+                            },
+                        );
+                    }
+                }
                 Ok(None)
             }
             Local::OrderSend { to } => {
@@ -649,6 +782,28 @@ impl<R: RoleId, M: Message> Pending<R, M> {
     }
 }
 
+/// Where an extension effect is written in the global program (its DSL line, else
+/// its path); other steps are projection's, with no place of their own.
+fn place_of<R, M>(effect: &Local<R, M>) -> Option<String> {
+    match effect {
+        Local::Ext(ext) => ext.place().map(ToString::to_string),
+        _ => None,
+    }
+}
+
+/// Whether a local program starts an effect in the background anywhere.
+fn starts_any<R, M>(effects: &[Local<R, M>]) -> bool {
+    effects.iter().any(|effect| match effect {
+        Local::Ext(ext) => matches!(ext.stage(), Stage::Start(_)),
+        Local::Select { branches, .. } | Local::Branch { branches, .. } => {
+            branches.iter().any(|(_, body)| starts_any(body))
+        }
+        Local::Loop { body, .. } | Local::Timeout { body, .. } => starts_any(body),
+        Local::Par { parts } => parts.iter().any(|part| starts_any(part)),
+        _ => false,
+    })
+}
+
 /// The path of the effect being run: the prefix, then each sequence's current index.
 fn path_of<R, M>(prefix: &[usize], stack: &[Cont<'_, R, M>]) -> Vec<usize> {
     let mut path = prefix.to_vec();
@@ -668,7 +823,15 @@ fn describe<R: fmt::Debug, M: fmt::Debug>(effect: &Local<R, M>) -> String {
         Local::Loop { .. } => "loop".to_owned(),
         Local::Par { .. } => "par".to_owned(),
         Local::Timeout { duration, .. } => format!("timeout {duration:?}"),
-        Local::Ext(ext) => format!("extension effect {}", ext.type_name()),
+        Local::Ext(ext) => match ext.stage() {
+            Stage::Whole => format!("ext {}", ext.type_name()),
+            Stage::Start(handle) => {
+                format!("start of extension effect {} as {handle}", ext.type_name())
+            }
+            Stage::Finish(handle) => {
+                format!("finish of extension effect {} ({handle})", ext.type_name())
+            }
+        },
         Local::OrderSend { to } => format!("send an order frame to {to:?}"),
         Local::OrderRecv { from } => format!("wait for an order frame from {from:?}"),
     }

@@ -18,6 +18,7 @@
 //! (`stormchor-kit`).
 #![deny(missing_docs)]
 
+mod background;
 mod handler;
 mod interpreter;
 mod middleware;
@@ -29,6 +30,7 @@ pub mod tcp;
 mod transport;
 pub mod workload;
 
+pub use background::StartSignal;
 pub use handler::{Channels, ChoreoHandler, RunError, RunErrorKind};
 pub use interpreter::{Event, EventKind, Interpreter, RoleFailure};
 pub use middleware::{

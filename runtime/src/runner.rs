@@ -248,6 +248,7 @@ where
                             role: format!("{role:?}"),
                             path: Vec::new(),
                             effect: "the whole program".to_owned(),
+                            place: None,
                             error: RunError::from(RunErrorKind::PeerFailed {
                                 peer: format!("{role:?}"),
                                 reason: reason.to_owned(),

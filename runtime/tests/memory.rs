@@ -183,7 +183,7 @@ async fn a_timeout_fails_its_role_and_the_others_hear_of_it() {
     assert_eq!(worker.path, vec![1]);
     assert_eq!(
         worker.to_string(),
-        "Worker(0) failed at [1] (timeout 50ms): timed out after 50ms"
+        "Worker(0) failed at timeout 50ms: timed out after 50ms"
     );
     let coordinator = report.outcomes[&Coordinator]
         .result
@@ -366,7 +366,7 @@ async fn unexpected_frames_and_labels_are_errors_not_panics() {
         .expect_err("not a label");
     assert_eq!(
         failure.to_string(),
-        "Backup failed at [0] (learn a branch from Coordinator): expected a branch label from Coordinator, but received message Start"
+        "Backup failed at learn a branch from Coordinator: expected a branch label from Coordinator, but received message Start"
     );
 
     // A label the choice does not have.

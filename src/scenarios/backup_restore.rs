@@ -38,11 +38,9 @@ choreography! {
             Worker -> Coordinator: ACTIONS.carry();
         } and {
             ext TakeBackup { of: PRIMARY } @ Backup;
-            Backup -> Coordinator: Carry::signal("backed up");
         }
         // Load after the backup has ended: the point lies beyond the backup's end, so
         // that reaching it takes replaying archived WAL.
-        Coordinator -> Worker: Carry::signal("more load");
         ext Phase("load after the backup") @ Worker;
         ext StressLoad { on: PRIMARY, duration: after } => ACTIONS @ Worker;
         Worker -> Coordinator: ACTIONS.carry();

@@ -58,7 +58,6 @@ choreography! {
         }
         ext Phase("verify") @ Coordinator, Primary;
         ext FaultPoint { fault: Fault::CorruptLedgerIndex, on: PRIMARY, ledgers: LEDGER } @ Primary;
-        Primary -> Coordinator: Carry::signal("crashes done");
         ext FaultPoint { fault: Fault::DeleteAcknowledgedRow, on: PRIMARY, ledgers: LEDGER } @ Coordinator;
         ext VerifyLedger { on: PRIMARY, ledgers: LEDGER } @ Coordinator;
         ext Amcheck { on: PRIMARY } @ Coordinator;

@@ -39,7 +39,6 @@ choreography! {
             Worker -> Coordinator: LEDGER.carry();
         } and {
             ext Crash { within: window, restart: false } @ Primary;
-            Primary -> Replica: Carry::signal("primary down");
             ext Phase("promote") @ Replica;
             ext Promote => PRIMARY @ Replica;
         }

@@ -18,16 +18,19 @@
 //! | write skew | repeatable read | possible |
 //! | write skew | serializable | prevented: one commit fails with a serialization failure |
 //!
-//! A statement that must wait for another transaction's lock is started with
-//! [`Sql::waits`] (which checks that the server reports it blocked) and finished later
-//! with [`Finish`], so the choreography can go on with the other role meanwhile. The
-//! judge runs the server; each transaction role has its own session; what missed in
-//! a case travels to the judge in a message (`MISSED`).
+//! The steps run in the program's order with no hand-off written by hand: effect
+//! order (docs/choreography.md) makes each statement wait until the one before it,
+//! at whichever role, has finished. A statement that must wait for another
+//! transaction's lock is started (`ext start Sql::waits(..) @ T2 as update;`): it
+//! counts as started once the server reports it blocked, so the other role's next
+//! statement comes after that, and `ext finish update @ T2;` waits for its outcome.
+//! The judge runs the server; each transaction role has its own session; what missed
+//! in a case travels to the judge in a message (`MISSED`).
 
 use std::time::Duration;
 
 use stormchor_kit::effects::sql::MISSED;
-use stormchor_kit::effects::{Case, Expect, Finish, Level, Phase, Sql, StartServer, Verdict};
+use stormchor_kit::effects::{Case, Level, Phase, Sql, StartServer, Verdict};
 use stormchor_kit::slots::PRIMARY;
 use stormchor_kit::{Carry, DbEffect, Defaults, Fault, KitRole, KitScenario, Program};
 use stormchor_macros::choreography;
@@ -60,16 +63,12 @@ choreography! {
         roles Judge, T1, T2;
         ext Case { name: "dirty read", level, claim: "prevented at every level" };
         ext Sql::ok(PRIMARY, TWO_ROWS) @ Judge;
-        Judge -> T1: Carry::signal("step");
         ext Sql::ok(PRIMARY, level.begin()) @ T1;
         ext Sql::ok(PRIMARY, "UPDATE stormchor_iso SET v = 11 WHERE id = 1") @ T1;
-        T1 -> T2: Carry::signal("step");
         ext Sql::ok(PRIMARY, level.begin()) @ T2;
         ext Sql::read(PRIMARY, "SELECT v FROM stormchor_iso WHERE id = 1", 10) @ T2;
         ext Sql::ok(PRIMARY, "COMMIT") @ T2;
-        T2 -> T1: Carry::signal("step");
         ext Sql::ok(PRIMARY, "COMMIT") @ T1;
-        T1 -> Judge: Carry::signal("step");
         ext Sql::read(PRIMARY, "SELECT v FROM stormchor_iso WHERE id = 1", 11) @ Judge;
         T1 -> Judge: MISSED.carry();
         T2 -> Judge: MISSED.carry();
@@ -81,18 +80,13 @@ choreography! {
         roles Judge, T1, T2;
         ext Case { name: "dirty write", level, claim: "prevented: the second writer waits" };
         ext Sql::ok(PRIMARY, TWO_ROWS) @ Judge;
-        Judge -> T1: Carry::signal("step");
         ext Sql::ok(PRIMARY, level.begin()) @ T1;
         ext Sql::ok(PRIMARY, "UPDATE stormchor_iso SET v = 11 WHERE id = 1") @ T1;
-        T1 -> T2: Carry::signal("step");
         ext Sql::ok(PRIMARY, level.begin()) @ T2;
-        ext Sql::waits(PRIMARY, "UPDATE stormchor_iso SET v = 12 WHERE id = 1") @ T2;
-        T2 -> T1: Carry::signal("step");
+        ext start Sql::waits(PRIMARY, "UPDATE stormchor_iso SET v = 12 WHERE id = 1") @ T2 as update;
         ext Sql::ok(PRIMARY, "COMMIT") @ T1;
-        T1 -> T2: Carry::signal("step");
-        ext Finish { expect: Expect::Ok } @ T2;
+        ext finish update @ T2;
         ext Sql::ok(PRIMARY, "COMMIT") @ T2;
-        T2 -> Judge: Carry::signal("step");
         ext Sql::read(PRIMARY, "SELECT v FROM stormchor_iso WHERE id = 1", 12) @ Judge;
         T1 -> Judge: MISSED.carry();
         T2 -> Judge: MISSED.carry();
@@ -104,15 +98,11 @@ choreography! {
         roles Judge, T1, T2;
         ext Case { name: "non-repeatable read", level, claim };
         ext Sql::ok(PRIMARY, TWO_ROWS) @ Judge;
-        Judge -> T1: Carry::signal("step");
         ext Sql::ok(PRIMARY, level.begin()) @ T1;
         ext Sql::read(PRIMARY, "SELECT v FROM stormchor_iso WHERE id = 1", 10) @ T1;
-        T1 -> T2: Carry::signal("step");
         ext Sql::ok(PRIMARY, "UPDATE stormchor_iso SET v = 20 WHERE id = 1") @ T2;
-        T2 -> T1: Carry::signal("step");
         ext Sql::read(PRIMARY, "SELECT v FROM stormchor_iso WHERE id = 1", second_read) @ T1;
         ext Sql::ok(PRIMARY, "COMMIT") @ T1;
-        T1 -> Judge: Carry::signal("step");
         T1 -> Judge: MISSED.carry();
         T2 -> Judge: MISSED.carry();
         ext Verdict @ Judge;
@@ -123,15 +113,11 @@ choreography! {
         roles Judge, T1, T2;
         ext Case { name: "phantom read", level, claim };
         ext Sql::ok(PRIMARY, TWO_ROWS) @ Judge;
-        Judge -> T1: Carry::signal("step");
         ext Sql::ok(PRIMARY, level.begin()) @ T1;
         ext Sql::read(PRIMARY, "SELECT count(*) FROM stormchor_iso WHERE v > 0", 2) @ T1;
-        T1 -> T2: Carry::signal("step");
         ext Sql::ok(PRIMARY, "INSERT INTO stormchor_iso VALUES (3, 30)") @ T2;
-        T2 -> T1: Carry::signal("step");
         ext Sql::read(PRIMARY, "SELECT count(*) FROM stormchor_iso WHERE v > 0", second_count) @ T1;
         ext Sql::ok(PRIMARY, "COMMIT") @ T1;
-        T1 -> Judge: Carry::signal("step");
         T1 -> Judge: MISSED.carry();
         T2 -> Judge: MISSED.carry();
         ext Verdict @ Judge;
@@ -143,19 +129,14 @@ choreography! {
         roles Judge, T1, T2;
         ext Case { name: "lost update", level, claim };
         ext Sql::ok(PRIMARY, TWO_ROWS) @ Judge;
-        Judge -> T1: Carry::signal("step");
         ext Sql::ok(PRIMARY, level.begin()) @ T1;
         ext Sql::read(PRIMARY, "SELECT v FROM stormchor_iso WHERE id = 1", 10) @ T1;
-        T1 -> T2: Carry::signal("step");
         ext Sql::ok(PRIMARY, level.begin()) @ T2;
         ext Sql::read(PRIMARY, "SELECT v FROM stormchor_iso WHERE id = 1", 10) @ T2;
-        T2 -> T1: Carry::signal("step");
         ext Sql::ok(PRIMARY, "UPDATE stormchor_iso SET v = 11 WHERE id = 1") @ T1;
         ext Sql::ok(PRIMARY, "COMMIT") @ T1;
-        T1 -> T2: Carry::signal("step");
         ext second_write @ T2;
         ext Sql::ok(PRIMARY, "ROLLBACK") @ T2;
-        T2 -> Judge: Carry::signal("step");
         ext Sql::read(PRIMARY, "SELECT v FROM stormchor_iso WHERE id = 1", end) @ Judge;
         T1 -> Judge: MISSED.carry();
         T2 -> Judge: MISSED.carry();
@@ -168,15 +149,11 @@ choreography! {
         roles Judge, T1, T2;
         ext Case { name: "read skew", level, claim };
         ext Sql::ok(PRIMARY, ACCOUNTS) @ Judge;
-        Judge -> T1: Carry::signal("step");
         ext Sql::ok(PRIMARY, level.begin()) @ T1;
         ext Sql::read(PRIMARY, "SELECT v FROM stormchor_iso WHERE id = 1", 50) @ T1;
-        T1 -> T2: Carry::signal("step");
         ext Sql::ok(PRIMARY, "BEGIN; UPDATE stormchor_iso SET v = v - 10 WHERE id = 1; UPDATE stormchor_iso SET v = v + 10 WHERE id = 2; COMMIT") @ T2;
-        T2 -> T1: Carry::signal("step");
         ext Sql::read(PRIMARY, "SELECT v FROM stormchor_iso WHERE id = 2", second_read) @ T1;
         ext Sql::ok(PRIMARY, "COMMIT") @ T1;
-        T1 -> Judge: Carry::signal("step");
         ext Sql::read(PRIMARY, "SELECT sum(v) FROM stormchor_iso", 100) @ Judge;
         T1 -> Judge: MISSED.carry();
         T2 -> Judge: MISSED.carry();
@@ -189,22 +166,15 @@ choreography! {
         roles Judge, T1, T2;
         ext Case { name: "write skew", level, claim };
         ext Sql::ok(PRIMARY, DOCTORS) @ Judge;
-        Judge -> T1: Carry::signal("step");
         ext Sql::ok(PRIMARY, level.begin()) @ T1;
         ext Sql::read(PRIMARY, "SELECT count(*) FROM stormchor_doctors WHERE on_call", 2) @ T1;
-        T1 -> T2: Carry::signal("step");
         ext Sql::ok(PRIMARY, level.begin()) @ T2;
         ext Sql::read(PRIMARY, "SELECT count(*) FROM stormchor_doctors WHERE on_call", 2) @ T2;
-        T2 -> T1: Carry::signal("step");
         ext Sql::ok(PRIMARY, "UPDATE stormchor_doctors SET on_call = false WHERE name = 'alice'") @ T1;
-        T1 -> T2: Carry::signal("step");
         ext Sql::ok(PRIMARY, "UPDATE stormchor_doctors SET on_call = false WHERE name = 'bob'") @ T2;
-        T2 -> T1: Carry::signal("step");
         ext Sql::ok(PRIMARY, "COMMIT") @ T1;
-        T1 -> T2: Carry::signal("step");
         ext second_commit @ T2;
         ext Sql::ok(PRIMARY, "ROLLBACK") @ T2;
-        T2 -> Judge: Carry::signal("step");
         ext Sql::read(PRIMARY, "SELECT count(*) FROM stormchor_doctors WHERE on_call", on_call) @ Judge;
         T1 -> Judge: MISSED.carry();
         T2 -> Judge: MISSED.carry();

@@ -29,10 +29,8 @@ choreography! {
         ext Phase("base backup") @ Backup;
         ext TakeBackup { of: PRIMARY } @ Backup;
         ext VerifyBackup { tolerate: false } @ Backup;
-        Backup -> Coordinator: Carry::signal("backed up");
         ext Discover { on: PRIMARY } @ Worker;
         loop points {
-            Coordinator -> Worker: Carry::signal("load");
             ext Phase("load") @ Coordinator, Worker;
             ext StressLoad { on: PRIMARY, duration: load } => ACTIONS @ Worker;
             Worker -> Coordinator: ACTIONS.carry();

@@ -27,16 +27,16 @@
 //! stormchor_example_scenario::register(&mut registry).expect("a new name");
 //! let scenario = registry.get("crash-during-backup").expect("registered");
 //! assert!(scenario.defaults().controls_processes);
-//! assert!(scenario.diagram(&ScenarioOptions::short()).contains("StartBackup"));
+//! assert!(scenario.diagram(&ScenarioOptions::short()).contains("BackgroundBackup"));
 //! ```
 #![deny(missing_docs)]
 
 use std::time::Duration;
 
 use stormchor::kit::effects::{
-    BackupOutcome, CompareChecksums, CreateLedger, FinishBackup, Goal, KillServer, Phase,
-    RecordPoint, RestartServer, Restore, RestoreTo, StartBackup, StartServer, TableChecksums,
-    TakeBackup, VerifyBackup, VerifyLedger, WriteLedger,
+    BackgroundBackup, BackupOutcome, CompareChecksums, CreateLedger, Goal, KillServer, Phase,
+    RecordPoint, RestartServer, Restore, RestoreTo, StartServer, TableChecksums, TakeBackup,
+    VerifyBackup, VerifyLedger, WriteLedger,
 };
 use stormchor::kit::slots::{CHECKSUMS, LEDGER, POINT, PRIMARY, RESTORED};
 use stormchor::kit::{
@@ -90,12 +90,11 @@ choreography! {
             ext WriteLedger { on: PRIMARY, duration: load }.into_slot(LEDGER) @ Worker;
             Worker -> Coordinator: LEDGER.carry();
         } and {
-            ext StartBackup { of: PRIMARY, max_rate_kb: Some(throttle_kb) } @ Backup;
-            Backup -> Primary: Carry::signal("backup streaming");
+            // Started once it streams: effect order lands the kill during it.
+            ext start BackgroundBackup { of: PRIMARY, max_rate_kb: Some(throttle_kb), within: FINISH_BOUND } => INTERRUPTED @ Backup as backup;
             ext KillServer @ Primary;
             ext RestartServer @ Primary;
-            Primary -> Backup: Carry::signal("restarted");
-            ext FinishBackup { within: FINISH_BOUND }.into_slot(INTERRUPTED) @ Backup;
+            ext finish backup @ Backup;
             ext InterruptedBackupRejected { outcome: INTERRUPTED } @ Backup;
         }
         ext Phase("second backup") @ Backup;
@@ -145,7 +144,7 @@ impl KitRole for Role {
 /// ```
 #[derive(Clone, Debug, PartialEq, ExtensionEffect)]
 pub struct InterruptedBackupRejected {
-    /// How the backup ended ([`FinishBackup`]'s output).
+    /// How the backup ended ([`BackgroundBackup`]'s output).
     pub outcome: Slot<BackupOutcome>,
 }
 

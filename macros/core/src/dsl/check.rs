@@ -161,6 +161,15 @@ struct Builder<'a> {
     vars: Vec<(Ident, Sym)>,
     /// Whether some part is only known at run time (a `call`).
     open: bool,
+    /// The roles named after `@` by each `ext start .. as h` seen so far.
+    started: HashMap<String, Vec<Sym>>,
+}
+
+/// Roles in a canonical order, to compare two lists.
+fn sorted(mut roles: Vec<Sym>) -> Vec<Sym> {
+    roles.sort_unstable();
+    roles.dedup();
+    roles
 }
 
 /// Checks one choreography body; the first problem found, with its span.
@@ -190,6 +199,8 @@ fn needs_whole_program(error: &ProjectionError) -> bool {
         ProjectionError::UnlearnedChoice { .. }
             | ProjectionError::ParallelChannelRace { .. }
             | ProjectionError::OrderFrameRace { .. }
+            | ProjectionError::UnfinishedStart { .. }
+            | ProjectionError::UnknownFinish { .. }
     )
 }
 
@@ -263,7 +274,9 @@ fn visit_roles(stmts: &[Stmt], visit: &mut impl FnMut(&RoleRef)) {
                 visit(from);
                 visit(to);
             }
-            Stmt::Ext { at, .. } => at.iter().flatten().for_each(&mut *visit),
+            Stmt::Ext { at, .. } | Stmt::Finish { at, .. } => {
+                at.iter().flatten().for_each(&mut *visit)
+            }
             Stmt::Choice { at, branches, .. } => {
                 visit(at);
                 for branch in branches {
@@ -312,6 +325,7 @@ impl<'a> Builder<'a> {
             singles: HashMap::new(),
             vars: Vec::new(),
             open: false,
+            started: HashMap::new(),
         };
         let mut named: BTreeMap<String, Vec<u32>> = BTreeMap::new();
         for (number, (name, kind, _)) in (0u32..).zip(&scope.roles) {
@@ -457,6 +471,19 @@ impl<'a> Builder<'a> {
         }))
     }
 
+    /// The roles after `@`, families expanded to their members.
+    fn at_roles(&self, at: &[RoleRef]) -> syn::Result<Vec<Sym>> {
+        let vars = self.var_names();
+        let mut roles = Vec::new();
+        for role in at {
+            match self.syms(&self.scope.resolve(role, &vars)?) {
+                Ok(sym) => roles.push(sym),
+                Err(family) => roles.extend(family.members().iter().copied()),
+            }
+        }
+        Ok(roles)
+    }
+
     fn seq(&mut self, stmts: &[Stmt]) -> syn::Result<(SymProgram, Vec<Node>)> {
         let mut program = SymProgram::new();
         let mut nodes = Vec::new();
@@ -489,23 +516,58 @@ impl<'a> Builder<'a> {
                     };
                     nodes.push(Node::Leaf(*span, *end));
                 }
-                Stmt::Ext { span, effect, at } => {
+                Stmt::Ext {
+                    span,
+                    end,
+                    effect,
+                    at,
+                    start,
+                } => {
                     // Without `@`, the participants are in the effect's fields: known
-                    // when the program is built, checked when it is projected.
-                    let Some(at) = at else { continue };
-                    let vars = self.var_names();
-                    let mut roles = Vec::new();
-                    for role in at {
-                        match self.syms(&self.scope.resolve(role, &vars)?) {
-                            Ok(sym) => roles.push(sym),
-                            Err(family) => roles.extend(family.members().iter().copied()),
+                    // when the program is built, checked when it is projected. A start
+                    // stays in (with no role) so that its handle is checked.
+                    let roles = match at {
+                        Some(at) => self.at_roles(at)?,
+                        None if start.is_some() => Vec::new(),
+                        None => continue,
+                    };
+                    let effect = SymEffect {
+                        text: text(effect),
+                        roles: roles.clone(),
+                    };
+                    program = match start {
+                        Some(handle) => {
+                            if at.is_some() {
+                                self.started.insert(handle.to_string(), sorted(roles));
+                            }
+                            program.ext_start(effect, handle.to_string())
+                        }
+                        None => program.ext(effect),
+                    };
+                    nodes.push(Node::Leaf(*span, *end));
+                }
+                Stmt::Finish {
+                    span,
+                    end,
+                    handle,
+                    at,
+                } => {
+                    if let Some(at) = at {
+                        let roles = sorted(self.at_roles(at)?);
+                        if let Some(started) = self.started.get(&handle.to_string()) {
+                            if *started != roles {
+                                return Err(error_between(
+                                    *span,
+                                    *end,
+                                    format!(
+                                        "`ext finish {handle}` names other roles than its `ext start`: a finish is carried out by the roles that started the effect"
+                                    ),
+                                ));
+                            }
                         }
                     }
-                    program = program.ext(SymEffect {
-                        text: text(effect),
-                        roles,
-                    });
-                    nodes.push(Node::Leaf(*span, *span));
+                    program = program.ext_finish(handle.to_string());
+                    nodes.push(Node::Leaf(*span, *end));
                 }
                 Stmt::Choice { span, at, branches } => {
                     let chooser = self.one(at, "a choice is made at")?;

@@ -125,10 +125,16 @@ impl Generator<'_> {
                     _ => quote!(.send(#from_tokens, #to_tokens, #msg)),
                 }
             }
-            Stmt::Ext { effect, at, .. } => {
+            Stmt::Ext {
+                span,
+                effect,
+                at,
+                start,
+                ..
+            } => {
                 let effect = self.rust(effect);
-                match at {
-                    None => quote!(.ext(#effect)),
+                let effect = match at {
+                    None => effect,
                     Some(roles) => {
                         let pushes = roles.iter().map(|role| {
                             let tokens = self.role(role);
@@ -138,13 +144,30 @@ impl Generator<'_> {
                                 quote!(__stormchor_roles.push(#tokens);)
                             }
                         });
-                        quote!(.ext(#krate::At::new(#effect, {
+                        quote!(#krate::At::new(#effect, {
                             let mut __stormchor_roles = ::std::vec::Vec::new();
                             #(#pushes)*
                             __stormchor_roles
-                        })))
+                        }))
                     }
+                };
+                // The statement's line, for failure messages: `line!()` spanned at
+                // the statement names its line.
+                let source =
+                    quote::quote_spanned!(*span=> .with_source(::core::file!(), ::core::line!()));
+                match start {
+                    Some(handle) => {
+                        let name = handle.to_string();
+                        quote!(.ext_shared(#krate::Extension::start(#effect, #name) #source))
+                    }
+                    None => quote!(.ext_shared(#krate::Extension::new(#effect) #source)),
                 }
+            }
+            Stmt::Finish { span, handle, .. } => {
+                let name = handle.to_string();
+                let source =
+                    quote::quote_spanned!(*span=> .with_source(::core::file!(), ::core::line!()));
+                quote!(.ext_shared(#krate::Extension::finish(#name) #source))
             }
             Stmt::Choice { at, branches, .. } => {
                 let at = self.role(at);
@@ -288,6 +311,7 @@ fn stmt_span(stmt: &Stmt) -> Span {
     match stmt {
         Stmt::Send { span, .. }
         | Stmt::Ext { span, .. }
+        | Stmt::Finish { span, .. }
         | Stmt::Choice { span, .. }
         | Stmt::Loop { span, .. }
         | Stmt::Par { span, .. }

@@ -85,10 +85,23 @@ pub(crate) enum Stmt {
         to: RoleRef,
         msg: Expr,
     },
-    /// `ext effect;`, `ext effect @ R, S;`, or with `=> SLOT` after the effect.
+    /// `ext effect;`, `ext effect @ R, S;`, or with `=> SLOT` after the effect; with
+    /// `start` after `ext` and `as h` at the end, the start of an effect finished
+    /// later by `ext finish h;`.
     Ext {
         span: Span,
+        /// The span of its `;`.
+        end: Span,
         effect: Expr,
+        at: Option<Vec<RoleRef>>,
+        /// `ext start .. as h`: the handle.
+        start: Option<Ident>,
+    },
+    /// `ext finish h;` or `ext finish h @ R, S;` (the roles must be the start's).
+    Finish {
+        span: Span,
+        end: Span,
+        handle: Ident,
         at: Option<Vec<RoleRef>>,
     },
     /// `choice at R { label => { .. } .. }`.
@@ -131,6 +144,8 @@ pub(crate) enum Stmt {
 mod kw {
     syn::custom_keyword!(roles);
     syn::custom_keyword!(ext);
+    syn::custom_keyword!(start);
+    syn::custom_keyword!(finish);
     syn::custom_keyword!(choice);
     syn::custom_keyword!(at);
     syn::custom_keyword!(until);
@@ -366,6 +381,28 @@ fn semicolon(input: ParseStream, start: Span, last: Span) -> syn::Result<Span> {
     ))
 }
 
+/// `@ R, S` after an effect, if there.
+fn parse_at(input: ParseStream) -> syn::Result<Option<Vec<RoleRef>>> {
+    if !input.peek(Token![@]) {
+        return Ok(None);
+    }
+    input.parse::<Token![@]>()?;
+    let mut roles = vec![parse_role(input)?];
+    while input.peek(Token![,]) {
+        input.parse::<Token![,]>()?;
+        roles.push(parse_role(input)?);
+    }
+    Ok(Some(roles))
+}
+
+/// The span of a role reference's last token.
+fn role_last_span(role: &RoleRef) -> Span {
+    match &role.index {
+        Some(index) => last_span(index, role.name.span()),
+        None => role.name.span(),
+    }
+}
+
 /// The span of the last token of `tokens`, or `fallback` when there is none.
 fn last_span(tokens: &impl ToTokens, fallback: Span) -> Span {
     tokens
@@ -401,41 +438,87 @@ fn parse_stmt(input: ParseStream) -> syn::Result<Stmt> {
     }
     if input.peek(kw::ext) && !starts_send(input) {
         input.parse::<kw::ext>()?;
+        // `ext finish h ..;`: the finish of an effect started as `h`.
+        if input.peek(kw::finish) && input.peek2(Ident) {
+            input.parse::<kw::finish>()?;
+            let handle: Ident = input.parse()?;
+            let at = parse_at(input)?;
+            let last = match at.as_ref().and_then(|roles| roles.last()) {
+                Some(role) => role_last_span(role),
+                None => handle.span(),
+            };
+            let end = semicolon(input, start, last)?;
+            return Ok(Stmt::Finish {
+                span: start,
+                end,
+                handle,
+                at,
+            });
+        }
+        // `ext start effect .. as h;`: the start of an effect finished later.
+        let starting = input.peek(kw::start) && input.peek2(Ident);
+        if starting {
+            input.parse::<kw::start>()?;
+        }
         let mut effect: Expr = input.parse()?;
+        let mut handle = None;
+        // Without `@`, `effect as h` parses as a cast: take the handle back.
+        if starting {
+            if let Expr::Cast(cast) = &effect {
+                if let syn::Type::Path(path) = &*cast.ty {
+                    if let Some(ident) = path.path.get_ident() {
+                        handle = Some(ident.clone());
+                        effect = (*cast.expr).clone();
+                    }
+                }
+            }
+        }
         // `ext effect => SLOT`: the effect's output becomes the value of SLOT, which
         // messages carry on (`SLOT.carry()`); the effect's type provides `into_slot`.
         if input.peek(Token![=>]) {
             input.parse::<Token![=>]>()?;
-            let slot: Expr = input.parse()?;
+            let mut slot: Expr = input.parse()?;
+            if starting && handle.is_none() {
+                if let Expr::Cast(cast) = &slot {
+                    if let syn::Type::Path(path) = &*cast.ty {
+                        if let Some(ident) = path.path.get_ident() {
+                            handle = Some(ident.clone());
+                            slot = (*cast.expr).clone();
+                        }
+                    }
+                }
+            }
             effect = syn::parse_quote_spanned!(start=> (#effect).into_slot(#slot));
         }
-        let at = if input.peek(Token![@]) {
-            input.parse::<Token![@]>()?;
-            let mut roles = vec![parse_role(input)?];
-            while input.peek(Token![,]) {
-                input.parse::<Token![,]>()?;
-                roles.push(parse_role(input)?);
-            }
-            Some(roles)
-        } else if input.peek(kw::at) {
+        let at = if input.peek(kw::at) {
             return Err(input.error(
                 "expected `@` before the roles of an effect: `ext effect @ R, S;` (`at` is for `choice` and `timeout`)",
             ));
         } else {
-            None
+            parse_at(input)?
         };
-        let last = match at.as_ref().and_then(|roles| roles.last()) {
-            Some(role) => match &role.index {
-                Some(index) => last_span(index, role.name.span()),
-                None => role.name.span(),
-            },
-            None => last_span(&effect, start),
+        if starting && handle.is_none() {
+            if input.peek(Token![as]) {
+                input.parse::<Token![as]>()?;
+                handle = Some(input.parse()?);
+            } else {
+                return Err(input.error(
+                    "expected `as` and a handle after a started effect: `ext start effect @ R as h;`, finished later by `ext finish h;`",
+                ));
+            }
+        }
+        let last = match (&handle, at.as_ref().and_then(|roles| roles.last())) {
+            (Some(handle), _) => handle.span(),
+            (None, Some(role)) => role_last_span(role),
+            (None, None) => last_span(&effect, start),
         };
-        semicolon(input, start, last)?;
+        let end = semicolon(input, start, last)?;
         return Ok(Stmt::Ext {
             span: start,
+            end,
             effect,
             at,
+            start: handle,
         });
     }
     if input.peek(kw::choice) && !starts_send(input) {

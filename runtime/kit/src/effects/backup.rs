@@ -4,10 +4,10 @@
 use std::path::Path;
 
 use stormchor_macros::ExtensionEffect;
-use stormchor_runtime::EffectFailure;
 use stormchor_runtime::postgres::{
-    BaseBackup, ClusterOptions, PgCluster, RecoveryTarget, StopMode, quote_ident,
+    BackupInProgress, BaseBackup, ClusterOptions, PgCluster, RecoveryTarget, StopMode, quote_ident,
 };
+use stormchor_runtime::{EffectFailure, StartSignal};
 use tokio_postgres::types::PgLsn;
 
 use super::server::ServerInfo;
@@ -346,14 +346,6 @@ impl DbEffect for StartBackup {
     type Output = ();
 
     async fn run(&self, node: &Node) -> Result<(), EffectFailure> {
-        if let Some(rate) = self.max_rate_kb {
-            if !(32..=1_048_576).contains(&rate) {
-                return Err(EffectFailure::permanent(format!(
-                    "StartBackup at {}: max_rate_kb {rate} is outside 32..=1048576 (pg_basebackup --max-rate in kB/s)",
-                    node.role()
-                )));
-            }
-        }
         let mut slot = node.backup_in_progress.lock().await;
         if slot.is_some() {
             return Err(EffectFailure::permanent(format!(
@@ -361,59 +353,78 @@ impl DbEffect for StartBackup {
                 node.role()
             )));
         }
-        let server = node.value(self.of)?;
-        let client = connect(&server.connection).await?;
-        let began = std::time::Instant::now();
-        let mut running = BaseBackup::begin(&server.connection, self.max_rate_kb, None)
-            .await
-            .map_err(failed)?;
-        node.journal().event(
-            EventKind::BackupStart,
-            format!(
-                "pg_basebackup of {}'s server, in the background",
-                server.owner
-            ),
-        );
-        loop {
-            let streaming = client
-                .query_opt(
-                    "SELECT 1 FROM pg_stat_progress_basebackup \
-                     WHERE phase = 'streaming database files'",
-                    &[],
-                )
-                .await
-                .map_err(failed)?
-                .is_some();
-            if streaming {
-                break;
-            }
-            if running.has_ended().map_err(failed)? {
-                let (_, outcome) = running.finish(STREAMING_BOUND).await;
-                return Err(failed(format!(
-                    "pg_basebackup of {} ended before the server reported it streaming ({}); \
-                     lower max_rate_kb to keep it streaming",
-                    server.owner,
-                    match outcome {
-                        Ok(()) => "it completed".to_owned(),
-                        Err(e) => e.to_string(),
-                    }
-                )));
-            }
-            if began.elapsed() > STREAMING_BOUND {
-                return Err(failed(format!(
-                    "the server of {} did not report pg_basebackup streaming within {STREAMING_BOUND:?}",
-                    server.owner
-                )));
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        node.journal().figure(
-            "backup_streaming_after_ms",
-            began.elapsed().as_millis() as u64,
-        );
-        *slot = Some(running);
+        *slot = Some(start_streaming(node, self.of, self.max_rate_kb, "StartBackup").await?);
         Ok(())
     }
+}
+
+/// Starts `pg_basebackup` of the server in `of` and returns once the server reports
+/// it streaming data files (at most [`STREAMING_BOUND`] later).
+async fn start_streaming(
+    node: &Node,
+    of: Slot<ServerInfo>,
+    max_rate_kb: Option<u32>,
+    effect: &str,
+) -> Result<BackupInProgress, EffectFailure> {
+    if let Some(rate) = max_rate_kb {
+        if !(32..=1_048_576).contains(&rate) {
+            return Err(EffectFailure::permanent(format!(
+                "{effect} at {}: max_rate_kb {rate} is outside 32..=1048576 (pg_basebackup --max-rate in kB/s)",
+                node.role()
+            )));
+        }
+    }
+    let server = node.value(of)?;
+    let client = connect(&server.connection).await?;
+    let began = std::time::Instant::now();
+    let mut running = BaseBackup::begin(&server.connection, max_rate_kb, None)
+        .await
+        .map_err(failed)?;
+    node.journal().event(
+        EventKind::BackupStart,
+        format!(
+            "pg_basebackup of {}'s server, in the background",
+            server.owner
+        ),
+    );
+    loop {
+        let streaming = client
+            .query_opt(
+                "SELECT 1 FROM pg_stat_progress_basebackup \
+                 WHERE phase = 'streaming database files'",
+                &[],
+            )
+            .await
+            .map_err(failed)?
+            .is_some();
+        if streaming {
+            break;
+        }
+        if running.has_ended().map_err(failed)? {
+            let (_, outcome) = running.finish(STREAMING_BOUND).await;
+            return Err(failed(format!(
+                "pg_basebackup of {} ended before the server reported it streaming ({}); \
+                 lower max_rate_kb to keep it streaming",
+                server.owner,
+                match outcome {
+                    Ok(()) => "it completed".to_owned(),
+                    Err(e) => e.to_string(),
+                }
+            )));
+        }
+        if began.elapsed() > STREAMING_BOUND {
+            return Err(failed(format!(
+                "the server of {} did not report pg_basebackup streaming within {STREAMING_BOUND:?}",
+                server.owner
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    node.journal().figure(
+        "backup_streaming_after_ms",
+        began.elapsed().as_millis() as u64,
+    );
+    Ok(running)
 }
 
 /// How a base backup taken in the background ended.
@@ -465,29 +476,80 @@ impl DbEffect for FinishBackup {
                 node.role()
             ))
         })?;
-        let (backup, outcome) = running.finish(self.within).await;
-        let result = BackupOutcome {
-            completed: outcome.is_ok(),
-            error: outcome.err().map(|e| e.to_string()),
-            path: backup.path().to_path_buf(),
-        };
-        let old = node.backup.lock().await.replace(backup);
-        let _ = tokio::task::spawn_blocking(move || drop(old)).await;
-        node.journal().count(
-            if result.completed {
-                "backups"
-            } else {
-                "backups_interrupted"
-            },
-            1,
-        );
-        node.journal().event(
-            EventKind::BackupEnd,
-            match &result.error {
-                None => "the base backup completed".to_owned(),
-                Some(error) => format!("the base backup did not complete: {error}"),
-            },
-        );
-        Ok(result)
+        Ok(finish_running(node, running, self.within).await)
+    }
+}
+
+/// Waits (at most `within`) for a running backup to end and keeps it as the role's
+/// base backup; how it ended.
+async fn finish_running(
+    node: &Node,
+    running: BackupInProgress,
+    within: std::time::Duration,
+) -> BackupOutcome {
+    let (backup, outcome) = running.finish(within).await;
+    let result = BackupOutcome {
+        completed: outcome.is_ok(),
+        error: outcome.err().map(|e| e.to_string()),
+        path: backup.path().to_path_buf(),
+    };
+    let old = node.backup.lock().await.replace(backup);
+    let _ = tokio::task::spawn_blocking(move || drop(old)).await;
+    node.journal().count(
+        if result.completed {
+            "backups"
+        } else {
+            "backups_interrupted"
+        },
+        1,
+    );
+    node.journal().event(
+        EventKind::BackupEnd,
+        match &result.error {
+            None => "the base backup completed".to_owned(),
+            Some(error) => format!("the base backup did not complete: {error}"),
+        },
+    );
+    result
+}
+
+/// A base backup as one effect, to start in the background and finish later:
+/// `ext start BackgroundBackup { .. } @ Backup as backup; .. ext finish backup;`.
+/// It counts as started once the server reports it streaming data files (so the
+/// program's next steps, a crash, land during it), and ends when `pg_basebackup` does
+/// (at most `within` after it started streaming), completed or not, keeping whatever
+/// it wrote as this role's base backup. The output says how it ended. Run whole
+/// (`ext`), it is a throttled backup to its end. It does the work of [`StartBackup`]
+/// and [`FinishBackup`] without the role keeping a backup in progress between them.
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use stormchor_kit::effects::BackgroundBackup;
+/// use stormchor_kit::slots::PRIMARY;
+///
+/// let backup = BackgroundBackup { of: PRIMARY, max_rate_kb: Some(1024), within: Duration::from_secs(60) };
+/// assert_eq!(backup.max_rate_kb, Some(1024));
+/// ```
+#[derive(Clone, Debug, PartialEq, ExtensionEffect)]
+pub struct BackgroundBackup {
+    /// The server to back up.
+    pub of: Slot<ServerInfo>,
+    /// `pg_basebackup --max-rate`, in kB/s (32 to 1048576); `None`: unlimited.
+    pub max_rate_kb: Option<u32>,
+    /// How long to wait for it to end before killing `pg_basebackup`.
+    pub within: std::time::Duration,
+}
+
+impl DbEffect for BackgroundBackup {
+    type Output = BackupOutcome;
+
+    async fn run(&self, node: &Node) -> Result<BackupOutcome, EffectFailure> {
+        let signal = StartSignal::take();
+        let running = start_streaming(node, self.of, self.max_rate_kb, "BackgroundBackup").await?;
+        if let Some(signal) = signal {
+            signal.started();
+        }
+        Ok(finish_running(node, running, self.within).await)
     }
 }

@@ -6,7 +6,7 @@
 //! | [`phase`] | [`Phase`] (unordered bookkeeping) |
 //! | [`server`] | [`StartServer`], [`StopServer`], [`KillServer`], [`RestartServer`], [`Crash`], [`ServerAddress`], [`ResetXidEpoch`] |
 //! | [`backup`] | [`TakeBackup`], [`VerifyBackup`], [`Restore`], [`RemoveRestored`] |
-//! | [`backup`] (in the background) | [`StartBackup`] (returns once it streams), [`FinishBackup`] (how it ended: [`BackupOutcome`]) |
+//! | [`backup`] (in the background) | [`BackgroundBackup`] (`ext start` it: started once it streams; its finish says how it ended: [`BackupOutcome`]); the older pair [`StartBackup`] (returns once it streams), [`FinishBackup`] |
 //! | [`wal`] | [`RecordPoint`], [`RecordGoal`] (an LSN, a time, a transaction id, a named restore point), [`SwitchWal`] (switch and wait for the archiver) |
 //! | [`replication`] | [`StartReplica`] (of a primary or, cascading, of a standby), [`PrepareReplica`] and [`StartPrepared`], [`Promote`], [`RestartAsStandby`], [`Follow`] (a new upstream), [`WaitForReplay`] |
 //! | [`query`] | [`Query`] (a value, as `psql -At` prints it), [`PollUntil`], [`Refuses`] (a SQLSTATE: a standby refuses writes), [`CheckValue`], [`ConnectsTo`] (`target_session_attrs`) |
@@ -28,7 +28,7 @@ pub mod sql;
 pub mod verify;
 pub mod wal;
 
-pub use backup::{BackupOutcome, FinishBackup, StartBackup};
+pub use backup::{BackgroundBackup, BackupOutcome, FinishBackup, StartBackup};
 pub use backup::{RemoveRestored, Restore, RestoreTo, TakeBackup, VerifyBackup};
 pub use fault::FaultPoint;
 pub use load::{RunWorkload, StressLoad, WorkloadSummary, WriteLedger};
@@ -71,6 +71,7 @@ pub(crate) fn register_all<R: KitRole>(
     register::<RemoveRestored, R>(registry)?;
     register::<StartBackup, R>(registry)?;
     register::<FinishBackup, R>(registry)?;
+    register::<BackgroundBackup, R>(registry)?;
     register::<RecordPoint, R>(registry)?;
     register::<RecordGoal, R>(registry)?;
     register::<SwitchWal, R>(registry)?;

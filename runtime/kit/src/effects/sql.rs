@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use stormchor_macros::ExtensionEffect;
-use stormchor_runtime::EffectFailure;
+use stormchor_runtime::{EffectFailure, StartSignal};
 use tokio::task::JoinHandle;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
@@ -177,10 +177,13 @@ fn judge(
 }
 
 /// Runs `sql` on this role's session (connected to the server in `on` at its first
-/// step) and checks `expect`; with `waits`, starts it, checks that it waits for a lock
-/// another session holds (the server says its backend is blocked, within a bound) and
-/// goes on; [`Finish`] waits for its outcome. A missed expectation is recorded for the
-/// case's [`Verdict`], not an effect failure.
+/// step) and checks `expect`. With `waits`, the statement must wait for a lock another
+/// session holds (the server says its backend is blocked, within a bound): started
+/// with `ext start Sql::waits(..) @ T2 as h;`, it counts as started once seen waiting,
+/// so the program's next steps (another role's `COMMIT`) come after that, and
+/// `ext finish h;` waits for its outcome and checks `expect`. (Run whole with `ext`,
+/// it returns once seen waiting and [`Finish`] waits for its outcome: the older form.)
+/// A missed expectation is recorded for the case's [`Verdict`], not an effect failure.
 ///
 /// # Example
 /// ```
@@ -266,11 +269,38 @@ impl DbEffect for Sql {
                 Some(slot) => Some(node.value(slot)?),
                 None => None,
             };
+            // Started with `ext start`: this effect says when it has started (once
+            // seen waiting) and runs on to its outcome, judged against `expect`.
+            let signal = StartSignal::take();
             let handle = tokio::spawn(async move { running.simple_query(&statement).await });
+            let abort = AbortOnDrop(handle.abort_handle());
             if let Some(problem) = seen_waiting(&server.connection, pid, holder, &handle).await? {
                 sessions.miss(node, &self.sql, problem);
             }
-            *sessions.waiting.lock().await = Some(handle);
+            let Some(signal) = signal else {
+                // Run whole (`ext`): the statement waits for `Finish`.
+                std::mem::forget(abort);
+                *sessions.waiting.lock().await = Some(handle);
+                return Ok(());
+            };
+            signal.started();
+            match tokio::time::timeout(STATEMENT_BOUND, handle).await {
+                Ok(Ok(outcome)) => {
+                    if let Some(problem) = judge(&outcome, &self.expect) {
+                        sessions.miss(node, &self.sql, problem);
+                    }
+                }
+                Ok(Err(join)) => sessions.miss(node, &self.sql, join.to_string()),
+                Err(_) => {
+                    sessions.miss(
+                        node,
+                        &self.sql,
+                        format!("still waiting after {STATEMENT_BOUND:?}"),
+                    );
+                    *sessions.client.lock().await = None;
+                }
+            }
+            drop(abort);
             return Ok(());
         }
         match tokio::time::timeout(STATEMENT_BOUND, client.simple_query(&self.sql)).await {
@@ -290,6 +320,16 @@ impl DbEffect for Sql {
             }
         }
         Ok(())
+    }
+}
+
+/// Aborts a statement's task when dropped: a started statement whose role stops
+/// takes its task with it.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
