@@ -9,6 +9,7 @@ use hdrhistogram::Histogram;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use super::drive::Driver;
 use super::{Workload, WorkloadError};
 use crate::postgres::SqlError;
 
@@ -34,6 +35,10 @@ pub struct LoadConfig {
     pub stop: Arc<AtomicBool>,
     /// Live figures to update while running, for a progress display.
     pub live: Option<Arc<Live>>,
+    /// Send each operation's statements without waiting for each reply (one round trip
+    /// per operation instead of one per statement); only for workloads that
+    /// [pipeline](Workload::pipelines), else the run is refused.
+    pub pipeline: bool,
 }
 
 impl LoadConfig {
@@ -47,6 +52,7 @@ impl LoadConfig {
             rate: None,
             stop: Arc::new(AtomicBool::new(false)),
             live: None,
+            pipeline: false,
         }
     }
 
@@ -188,6 +194,7 @@ struct ClientPlan {
     pacing: Option<(Duration, Duration)>,
     stop: Arc<AtomicBool>,
     live: Option<Arc<Live>>,
+    pipeline: bool,
 }
 
 /// Runs `workload` with `config.clients` clients, each drawing operations by `weights`:
@@ -211,6 +218,12 @@ pub async fn run_load(
                 weights.len(),
                 info.operations.len()
             ),
+        });
+    }
+    if config.pipeline && !workload.pipelines() {
+        return Err(WorkloadError::Config {
+            workload: info.name.clone(),
+            problem: "it cannot pipeline its statements (--pipeline): run it without".to_owned(),
         });
     }
     let started = Instant::now();
@@ -237,6 +250,7 @@ pub async fn run_load(
             pacing,
             stop: config.stop.clone(),
             live: config.live.clone(),
+            pipeline: config.pipeline,
         };
         let (workload, connection_string, name) = (
             workload.clone(),
@@ -351,6 +365,7 @@ async fn client_loop(
         pacing,
         stop,
         live,
+        pipeline,
     } = plan;
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut figures = ClientFigures {
@@ -358,15 +373,17 @@ async fn client_loop(
         per_second: Vec::new(),
         per_second_latency: Vec::new(),
     };
-    let mut session = open(&*workload, &connection_string).await?;
+    let (mut session, mut connection) = open(&*workload, &connection_string).await?;
     let mut slot: u32 = 0;
+    // One clock read per operation: the end of one is the start of the next.
+    let mut now = Instant::now();
     loop {
         // When this operation is due: now (closed loop) or at its slot (open loop).
         if stop.load(Ordering::Relaxed) {
             break;
         }
         let due = match pacing {
-            None if Instant::now() >= deadline => break,
+            None if now >= deadline => break,
             None => None,
             Some((interval, offset)) => {
                 let due = started + offset + interval * slot;
@@ -389,13 +406,20 @@ async fn client_loop(
                 hit
             })
             .unwrap_or(0);
-        let began = due.or_else(|| record.then(Instant::now));
-        let outcome = session.run(operation, &mut rng).await;
+        let began = due.unwrap_or(now);
+        let outcome = if pipeline {
+            connection
+                .drive(session.run_pipelined(operation, &mut rng))
+                .await
+        } else {
+            connection.drive(session.run(operation, &mut rng)).await
+        };
+        now = Instant::now();
         let metrics = &mut figures.operations[operation];
         match outcome {
             Ok(()) => {
                 metrics.count += 1;
-                let second = started.elapsed().as_secs() as usize;
+                let second = now.saturating_duration_since(started).as_secs() as usize;
                 if figures.per_second.len() <= second {
                     // A second is over: show its latencies live.
                     if let (Some(live), Some(last)) = (&live, figures.per_second_latency.last()) {
@@ -410,8 +434,8 @@ async fn client_loop(
                     live.successes.fetch_add(1, Ordering::Relaxed);
                 }
                 figures.per_second[second] += 1;
-                if let Some(began) = began {
-                    let took = began.elapsed().as_micros().max(1) as u64;
+                if record {
+                    let took = now.saturating_duration_since(began).as_micros().max(1) as u64;
                     let _ = metrics.latency.record(took);
                     let _ = figures.per_second_latency[second].record(took);
                 }
@@ -425,20 +449,26 @@ async fn client_loop(
                 }
                 if lost {
                     tokio::time::sleep(Duration::from_millis(100)).await;
-                    if let Ok(reopened) = open(&*workload, &connection_string).await {
+                    if let Ok((reopened, driver)) = open(&*workload, &connection_string).await {
                         session = reopened;
+                        connection = driver;
                     }
+                    now = Instant::now();
                 }
             }
         }
     }
+    // Dropping the session drops its client: the connection then says goodbye to the
+    // server (Terminate) and ends, within a bound.
+    drop(session);
+    connection.close().await;
     Ok(figures)
 }
 
 async fn open(
     workload: &dyn Workload,
     connection_string: &str,
-) -> Result<Box<dyn super::WorkloadSession>, WorkloadError> {
+) -> Result<(Box<dyn super::WorkloadSession>, Driver), WorkloadError> {
     let (client, connection) = crate::postgres::connect_raw(connection_string)
         .await
         .map_err(|error| WorkloadError::Sql {
@@ -457,6 +487,7 @@ async fn open(
                 },
             },
         })?;
-    tokio::spawn(connection);
-    workload.session(client).await
+    let mut driver = Driver::new(connection);
+    let session = driver.drive(workload.session(client)).await?;
+    Ok((session, driver))
 }
