@@ -5,6 +5,11 @@
 //! errors that name the key), sets up its schema and bulk-loads its data, and opens a
 //! [`WorkloadSession`] per connection that runs one operation at a time. The
 //! [`WorkloadRegistry`] finds workloads by name: the built-ins and any crate's own.
+//!
+//! The runner ([`run_load`]) gives every client a thread with a single-threaded runtime,
+//! and the client polls its connection itself, with the operation (`drive`): no task
+//! switch per statement. A workload that [pipelines](Workload::pipelines) can send an
+//! operation's statements without waiting for each reply ([`LoadConfig::pipeline`]).
 
 mod drive;
 mod pgbench;

@@ -228,9 +228,10 @@ pub async fn run_load(
     }
     let started = Instant::now();
     let deadline = started + config.duration;
-    // Every client runs on a thread of its own with a single-threaded runtime: its
-    // session and its connection's driver then wake each other without crossing threads,
-    // which is what keeps a closed loop fast (pgbench also gives each client a thread).
+    // Every client runs on a thread of its own with a single-threaded runtime, and polls
+    // its connection in its own task (`Driver`): a statement crosses no thread and no
+    // task, which is what keeps a closed loop fast (pgbench also gives each client a
+    // thread).
     let mut clients = Vec::new();
     for client in 0..config.clients {
         let pacing = match config.rate {
