@@ -311,6 +311,31 @@ fn every_bad_input_is_a_usage_error_naming_it_before_anything_starts() {
             &[],
             "--on-user-tables applies to the stress scenarios",
         ),
+        (
+            &["run", "backup-restore", "--pipeline"],
+            &[],
+            "--pipeline applies to workloads (tpcb, read-only)",
+        ),
+        (
+            &["run", "stress", "--pipeline"],
+            &[],
+            "--pipeline: `stress` cannot pipeline its statements",
+        ),
+        (
+            &["run", "tpcb", "--amcheck-each-round"],
+            &[],
+            "--amcheck-each-round applies to the crash-recovery scenario",
+        ),
+        (
+            &["run", "pitr", "--amcheck-each-round"],
+            &[],
+            "--amcheck-each-round applies to crash-recovery",
+        ),
+        (
+            &["run", "crash-recovery", "--discover-schemas", "public"],
+            &[],
+            "--discover-schemas applies to existing-database",
+        ),
         // Report paths, checked before the run.
         (
             &["run", "read-only", "--json", "no/such/dir/report.json"],

@@ -133,6 +133,10 @@ pub struct RunArgs {
     /// (0.001 to 10000000) [env: STORMCHOR_RATE].
     #[arg(long, allow_negative_numbers = true)]
     pub rate: Option<f64>,
+    /// Send each operation's statements without waiting for each reply, as pgbench's
+    /// `\startpipeline` does (tpcb, read-only).
+    #[arg(long)]
+    pub pipeline: bool,
     /// Write the report as JSON to this file [env: STORMCHOR_JSON].
     #[arg(long)]
     pub json: Option<PathBuf>,

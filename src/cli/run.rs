@@ -41,7 +41,11 @@ pub fn run(name: &str, args: &RunArgs) -> Result<Verdict, CliError> {
         Err(_) => {
             known_workload(&registry, name).map_err(CliError::Usage)?;
             workload_flags(name, args)?;
-            Plan::Workload(PreparedWorkload::new(&settings, name).map_err(CliError::Usage)?)
+            Plan::Workload(
+                PreparedWorkload::new(&settings, name)
+                    .and_then(|prepared| prepared.pipelined(args.pipeline))
+                    .map_err(CliError::Usage)?,
+            )
         }
     };
     check_output_path("--json", settings.json.value.as_deref()).map_err(CliError::Usage)?;
@@ -72,6 +76,9 @@ fn scenario_flags(
     let name = scenario.name();
     let defaults = scenario.defaults();
     let refuse = |problem: String| Err(CliError::usage(format!("{name}: {problem}")));
+    if args.pipeline {
+        return refuse("--pipeline applies to workloads (tpcb, read-only)".to_owned());
+    }
     if args.rate.is_some() {
         return refuse(
             "--rate applies to workloads (an open loop); a scenario's load is not paced".to_owned(),

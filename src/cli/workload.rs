@@ -27,6 +27,7 @@ pub struct PreparedWorkload {
     name: String,
     workload: Box<dyn Workload>,
     weights: Vec<u32>,
+    pipeline: bool,
 }
 
 impl PreparedWorkload {
@@ -68,7 +69,21 @@ impl PreparedWorkload {
             name: name.to_owned(),
             workload,
             weights,
+            pipeline: false,
         })
+    }
+
+    /// Sends each operation's statements without waiting for each reply
+    /// (`--pipeline`), or a usage error when the workload cannot.
+    pub fn pipelined(mut self, pipeline: bool) -> Result<Self, String> {
+        if pipeline && !self.workload.pipelines() {
+            return Err(format!(
+                "--pipeline: `{}` cannot pipeline its statements (tpcb and read-only can)",
+                self.name
+            ));
+        }
+        self.pipeline = pipeline;
+        Ok(self)
     }
 
     /// What the workload is, with the weights it runs with.
@@ -149,6 +164,7 @@ async fn drive_workload(
         name,
         workload,
         weights,
+        pipeline,
     } = prepared;
     let mut client = connect(connection).await.map_err(|e| e.to_string())?;
     println!("Setting up {name} ...");
@@ -163,6 +179,7 @@ async fn drive_workload(
     );
     config.seed = settings.seed.value;
     config.rate = settings.rate.value;
+    config.pipeline = pipeline;
     config.stop = stop.clone();
     let live = Arc::new(Live::default());
     config.live = Some(live.clone());

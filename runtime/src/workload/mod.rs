@@ -5,7 +5,13 @@
 //! errors that name the key), sets up its schema and bulk-loads its data, and opens a
 //! [`WorkloadSession`] per connection that runs one operation at a time. The
 //! [`WorkloadRegistry`] finds workloads by name: the built-ins and any crate's own.
+//!
+//! The runner ([`run_load`]) gives every client a thread with a single-threaded runtime,
+//! and the client polls its connection itself, with the operation (`drive`): no task
+//! switch per statement. A workload that [pipelines](Workload::pipelines) can send an
+//! operation's statements without waiting for each reply ([`LoadConfig::pipeline`]).
 
+mod drive;
 mod pgbench;
 mod runner;
 mod sql;
@@ -88,6 +94,17 @@ pub trait WorkloadSession: Send {
         operation: usize,
         rng: &'a mut SmallRng,
     ) -> BoxFuture<'a, Result<(), SqlError>>;
+
+    /// Runs operation `operation` once with its statements pipelined: each sent without
+    /// waiting for the previous one's reply. Only called when the workload
+    /// [pipelines](Workload::pipelines); by default the same as [`run`](Self::run).
+    fn run_pipelined<'a>(
+        &'a mut self,
+        operation: usize,
+        rng: &'a mut SmallRng,
+    ) -> BoxFuture<'a, Result<(), SqlError>> {
+        self.run(operation, rng)
+    }
 }
 
 /// A workload plugin.
@@ -110,6 +127,13 @@ pub trait Workload: Send + Sync {
         &'a self,
         client: Client,
     ) -> BoxFuture<'a, Result<Box<dyn WorkloadSession>, WorkloadError>>;
+
+    /// Whether its sessions can pipeline an operation's statements
+    /// ([`WorkloadSession::run_pipelined`]); a load run with `pipeline` set is refused
+    /// for a workload that cannot.
+    fn pipelines(&self) -> bool {
+        false
+    }
 
     /// Figures of the workload's own, for the report.
     fn custom_metrics(&self) -> Vec<(String, f64)> {

@@ -1,9 +1,12 @@
 //! pgbench's workloads: the TPC-B-like transaction and select-only, on pgbench's four
 //! tables, so results compare with `pgbench` directly.
 
-use futures::future::BoxFuture;
+use std::pin::{Pin, pin};
+
+use futures::future::{BoxFuture, MaybeDone, maybe_done};
 use rand::Rng;
 use rand::rngs::SmallRng;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Statement};
 
 use super::{
@@ -125,6 +128,19 @@ impl Pgbench {
     }
 }
 
+/// The account read returned exactly one row, else an error naming the account
+/// (SQLSTATE P0002, no_data_found: a missing row is not a broken connection).
+fn one_row(rows: u64, aid: i32) -> Result<(), SqlError> {
+    if rows == 1 {
+        Ok(())
+    } else {
+        Err(SqlError {
+            sqlstate: Some("P0002".to_owned()),
+            message: format!("account {aid}: expected 1 row, the server returned {rows}"),
+        })
+    }
+}
+
 struct TpcbSession {
     client: Client,
     scale: i64,
@@ -154,23 +170,103 @@ impl WorkloadSession for TpcbSession {
                 client
                     .execute(&self.update_account, &[&delta, &aid])
                     .await?;
-                client.query_one(&self.read_account, &[&aid]).await?;
+                let read = client.execute(&self.read_account, &[&aid]).await?;
+                if read != 1 {
+                    return Ok(Err(read));
+                }
                 client.execute(&self.update_teller, &[&delta, &tid]).await?;
                 client.execute(&self.update_branch, &[&delta, &bid]).await?;
                 client
                     .execute(&self.insert_history, &[&tid, &bid, &aid, &delta])
                     .await?;
-                client.execute(&self.end, &[]).await
+                client.execute(&self.end, &[]).await?;
+                Ok::<_, tokio_postgres::Error>(Ok(()))
             }
             .await;
             match result {
-                Ok(_) => Ok(()),
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(read)) => {
+                    // No account row: the transaction goes no further.
+                    let _ = client.batch_execute("ROLLBACK").await;
+                    one_row(read, aid)
+                }
                 Err(error) => {
                     let _ = client.batch_execute("ROLLBACK").await;
                     Err(SqlError::from(error))
                 }
             }
         })
+    }
+
+    fn run_pipelined<'a>(
+        &'a mut self,
+        _operation: usize,
+        rng: &'a mut SmallRng,
+    ) -> BoxFuture<'a, Result<(), SqlError>> {
+        Box::pin(self.pipelined(rng))
+    }
+}
+
+impl TpcbSession {
+    /// The transaction's statements, sent one after the other without waiting for the
+    /// replies; the first statement that fails (in order) is the error. An account read
+    /// that finds no row is reported (P0002) but, unlike in [`run`](WorkloadSession::run),
+    /// cannot stop the transaction: its `END` was sent with it (as with pgbench's
+    /// `\startpipeline`, which does not look at the row at all).
+    async fn pipelined(&self, rng: &mut SmallRng) -> Result<(), SqlError> {
+        let aid = rng.random_range(1..=(ACCOUNTS_PER_BRANCH * self.scale) as i32);
+        let bid = rng.random_range(1..=self.scale as i32);
+        let tid = rng.random_range(1..=(TELLERS_PER_BRANCH * self.scale) as i32);
+        let delta = rng.random_range(-5000..=5000i32);
+        let client = &self.client;
+        let account_params: [&(dyn ToSql + Sync); 2] = [&delta, &aid];
+        let read_params: [&(dyn ToSql + Sync); 1] = [&aid];
+        let teller_params: [&(dyn ToSql + Sync); 2] = [&delta, &tid];
+        let branch_params: [&(dyn ToSql + Sync); 2] = [&delta, &bid];
+        let history_params: [&(dyn ToSql + Sync); 4] = [&tid, &bid, &aid, &delta];
+        let begin = pin!(maybe_done(client.execute(&self.begin, &[])));
+        let account = pin!(maybe_done(
+            client.execute(&self.update_account, &account_params)
+        ));
+        let read = pin!(maybe_done(client.execute(&self.read_account, &read_params)));
+        let teller = pin!(maybe_done(
+            client.execute(&self.update_teller, &teller_params)
+        ));
+        let branch = pin!(maybe_done(
+            client.execute(&self.update_branch, &branch_params)
+        ));
+        let history = pin!(maybe_done(
+            client.execute(&self.insert_history, &history_params)
+        ));
+        let end = pin!(maybe_done(client.execute(&self.end, &[])));
+        let mut statements: [Pin<&mut MaybeDone<_>>; 7] =
+            [begin, account, read, teller, branch, history, end];
+        // Each statement's future sends it on its first poll: polled in order, the
+        // server gets them in the transaction's order, all before any reply; then the
+        // replies are awaited in order (a wake-up polls one future, not seven).
+        for statement in &mut statements {
+            let _ = futures::poll!(statement.as_mut());
+        }
+        let mut read = 0;
+        let mut result = Ok(());
+        for (index, statement) in statements.iter_mut().enumerate() {
+            statement.as_mut().await;
+            match statement.as_mut().take_output() {
+                Some(Ok(rows)) if index == 2 => read = rows,
+                Some(Err(error)) if result.is_ok() => result = Err(error),
+                _ => {}
+            }
+        }
+        let result = result.map(|()| read);
+        match result {
+            Ok(read) => one_row(read, aid),
+            Err(error) => {
+                // A failed statement aborts the transaction and `END` then rolls it back;
+                // this makes sure, whatever failed.
+                let _ = client.batch_execute("ROLLBACK").await;
+                Err(SqlError::from(error))
+            }
+        }
     }
 }
 
@@ -188,11 +284,15 @@ impl WorkloadSession for ReadOnlySession {
     ) -> BoxFuture<'a, Result<(), SqlError>> {
         Box::pin(async move {
             let aid = rng.random_range(1..=self.accounts);
-            self.client
-                .query_one(&self.select, &[&aid])
+            // The reply's row is not decoded (`execute`): the wire protocol is the same
+            // as `pgbench -M prepared`'s, one Bind/Execute/Sync and its reply; only the
+            // count of rows is checked.
+            let rows = self
+                .client
+                .execute(&self.select, &[&aid])
                 .await
-                .map(|_| ())
-                .map_err(SqlError::from)
+                .map_err(SqlError::from)?;
+            one_row(rows, aid)
         })
     }
 }
@@ -225,6 +325,12 @@ impl Workload for Pgbench {
         known_keys(self.name(), section, &["scale"])?;
         self.scale = integer_key(self.name(), section, "scale", 1, 1)?;
         Ok(())
+    }
+
+    /// Both pipeline: the TPC-B-like transaction's seven statements go in one round
+    /// trip; select-only has one statement, so its pipeline is the plain run.
+    fn pipelines(&self) -> bool {
+        true
     }
 
     fn setup<'a>(&'a self, client: &'a mut Client) -> BoxFuture<'a, Result<(), WorkloadError>> {

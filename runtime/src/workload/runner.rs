@@ -9,6 +9,7 @@ use hdrhistogram::Histogram;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use super::drive::Driver;
 use super::{Workload, WorkloadError};
 use crate::postgres::SqlError;
 
@@ -37,6 +38,10 @@ pub struct LoadConfig {
     pub stop: Arc<AtomicBool>,
     /// Live figures to update while running, for a progress display.
     pub live: Option<Arc<Live>>,
+    /// Send each operation's statements without waiting for each reply (one round trip
+    /// per operation instead of one per statement); only for workloads that
+    /// [pipeline](Workload::pipelines), else the run is refused.
+    pub pipeline: bool,
 }
 
 impl LoadConfig {
@@ -50,6 +55,7 @@ impl LoadConfig {
             rate: None,
             stop: Arc::new(AtomicBool::new(false)),
             live: None,
+            pipeline: false,
         }
     }
 
@@ -195,6 +201,7 @@ struct ClientPlan {
     pacing: Option<(Duration, Duration)>,
     stop: Arc<AtomicBool>,
     live: Option<Arc<Live>>,
+    pipeline: bool,
 }
 
 /// Runs `workload` with `config.clients` clients, each drawing operations by `weights`:
@@ -246,6 +253,11 @@ pub async fn run_load(
         }
     };
     pacing(0)?;
+    if config.pipeline && !workload.pipelines() {
+        return Err(fail(
+            "it cannot pipeline its statements (--pipeline): run it without".to_owned(),
+        ));
+    }
     let started = Instant::now();
     let deadline = started.checked_add(config.duration).ok_or_else(|| {
         fail(format!(
@@ -253,9 +265,10 @@ pub async fn run_load(
             config.duration.as_secs()
         ))
     })?;
-    // Every client runs on a thread of its own with a single-threaded runtime: its
-    // session and its connection's driver then wake each other without crossing threads,
-    // which is what keeps a closed loop fast (pgbench also gives each client a thread).
+    // Every client runs on a thread of its own with a single-threaded runtime, and polls
+    // its connection in its own task (`Driver`): a statement crosses no thread and no
+    // task, which is what keeps a closed loop fast (pgbench also gives each client a
+    // thread).
     let mut clients = Vec::new();
     for client in 0..config.clients {
         let pacing = pacing(client)?;
@@ -269,6 +282,7 @@ pub async fn run_load(
             pacing,
             stop: config.stop.clone(),
             live: config.live.clone(),
+            pipeline: config.pipeline,
         };
         let (workload, connection_string, name) = (
             workload.clone(),
@@ -386,6 +400,7 @@ async fn client_loop(
         pacing,
         stop,
         live,
+        pipeline,
     } = plan;
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut figures = ClientFigures {
@@ -394,7 +409,7 @@ async fn client_loop(
         per_second_latency: Vec::new(),
         missed: 0,
     };
-    let mut session = open(&*workload, &connection_string).await?;
+    let (mut session, mut connection) = open(&*workload, &connection_string).await?;
     // An open loop's schedule starts once its connection is ready and lasts the whole
     // duration: the time to connect is neither operations missed nor a shorter run.
     let (schedule, deadline) = match pacing {
@@ -408,13 +423,15 @@ async fn client_loop(
         None => (started, deadline),
     };
     let mut slot: u64 = 0;
+    // One clock read per operation: the end of one is the start of the next.
+    let mut now = Instant::now();
     loop {
         // When this operation is due: now (closed loop) or at its slot (open loop).
         if stop.load(Ordering::Relaxed) {
             break;
         }
         let due = match pacing {
-            None if Instant::now() >= deadline => break,
+            None if now >= deadline => break,
             None => None,
             Some((interval, offset)) => {
                 let Some(due) = due_at(schedule, offset, interval, slot) else {
@@ -441,13 +458,20 @@ async fn client_loop(
                 hit
             })
             .unwrap_or(0);
-        let began = due.or_else(|| record.then(Instant::now));
-        let outcome = session.run(operation, &mut rng).await;
+        let began = due.unwrap_or(now);
+        let outcome = if pipeline {
+            connection
+                .drive(session.run_pipelined(operation, &mut rng))
+                .await
+        } else {
+            connection.drive(session.run(operation, &mut rng)).await
+        };
+        now = Instant::now();
         let metrics = &mut figures.operations[operation];
         match outcome {
             Ok(()) => {
                 metrics.count += 1;
-                let second = started.elapsed().as_secs() as usize;
+                let second = now.saturating_duration_since(started).as_secs() as usize;
                 if figures.per_second.len() <= second {
                     // A second is over: show its latencies live.
                     if let (Some(live), Some(last)) = (&live, figures.per_second_latency.last()) {
@@ -462,8 +486,8 @@ async fn client_loop(
                     live.successes.fetch_add(1, Ordering::Relaxed);
                 }
                 figures.per_second[second] += 1;
-                if let Some(began) = began {
-                    let took = began.elapsed().as_micros().max(1) as u64;
+                if record {
+                    let took = now.saturating_duration_since(began).as_micros().max(1) as u64;
                     let _ = metrics.latency.record(took);
                     let _ = figures.per_second_latency[second].record(took);
                 }
@@ -477,9 +501,11 @@ async fn client_loop(
                 }
                 if lost {
                     tokio::time::sleep(Duration::from_millis(100)).await;
-                    if let Ok(reopened) = open(&*workload, &connection_string).await {
+                    if let Ok((reopened, driver)) = open(&*workload, &connection_string).await {
                         session = reopened;
+                        connection = driver;
                     }
+                    now = Instant::now();
                 }
             }
         }
@@ -488,6 +514,10 @@ async fn client_loop(
         figures.missed = due_before(schedule, offset, interval, Instant::now().min(deadline))
             .saturating_sub(slot);
     }
+    // Dropping the session drops its client: the connection then says goodbye to the
+    // server (Terminate) and ends, within a bound.
+    drop(session);
+    connection.close().await;
     Ok(figures)
 }
 
@@ -512,7 +542,7 @@ fn due_before(started: Instant, offset: Duration, interval: Duration, end: Insta
 async fn open(
     workload: &dyn Workload,
     connection_string: &str,
-) -> Result<Box<dyn super::WorkloadSession>, WorkloadError> {
+) -> Result<(Box<dyn super::WorkloadSession>, Driver), WorkloadError> {
     let (client, connection) = crate::postgres::connect_raw(connection_string)
         .await
         .map_err(|error| WorkloadError::Sql {
@@ -531,6 +561,7 @@ async fn open(
                 },
             },
         })?;
-    tokio::spawn(connection);
-    workload.session(client).await
+    let mut driver = Driver::new(connection);
+    let session = driver.drive(workload.session(client)).await?;
+    Ok((session, driver))
 }
