@@ -746,19 +746,19 @@ fn generators_found_by_fuzzing_are_refused_at_load() {
     for (generator, problem) in [
         (
             "{ type = \"float\", min = -inf, max = 0.0 }",
-            "must be finite",
+            "needs finite min and max",
         ),
         (
             "{ type = \"float\", min = 0.0, max = nan }",
-            "must be finite",
+            "needs finite min and max",
         ),
         (
             "{ type = \"float\", min = -1e308, max = 1e308 }",
-            "wider than a float",
+            "too wide for a float",
         ),
         (
             "{ type = \"text\", length = 9223372036854775807 }",
-            "above the 1048576 allowed",
+            "is above the most, 1048576",
         ),
         (
             "{ type = \"zipf\", n = 10, exponent = inf }",
