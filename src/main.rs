@@ -39,6 +39,8 @@ use stormchor::runtime::workload::{
 };
 use stormchor::scenarios::{self, Fault, Scenario, ScenarioOptions, ScenarioRegistry};
 
+mod processes_cli;
+
 /// Multi-party PostgreSQL tests written as choreographies.
 ///
 /// With no command it runs the `backup-restore` scenario against a throwaway cluster. Values
@@ -62,6 +64,14 @@ enum Command {
         /// `read-only`, `ecommerce`, `stress`), or a workload file (`my-workload.toml`);
         /// see `list`.
         name: Option<String>,
+        #[command(flatten)]
+        args: RunArgs,
+    },
+    /// Run one role of a scenario in this process, talking to its peers (each in a
+    /// process of its own, on this host or others) over TCP (docs/processes.md).
+    Role {
+        #[command(flatten)]
+        role: processes_cli::RoleArgs,
         #[command(flatten)]
         args: RunArgs,
     },
@@ -152,6 +162,9 @@ struct RunArgs {
     /// Print the resolved configuration, with where each value came from, and stop.
     #[arg(long)]
     show_config: bool,
+    /// Run every role of a scenario as a process of its own on loopback.
+    #[arg(long)]
+    processes: bool,
 }
 
 impl RunArgs {
@@ -233,6 +246,7 @@ async fn run_flagship(
     registry: &ScenarioRegistry,
     name: &str,
     options: ScenarioOptions,
+    processes: bool,
 ) -> Result<bool, String> {
     println!(
         "Running the {name} scenario: {} workers, {} s load phases, {} rounds, seed {}{}.\n",
@@ -244,10 +258,15 @@ async fn run_flagship(
             .fault
             .map_or(String::new(), |f| format!(", injecting {}", f.name()))
     );
-    let report = registry
-        .run(name, options)
-        .await
-        .map_err(|e| e.to_string())?;
+    let report = if processes {
+        let scenario = registry.get(name).map_err(|e| e.to_string())?;
+        processes_cli::launch(scenario, &options).await?
+    } else {
+        registry
+            .run(name, options)
+            .await
+            .map_err(|e| e.to_string())?
+    };
     report.print();
     let mut json = report.to_json();
     mark_interrupted(&mut json);
@@ -715,6 +734,19 @@ fn main() -> ExitCode {
                 Err(error) => fail(error, 2),
             };
         }
+        Some(Command::Role { role, args }) => {
+            let settings = match args.settings() {
+                Ok(settings) => settings,
+                Err(error) => return fail(error, 2),
+            };
+            let registry = scenarios::registry();
+            let scenario = match registry.get(&role.scenario) {
+                Ok(scenario) => scenario,
+                Err(error) => return fail(error.to_string(), 2),
+            };
+            let options = scenario_options(&settings, scenario, &args);
+            return processes_cli::role(scenario, options, &role);
+        }
         Some(Command::Run { name, args }) => {
             (name.unwrap_or_else(|| "backup-restore".to_owned()), args)
         }
@@ -743,6 +775,14 @@ fn main() -> ExitCode {
             return fail(
                 format!(
                     "--inject applies to scenarios; `{name}` is not one (see `stormchor list`)"
+                ),
+                2,
+            );
+        }
+        Err(_) if args.processes => {
+            return fail(
+                format!(
+                    "--processes applies to scenarios; `{name}` is not one (see `stormchor list`)"
                 ),
                 2,
             );
@@ -783,7 +823,13 @@ fn main() -> ExitCode {
         std::process::exit(128 + again);
     });
     let outcome = match options {
-        Some(options) => runtime.block_on(run_flagship(&settings, &registry, &name, options)),
+        Some(options) => runtime.block_on(run_flagship(
+            &settings,
+            &registry,
+            &name,
+            options,
+            args.processes,
+        )),
         None => runtime.block_on(run_workload(&settings, &name, &stop)),
     };
     drop(runtime);

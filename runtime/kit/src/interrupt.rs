@@ -8,15 +8,29 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
 
 static REQUESTED: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(false)));
+static NOTIFY: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
-/// Asks every load effect of this process to end after its current operation.
+/// Asks every load effect of this process to end after its current operation (and a
+/// launcher to pass the request on to its role processes).
 pub fn request() {
-    REQUESTED.store(true, Ordering::Relaxed);
+    REQUESTED.store(true, Ordering::SeqCst);
+    NOTIFY.notify_waiters();
+}
+
+/// Resolves once an interrupt is requested (at once if it was).
+pub async fn requested_now() {
+    loop {
+        let notified = NOTIFY.notified();
+        if requested() {
+            return;
+        }
+        notified.await;
+    }
 }
 
 /// Whether an interrupt was requested.
 pub fn requested() -> bool {
-    REQUESTED.load(Ordering::Relaxed)
+    REQUESTED.load(Ordering::SeqCst)
 }
 
 /// The flag itself, for load engines that poll an `AtomicBool`.
