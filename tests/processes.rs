@@ -369,3 +369,217 @@ fn processes_apply_to_scenarios_only() {
         text(&output.stderr)
     );
 }
+
+/// The processes whose parent is `parent`, with their command names.
+fn children_of(parent: u32) -> Vec<(u32, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid ...`; comm may hold blanks, so split after its `)`.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let ppid = stat[close + 1..]
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(parent) {
+            found.push((pid, stat[open + 1..close].to_owned()));
+        }
+    }
+    found
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie is dead: only its entry is left until its parent reaps it.
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rfind(')')
+            .is_some_and(|i| !stat[i + 1..].trim_start().starts_with('Z'))
+    })
+}
+
+/// Polls `condition` every 50 ms for at most `within`.
+fn eventually(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let until = std::time::Instant::now() + within;
+    loop {
+        if condition() {
+            return true;
+        }
+        if std::time::Instant::now() > until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// SIGTERM to the launcher while its roles run: it passes it on, every role ends
+/// and removes its server, the report is still written (marked interrupted), and
+/// nothing is left running.
+#[test]
+fn sigterm_to_the_launcher_ends_every_role_and_its_servers() {
+    let dir = tempfile::tempdir().expect("dir");
+    let json = dir.path().join("report.json");
+    let mut launcher = Command::new(env!("CARGO_BIN_EXE_stormchor"))
+        .args(["run", "crash-recovery", "--processes", "--workers", "1"])
+        .args(["--duration", "60", "--rounds", "1", "--seed", "5", "--json"])
+        .arg(&json)
+        .env_remove("STORMCHOR_TARGET")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.path().join("stderr")).expect("a file"),
+        ))
+        .spawn()
+        .expect("started");
+    let stderr = || std::fs::read_to_string(dir.path().join("stderr")).unwrap_or_default();
+    // Wait until the Primary's role process runs its server (a postgres child).
+    let mut roles = Vec::new();
+    let mut servers = Vec::new();
+    let up = eventually(Duration::from_secs(300), || {
+        roles = children_of(launcher.id());
+        servers = roles
+            .iter()
+            .flat_map(|(pid, _)| children_of(*pid))
+            .filter(|(_, name)| name == "postgres")
+            .map(|(pid, _)| pid)
+            .collect();
+        roles.len() == 3 && !servers.is_empty()
+    });
+    if !up {
+        let _ = launcher.kill();
+        let _ = launcher.wait();
+        panic!(
+            "the roles did not start their server: {roles:?}\n{}",
+            stderr()
+        );
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(launcher.id()).expect("a pid")),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("signalled");
+    let mut status = None;
+    let ended = eventually(Duration::from_secs(300), || {
+        status = launcher.try_wait().expect("waits");
+        status.is_some()
+    });
+    if !ended {
+        let _ = launcher.kill();
+        let _ = launcher.wait();
+        panic!("the launcher did not end after SIGTERM");
+    }
+    assert_eq!(status.and_then(|s| s.code()), Some(128 + 15));
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("a report")).expect("JSON");
+    assert_eq!(report["interrupted"], "SIGTERM");
+    assert_eq!(report["roles"].as_array().map_or(0, Vec::len), 3);
+    let pids: Vec<u32> = roles.iter().map(|(pid, _)| *pid).chain(servers).collect();
+    assert!(
+        eventually(Duration::from_secs(20), || pids
+            .iter()
+            .all(|pid| !alive(*pid))),
+        "still running: {:?}",
+        pids.iter().filter(|pid| alive(**pid)).collect::<Vec<_>>()
+    );
+}
+
+/// SIGKILL of one role's process: its peers end with an error naming it, the launcher
+/// reports it (the role's process ended without a result) and exits non-zero, and
+/// nothing is left running.
+#[test]
+fn a_killed_role_fails_the_run_and_leaves_nothing_running() {
+    let dir = tempfile::tempdir().expect("dir");
+    let json = dir.path().join("report.json");
+    let mut launcher = Command::new(env!("CARGO_BIN_EXE_stormchor"))
+        .args(["run", "crash-recovery", "--processes", "--workers", "1"])
+        .args(["--duration", "20", "--rounds", "1", "--seed", "5", "--json"])
+        .arg(&json)
+        .env_remove("STORMCHOR_TARGET")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.path().join("stderr")).expect("a file"),
+        ))
+        .spawn()
+        .expect("started");
+    let stderr = || std::fs::read_to_string(dir.path().join("stderr")).unwrap_or_default();
+    let mut roles = Vec::new();
+    let mut servers = Vec::new();
+    // The roles run and the Primary's server is up: the worker is then about to write
+    // for 20 s (it starts once the ledger exists), and the coordinator waits for its
+    // ledger.
+    let up = eventually(Duration::from_secs(300), || {
+        roles = children_of(launcher.id());
+        servers = roles
+            .iter()
+            .flat_map(|(pid, _)| children_of(*pid))
+            .filter(|(_, name)| name == "postgres")
+            .map(|(pid, _)| pid)
+            .collect();
+        roles.len() == 3 && !servers.is_empty()
+    });
+    if !up {
+        let status = launcher.try_wait();
+        let _ = launcher.kill();
+        let _ = launcher.wait();
+        panic!(
+            "the roles did not start: {roles:?} (launcher: {status:?})\n{}",
+            stderr()
+        );
+    }
+    // The role processes start in role order: Coordinator, Primary, Worker(0).
+    let mut by_age = roles.clone();
+    by_age.sort();
+    let worker = by_age[2].0;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(worker).expect("a pid")),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("killed");
+    let mut status = None;
+    let ended = eventually(Duration::from_secs(300), || {
+        status = launcher.try_wait().expect("waits");
+        status.is_some()
+    });
+    if !ended {
+        let _ = launcher.kill();
+        let _ = launcher.wait();
+        panic!("the launcher did not end after a role was killed");
+    }
+    assert_eq!(status.and_then(|s| s.code()), Some(1));
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("a report")).expect("JSON");
+    assert_eq!(report["success"], false);
+    let role = |name: &str| {
+        report["roles"]
+            .as_array()
+            .and_then(|roles| roles.iter().find(|r| r["role"] == name))
+            .unwrap_or_else(|| panic!("no role {name}: {report}"))
+            .clone()
+    };
+    let killed = role("Worker(0)");
+    assert!(
+        killed["failure"]
+            .as_str()
+            .is_some_and(|f| f.contains("its process ended (signal: 9 (SIGKILL)) without a result")),
+        "{killed}"
+    );
+    let coordinator = role("Coordinator");
+    assert!(
+        coordinator["failure"]
+            .as_str()
+            .is_some_and(|f| f.contains("peer Worker(0) failed")),
+        "{report}"
+    );
+    let pids: Vec<u32> = roles.iter().map(|(pid, _)| *pid).chain(servers).collect();
+    assert!(
+        eventually(Duration::from_secs(20), || pids
+            .iter()
+            .all(|pid| !alive(*pid))),
+        "still running: {:?}",
+        pids.iter().filter(|pid| alive(**pid)).collect::<Vec<_>>()
+    );
+}
