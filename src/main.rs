@@ -36,6 +36,19 @@ fn main() -> ExitCode {
         Some(Command::Run { name, args }) => {
             cli::run::run(name.as_deref().unwrap_or("backup-restore"), &args)
         }
+        Some(Command::Role { role, args }) => {
+            let settings = match args.settings() {
+                Ok(settings) => settings,
+                Err(error) => return exit_code(Err(CliError::Usage(error))),
+            };
+            let registry = stormchor::scenarios::registry();
+            let scenario = match registry.get(&role.scenario) {
+                Ok(scenario) => scenario,
+                Err(error) => return exit_code(Err(CliError::Usage(error.to_string()))),
+            };
+            let options = cli::scenario::scenario_options(&settings, scenario, &args);
+            return cli::processes::role(scenario, options, &role);
+        }
         Some(Command::List) => {
             cli::catalog::list();
             Ok(Verdict::Passed)

@@ -3,8 +3,10 @@
 //!
 //! Every frame travels as a length-prefixed bincode record. When two roles connect,
 //! the lower role (by `Ord`) dials the higher one and both exchange a hello that names
-//! both roles and carries a fingerprint of the projected program; peers running
-//! another program, or expecting another role, refuse to start with an error saying so.
+//! both roles and carries a fingerprint of the projected program and the run's terms
+//! ([`Terms`]: named values every peer must share, e.g. a scenario's options); peers
+//! running another program, with other terms, or expecting another role, refuse to
+//! start with an error naming the peer and what differs.
 //!
 //! On each connection, a reader task decodes frames into the role's queue for that
 //! peer. A peer that fails says so before closing; a connection that breaks without a
@@ -41,7 +43,7 @@ use crate::transport::{Endpoint, Frame, FrameSink, Incoming, PeerDown};
 /// The largest frame accepted, in bytes.
 pub const MAX_FRAME: usize = 16 * 1024 * 1024;
 
-const PROTOCOL: &str = "stormchor/1";
+const PROTOCOL: &str = "stormchor/2";
 
 /// What can go wrong while setting up a role over TCP.
 #[derive(Debug, Error)]
@@ -93,6 +95,70 @@ struct Hello {
     fingerprint: u64,
     from: String,
     to: String,
+    terms: Vec<(String, String)>,
+}
+
+/// Named values every peer of a run must share besides the program (a scenario's
+/// name and options): a peer with other terms is refused at the handshake, with the
+/// terms that differ.
+///
+/// # Example
+/// ```
+/// use stormchor_runtime::tcp::Terms;
+///
+/// let ours = Terms::new().with("seed", 1).with("workers", 2);
+/// let theirs = Terms::new().with("seed", 2).with("workers", 2);
+/// assert_eq!(
+///     ours.differences(&theirs, "Coordinator", "Worker(0)"),
+///     vec!["seed is 1 at Coordinator, 2 at Worker(0)".to_owned()]
+/// );
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Terms(BTreeMap<String, String>);
+
+impl Terms {
+    /// No terms.
+    pub fn new() -> Self {
+        Terms::default()
+    }
+
+    /// These terms and `name = value`.
+    pub fn with(mut self, name: impl Into<String>, value: impl std::fmt::Display) -> Self {
+        self.0.insert(name.into(), value.to_string());
+        self
+    }
+
+    /// Every term, by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// One line per term that differs between these (held at `here`) and `other`
+    /// (held at `there`); empty when they agree.
+    pub fn differences(&self, other: &Terms, here: &str, there: &str) -> Vec<String> {
+        let names: std::collections::BTreeSet<&String> =
+            self.0.keys().chain(other.0.keys()).collect();
+        let show = |v: Option<&String>| v.map_or_else(|| "not set".to_owned(), Clone::clone);
+        names
+            .into_iter()
+            .filter(|name| self.0.get(*name) != other.0.get(*name))
+            .map(|name| {
+                format!(
+                    "{name} is {} at {here}, {} at {there}",
+                    show(self.0.get(name)),
+                    show(other.0.get(name))
+                )
+            })
+            .collect()
+    }
+
+    fn to_wire(&self) -> Vec<(String, String)> {
+        self.0.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
+    fn from_wire(pairs: Vec<(String, String)>) -> Self {
+        Terms(pairs.into_iter().collect())
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -203,6 +269,19 @@ impl<R: RoleId, M: Message + Serialize> TcpSession<R, M> {
         self.readers.abort_all();
         while self.readers.join_next().await.is_some() {}
     }
+
+    /// Says goodbye to every peer, then waits (at most `within`) until every peer has
+    /// said goodbye too or is gone: what this role owns (a server) outlives every
+    /// peer's use of it.
+    pub async fn close_after_peers(mut self, outcome: Result<(), String>, within: Duration) {
+        self.endpoint.close(outcome).await;
+        let _ = tokio::time::timeout(within, async {
+            while self.readers.join_next().await.is_some() {}
+        })
+        .await;
+        self.readers.abort_all();
+        while self.readers.join_next().await.is_some() {}
+    }
 }
 
 /// Connects `role` to every other role of `roles` over TCP.
@@ -244,6 +323,30 @@ where
     R: RoleId,
     M: Message + Serialize + DeserializeOwned,
 {
+    connect_agreeing(
+        role,
+        listener,
+        addresses,
+        (fingerprint, &Terms::new()),
+        timeout,
+    )
+    .await
+}
+
+/// [`connect_on`], refusing peers whose [`Terms`] differ from `agreement.1` (and
+/// whose program's fingerprint differs from `agreement.0`).
+pub async fn connect_agreeing<R, M>(
+    role: R,
+    listener: std::net::TcpListener,
+    addresses: &BTreeMap<R, SocketAddr>,
+    agreement: (u64, &Terms),
+    timeout: Duration,
+) -> Result<TcpSession<R, M>, TcpError>
+where
+    R: RoleId,
+    M: Message + Serialize + DeserializeOwned,
+{
+    let (fingerprint, terms) = agreement;
     let roles: Arc<[R]> = addresses.keys().copied().collect();
     let me = roles
         .binary_search(&role)
@@ -259,7 +362,7 @@ where
 
     // Dial the higher roles.
     for (index, peer) in roles.iter().enumerate().skip(me + 1) {
-        let stream = dial(role, *peer, addresses[peer], fingerprint, deadline).await?;
+        let stream = dial(role, *peer, addresses[peer], (fingerprint, terms), deadline).await?;
         streams[index] = Some(stream);
     }
     // Accept the lower ones.
@@ -285,7 +388,7 @@ where
                 });
             }
         };
-        let hello = read_record::<Hello>(&mut stream, deadline)
+        let mut hello = read_record::<Hello>(&mut stream, deadline)
             .await
             .map_err(|reason| TcpError::Handshake {
                 peer: address.to_string(),
@@ -294,8 +397,18 @@ where
         let expected = missing
             .iter()
             .position(|i| format!("{:?}", roles[*i]) == hello.from);
+        let differences = terms.differences(
+            &Terms::from_wire(std::mem::take(&mut hello.terms)),
+            &format!("{role:?}"),
+            &hello.from,
+        );
         let refusal = if hello.protocol != PROTOCOL {
             Some(format!("it speaks {:?}, not {PROTOCOL:?}", hello.protocol))
+        } else if !differences.is_empty() {
+            Some(format!(
+                "the run's terms differ: {}",
+                differences.join("; ")
+            ))
         } else if hello.fingerprint != fingerprint {
             Some(format!(
                 "it runs another program (fingerprint {:016x}, ours {fingerprint:016x})",
@@ -371,9 +484,10 @@ async fn dial<R: RoleId>(
     role: R,
     peer: R,
     address: SocketAddr,
-    fingerprint: u64,
+    agreement: (u64, &Terms),
     deadline: Instant,
 ) -> Result<TcpStream, TcpError> {
+    let (fingerprint, terms) = agreement;
     let mut stream = loop {
         match TcpStream::connect(address).await {
             Ok(stream) => break stream,
@@ -391,6 +505,7 @@ async fn dial<R: RoleId>(
         fingerprint,
         from: format!("{role:?}"),
         to: format!("{peer:?}"),
+        terms: terms.to_wire(),
     };
     let handshake = |reason: String| TcpError::Handshake {
         peer: format!("{peer:?} at {address}"),
@@ -525,6 +640,83 @@ where
     M: Message + Serialize + DeserializeOwned,
     S: RoleLogic<R, M>,
 {
+    run_role_with(
+        program,
+        role,
+        listener,
+        addresses,
+        setup,
+        config,
+        &RoleOptions::new(connect_timeout),
+    )
+    .await
+}
+
+/// How a role runs over TCP besides its program: how long it waits for its peers,
+/// the terms they must share, and whether it outlives them.
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use stormchor_runtime::tcp::{RoleOptions, Terms};
+///
+/// let options = RoleOptions::new(Duration::from_secs(30))
+///     .with_terms(Terms::new().with("seed", 1))
+///     .lingering();
+/// assert!(options.linger);
+/// ```
+#[derive(Clone, Debug)]
+pub struct RoleOptions {
+    /// How long to wait for every peer to connect.
+    pub connect_timeout: Duration,
+    /// What every peer must share besides the program.
+    pub terms: Terms,
+    /// After its program, wait (within the role's deadline) until every peer has ended
+    /// its own, so that what the role owns (a server) outlives every peer's use of it.
+    pub linger: bool,
+}
+
+impl RoleOptions {
+    /// No terms, no lingering.
+    pub fn new(connect_timeout: Duration) -> Self {
+        RoleOptions {
+            connect_timeout,
+            terms: Terms::new(),
+            linger: false,
+        }
+    }
+
+    /// These options, with `terms`.
+    pub fn with_terms(mut self, terms: Terms) -> Self {
+        self.terms = terms;
+        self
+    }
+
+    /// These options, lingering until every peer ends.
+    pub fn lingering(mut self) -> Self {
+        self.linger = true;
+        self
+    }
+}
+
+/// [`run_role_over_tcp_on`] with `options`: peers whose [`Terms`] differ are refused,
+/// and a lingering role returns only once every peer has ended (or its deadline
+/// passed).
+pub async fn run_role_with<R, M, S>(
+    program: &Program<R, M>,
+    role: R,
+    listener: std::net::TcpListener,
+    addresses: &BTreeMap<R, SocketAddr>,
+    setup: RoleSetup<R, M, S>,
+    config: RunConfig,
+    options: &RoleOptions,
+) -> Result<RoleOutcome<R, M, S>, TcpError>
+where
+    R: RoleId,
+    M: Message + Serialize + DeserializeOwned,
+    S: RoleLogic<R, M>,
+{
+    let (connect_timeout, terms) = (options.connect_timeout, &options.terms);
     let locals = project_all(program)?;
     let local = locals
         .get(&role)
@@ -533,11 +725,11 @@ where
         return Err(TcpError::Setup(format!("{missing:?} has no address")));
     }
     let started = Instant::now();
-    let mut session = connect_on::<R, M>(
+    let mut session = connect_agreeing::<R, M>(
         role,
         listener,
         addresses,
-        fingerprint(&locals),
+        (fingerprint(&locals), terms),
         connect_timeout,
     )
     .await?;
@@ -547,18 +739,22 @@ where
     let (result, trace) = interpreter
         .run_within(local, &mut session.endpoint, config.deadline)
         .await;
-    session
-        .close(
-            result
-                .as_ref()
-                .map(|_| ())
-                .map_err(|failure| failure.error.to_string()),
-        )
-        .await;
+    let elapsed = started.elapsed();
+    let goodbye = result
+        .as_ref()
+        .map(|_| ())
+        .map_err(|failure| failure.error.to_string());
+    if options.linger {
+        session
+            .close_after_peers(goodbye, config.deadline.saturating_sub(elapsed))
+            .await;
+    } else {
+        session.close(goodbye).await;
+    }
     Ok(RoleOutcome {
         result,
         trace,
-        elapsed: started.elapsed(),
+        elapsed,
         state: Some(state),
     })
 }

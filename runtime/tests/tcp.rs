@@ -167,6 +167,55 @@ async fn peers_running_another_program_refuse_to_start() {
     assert!(matches!(a, TcpError::Handshake { .. }));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_with_other_terms_refuse_to_start_naming_the_peer_and_the_terms() {
+    let (program, _) = scenario("ping-pong");
+    let mut listeners = LoopbackListeners::bind([Coordinator, Worker(0)]).expect("ports");
+    let addresses = listeners.addresses().clone();
+    let (coordinator, worker) = (
+        listeners.take(Coordinator).expect("listener"),
+        listeners.take(Worker(0)).expect("listener"),
+    );
+    let run = |role: Role, listener, terms: tcp::Terms| {
+        let (program, addresses) = (program.clone(), addresses.clone());
+        tokio::spawn(async move {
+            tcp::run_role_with(
+                &program,
+                role,
+                listener,
+                &addresses,
+                RoleSetup::with_registry(Data::default(), registry()),
+                config(),
+                &tcp::RoleOptions::new(CONNECT).with_terms(terms),
+            )
+            .await
+        })
+    };
+    let a = run(
+        Coordinator,
+        coordinator,
+        tcp::Terms::new().with("seed", 1).with("workers", 1),
+    );
+    let b = run(
+        Worker(0),
+        worker,
+        tcp::Terms::new().with("seed", 2).with("workers", 1),
+    );
+    let a = a.await.expect("joined").expect_err("refused").to_string();
+    let b = b.await.expect("joined").expect_err("refused").to_string();
+    // The coordinator (the lower role) dials Worker(0), which refuses it: both say
+    // who and what.
+    assert!(a.contains("handshake with Worker(0) at"), "{a}");
+    assert!(b.contains("handshake with Coordinator at"), "{b}");
+    for error in [&a, &b] {
+        assert!(
+            error.contains("the run's terms differ: seed is 2 at Worker(0), 1 at Coordinator"),
+            "{error}"
+        );
+        assert!(!error.contains("workers"), "{error}");
+    }
+}
+
 /// The handshake record a dialer sends, written by hand to play a misbehaving peer.
 #[derive(Serialize, Deserialize)]
 struct Hello {
@@ -174,6 +223,7 @@ struct Hello {
     fingerprint: u64,
     from: String,
     to: String,
+    terms: Vec<(String, String)>,
 }
 
 async fn raw_peer(
@@ -190,10 +240,11 @@ async fn raw_peer(
         }
     };
     let hello = Hello {
-        protocol: "stormchor/1".into(),
+        protocol: "stormchor/2".into(),
         fingerprint,
         from: format!("{from:?}"),
         to: format!("{to:?}"),
+        terms: Vec::new(),
     };
     let bytes = bincode::DefaultOptions::new()
         .with_fixint_encoding()

@@ -39,6 +39,14 @@ pub enum Command {
         #[command(flatten)]
         args: RunArgs,
     },
+    /// Run one role of a scenario in this process, talking to its peers (each in a
+    /// process of its own, on this host or others) over TCP (docs/processes.md).
+    Role {
+        #[command(flatten)]
+        role: super::processes::RoleArgs,
+        #[command(flatten)]
+        args: RunArgs,
+    },
     /// List the scenarios and workloads.
     List,
     /// Describe a scenario (its diagram and every role's program) or a workload (its operations).
@@ -137,6 +145,9 @@ pub struct RunArgs {
     /// `\startpipeline` does (tpcb, read-only).
     #[arg(long)]
     pub pipeline: bool,
+    /// Run every role of a scenario as a process of its own on loopback.
+    #[arg(long)]
+    pub processes: bool,
     /// Write the report as JSON to this file [env: STORMCHOR_JSON].
     #[arg(long)]
     pub json: Option<PathBuf>,

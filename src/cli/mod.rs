@@ -12,7 +12,8 @@
 //! - [`signals`], SIGINT, SIGTERM, SIGHUP during a run;
 //! - [`catalog`], `list` and `describe`;
 //! - [`validate`], `validate FILE`;
-//! - [`isolation`], `isolation-suite`.
+//! - [`isolation`], `isolation-suite`;
+//! - [`processes`], `role` and `run --processes`: every role a process of its own.
 
 pub mod args;
 pub mod catalog;
@@ -20,6 +21,7 @@ pub use stormchor::config;
 pub mod exit;
 pub mod isolation;
 pub mod output;
+pub mod processes;
 pub mod progress;
 pub mod run;
 pub mod scenario;

@@ -57,9 +57,13 @@ pub fn run(name: &str, args: &RunArgs) -> Result<Verdict, CliError> {
     let stop = Arc::new(AtomicBool::new(false));
     signals::watch(&runtime, stop.clone());
     let outcome = match plan {
-        Plan::Scenario(options) => {
-            runtime.block_on(run_scenario(&settings, &registry, name, options))
-        }
+        Plan::Scenario(options) => runtime.block_on(run_scenario(
+            &settings,
+            &registry,
+            name,
+            options,
+            args.processes,
+        )),
         Plan::Workload(prepared) => runtime.block_on(run_workload(&settings, prepared, &stop)),
     };
     drop(runtime);
@@ -149,6 +153,9 @@ fn workload_flags(name: &str, args: &RunArgs) -> Result<(), CliError> {
     }
     if args.amcheck_each_round {
         return refuse("--amcheck-each-round", "the crash-recovery scenario");
+    }
+    if args.processes {
+        return refuse("--processes", "scenarios");
     }
     if args.discover_schemas.is_some() {
         return refuse("--discover-schemas", "scenarios that discover a schema");

@@ -50,6 +50,7 @@ pub async fn run_scenario(
     registry: &ScenarioRegistry,
     name: &str,
     options: ScenarioOptions,
+    processes: bool,
 ) -> Result<bool, String> {
     let defaults = registry.get(name).map_err(|e| e.to_string())?.defaults();
     // The header names what the scenario has: workers, load phases, rounds.
@@ -71,10 +72,19 @@ pub async fn run_scenario(
             .fault
             .map_or(String::new(), |f| format!(", injecting {}", f.name()))
     );
-    let report = registry
-        .run(name, options)
-        .await
-        .map_err(|e| e.to_string())?;
+    let report = if processes {
+        let scenario = registry.get(name).map_err(|e| e.to_string())?;
+        let mut report = super::processes::launch(scenario, &options).await?;
+        if report.diagram_svg.is_empty() {
+            report.diagram_svg = scenario.svg(&options);
+        }
+        report
+    } else {
+        registry
+            .run(name, options)
+            .await
+            .map_err(|e| e.to_string())?
+    };
     report.print();
     let mut json = report.to_json();
     mark_interrupted(&mut json);

@@ -21,10 +21,24 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
 
 static REQUESTED: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(false)));
+static NOTIFY: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
-/// Asks every load effect of this process to end after its current operation.
+/// Asks every load effect of this process to end after its current operation (and a
+/// launcher to pass the request on to its role processes).
 pub fn request() {
-    REQUESTED.store(true, Ordering::Relaxed);
+    REQUESTED.store(true, Ordering::SeqCst);
+    NOTIFY.notify_waiters();
+}
+
+/// Resolves once an interrupt is requested (at once if it was).
+pub async fn requested_now() {
+    loop {
+        let notified = NOTIFY.notified();
+        if requested() {
+            return;
+        }
+        notified.await;
+    }
 }
 
 /// Forgets an earlier request: load effects started from now on run their full
@@ -35,7 +49,7 @@ pub fn clear() {
 
 /// Whether an interrupt was requested.
 pub fn requested() -> bool {
-    REQUESTED.load(Ordering::Relaxed)
+    REQUESTED.load(Ordering::SeqCst)
 }
 
 /// The flag itself, for load engines that poll an `AtomicBool`.

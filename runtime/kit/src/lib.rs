@@ -14,6 +14,8 @@
 //! - [`Journal`] / [`ScenarioReport`]: what each role records, merged into the report;
 //! - [`Scenario`] / [`KitScenario`] / [`ScenarioRegistry`]: named scenarios with their
 //!   faults and defaults, and [`run_program`], the in-process runner;
+//! - [`process`]: every role in a process of its own: the peers file, one role of a
+//!   scenario over TCP ([`process::run_role`]), the launcher ([`process::launch`]);
 //! - [`interrupt`]: the process's Ctrl-C / SIGTERM request that ends load early.
 //!
 //! # Example
@@ -57,6 +59,7 @@ pub mod effects;
 pub mod interrupt;
 mod journal;
 mod node;
+pub mod process;
 mod report;
 mod scenario;
 pub mod slots;
@@ -68,10 +71,10 @@ pub use journal::{
     PhaseRecord,
 };
 pub use node::{KitRole, KitState, Node};
-pub use report::{Recovery, RoleRecord, ScenarioReport};
+pub use report::{Recovery, RoleRecord, RoleResult, ScenarioReport};
 pub use scenario::{
-    Defaults, Fault, KitScenario, RunFuture, Scenario, ScenarioError, ScenarioOptions,
-    ScenarioRegistry, check_options, run_program,
+    Defaults, Fault, KitScenario, RoleFuture, RunFuture, Scenario, ScenarioError, ScenarioOptions,
+    ScenarioRegistry, check_options, run_deadline, run_program,
 };
 pub use stormchor_choreography::{Program, project_all};
 pub use value::{Carry, Slot, Value, ValueError, Values, encode};

@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use stormchor_runtime::{RunErrorKind, RunReport};
+use stormchor_runtime::{RoleOutcome, RunErrorKind, RunReport};
 
 use crate::journal::{
-    ActionRecord, CheckRecord, EventKind, EventRecord, Figure, LoadSecond, PhaseRecord,
+    ActionRecord, CheckRecord, Entries, EventKind, EventRecord, Figure, LoadSecond, PhaseRecord,
 };
 use crate::node::{KitRole, Node};
 use crate::value::Carry;
@@ -166,6 +166,60 @@ pub struct ScenarioReport {
     pub diagram_svg: String,
 }
 
+/// What one role of a run brings to the report: how it ended and its journal. A role
+/// in a process of its own writes this down (as JSON) for the launcher, which merges
+/// them as the in-process runner merges its roles'.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoleResult {
+    /// The role.
+    pub role: String,
+    /// Whether it ran to its end.
+    pub completed: bool,
+    /// How long it ran.
+    pub elapsed: Duration,
+    /// Why it failed, and in which effect.
+    pub failure: Option<String>,
+    /// The last statements of its SQL log, when it failed on its own (not because a
+    /// peer did) and has one.
+    pub sql_log: Vec<String>,
+    /// Its journal.
+    pub entries: Entries,
+}
+
+impl RoleResult {
+    /// The result of `role` from its outcome in a run.
+    pub fn of<R: KitRole>(role: &R, outcome: &RoleOutcome<R, Carry, Node>) -> RoleResult {
+        let node = outcome.state.as_ref().map(|state| state.data());
+        let failure = outcome.result.as_ref().err();
+        RoleResult {
+            role: format!("{role:?}"),
+            completed: failure.is_none(),
+            elapsed: outcome.elapsed,
+            failure: failure.map(ToString::to_string),
+            // A role that failed only because a peer did has nothing to show.
+            sql_log: match failure {
+                Some(f) if !matches!(f.error.kind(), RunErrorKind::PeerFailed { .. }) => {
+                    node.map(|n| n.sql_log_tail(20)).unwrap_or_default()
+                }
+                _ => Vec::new(),
+            },
+            entries: node.map(|n| n.journal().entries_now()).unwrap_or_default(),
+        }
+    }
+
+    /// A role whose process ended without a result (killed, crashed, never started).
+    pub fn lost(role: impl Into<String>, why: impl Into<String>) -> RoleResult {
+        RoleResult {
+            role: role.into(),
+            completed: false,
+            elapsed: Duration::ZERO,
+            failure: Some(why.into()),
+            sql_log: Vec::new(),
+            entries: Entries::default(),
+        }
+    }
+}
+
 impl ScenarioReport {
     /// Merges the journals of every role of `run` into one report.
     pub fn merge<R: KitRole>(
@@ -173,6 +227,23 @@ impl ScenarioReport {
         seed: u64,
         elapsed: Duration,
         run: &RunReport<R, Carry, Node>,
+        diagram: String,
+    ) -> ScenarioReport {
+        let roles = run
+            .outcomes
+            .iter()
+            .map(|(role, outcome)| RoleResult::of(role, outcome))
+            .collect();
+        ScenarioReport::from_roles(name, seed, elapsed, roles, diagram)
+    }
+
+    /// Merges the results of every role, in role order, into one report: the same
+    /// report whether the roles ran in one process or each in its own.
+    pub fn from_roles(
+        name: &str,
+        seed: u64,
+        elapsed: Duration,
+        results: Vec<RoleResult>,
         diagram: String,
     ) -> ScenarioReport {
         let mut phases = Vec::new();
@@ -183,14 +254,14 @@ impl ScenarioReport {
         let mut actions: BTreeMap<String, ActionRecord> = BTreeMap::new();
         let mut events = Vec::new();
         let mut load = BTreeMap::new();
-        for (role, outcome) in &run.outcomes {
-            let node = outcome.state.as_ref().map(|state| state.data());
-            let entries = node.map(|n| n.journal().entries_now()).unwrap_or_default();
+        let mut completed = true;
+        for result in results {
+            let entries = result.entries;
             let role_phase = entries.phases.last().map(|p| p.phase.clone());
             phases.extend(entries.phases);
             events.extend(entries.events);
             if !entries.load.is_empty() {
-                load.insert(format!("{role:?}"), entries.load);
+                load.insert(result.role.clone(), entries.load);
             }
             for (action, record) in &entries.actions {
                 actions.entry(action.clone()).or_default().add(record);
@@ -204,20 +275,14 @@ impl ScenarioReport {
                     }
                 }
             }
-            let failure = outcome.result.as_ref().err();
+            completed &= result.completed;
             roles.push(RoleRecord {
-                role: format!("{role:?}"),
-                completed: failure.is_none(),
-                elapsed: outcome.elapsed,
+                role: result.role,
+                completed: result.completed,
+                elapsed: result.elapsed,
                 phase: role_phase,
-                failure: failure.map(ToString::to_string),
-                // A role that failed only because a peer did has nothing to show.
-                sql_log: match failure {
-                    Some(f) if !matches!(f.error.kind(), RunErrorKind::PeerFailed { .. }) => {
-                        node.map(|n| n.sql_log_tail(20)).unwrap_or_default()
-                    }
-                    _ => Vec::new(),
-                },
+                failure: result.failure,
+                sql_log: result.sql_log,
             });
         }
         phases.sort_by_key(|p| p.at);
@@ -232,7 +297,7 @@ impl ScenarioReport {
         for (figure, n) in counts {
             figures.insert(figure, json!(n));
         }
-        let success = run.is_success() && checks.iter().all(|c| c.passed);
+        let success = completed && checks.iter().all(|c| c.passed);
         ScenarioReport {
             name: name.to_owned(),
             seed,

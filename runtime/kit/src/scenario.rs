@@ -14,7 +14,8 @@ use thiserror::Error;
 
 use crate::effect::Kit;
 use crate::node::{KitRole, Node};
-use crate::report::ScenarioReport;
+use crate::process::{Placement, ProcessError};
+use crate::report::{RoleResult, ScenarioReport};
 use crate::value::Carry;
 
 /// A fault a scenario injects on purpose, to show that its verifier catches it.
@@ -345,7 +346,28 @@ pub trait Scenario: Send + Sync {
     fn control_frames(&self, options: &ScenarioOptions) -> Result<usize, ScenarioError>;
     /// Runs it.
     fn run(&self, options: ScenarioOptions) -> RunFuture<'_>;
+    /// Its roles for these options, as the report names them (`Worker(0)`), in order.
+    fn roles(&self, options: &ScenarioOptions) -> Result<Vec<String>, ScenarioError>;
+    /// Runs one of its roles in this process, talking to its peers over TCP
+    /// ([`process::run_role`](crate::process::run_role)).
+    fn run_role<'a>(
+        &'a self,
+        options: ScenarioOptions,
+        role: &'a str,
+        placement: Placement,
+    ) -> RoleFuture<'a> {
+        let _ = (options, role, placement);
+        Box::pin(async move {
+            Err(ProcessError::Unsupported {
+                scenario: self.name().to_owned(),
+            })
+        })
+    }
 }
+
+/// A boxed future of one role's run in a process of its own.
+pub type RoleFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<RoleResult, ProcessError>> + Send + 'a>>;
 
 /// A scenario made of a kit program.
 ///
@@ -466,6 +488,46 @@ impl<R: KitRole> Scenario for KitScenario<R> {
             run_program(self.name, &self.program(&options), &options, kit).await
         })
     }
+    fn roles(&self, options: &ScenarioOptions) -> Result<Vec<String>, ScenarioError> {
+        project_all(&self.program(options))
+            .map(|locals| locals.keys().map(|r| format!("{r:?}")).collect())
+            .map_err(|source| ScenarioError::Projection {
+                scenario: self.name.to_owned(),
+                source: Box::new(source),
+            })
+    }
+    fn run_role<'a>(
+        &'a self,
+        options: ScenarioOptions,
+        role: &'a str,
+        placement: Placement,
+    ) -> RoleFuture<'a> {
+        Box::pin(async move {
+            check_options(self, &options)?;
+            let kit = (self.kit)().map_err(|source| ScenarioError::Registry {
+                scenario: self.name.to_owned(),
+                source,
+            })?;
+            crate::process::run_role(
+                self.name,
+                &self.program(&options),
+                &options,
+                kit,
+                role,
+                placement,
+            )
+            .await
+        })
+    }
+}
+
+/// The longest any role of a run with `options` may take: generous, since every wait
+/// in the effects is bounded on its own; this catches the rest.
+pub fn run_deadline(options: &ScenarioOptions) -> Duration {
+    options
+        .duration
+        .saturating_mul(options.rounds.saturating_add(4).saturating_mul(4))
+        .saturating_add(Duration::from_secs(600))
 }
 
 /// Runs a kit program with every role in this process (the in-memory transport),
@@ -484,11 +546,7 @@ pub async fn run_program<R: KitRole>(
     })?;
     let registry = std::sync::Arc::new(kit.into_registry());
     let began = Instant::now();
-    // Generous: every wait in the effects is bounded on its own; this catches the rest.
-    let deadline = options
-        .duration
-        .saturating_mul(options.rounds.saturating_add(4).saturating_mul(4))
-        .saturating_add(Duration::from_secs(600));
+    let deadline = run_deadline(options);
     let run = run_all(
         program,
         |role: R| {

@@ -392,6 +392,48 @@ fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
+/// The address this process's throwaway servers listen on (loopback unless a role in
+/// a process of its own, on a host of its own, says otherwise).
+static SERVER_HOST: Mutex<Option<std::net::IpAddr>> = Mutex::new(None);
+
+/// Makes every throwaway server this process starts from now on listen on `host`
+/// (only there) instead of `127.0.0.1`, and accept clients from the subnets of the
+/// host (`samenet` in `pg_hba.conf`, as trusted as loopback is): a role in a process
+/// of its own on a host of its own calls it with its host's address, so that roles on
+/// other hosts reach its servers.
+///
+/// # Example
+/// ```
+/// use stormchor_runtime::postgres::{server_host, set_server_host};
+///
+/// set_server_host("127.0.0.1".parse().expect("an address"));
+/// assert_eq!(server_host().to_string(), "127.0.0.1");
+/// ```
+pub fn set_server_host(host: std::net::IpAddr) {
+    *SERVER_HOST.lock().unwrap_or_else(PoisonError::into_inner) = Some(host);
+}
+
+/// The address this process's throwaway servers listen on ([`set_server_host`]).
+pub fn server_host() -> std::net::IpAddr {
+    SERVER_HOST
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
+}
+
+/// Lets clients of the host's subnets in (a server that listens on a host's address
+/// for roles on other hosts): appended once to `pg_hba.conf`.
+fn allow_same_networks(data: &Path, run_as: RunAs) -> Result<(), PgError> {
+    const LINES: &str = "\n# stormchor: roles on other hosts of the run's networks\nhost all all samenet trust\nhost replication all samenet trust\n";
+    let path = data.join("pg_hba.conf");
+    let text = fs::read_to_string(&path).map_err(io("cannot read pg_hba.conf"))?;
+    if !text.contains("# stormchor: roles on other hosts") {
+        fs::write(&path, text + LINES).map_err(io("cannot write pg_hba.conf"))?;
+        run_as.own(&path)?;
+    }
+    Ok(())
+}
+
 /// Ports handed to clusters of this process that are still alive: never handed twice.
 static PORTS_IN_USE: Mutex<std::collections::BTreeSet<u16>> =
     Mutex::new(std::collections::BTreeSet::new());
@@ -401,7 +443,7 @@ static PORTS_IN_USE: Mutex<std::collections::BTreeSet<u16>> =
 /// server is down for a restart), that nothing listens on now and that no other
 /// cluster of this process holds. Another process may still take it before the
 /// server binds it: the start then moves to another port (`start_server`).
-fn free_port() -> Result<u16, PgError> {
+fn free_port(host: std::net::IpAddr) -> Result<u16, PgError> {
     use rand::{Rng, SeedableRng};
     let low = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
@@ -421,7 +463,7 @@ fn free_port() -> Result<u16, PgError> {
     for _ in 0..200 {
         let port = if range.is_empty() {
             // No room below the ephemeral range: let the kernel pick.
-            std::net::TcpListener::bind("127.0.0.1:0")
+            std::net::TcpListener::bind((host, 0))
                 .and_then(|l| l.local_addr())
                 .map_err(io("cannot find a free port"))?
                 .port()
@@ -429,7 +471,7 @@ fn free_port() -> Result<u16, PgError> {
             rng.random_range(range.clone())
         };
         let mut in_use = PORTS_IN_USE.lock().unwrap_or_else(PoisonError::into_inner);
-        if in_use.contains(&port) || std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+        if in_use.contains(&port) || std::net::TcpListener::bind((host, port)).is_err() {
             continue;
         }
         in_use.insert(port);
@@ -522,6 +564,8 @@ pub struct PgCluster {
     run_as: RunAs,
     root: Option<TempDir>,
     data: PathBuf,
+    /// The address it listens on.
+    host: std::net::IpAddr,
     port: u16,
     settings: Vec<(String, String)>,
     start_timeout: Duration,
@@ -581,8 +625,12 @@ impl PgCluster {
         data: PathBuf,
         options: &ClusterOptions,
     ) -> Result<Self, PgError> {
+        let host = server_host();
+        if !host.is_loopback() {
+            allow_same_networks(&data, run_as)?;
+        }
         let mut settings = vec![
-            ("listen_addresses".to_owned(), "127.0.0.1".to_owned()),
+            ("listen_addresses".to_owned(), host.to_string()),
             (
                 "unix_socket_directories".to_owned(),
                 root.path().display().to_string(),
@@ -617,9 +665,10 @@ impl PgCluster {
             run_as,
             root: Some(root),
             data,
+            host,
             port: match options.port {
                 Some(port) => port,
-                None => free_port()?,
+                None => free_port(host)?,
             },
             settings,
             start_timeout: options.start_timeout,
@@ -649,8 +698,8 @@ impl PgCluster {
     /// A libpq connection string for `database`.
     pub fn connection_string_for(&self, database: &str) -> String {
         format!(
-            "host=127.0.0.1 port={} user=postgres dbname={database}",
-            self.port
+            "host={} port={} user=postgres dbname={database}",
+            self.host, self.port
         )
     }
 
@@ -696,7 +745,7 @@ impl PgCluster {
                         return Err(PgError::Exited { status, log });
                     }
                     if first_start {
-                        let port = free_port()?;
+                        let port = free_port(self.host)?;
                         if self.port_reserved {
                             release_port(self.port);
                         }
@@ -912,7 +961,7 @@ impl PgCluster {
     /// The arguments that point a client program (`psql`, `pgbench`) at this cluster.
     pub fn client_args(&self) -> Vec<String> {
         vec![
-            "--host=127.0.0.1".to_owned(),
+            format!("--host={}", self.host),
             format!("--port={}", self.port),
             "--username=postgres".to_owned(),
         ]

@@ -38,7 +38,7 @@ pub use cleanup::{
 pub use cluster::BackupInProgress;
 pub use cluster::{
     BaseBackup, ClusterOptions, PgBinaries, PgCluster, PgError, PgTarget, RecoveryTarget, StopMode,
-    WalArchive,
+    WalArchive, server_host, set_server_host,
 };
 pub use connection::{
     DEFAULT_CONNECT_TIMEOUT, connect, connect_problem, connect_raw, connect_timeout, redact,

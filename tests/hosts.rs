@@ -1,0 +1,313 @@
+//! Hosts, simulated: every role of a scenario in a network namespace of its own, with
+//! its own address on a bridge the test makes (and always removes), its servers
+//! listening on that address only, and the roles reaching each other and each other's
+//! servers across namespaces. Needs root and `ip`; without them the tests say why and
+//! skip.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use stormchor::kit::{RoleResult, ScenarioReport};
+
+/// Runs `ip ARGS`; its error output when it fails.
+fn ip(args: &[&str]) -> Result<(), String> {
+    let output = Command::new("ip")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run ip: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
+/// The namespaces, links and bridge of one test, and the role processes started in
+/// them: all removed (the processes killed first) when dropped, whatever happened.
+struct Hosts {
+    bridge: String,
+    namespaces: Vec<String>,
+    links: Vec<String>,
+    children: Vec<Child>,
+}
+
+impl Hosts {
+    /// One namespace per address `10.213.{net}.{2 + i}/24`, on a bridge of its own.
+    fn new(net: u8, count: usize) -> Result<Hosts, String> {
+        let tag = format!("{}{net}", std::process::id() % 100_000);
+        let mut hosts = Hosts {
+            bridge: format!("stb{tag}"),
+            namespaces: Vec::new(),
+            links: Vec::new(),
+            children: Vec::new(),
+        };
+        ip(&["link", "add", &hosts.bridge, "type", "bridge"])?;
+        ip(&["link", "set", &hosts.bridge, "up"])?;
+        for i in 0..count {
+            let namespace = format!("stormchor-{tag}-{i}");
+            ip(&["netns", "add", &namespace])?;
+            hosts.namespaces.push(namespace.clone());
+            let link = format!("stv{tag}{i}");
+            ip(&[
+                "link", "add", &link, "type", "veth", "peer", "name", "eth0", "netns", &namespace,
+            ])?;
+            hosts.links.push(link.clone());
+            ip(&["link", "set", &link, "master", &hosts.bridge])?;
+            ip(&["link", "set", &link, "up"])?;
+            let address = format!("{}/24", Hosts::address(net, i));
+            for args in [
+                vec!["addr", "add", &address, "dev", "eth0"],
+                vec!["link", "set", "eth0", "up"],
+                vec!["link", "set", "lo", "up"],
+            ] {
+                let mut all = vec!["netns", "exec", &namespace, "ip"];
+                all.extend(args);
+                ip(&all)?;
+            }
+        }
+        Ok(hosts)
+    }
+
+    fn address(net: u8, i: usize) -> String {
+        format!("10.213.{net}.{}", 2 + i)
+    }
+
+    /// Starts `program ARGS` in namespace `i`, its output into `log`.
+    fn spawn(
+        &mut self,
+        i: usize,
+        program: &Path,
+        args: &[String],
+        log: &Path,
+    ) -> Result<(), String> {
+        let file = std::fs::File::create(log)
+            .map_err(|e| format!("cannot make {}: {e}", log.display()))?;
+        let err = file.try_clone().map_err(|e| e.to_string())?;
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.namespaces[i]])
+            .arg(program)
+            .args(args)
+            .env_remove("STORMCHOR_TARGET")
+            .env_remove("STORMCHOR_JSON")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(file))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .map_err(|e| format!("cannot start a role in {}: {e}", self.namespaces[i]))?;
+        self.children.push(child);
+        Ok(())
+    }
+}
+
+impl Drop for Hosts {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for namespace in &self.namespaces {
+            if let Err(error) = ip(&["netns", "del", namespace]) {
+                eprintln!("cleanup: {error}");
+            }
+        }
+        for link in &self.links {
+            // Gone with its peer's namespace already, normally.
+            let _ = ip(&["link", "del", link]);
+        }
+        if let Err(error) = ip(&["link", "del", &self.bridge]) {
+            eprintln!("cleanup: {error}");
+        }
+    }
+}
+
+/// The local addresses of the TCP sockets listening in `namespace`.
+fn listening(namespace: &str) -> Vec<String> {
+    let output = Command::new("ip")
+        .args(["netns", "exec", namespace, "ss", "-ltnH"])
+        .output()
+        .expect("ss runs");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(3).map(str::to_owned))
+        .collect()
+}
+
+/// Why namespaces cannot be made here, if they cannot.
+fn cannot_make_namespaces(net: u8) -> Option<String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Some("not root: network namespaces need root".to_owned());
+    }
+    if Command::new("ip")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_err()
+    {
+        return Some("no `ip` command (iproute2)".to_owned());
+    }
+    let probe = format!("stormchor-probe-{}-{net}", std::process::id());
+    match ip(&["netns", "add", &probe]) {
+        Ok(()) => {
+            let _ = ip(&["netns", "del", &probe]);
+            None
+        }
+        Err(error) => Some(format!("cannot make a network namespace: {error}")),
+    }
+}
+
+/// Runs every role of `scenario` in a namespace of its own and merges their results.
+fn run_on_hosts(
+    scenario: &str,
+    roles: &[&str],
+    net: u8,
+    options: &[&str],
+) -> Option<ScenarioReport> {
+    if let Some(why) = cannot_make_namespaces(net) {
+        println!("SKIPPED: {why}");
+        return None;
+    }
+    let mut hosts = Hosts::new(net, roles.len()).expect("the namespaces and the bridge are made");
+    let dir = tempfile::tempdir().expect("dir");
+    let mut peers = String::from("[roles]\n");
+    for (i, role) in roles.iter().enumerate() {
+        peers.push_str(&format!("{role:?} = \"{}:7400\"\n", Hosts::address(net, i)));
+    }
+    // Where each role's servers listen: its own host's address (the default, said
+    // explicitly here for the node roles).
+    peers.push_str("\n[servers]\n");
+    for (i, role) in roles.iter().enumerate() {
+        if ["Primary", "Backup", "Replica"].contains(role) {
+            peers.push_str(&format!("{role} = \"{}\"\n", Hosts::address(net, i)));
+        }
+    }
+    let peers_file = dir.path().join("peers.toml");
+    std::fs::write(&peers_file, &peers).expect("written");
+    let program = PathBuf::from(env!("CARGO_BIN_EXE_stormchor"));
+    let results: Vec<PathBuf> = (0..roles.len())
+        .map(|i| dir.path().join(format!("role-{i}.json")))
+        .collect();
+    let logs: Vec<PathBuf> = (0..roles.len())
+        .map(|i| dir.path().join(format!("role-{i}.log")))
+        .collect();
+    let began = Instant::now();
+    for (i, role) in roles.iter().enumerate() {
+        let mut args: Vec<String> = ["role", scenario, role, "--peers"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        args.push(peers_file.display().to_string());
+        args.extend(["--result".to_owned(), results[i].display().to_string()]);
+        args.extend(options.iter().map(|s| (*s).to_owned()));
+        hosts.spawn(i, &program, &args, &logs[i]).expect("started");
+    }
+    // Every role ends on its own (each wait of a role is bounded); this bound only
+    // keeps a broken run from hanging the suite.
+    let limit = Instant::now() + Duration::from_secs(600);
+    // The first node role's server, once it listens, listens on its host's address
+    // only: every listening socket of that namespace is there (the role's own, and
+    // the server's).
+    let node = roles
+        .iter()
+        .position(|r| *r == "Primary")
+        .expect("a Primary");
+    let host = Hosts::address(net, node);
+    let sockets = loop {
+        let sockets = listening(&hosts.namespaces[node]);
+        if sockets.iter().any(|s| !s.ends_with(":7400")) {
+            break sockets;
+        }
+        assert!(
+            Instant::now() < limit && hosts.children[node].try_wait().expect("waits").is_none(),
+            "the Primary's server never listened: {sockets:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        sockets.iter().all(|s| s.starts_with(&format!("{host}:"))),
+        "the Primary's namespace listens elsewhere than on {host}: {sockets:?}"
+    );
+    let mut outputs = Vec::new();
+    for (i, child) in hosts.children.iter_mut().enumerate() {
+        loop {
+            match child.try_wait().expect("waits") {
+                Some(status) => {
+                    outputs.push((roles[i], status));
+                    break;
+                }
+                None if Instant::now() > limit => panic!("{} did not end in time", roles[i]),
+                None => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+    let mut merged = Vec::new();
+    for (i, (role, status)) in outputs.iter().enumerate() {
+        let log = std::fs::read_to_string(&logs[i]).unwrap_or_default();
+        assert!(status.success(), "{role} ended with {status}:\n{log}");
+        let text = std::fs::read_to_string(&results[i]).expect("a result");
+        merged.push(serde_json::from_str::<RoleResult>(&text).expect("a role's result"));
+    }
+    let report = ScenarioReport::from_roles(scenario, 5, began.elapsed(), merged, String::new());
+    println!("{}", report.render());
+    Some(report)
+}
+
+#[test]
+fn backup_restore_with_every_role_on_its_own_host() {
+    let Some(report) = run_on_hosts(
+        "backup-restore",
+        &["Coordinator", "Primary", "Backup", "Worker(0)"],
+        1,
+        &["--workers", "1", "--duration", "2", "--seed", "5"],
+    ) else {
+        return;
+    };
+    assert!(report.success);
+    let checksums = report
+        .checks
+        .iter()
+        .find(|c| c.name == "checksums at point 0")
+        .expect("compared");
+    assert!(checksums.passed && checksums.summary.ends_with("; 0 differences"));
+    assert!(
+        report
+            .checks
+            .iter()
+            .any(|c| c.name == "pg_verifybackup" && c.passed)
+    );
+    assert!(
+        report
+            .checks
+            .iter()
+            .any(|c| c.name == "Worker(0)'s catalog matches the schema" && c.passed)
+    );
+}
+
+#[test]
+fn failover_with_every_role_on_its_own_host() {
+    let Some(report) = run_on_hosts(
+        "failover",
+        &["Coordinator", "Primary", "Replica", "Worker(0)"],
+        2,
+        &["--workers", "1", "--duration", "2", "--seed", "5"],
+    ) else {
+        return;
+    };
+    assert!(report.success);
+    assert_eq!(
+        report.figures.get("promotions"),
+        Some(&serde_json::json!(1))
+    );
+    assert!(report.figures.get("acknowledged").and_then(|v| v.as_u64()) > Some(0));
+    assert_eq!(
+        report.figures.get("acknowledged"),
+        report.figures.get("found")
+    );
+    assert!(report.checks.iter().all(|c| c.passed));
+}
