@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use stormchor::kit::process::{self, ProcessError};
 use stormchor::kit::{ScenarioReport, interrupt};
-use stormchor::runtime::postgres::{first_signal, remove_all_clusters_now};
+use stormchor::runtime::postgres::{Schemas, first_signal, remove_all_clusters_now};
 use stormchor::scenarios::{Scenario, ScenarioOptions};
 
 /// What `stormchor role` takes besides the scenario options.
@@ -97,18 +97,23 @@ pub fn role(scenario: &dyn Scenario, options: ScenarioOptions, args: &RoleArgs) 
     }
 }
 
-/// The flags that give a role process exactly `options`.
+/// The flags that give a role process exactly `options` (a value a scenario does not
+/// have, zero workers, rounds or load time, is left out: the role's defaults are the
+/// same zero).
 fn option_args(options: &ScenarioOptions) -> Vec<String> {
-    let mut args = vec![
-        "--workers".to_owned(),
-        options.workers.to_string(),
-        "--duration".to_owned(),
-        options.duration.as_secs().max(1).to_string(),
-        "--rounds".to_owned(),
-        options.rounds.to_string(),
-        "--seed".to_owned(),
-        options.seed.to_string(),
-    ];
+    let mut args = vec!["--seed".to_owned(), options.seed.to_string()];
+    if options.workers > 0 {
+        args.extend(["--workers".to_owned(), options.workers.to_string()]);
+    }
+    if !options.duration.is_zero() {
+        args.extend([
+            "--duration".to_owned(),
+            options.duration.as_secs().max(1).to_string(),
+        ]);
+    }
+    if options.rounds > 0 {
+        args.extend(["--rounds".to_owned(), options.rounds.to_string()]);
+    }
     if let Some(fault) = options.fault {
         args.extend(["--inject".to_owned(), fault.name().to_owned()]);
     }
@@ -120,6 +125,16 @@ fn option_args(options: &ScenarioOptions) -> Vec<String> {
     }
     if options.touch_user_tables {
         args.push("--on-user-tables".to_owned());
+    }
+    if options.amcheck_each_round {
+        args.push("--amcheck-each-round".to_owned());
+    }
+    if let Some(schemas) = &options.discover_schemas {
+        let list = match schemas {
+            Schemas::AllUser => "all".to_owned(),
+            Schemas::Named(names) => names.join(","),
+        };
+        args.extend(["--discover-schemas".to_owned(), list]);
     }
     args
 }
