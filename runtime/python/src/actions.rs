@@ -15,7 +15,7 @@
 //! runtime's threads never wait for Python.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -25,78 +25,18 @@ use pyo3::types::PyDict;
 use rand::Rng;
 use stormchor_runtime::postgres::{
     Action, ActionContext, ActionError as RustActionError, ActionErrorKind, ActionRegistry,
-    Catalog, SqlError as RustSqlError, TableKind, WorkLimit, WorkerConfig, run_worker,
+    Catalog, TableKind, WorkLimit, WorkerConfig, run_worker,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
+use crate::connection::{Connection, Request, as_sql_error, serve};
 use crate::effect::traceback;
-use crate::errors::{ActionError, SqlError, text};
+use crate::errors::{ActionError, text};
 use crate::role::type_name;
 use crate::rt::runtime;
 
-/// A statement for the worker's session and where its outcome goes.
-type Request = (
-    String,
-    oneshot::Sender<Result<Vec<Vec<Option<String>>>, RustSqlError>>,
-);
-
-/// A failed statement as the Python exception `SqlError`, with its `sqlstate`
-/// (None: the connection broke) and `message`.
-pub(crate) fn sql_error(error: &RustSqlError) -> PyErr {
-    Python::with_gil(|py| {
-        let err = SqlError::new_err(error.to_string());
-        let value = err.value(py);
-        let set = value
-            .setattr("sqlstate", error.sqlstate.clone())
-            .and_then(|()| value.setattr("message", error.message.clone()));
-        match set {
-            Ok(()) => err,
-            Err(e) => e,
-        }
-    })
-}
-
 fn action_error(error: RustActionError) -> PyErr {
     text::<ActionError>(error)
-}
-
-/// The connection a Python action is given: `conn.execute(sql)` returns the rows
-/// of the last result, each a list of text values (None for NULL).
-#[pyclass(module = "stormchor", frozen)]
-pub(crate) struct Connection {
-    requests: Mutex<Option<mpsc::Sender<Request>>>,
-}
-
-#[pymethods]
-impl Connection {
-    /// Runs one or more statements on the worker's session; a failing one raises
-    /// SqlError.
-    fn execute(&self, py: Python<'_>, sql: String) -> PyResult<Vec<Vec<Option<String>>>> {
-        let requests = self
-            .requests
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-            .ok_or_else(|| {
-                text::<ActionError>("this connection belongs to an action that has ended")
-            })?;
-        let outcome = py.allow_threads(move || {
-            let (reply, answer) = oneshot::channel();
-            requests.blocking_send((sql, reply)).ok()?;
-            answer.blocking_recv().ok()
-        });
-        match outcome {
-            Some(Ok(rows)) => Ok(rows),
-            Some(Err(error)) => Err(sql_error(&error)),
-            None => Err(text::<ActionError>(
-                "the worker stopped before the statement ran",
-            )),
-        }
-    }
-
-    fn __repr__(&self) -> String {
-        "Connection()".to_owned()
-    }
 }
 
 /// A table handed to a Python action: its name, kind and columns.
@@ -118,34 +58,15 @@ fn call_action(
     table: Option<TableInfo>,
 ) -> Result<(), RustActionError> {
     Python::with_gil(|py| {
-        let raised = |error: PyErr| {
-            if error.is_instance_of::<SqlError>(py) {
-                let value = error.value(py);
-                let sqlstate = value
-                    .getattr("sqlstate")
-                    .and_then(|s| s.extract::<Option<String>>())
-                    .unwrap_or(None);
-                let message = value
-                    .getattr("message")
-                    .and_then(|m| m.extract::<String>())
-                    .unwrap_or_else(|_| error.to_string());
-                return RustActionError {
-                    action: String::new(),
-                    kind: ActionErrorKind::Sql(RustSqlError { sqlstate, message }),
-                };
-            }
-            RustActionError {
-                action: String::new(),
-                kind: ActionErrorKind::Raised(traceback(py, &error)),
-            }
+        let raised = |error: PyErr| RustActionError {
+            action: String::new(),
+            kind: match as_sql_error(py, &error) {
+                Some(sql) => ActionErrorKind::Sql(sql),
+                None => ActionErrorKind::Raised(traceback(py, &error)),
+            },
         };
         let run = || -> PyResult<()> {
-            let connection = Py::new(
-                py,
-                Connection {
-                    requests: Mutex::new(Some(requests)),
-                },
-            )?;
+            let connection = Py::new(py, Connection::new(requests))?;
             let rng = py.import("random")?.getattr("Random")?.call1((seed,))?;
             let table = match table {
                 None => py.None(),
@@ -159,12 +80,7 @@ fn call_action(
             };
             let outcome = callable.call1(py, (connection.clone_ref(py), rng, table));
             // The connection ends with the action, whoever kept a reference to it.
-            connection
-                .get()
-                .requests
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
+            connection.get().close();
             outcome.map(drop)
         };
         run().map_err(raised)
@@ -197,23 +113,20 @@ impl Action for PyAction {
                             .collect(),
                     })
             };
-            let (requests, mut incoming) = mpsc::channel::<Request>(1);
+            let (requests, incoming) = mpsc::channel::<Request>(1);
             let callable = self.callable.clone();
-            let mut call =
+            let call =
                 tokio::task::spawn_blocking(move || call_action(&callable, requests, seed, table));
-            loop {
-                tokio::select! {
-                    Some((statement, reply)) = incoming.recv() => {
-                        let _ = reply.send(sql.run(&statement).await.map(|(rows, _)| rows));
-                    }
-                    joined = &mut call => {
-                        return joined.unwrap_or_else(|e| Err(RustActionError {
-                            action: String::new(),
-                            kind: ActionErrorKind::Raised(format!("the Python action did not finish: {e}")),
-                        }));
-                    }
-                }
-            }
+            let served = serve(call, incoming, |statement| async move {
+                sql.run(&statement).await.map(|(rows, _)| rows)
+            })
+            .await;
+            served.unwrap_or_else(|e| {
+                Err(RustActionError {
+                    action: String::new(),
+                    kind: ActionErrorKind::Raised(format!("the Python action did not finish: {e}")),
+                })
+            })
         })
     }
 }

@@ -258,7 +258,7 @@ impl Context {
                         .run(&sql)
                         .await
                         .map(|(rows, _)| rows)
-                        .map_err(|e| crate::actions::sql_error(&e))
+                        .map_err(|e| crate::connection::sql_error(&e))
                 })
                 .await;
                 rows.unwrap_or_else(|_| {

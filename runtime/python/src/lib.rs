@@ -11,12 +11,17 @@
 //! - [`kit`]: the Python handlers registered beside the kit's effects;
 //! - [`actions`]: the action registry (StormWeaver's vocabulary), Python actions, the
 //!   stress mix;
+//! - [`connection`]: the connection Python callables are given, served by the
+//!   task that owns the real one;
+//! - [`workload`]: workloads written in Python, run by the Rust load runner, and
+//!   the Rust reference workloads they are measured against;
 //! - [`cluster`]: throwaway PostgreSQL clusters;
 //! - [`rt`]: the tokio runtime every blocking call runs on, with the GIL released,
 //!   and the interner of names.
 
 mod actions;
 mod cluster;
+mod connection;
 mod effect;
 mod errors;
 mod kit;
@@ -24,6 +29,7 @@ mod program;
 mod role;
 mod rt;
 mod slot;
+mod workload;
 
 use pyo3::prelude::*;
 
@@ -41,10 +47,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<kit::PyKit>()?;
     m.add_class::<actions::PyActionRegistry>()?;
     m.add_class::<actions::PyActionEntry>()?;
-    m.add_class::<actions::Connection>()?;
+    m.add_class::<connection::Connection>()?;
     m.add_class::<cluster::PyCluster>()?;
     effect::add(m)?;
     slot::add(m)?;
     actions::add(m)?;
+    workload::add(m)?;
     Ok(())
 }

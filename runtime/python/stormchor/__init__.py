@@ -28,6 +28,8 @@ from ._native import (
     StormchorError,
     default_registry,
     effect,
+    reference_load,
+    run_workload,
     kit as _kit,
     slots as _slots,
 )
@@ -53,6 +55,41 @@ class Kit(_NativeKit):
         return register
 
 
+class Workload:
+    """A workload written in Python (StormDB's plugin interface), run by the Rust
+    load runner with ``run_workload(workload, connection, ...)``.
+
+    Set ``operations`` to ``{name: weight}`` and write one method per operation,
+    ``name(self, conn, rng)``: ``conn.execute(sql)`` runs on the client's own
+    connection, ``rng`` is a ``random.Random`` seeded from the client's stream.
+    Override ``setup(conn)`` / ``cleanup(conn)`` (run once, on a connection of
+    their own), ``configure(section)`` (a dict, given as ``config=``) and
+    ``metrics()`` (figures of the workload's own) as needed.
+    """
+
+    name = None
+    version = "0"
+    description = ""
+    operations = {}
+
+    def configure(self, section):
+        """Reads the workload's own settings; unknown keys should raise."""
+        if section:
+            raise ValueError(
+                f"workload {self.name or type(self).__name__}: unknown keys {sorted(section)}"
+            )
+
+    def setup(self, conn):
+        """Creates the schema and loads the data."""
+
+    def cleanup(self, conn):
+        """Removes what setup made."""
+
+    def metrics(self):
+        """Figures of the workload's own, for the report."""
+        return {}
+
+
 __all__ = [
     "ActionEntry",
     "ActionError",
@@ -75,7 +112,10 @@ __all__ = [
     "SlotError",
     "SqlError",
     "StormchorError",
+    "Workload",
     "default_registry",
+    "reference_load",
+    "run_workload",
     "effect",
     "kit",
     "slots",

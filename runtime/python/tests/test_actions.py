@@ -147,7 +147,7 @@ def test_a_sql_error_reaches_python_with_its_sqlstate(cluster):
 def test_a_connection_kept_after_its_action_is_refused(cluster):
     kept = []
     only([("keep", 1, lambda conn, rng, table: kept.append(conn))]).run(cluster.connection, actions=1)
-    with pytest.raises(sc.ActionError, match="belongs to an action that has ended"):
+    with pytest.raises(sc.ActionError, match="this connection belongs to a call that has ended"):
         kept[0].execute("SELECT 1")
 
 
