@@ -56,6 +56,12 @@ create_exception!(
 );
 create_exception!(
     stormchor,
+    ConfigError,
+    StormchorError,
+    "A bad config file or STORMCHOR_* variable."
+);
+create_exception!(
+    stormchor,
     SlotError,
     StormchorError,
     "A slot's value is missing, or is not of the slot's kind."
@@ -72,6 +78,7 @@ pub(crate) fn add(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ScenarioError", py.get_type::<ScenarioError>())?;
     m.add("ClusterError", py.get_type::<ClusterError>())?;
     m.add("SlotError", py.get_type::<SlotError>())?;
+    m.add("ConfigError", py.get_type::<ConfigError>())?;
     Ok(())
 }
 

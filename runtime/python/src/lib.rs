@@ -15,12 +15,15 @@
 //!   task that owns the real one;
 //! - [`workload`]: workloads written in Python, run by the Rust load runner, and
 //!   the Rust reference workloads they are measured against;
+//! - [`config`]: the command's configuration (flags > `STORMCHOR_*` > file >
+//!   default), resolved by the command's own code;
 //! - [`cluster`]: throwaway PostgreSQL clusters;
 //! - [`rt`]: the tokio runtime every blocking call runs on, with the GIL released,
 //!   and the interner of names.
 
 mod actions;
 mod cluster;
+mod config;
 mod connection;
 mod effect;
 mod errors;
@@ -53,5 +56,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     slot::add(m)?;
     actions::add(m)?;
     workload::add(m)?;
+    config::add(m)?;
     Ok(())
 }
