@@ -136,7 +136,7 @@ impl Action for PyAction {
 #[pyclass(name = "ActionRegistry", module = "stormchor")]
 #[derive(Clone, Default)]
 pub(crate) struct PyActionRegistry {
-    inner: ActionRegistry,
+    pub(crate) inner: ActionRegistry,
 }
 
 #[pymethods]

@@ -574,15 +574,31 @@ fn discover(on: PySlot, into: Option<PySlot>) -> PyResult<PyEffectObj> {
     kit_effect(effect, into, Some(Kind::Int))
 }
 
-/// The kit's `StressLoad(on, seconds)`: the default action mix.
+/// The kit's `StressLoad(on, seconds)`: the node's default action mix, or the
+/// actions of `registry` (an ActionRegistry, copied now: later changes to it do not
+/// reach the program).
 #[pyfunction(name = "StressLoad")]
-#[pyo3(signature = (on, seconds, *, into = None))]
-fn stress_load(on: PySlot, seconds: f64, into: Option<PySlot>) -> PyResult<PyEffectObj> {
-    let effect = StressLoad {
-        on: server_slot(&on, "StressLoad's on=")?,
-        duration: self::seconds(seconds, "StressLoad's seconds")?,
-    };
-    kit_effect(effect, into, Some(Kind::Int))
+#[pyo3(signature = (on, seconds, *, into = None, registry = None))]
+fn stress_load(
+    on: PySlot,
+    seconds: f64,
+    into: Option<PySlot>,
+    registry: Option<PyRef<'_, crate::actions::PyActionRegistry>>,
+) -> PyResult<PyEffectObj> {
+    let on = server_slot(&on, "StressLoad's on=")?;
+    let duration = self::seconds(seconds, "StressLoad's seconds")?;
+    match registry {
+        None => kit_effect(StressLoad { on, duration }, into, Some(Kind::Int)),
+        Some(registry) => kit_effect(
+            crate::stress::StressWith {
+                on,
+                duration,
+                registry: registry.inner.clone(),
+            },
+            into,
+            Some(Kind::Int),
+        ),
+    }
 }
 
 /// The kit's `RecordPoint(on)`: a point (LSN and checksums) on the server.

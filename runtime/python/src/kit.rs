@@ -76,5 +76,7 @@ pub(crate) fn registry(handlers: Handlers) -> PyResult<stormchor_kit::Kit<Role>>
             Box::pin(async move { run_python(&handlers, state.data(), effect).await })
         })
         .map_err(text::<RegistryError>)?;
+    stormchor_kit::register::<crate::stress::StressWith, Role>(kit.registry_mut())
+        .map_err(text::<RegistryError>)?;
     Ok(kit)
 }

@@ -17,6 +17,7 @@
 //!   the Rust reference workloads they are measured against;
 //! - [`config`]: the command's configuration (flags > `STORMCHOR_*` > file >
 //!   default), resolved by the command's own code;
+//! - [`stress`]: the kit's stress load with an action registry from Python;
 //! - [`cluster`]: throwaway PostgreSQL clusters;
 //! - [`rt`]: the tokio runtime every blocking call runs on, with the GIL released,
 //!   and the interner of names.
@@ -32,6 +33,7 @@ mod program;
 mod role;
 mod rt;
 mod slot;
+mod stress;
 mod workload;
 
 use pyo3::prelude::*;

@@ -192,3 +192,33 @@ def test_the_stress_mix_for_a_while(cluster):
     assert all(r["runs"] > 0 for r in reports)
     ok = sum(a["ok"] for r in reports for a in r["actions"].values())
     assert ok > 0
+
+
+def test_the_stress_mix_with_a_python_registry_inside_a_kit_program():
+    node, workers = sc.Role("Node"), sc.Family("Worker", 2)
+    ran = []
+
+    def marker(conn, rng, table):
+        conn.execute("SELECT 1")
+        ran.append(1)
+
+    mix = sc.ActionRegistry()
+    mix.insert_sql("create", 1, "CREATE TABLE IF NOT EXISTS py_mix (v int)")
+    mix.insert_table_sql("analyze_table", 1, "ANALYZE {table}")
+    mix.insert("marker", 2, marker)
+    program = (
+        sc.Program()
+        .role(node)
+        .family(workers)
+        .ext(sc.kit.StartServer(into=sc.slots.PRIMARY), at=node)
+        .broadcast(node, workers, sc.slots.PRIMARY)
+        .ext(sc.kit.StressLoad(sc.slots.PRIMARY, 1.0, registry=mix), at=workers)
+    )
+    mix.remove("marker")  # the program holds its own copy
+    report = program.run()
+    assert report.success, report.text
+    actions = report.json["actions"]
+    assert set(actions) <= {"create", "analyze_table", "marker"}
+    assert actions["marker"]["ok"] == len(ran) > 0
+    assert actions["create"]["ok"] > 0
+    assert "StressLoad" in report.json["diagram"]
