@@ -70,6 +70,7 @@ pub(crate) struct PyEffect {
     pub(crate) name: &'static str,
     pub(crate) params: String,
     pub(crate) reads: Vec<SlotSpec>,
+    pub(crate) each: Vec<SlotSpec>,
     pub(crate) into: Option<SlotSpec>,
     pub(crate) ordered: bool,
 }
@@ -83,6 +84,10 @@ impl fmt::Debug for PyEffect {
         if !self.reads.is_empty() {
             let names: Vec<&str> = self.reads.iter().map(|s| s.name).collect();
             write!(f, " reads {}", names.join(", "))?;
+        }
+        if !self.each.is_empty() {
+            let names: Vec<&str> = self.each.iter().map(|s| s.name).collect();
+            write!(f, " reads each {}", names.join(", "))?;
         }
         if let Some(into) = &self.into {
             write!(f, " => {}", into.name)?;
@@ -138,6 +143,7 @@ pub(crate) struct Context {
     index: Option<u16>,
     params: Py<PyAny>,
     inputs: HashMap<&'static str, Py<PyAny>>,
+    each: HashMap<&'static str, Py<PyAny>>,
     journal: Mutex<Vec<Entry>>,
     handle: tokio::runtime::Handle,
 }
@@ -187,6 +193,20 @@ impl Context {
                     } else {
                         known.join(", ")
                     }
+                ))
+            })
+    }
+
+    /// The latest value of a slot in `each=` from every role that sent one: a dict
+    /// `{role: value}`, in role order.
+    fn each(&self, py: Python<'_>, slot: PyRef<'_, PySlot>) -> PyResult<Py<PyAny>> {
+        self.each
+            .get(slot.0.name)
+            .map(|v| v.clone_ref(py))
+            .ok_or_else(|| {
+                PyKeyError::new_err(format!(
+                    "the effect does not read slot `{}` from each sender; add it to each=[...]",
+                    slot.0.name
                 ))
             })
     }
@@ -307,6 +327,7 @@ fn call_handler(
     role: String,
     index: Option<u16>,
     inputs: Vec<(&'static str, String)>,
+    each: Vec<(&'static str, Vec<(String, String)>)>,
     handle: tokio::runtime::Handle,
 ) -> Result<(Option<String>, Vec<Entry>), EffectFailure> {
     Python::with_gil(|py| {
@@ -322,6 +343,15 @@ fn call_handler(
         for (name, json) in inputs {
             values.insert(name, json_loads(py, &json).map_err(fail)?.unbind());
         }
+        let mut senders = HashMap::new();
+        for (name, list) in each {
+            let dict = PyDict::new(py);
+            for (from, json) in list {
+                dict.set_item(from, json_loads(py, &json).map_err(fail)?)
+                    .map_err(fail)?;
+            }
+            senders.insert(name, dict.into_any().unbind());
+        }
         let context = Py::new(
             py,
             Context {
@@ -329,6 +359,7 @@ fn call_handler(
                 index,
                 params,
                 inputs: values,
+                each: senders,
                 journal: Mutex::new(Vec::new()),
                 handle,
             },
@@ -377,12 +408,19 @@ pub(crate) async fn run_python(
             .map_err(EffectFailure::permanent)?;
         inputs.push((slot.name, json));
     }
+    let mut each = Vec::new();
+    for slot in &effect.each {
+        let list = slot
+            .read_each_json(node.values())
+            .map_err(EffectFailure::permanent)?;
+        each.push((slot.name, list));
+    }
     let role = node.role().to_owned();
     let index = node.member();
     let handle = tokio::runtime::Handle::current();
     let call = effect.clone();
     let (output, journal) = tokio::task::spawn_blocking(move || {
-        call_handler(&handler, &call, role, index, inputs, handle)
+        call_handler(&handler, &call, role, index, inputs, each, handle)
     })
     .await
     .map_err(|e| {
@@ -416,7 +454,7 @@ pub(crate) async fn run_python(
     }
 }
 
-fn slot_list(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<SlotSpec>> {
+fn slot_list(obj: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Vec<SlotSpec>> {
     let Some(obj) = obj else {
         return Ok(Vec::new());
     };
@@ -424,22 +462,26 @@ fn slot_list(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<SlotSpec>> {
     for item in obj.try_iter()? {
         let item = item?;
         let slot = item.extract::<PySlot>().map_err(|_| {
-            PyTypeError::new_err(format!("reads= takes slots, not {}", type_name(&item)))
+            PyTypeError::new_err(format!("{what} takes slots, not {}", type_name(&item)))
         })?;
         slots.push(slot.0);
     }
     Ok(slots)
 }
 
-/// `effect(name, params=None, *, reads=(), into=None, ordered=True)`: a Python
-/// effect, carried out by the handler registered under `name` in a `Kit`.
+/// `effect(name, params=None, *, reads=(), each=(), into=None, ordered=True)`: a
+/// Python effect, carried out by the handler registered under `name` in a `Kit`.
+/// `reads`: slots whose latest value the handler reads (`ctx[slot]`); `each`: slots
+/// whose latest value from every sender it reads (`ctx.each(slot)`).
 #[pyfunction]
-#[pyo3(signature = (name, params = None, *, reads = None, into = None, ordered = true))]
+#[pyo3(signature = (name, params = None, *, reads = None, each = None, into = None, ordered = true))]
+#[allow(clippy::too_many_arguments)]
 fn effect(
     py: Python<'_>,
     name: &str,
     params: Option<&Bound<'_, PyAny>>,
     reads: Option<&Bound<'_, PyAny>>,
+    each: Option<&Bound<'_, PyAny>>,
     into: Option<PySlot>,
     ordered: bool,
 ) -> PyResult<PyEffectObj> {
@@ -465,7 +507,8 @@ fn effect(
     let effect = PyEffect {
         name: intern(name),
         params,
-        reads: slot_list(reads)?,
+        reads: slot_list(reads, "reads=")?,
+        each: slot_list(each, "each=")?,
         into: into.map(|s| s.0),
         ordered,
     };

@@ -105,6 +105,36 @@ impl SlotSpec {
         }
     }
 
+    /// The latest value of the slot from each role that sent one, as JSON, in
+    /// role-name order.
+    pub(crate) fn read_each_json(&self, values: &Values) -> Result<Vec<(String, String)>, String> {
+        fn each<T: stormchor_kit::Value + Serialize>(
+            values: &Values,
+            name: &'static str,
+        ) -> Result<Vec<(String, String)>, String> {
+            values
+                .from_each(Slot::<T>::new(name))
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|(from, v)| Ok((from, to_json(&v)?)))
+                .collect()
+        }
+        let name = self.name;
+        match self.kind {
+            Kind::Json => Ok(values
+                .from_each(Slot::<PyJson>::new(name))
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|(from, v)| (from, v.0))
+                .collect()),
+            Kind::Str => each::<String>(values, name),
+            Kind::Int => each::<u64>(values, name),
+            Kind::Server => each::<ServerInfo>(values, name),
+            Kind::Checksums => each::<Checksums>(values, name),
+            Kind::Point => each::<Point>(values, name),
+        }
+    }
+
     /// Keeps `json` as the role's own value of the slot, as the slot's type.
     pub(crate) fn write_json(&self, values: &Values, json: &str) -> Result<(), String> {
         let name = self.name;

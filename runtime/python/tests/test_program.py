@@ -134,6 +134,7 @@ def test_python_effects_pass_values_between_roles_in_memory():
     def total(ctx):
         got = ctx[ROWS]
         ctx.figure("last", got)
+        ctx.figure("each", ctx.each(ROWS))
         ctx.check("rows arrived", got["rows"] > 0, f"{got}")
         return None
 
@@ -143,7 +144,7 @@ def test_python_effects_pass_values_between_roles_in_memory():
         .family(WORKERS)
         .ext(sc.effect("produce", {"factor": 3}, into=ROWS), at=WORKERS)
         .gather(WORKERS, COORD, ROWS)
-        .ext(sc.effect("total", reads=[ROWS]), at=COORD)
+        .ext(sc.effect("total", reads=[ROWS], each=[ROWS]), at=COORD)
     )
     report = program.run(kit)
     assert report.success, report.text
@@ -152,6 +153,10 @@ def test_python_effects_pass_values_between_roles_in_memory():
     # The coordinator read the latest value received: the last member's.
     assert report.json["figures"]["last"] == {"worker": 2, "rows": 30, "factor": 3}
     assert report.json["figures"]["produced"] == 3
+    # And every member's, by sender.
+    assert report.json["figures"]["each"] == {
+        f"Worker[{k}]": {"worker": k, "rows": 10 * (k + 1), "factor": 3} for k in range(3)
+    }
 
 
 def test_a_value_of_the_wrong_kind_fails_the_effect():
@@ -161,6 +166,17 @@ def test_a_value_of_the_wrong_kind_fails_the_effect():
     report = program.run(kit)
     assert not report.success
     assert "the value for slot `n` is not a int value" in report.failures[0]
+
+
+def test_reading_each_of_a_slot_not_declared_is_a_key_error_in_the_report():
+    kit = sc.Kit()
+    kit.register("peek", lambda ctx: ctx.each(ROWS))
+    report = sc.Program().role(COORD).ext(sc.effect("peek", reads=[ROWS]), at=COORD).run(kit)
+    assert not report.success
+    # reads= names it, but a missing value fails first: the role holds none.
+    assert "role Coordinator holds no value `rows`" in report.failures[0]
+    report = sc.Program().role(COORD).ext(sc.effect("peek"), at=COORD).run(kit)
+    assert "does not read slot `rows` from each sender" in report.failures[0]
 
 
 def test_reading_a_slot_not_declared_is_a_key_error_in_the_report():
