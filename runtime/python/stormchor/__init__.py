@@ -38,8 +38,13 @@ from ._native import (
 )
 from ._native import Kit as _NativeKit
 
+import sys as _sys
+
 kit = _kit
 slots = _slots
+# `import stormchor.kit` and `from stormchor.slots import PRIMARY` work too.
+_sys.modules[__name__ + ".kit"] = kit
+_sys.modules[__name__ + ".slots"] = slots
 
 
 class Kit(_NativeKit):

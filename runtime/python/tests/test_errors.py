@@ -89,3 +89,11 @@ def test_a_handler_that_succeeds_does_not_fail():
     kit.register("boom", lambda ctx: None)
     report = sc.Program().roles([A, B]).ext(sc.effect("boom"), at=A).send(A, B, "after").run(kit)
     assert report.success, report.failures
+
+
+def test_the_submodules_import():
+    import stormchor.kit
+    from stormchor.slots import PRIMARY
+
+    assert stormchor.kit.Phase("x").name == "Phase"
+    assert PRIMARY.kind == "server"

@@ -246,3 +246,41 @@ def test_a_failing_check_fails_the_run():
     report = sc.Program().role(COORD).ext(sc.effect("judge"), at=COORD).run(kit)
     assert not report.success and report.failures == []
     assert report.json["checks"][0]["summary"] == "it does not"
+
+
+PORT = sc.Slot("port", kind="str")
+
+
+def test_a_run_on_a_target_uses_that_server_in_a_schema_of_its_own(cluster):
+    node = sc.Role("Node")
+    program = (
+        sc.Program()
+        .role(node)
+        .ext(sc.kit.StartServer(into=PRIMARY, target=True), at=node)
+        .ext(sc.kit.Query(PRIMARY, "CREATE TABLE run_made (v int); SHOW port", into=PORT), at=node)
+        .ext(sc.effect("look", reads=[PRIMARY, PORT]), at=node)
+    )
+    kit = sc.Kit()
+
+    @kit.handler("look")
+    def look(ctx):
+        server = ctx[PRIMARY]
+        ctx.check("the target is not ours to control", server["controlled"] is False)
+        ctx.figure("port", ctx[PORT])
+
+    report = program.run(kit, target=cluster.connection)
+    assert report.success, report.text
+    assert f"port={report.json['figures']['port']}" in cluster.connection
+    # The run's schema, and the table in it, are gone; the user's schema is untouched.
+    seen = []
+    probe = sc.ActionRegistry()
+    probe.insert("probe", 1, lambda conn, rng, table: seen.append(
+        conn.execute("SELECT count(*) FROM pg_class WHERE relname = 'run_made'")))
+    probe.run(cluster.connection, actions=1)
+    assert seen == [[["0"]]]
+    # Without target=True, StartServer is a server the program controls: on a run
+    # with a target the kit refuses it, saying why.
+    controlled = sc.Program().role(node).ext(sc.kit.StartServer(into=PRIMARY), at=node)
+    report = controlled.run(kit, target=cluster.connection)
+    assert not report.success
+    assert "needs control of the server process" in report.failures[0]
