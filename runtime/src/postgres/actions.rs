@@ -35,6 +35,9 @@ pub enum ActionErrorKind {
     NoTarget(String),
     /// The registry was asked for something it cannot do.
     Registry(String),
+    /// The action failed by an error of its own rather than a statement's (a Python
+    /// action that raised: the text is its traceback).
+    Raised(String),
 }
 
 impl ActionError {
@@ -68,6 +71,7 @@ impl fmt::Display for ActionError {
             ActionErrorKind::Sql(error) => write!(f, "{error}"),
             ActionErrorKind::NoTarget(what) => write!(f, "nothing to act on: {what}"),
             ActionErrorKind::Registry(what) => write!(f, "{what}"),
+            ActionErrorKind::Raised(what) => write!(f, "{what}"),
         }
     }
 }

@@ -186,6 +186,7 @@ pub async fn run_worker(
                         .unwrap_or_else(|| "connection".to_owned()),
                     ActionErrorKind::NoTarget(_) => "no target".to_owned(),
                     ActionErrorKind::Registry(_) => "registry".to_owned(),
+                    ActionErrorKind::Raised(_) => "raised".to_owned(),
                 };
                 *stats.errors.entry(key).or_insert(0) += 1;
                 if error.is_connection_lost() || session.is_closed() {

@@ -85,6 +85,10 @@ impl WorkloadSession for StressSession {
                             sqlstate: Some("registry".to_owned()),
                             message,
                         },
+                        ActionErrorKind::Raised(_) => SqlError {
+                            sqlstate: Some("raised".to_owned()),
+                            message,
+                        },
                     })
                 }
             }

@@ -1,0 +1,701 @@
+//! Effects from Python: the kit's effects built with Python arguments, and
+//! Python-defined effects whose handler is a Python callable.
+//!
+//! A Python effect's handler runs on tokio's blocking pool with the GIL taken
+//! there, never on a runtime worker: a slow handler slows its own role only. It is
+//! given a [`Context`]: the role, the effect's parameters, the values of the slots it
+//! reads (read before the call), and a journal to record checks and figures in
+//! (applied after it). What it returns becomes the value of its `into` slot. An
+//! exception fails the effect; its traceback is the failure's text, in the report.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use stormchor_choreography::{At, Extension, ExtensionEffect};
+use stormchor_kit::effects::{
+    Discover, KillServer, Phase, Query, RecordPoint, RestartServer, StartServer, StressLoad,
+    TableChecksums, ValidateCatalog,
+};
+use stormchor_kit::{DbEffect, Node};
+use stormchor_runtime::EffectFailure;
+
+use crate::errors::SlotError;
+use crate::kit::Handlers;
+use crate::role::{Role, roles_arg, type_name};
+use crate::rt::intern;
+use crate::slot::{Kind, PySlot, SlotSpec};
+
+/// Builds the program's extension, carried out by the roles given (`None`: the
+/// effect's own, that is every role).
+type Build = Arc<dyn Fn(Option<Vec<Role>>) -> Extension + Send + Sync>;
+
+fn build<E: ExtensionEffect + Clone>(effect: E) -> Build {
+    Arc::new(move |at| match at {
+        None => Extension::new(effect.clone()),
+        Some(roles) => Extension::new(At::new(effect.clone(), roles)),
+    })
+}
+
+/// An effect to put in a program with `Program.ext(effect, at=...)`.
+#[pyclass(name = "Effect", module = "stormchor", frozen)]
+#[derive(Clone)]
+pub(crate) struct PyEffectObj {
+    pub(crate) name: String,
+    pub(crate) build: Build,
+}
+
+#[pymethods]
+impl PyEffectObj {
+    /// The effect's name.
+    #[getter]
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn __repr__(&self) -> String {
+        format!("{:?}", (self.build)(None))
+    }
+}
+
+/// A Python-defined effect in a program: its name (the handler's), its parameters
+/// as JSON, the slots it reads and the slot its result goes into.
+#[derive(Clone)]
+pub(crate) struct PyEffect {
+    pub(crate) name: &'static str,
+    pub(crate) params: String,
+    pub(crate) reads: Vec<SlotSpec>,
+    pub(crate) each: Vec<SlotSpec>,
+    pub(crate) into: Option<SlotSpec>,
+    pub(crate) ordered: bool,
+}
+
+impl fmt::Debug for PyEffect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.name)?;
+        if self.params != "{}" {
+            write!(f, " {}", self.params)?;
+        }
+        if !self.reads.is_empty() {
+            let names: Vec<&str> = self.reads.iter().map(|s| s.name).collect();
+            write!(f, " reads {}", names.join(", "))?;
+        }
+        if !self.each.is_empty() {
+            let names: Vec<&str> = self.each.iter().map(|s| s.name).collect();
+            write!(f, " reads each {}", names.join(", "))?;
+        }
+        if let Some(into) = &self.into {
+            write!(f, " => {}", into.name)?;
+        }
+        Ok(())
+    }
+}
+
+impl ExtensionEffect for PyEffect {
+    fn effect_type_id(&self) -> TypeId {
+        TypeId::of::<Self>()
+    }
+    fn type_name(&self) -> &'static str {
+        self.name
+    }
+    fn participating_role_ids(&self) -> Vec<Box<dyn Any>> {
+        Vec::new()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+    fn clone_box(&self) -> Box<dyn ExtensionEffect> {
+        Box::new(self.clone())
+    }
+    fn ordered(&self) -> bool {
+        self.ordered
+    }
+}
+
+/// What a handler recorded in its journal.
+#[derive(Clone, Debug)]
+pub(crate) enum Entry {
+    Check {
+        name: String,
+        passed: bool,
+        summary: String,
+        evidence: Vec<String>,
+    },
+    Figure(String, serde_json::Value),
+    Count(String, u64),
+    Phase(String),
+}
+
+/// What a Python handler gets: `ctx.role`, `ctx.index`, `ctx.params`, `ctx[slot]`
+/// (a slot the effect reads), `ctx.check(...)`, `ctx.figure(...)`, `ctx.count(...)`,
+/// and `ctx.query(server, sql)` to run SQL on a server.
+#[pyclass(module = "stormchor", frozen)]
+pub(crate) struct Context {
+    role: String,
+    index: Option<u16>,
+    params: Py<PyAny>,
+    inputs: HashMap<&'static str, Py<PyAny>>,
+    each: HashMap<&'static str, Py<PyAny>>,
+    journal: Mutex<Vec<Entry>>,
+    handle: tokio::runtime::Handle,
+}
+
+fn json_dumps(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<String> {
+    py.import("json")?
+        .call_method1("dumps", (value,))?
+        .extract::<String>()
+}
+
+fn json_loads<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
+    py.import("json")?.call_method1("loads", (text,))
+}
+
+#[pymethods]
+impl Context {
+    /// The role carrying the effect out (`Worker[1]`).
+    #[getter]
+    fn role(&self) -> &str {
+        &self.role
+    }
+
+    /// The role's index in its family, or None.
+    #[getter]
+    fn index(&self) -> Option<u16> {
+        self.index
+    }
+
+    /// The effect's parameters (a dict).
+    #[getter]
+    fn params(&self, py: Python<'_>) -> Py<PyAny> {
+        self.params.clone_ref(py)
+    }
+
+    /// The value of a slot the effect reads (`reads=[...]`).
+    fn __getitem__(&self, py: Python<'_>, slot: PyRef<'_, PySlot>) -> PyResult<Py<PyAny>> {
+        self.inputs
+            .get(slot.0.name)
+            .map(|v| v.clone_ref(py))
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.inputs.keys().copied().collect();
+                PyKeyError::new_err(format!(
+                    "the effect does not read slot `{}` (it reads: {}); add it to reads=[...]",
+                    slot.0.name,
+                    if known.is_empty() {
+                        "nothing".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                ))
+            })
+    }
+
+    /// The latest value of a slot in `each=` from every role that sent one: a dict
+    /// `{role: value}`, in role order.
+    fn each(&self, py: Python<'_>, slot: PyRef<'_, PySlot>) -> PyResult<Py<PyAny>> {
+        self.each
+            .get(slot.0.name)
+            .map(|v| v.clone_ref(py))
+            .ok_or_else(|| {
+                PyKeyError::new_err(format!(
+                    "the effect does not read slot `{}` from each sender; add it to each=[...]",
+                    slot.0.name
+                ))
+            })
+    }
+
+    /// Records a check in the report: `name` held (`passed`) or not.
+    #[pyo3(signature = (name, passed, summary = String::new(), evidence = Vec::new()))]
+    fn check(&self, name: String, passed: bool, summary: String, evidence: Vec<String>) {
+        self.record(Entry::Check {
+            name,
+            passed,
+            summary,
+            evidence,
+        });
+    }
+
+    /// Records a figure (any JSON value) in the report.
+    fn figure(&self, py: Python<'_>, name: String, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let json = json_dumps(py, value)?;
+        let value =
+            serde_json::from_str(&json).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        self.record(Entry::Figure(name, value));
+        Ok(())
+    }
+
+    /// Adds `n` to a counting figure.
+    #[pyo3(signature = (name, n = 1))]
+    fn count(&self, name: String, n: u64) {
+        self.record(Entry::Count(name, n));
+    }
+
+    /// The role enters a phase (as the kit's Phase effect).
+    fn phase(&self, name: String) {
+        self.record(Entry::Phase(name));
+    }
+
+    /// Runs `sql` on a server (a `server` slot's value, or a connection string) and
+    /// returns its rows, each a list of text values (None for NULL); at most 60 s.
+    fn query(
+        &self,
+        py: Python<'_>,
+        server: &Bound<'_, PyAny>,
+        sql: String,
+    ) -> PyResult<Vec<Vec<Option<String>>>> {
+        let connection: String = match server.extract::<String>() {
+            Ok(text) => text,
+            Err(_) => server
+                .get_item("connection")
+                .and_then(|c| c.extract())
+                .map_err(|_| {
+                    PyTypeError::new_err(format!(
+                        "query() takes a server (a `server` slot's value) or a connection string, not {}",
+                        type_name(server)
+                    ))
+                })?,
+        };
+        let handle = self.handle.clone();
+        py.allow_threads(move || {
+            handle.block_on(async move {
+                let limit = Duration::from_secs(60);
+                let rows = tokio::time::timeout(limit, async {
+                    let client = stormchor_runtime::postgres::connect(&connection)
+                        .await
+                        .map_err(crate::errors::text::<crate::errors::ClusterError>)?;
+                    let session = stormchor_runtime::postgres::SqlSession::new(
+                        client,
+                        stormchor_runtime::postgres::SqlLog::discard(),
+                    );
+                    session
+                        .run(&sql)
+                        .await
+                        .map(|(rows, _)| rows)
+                        .map_err(|e| crate::connection::sql_error(&e))
+                })
+                .await;
+                rows.unwrap_or_else(|_| {
+                    Err(crate::errors::text::<crate::errors::SqlError>(format!(
+                        "`{sql}` took over {limit:?}"
+                    )))
+                })
+            })
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Context(role={:?})", self.role)
+    }
+}
+
+impl Context {
+    fn record(&self, entry: Entry) {
+        self.journal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(entry);
+    }
+}
+
+/// A Python exception's traceback, as Python prints it.
+pub(crate) fn traceback(py: Python<'_>, error: &PyErr) -> String {
+    let formatted = py.import("traceback").and_then(|tb| {
+        tb.call_method1(
+            "format_exception",
+            (error.get_type(py), error.value(py), error.traceback(py)),
+        )?
+        .extract::<Vec<String>>()
+    });
+    match formatted {
+        Ok(lines) => lines.concat().trim_end().to_owned(),
+        Err(_) => error.to_string(),
+    }
+}
+
+/// Calls the handler of `effect` (on a blocking thread, with the GIL): its result as
+/// JSON and its journal, or the failure with the traceback.
+fn call_handler(
+    handler: &Py<PyAny>,
+    effect: &PyEffect,
+    role: String,
+    index: Option<u16>,
+    inputs: Vec<(&'static str, String)>,
+    each: Vec<(&'static str, Vec<(String, String)>)>,
+    handle: tokio::runtime::Handle,
+) -> Result<(Option<String>, Vec<Entry>), EffectFailure> {
+    Python::with_gil(|py| {
+        let fail = |error: PyErr| {
+            EffectFailure::permanent(format!(
+                "the Python handler of {} raised:\n{}",
+                effect.name,
+                traceback(py, &error)
+            ))
+        };
+        let params = json_loads(py, &effect.params).map_err(fail)?.unbind();
+        let mut values = HashMap::new();
+        for (name, json) in inputs {
+            values.insert(name, json_loads(py, &json).map_err(fail)?.unbind());
+        }
+        let mut senders = HashMap::new();
+        for (name, list) in each {
+            let dict = PyDict::new(py);
+            for (from, json) in list {
+                dict.set_item(from, json_loads(py, &json).map_err(fail)?)
+                    .map_err(fail)?;
+            }
+            senders.insert(name, dict.into_any().unbind());
+        }
+        let context = Py::new(
+            py,
+            Context {
+                role,
+                index,
+                params,
+                inputs: values,
+                each: senders,
+                journal: Mutex::new(Vec::new()),
+                handle,
+            },
+        )
+        .map_err(fail)?;
+        let returned = handler.call1(py, (context.clone_ref(py),)).map_err(fail)?;
+        let journal = std::mem::take(
+            &mut *context
+                .get()
+                .journal
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        let returned = returned.bind(py);
+        if returned.is_none() {
+            return Ok((None, journal));
+        }
+        if effect.into.is_none() {
+            return Err(EffectFailure::permanent(format!(
+                "the Python handler of {} returned a value ({}) but the effect has no into= slot to keep it in",
+                effect.name,
+                type_name(returned)
+            )));
+        }
+        let json = json_dumps(py, returned).map_err(fail)?;
+        Ok((Some(json), journal))
+    })
+}
+
+/// Carries out a Python effect at `node` with its handler from `handlers`.
+pub(crate) async fn run_python(
+    handlers: &Handlers,
+    node: &Node,
+    effect: &PyEffect,
+) -> Result<(), EffectFailure> {
+    let handler = handlers.get(effect.name).cloned().ok_or_else(|| {
+        EffectFailure::permanent(format!(
+            "no Python handler is registered for {}",
+            effect.name
+        ))
+    })?;
+    let mut inputs = Vec::new();
+    for slot in &effect.reads {
+        let json = slot
+            .read_json(node.values())
+            .map_err(EffectFailure::permanent)?;
+        inputs.push((slot.name, json));
+    }
+    let mut each = Vec::new();
+    for slot in &effect.each {
+        let list = slot
+            .read_each_json(node.values())
+            .map_err(EffectFailure::permanent)?;
+        each.push((slot.name, list));
+    }
+    let role = node.role().to_owned();
+    let index = node.member();
+    let handle = tokio::runtime::Handle::current();
+    let call = effect.clone();
+    let (output, journal) = tokio::task::spawn_blocking(move || {
+        call_handler(&handler, &call, role, index, inputs, each, handle)
+    })
+    .await
+    .map_err(|e| {
+        EffectFailure::permanent(format!(
+            "the Python handler of {} did not finish: {e}",
+            effect.name
+        ))
+    })??;
+    for entry in journal {
+        match entry {
+            Entry::Check {
+                name,
+                passed,
+                summary,
+                evidence,
+            } => node.journal().check(name, passed, summary, evidence),
+            Entry::Figure(name, value) => node.journal().figure(&name, value),
+            Entry::Count(name, n) => node.journal().count(&name, n),
+            Entry::Phase(name) => node.journal().enter(&name),
+        }
+    }
+    match (&effect.into, output) {
+        (Some(slot), Some(json)) => slot
+            .write_json(node.values(), &json)
+            .map_err(EffectFailure::permanent),
+        (Some(slot), None) => Err(EffectFailure::permanent(format!(
+            "the Python handler of {} returned None, but the effect puts its result into slot `{}`",
+            effect.name, slot.name
+        ))),
+        (None, _) => Ok(()),
+    }
+}
+
+fn slot_list(obj: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Vec<SlotSpec>> {
+    let Some(obj) = obj else {
+        return Ok(Vec::new());
+    };
+    let mut slots = Vec::new();
+    for item in obj.try_iter()? {
+        let item = item?;
+        let slot = item.extract::<PySlot>().map_err(|_| {
+            PyTypeError::new_err(format!("{what} takes slots, not {}", type_name(&item)))
+        })?;
+        slots.push(slot.0);
+    }
+    Ok(slots)
+}
+
+/// `effect(name, params=None, *, reads=(), each=(), into=None, ordered=True)`: a
+/// Python effect, carried out by the handler registered under `name` in a `Kit`.
+/// `reads`: slots whose latest value the handler reads (`ctx[slot]`); `each`: slots
+/// whose latest value from every sender it reads (`ctx.each(slot)`).
+#[pyfunction]
+#[pyo3(signature = (name, params = None, *, reads = None, each = None, into = None, ordered = true))]
+#[allow(clippy::too_many_arguments)]
+fn effect(
+    py: Python<'_>,
+    name: &str,
+    params: Option<&Bound<'_, PyAny>>,
+    reads: Option<&Bound<'_, PyAny>>,
+    each: Option<&Bound<'_, PyAny>>,
+    into: Option<PySlot>,
+    ordered: bool,
+) -> PyResult<PyEffectObj> {
+    if name.is_empty() {
+        return Err(PyValueError::new_err("an effect's name cannot be empty"));
+    }
+    let params = match params {
+        None => "{}".to_owned(),
+        Some(p) => {
+            if !p.is_instance_of::<PyDict>() {
+                return Err(PyTypeError::new_err(format!(
+                    "params= takes a dict, not {}",
+                    type_name(p)
+                )));
+            }
+            let kwargs = PyDict::new(py);
+            kwargs.set_item("sort_keys", true)?;
+            py.import("json")?
+                .call_method("dumps", (p,), Some(&kwargs))?
+                .extract()?
+        }
+    };
+    let effect = PyEffect {
+        name: intern(name),
+        params,
+        reads: slot_list(reads, "reads=")?,
+        each: slot_list(each, "each=")?,
+        into: into.map(|s| s.0),
+        ordered,
+    };
+    Ok(PyEffectObj {
+        name: name.to_owned(),
+        build: build(effect),
+    })
+}
+
+fn kit_effect<E: DbEffect>(
+    effect: E,
+    into: Option<PySlot>,
+    output: Option<Kind>,
+) -> PyResult<PyEffectObj> {
+    let name = effect.type_name().to_owned();
+    let Some(into) = into else {
+        return Ok(PyEffectObj {
+            name,
+            build: build(effect),
+        });
+    };
+    let Some(kind) = output else {
+        return Err(SlotError::new_err(format!(
+            "{name} gives back no value to put into slot `{}`",
+            into.0.name
+        )));
+    };
+    let slot = into
+        .0
+        .typed::<E::Output>(kind, &format!("{name}'s into="))?;
+    Ok(PyEffectObj {
+        name,
+        build: build(effect.into_slot(slot)),
+    })
+}
+
+fn server_slot(
+    slot: &PySlot,
+    what: &str,
+) -> PyResult<stormchor_kit::Slot<stormchor_kit::effects::ServerInfo>> {
+    slot.0.typed(Kind::Server, what)
+}
+
+fn seconds(value: f64, what: &str) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(value).map_err(|_| {
+        PyValueError::new_err(format!(
+            "{what} must be a number of seconds >= 0, not {value}"
+        ))
+    })
+}
+
+/// The kit's `Phase(name)`.
+#[pyfunction(name = "Phase")]
+fn phase(name: &str) -> PyResult<PyEffectObj> {
+    kit_effect(Phase(intern(name)), None, None)
+}
+
+/// The kit's `StartServer`: a throwaway cluster (or the run's target, `target=True`).
+#[pyfunction(name = "StartServer")]
+#[pyo3(signature = (*, into = None, archive = false, target = false))]
+fn start_server(into: Option<PySlot>, archive: bool, target: bool) -> PyResult<PyEffectObj> {
+    let mut effect = if target {
+        StartServer::target_in_own_schema_or_throwaway()
+    } else {
+        StartServer::throwaway()
+    };
+    effect.archive = archive;
+    kit_effect(effect, into, Some(Kind::Server))
+}
+
+/// The kit's `KillServer` (SIGKILL this role's server).
+#[pyfunction(name = "KillServer")]
+fn kill_server() -> PyResult<PyEffectObj> {
+    kit_effect(KillServer, None, None)
+}
+
+/// The kit's `RestartServer`.
+#[pyfunction(name = "RestartServer")]
+fn restart_server() -> PyResult<PyEffectObj> {
+    kit_effect(RestartServer, None, None)
+}
+
+/// The kit's `Query(on, sql, args=[])`: the rows as `psql -At` prints them.
+#[pyfunction(name = "Query")]
+#[pyo3(signature = (on, sql, args = Vec::new(), *, into = None))]
+fn query(on: PySlot, sql: &str, args: Vec<PySlot>, into: Option<PySlot>) -> PyResult<PyEffectObj> {
+    let args = args
+        .iter()
+        .map(|a| a.0.typed(Kind::Str, "Query's args="))
+        .collect::<PyResult<Vec<_>>>()?;
+    let effect = Query {
+        on: server_slot(&on, "Query's on=")?,
+        sql: intern(sql),
+        args,
+    };
+    kit_effect(effect, into, Some(Kind::Str))
+}
+
+/// The kit's `Discover(on)`: the server's schema into the role's catalog.
+#[pyfunction(name = "Discover")]
+#[pyo3(signature = (on, *, into = None))]
+fn discover(on: PySlot, into: Option<PySlot>) -> PyResult<PyEffectObj> {
+    let effect = Discover {
+        on: server_slot(&on, "Discover's on=")?,
+    };
+    kit_effect(effect, into, Some(Kind::Int))
+}
+
+/// The kit's `StressLoad(on, seconds)`: the node's default action mix, or the
+/// actions of `registry` (an ActionRegistry, copied now: later changes to it do not
+/// reach the program).
+#[pyfunction(name = "StressLoad")]
+#[pyo3(signature = (on, seconds, *, into = None, registry = None))]
+fn stress_load(
+    on: PySlot,
+    seconds: f64,
+    into: Option<PySlot>,
+    registry: Option<PyRef<'_, crate::actions::PyActionRegistry>>,
+) -> PyResult<PyEffectObj> {
+    let on = server_slot(&on, "StressLoad's on=")?;
+    let duration = self::seconds(seconds, "StressLoad's seconds")?;
+    match registry {
+        None => kit_effect(StressLoad { on, duration }, into, Some(Kind::Int)),
+        Some(registry) => kit_effect(
+            crate::stress::StressWith {
+                on,
+                duration,
+                registry: registry.inner.clone(),
+            },
+            into,
+            Some(Kind::Int),
+        ),
+    }
+}
+
+/// The kit's `RecordPoint(on)`: a point (LSN and checksums) on the server.
+#[pyfunction(name = "RecordPoint")]
+#[pyo3(signature = (on, *, into = None))]
+fn record_point(on: PySlot, into: Option<PySlot>) -> PyResult<PyEffectObj> {
+    let effect = RecordPoint {
+        on: server_slot(&on, "RecordPoint's on=")?,
+    };
+    kit_effect(effect, into, Some(Kind::Point))
+}
+
+/// The kit's `TableChecksums(of)`.
+#[pyfunction(name = "TableChecksums")]
+#[pyo3(signature = (of, *, into = None))]
+fn table_checksums(of: PySlot, into: Option<PySlot>) -> PyResult<PyEffectObj> {
+    let effect = TableChecksums {
+        of: server_slot(&of, "TableChecksums's of=")?,
+    };
+    kit_effect(effect, into, Some(Kind::Checksums))
+}
+
+/// The kit's `ValidateCatalog(on)`: the role's catalog against the server.
+#[pyfunction(name = "ValidateCatalog")]
+fn validate_catalog(on: PySlot) -> PyResult<PyEffectObj> {
+    let effect = ValidateCatalog {
+        on: server_slot(&on, "ValidateCatalog's on=")?,
+    };
+    kit_effect(effect, None, None)
+}
+
+/// The effect's extension for `at` (None: its own roles).
+pub(crate) fn extension(
+    effect: &PyEffectObj,
+    at: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Extension> {
+    let roles = at.map(|at| roles_arg(at, "at=")).transpose()?;
+    Ok((effect.build)(roles))
+}
+
+pub(crate) fn add(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(effect, m)?)?;
+    let py = m.py();
+    let kit = PyModule::new(py, "kit")?;
+    kit.add_function(wrap_pyfunction!(phase, &kit)?)?;
+    kit.add_function(wrap_pyfunction!(start_server, &kit)?)?;
+    kit.add_function(wrap_pyfunction!(kill_server, &kit)?)?;
+    kit.add_function(wrap_pyfunction!(restart_server, &kit)?)?;
+    kit.add_function(wrap_pyfunction!(query, &kit)?)?;
+    kit.add_function(wrap_pyfunction!(discover, &kit)?)?;
+    kit.add_function(wrap_pyfunction!(stress_load, &kit)?)?;
+    kit.add_function(wrap_pyfunction!(record_point, &kit)?)?;
+    kit.add_function(wrap_pyfunction!(table_checksums, &kit)?)?;
+    kit.add_function(wrap_pyfunction!(validate_catalog, &kit)?)?;
+    m.add_submodule(&kit)?;
+    Ok(())
+}

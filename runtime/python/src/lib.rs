@@ -1,0 +1,63 @@
+//! The `stormchor` Python package's native module (`stormchor._native`), built with
+//! PyO3 on top of the Rust crates. A map of it:
+//!
+//! - [`errors`]: every Rust error arrives as a Python exception of the
+//!   `StormchorError` family, with the Rust error's text;
+//! - [`role`]: roles and families, interned so that they are `Copy` Rust roles;
+//! - [`slot`]: named, typed values between roles (the kit's slots and Python's own);
+//! - [`program`]: the global program builder, projection, check, mermaid, run;
+//! - [`effect`]: kit effects built from Python, and Python-defined effects whose
+//!   handlers are Python callables, run on a blocking thread with the GIL;
+//! - [`kit`]: the Python handlers registered beside the kit's effects;
+//! - [`actions`]: the action registry (StormWeaver's vocabulary), Python actions, the
+//!   stress mix;
+//! - [`connection`]: the connection Python callables are given, served by the
+//!   task that owns the real one;
+//! - [`workload`]: workloads written in Python, run by the Rust load runner, and
+//!   the Rust reference workloads they are measured against;
+//! - [`config`]: the command's configuration (flags > `STORMCHOR_*` > file >
+//!   default), resolved by the command's own code;
+//! - [`stress`]: the kit's stress load with an action registry from Python;
+//! - [`cluster`]: throwaway PostgreSQL clusters;
+//! - [`rt`]: the tokio runtime every blocking call runs on, with the GIL released,
+//!   and the interner of names.
+
+mod actions;
+mod cluster;
+mod config;
+mod connection;
+mod effect;
+mod errors;
+mod kit;
+mod program;
+mod role;
+mod rt;
+mod slot;
+mod stress;
+mod workload;
+
+use pyo3::prelude::*;
+
+/// The module `stormchor._native`.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    errors::add(m)?;
+    m.add_class::<role::PyRole>()?;
+    m.add_class::<role::PyFamily>()?;
+    m.add_class::<slot::PySlot>()?;
+    m.add_class::<program::PyProgram>()?;
+    m.add_class::<program::PyReport>()?;
+    m.add_class::<effect::PyEffectObj>()?;
+    m.add_class::<effect::Context>()?;
+    m.add_class::<kit::PyKit>()?;
+    m.add_class::<actions::PyActionRegistry>()?;
+    m.add_class::<actions::PyActionEntry>()?;
+    m.add_class::<connection::Connection>()?;
+    m.add_class::<cluster::PyCluster>()?;
+    effect::add(m)?;
+    slot::add(m)?;
+    actions::add(m)?;
+    workload::add(m)?;
+    config::add(m)?;
+    Ok(())
+}
