@@ -48,6 +48,7 @@ pub fn errors_json(errors: &BTreeMap<String, u64>) -> Value {
 /// };
 /// let json = workload_json(&report, 1, 1, None);
 /// assert_eq!(json["schema"], "stormchor-report/1");
+/// assert_eq!(json["revision"], 2);
 /// assert_eq!(json["per_second"][1], 12);
 /// ```
 pub fn workload_json(report: &LoadReport, seed: u64, clients: u16, rate: Option<f64>) -> Value {
@@ -71,7 +72,7 @@ pub fn workload_json(report: &LoadReport, seed: u64, clients: u16, rate: Option<
         })
         .collect();
     json!({
-        "schema": "stormchor-report/1", "kind": "workload", "name": report.workload, "seed": seed,
+        "schema": stormchor_kit::REPORT_SCHEMA, "revision": stormchor_kit::REPORT_REVISION, "kind": "workload", "name": report.workload, "seed": seed,
         "clients": clients, "rate": rate, "elapsed_s": report.elapsed.as_secs_f64(),
         "throughput": report.throughput(), "successes": report.successes(), "failures": report.failures(),
         "operations": operations, "per_second": report.per_second, "per_second_latency_ms": per_second_latency,

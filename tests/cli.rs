@@ -255,6 +255,8 @@ fn a_scenario_with_an_injected_fault_fails_with_its_evidence_in_every_report() {
         serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("parses");
     assert_eq!(report["success"], false);
     assert_eq!(report["seed"], 5);
+    assert_eq!(report["schema"], "stormchor-report/1");
+    assert_eq!(report["revision"], 2);
     let failed: Vec<&serde_json::Value> = report["checks"]
         .as_array()
         .expect("checks")

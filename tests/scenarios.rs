@@ -338,6 +338,20 @@ async fn existing_database_keeps_the_catalog_exact() {
     let catalogs = checks(&report, "catalog matches the schema");
     assert_eq!(catalogs.len(), 2, "one per worker");
     assert!(catalogs.iter().all(|c| c.passed));
+    // The stress workers' load, second by second, adds up to every action they ran.
+    let ran: u64 = report
+        .load
+        .values()
+        .flatten()
+        .map(|s| s.ok + s.errors)
+        .sum();
+    assert_eq!(ran, figure(&report, "stress_actions"), "{:?}", report.load);
+    assert_eq!(
+        report.load.len(),
+        2,
+        "one load per worker: {:?}",
+        report.load
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

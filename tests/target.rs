@@ -179,3 +179,40 @@ async fn two_runs_at_once_on_one_target_both_succeed_and_touch_nothing_else() {
     assert_eq!(after, before);
     assert_eq!(schemas_after, schemas);
 }
+
+/// `/dev/full` passes the up-front check (it opens for writing) and then refuses every
+/// write: the report fails after the run, and the run's schema must be dropped anyway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_that_cannot_be_written_still_leaves_the_target_clean() {
+    let (cluster, before, schemas) = user_server().await;
+    let target = cluster.connection_string();
+    for (what, args) in [
+        (
+            "tpcb",
+            vec!["run", "tpcb", "--duration", "1", "--workers", "2"],
+        ),
+        ("isolation", vec!["run", "isolation"]),
+    ] {
+        let (code, output) = tokio::task::spawn_blocking({
+            let mut args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+            args.extend(["--target", &target, "--json", "/dev/full"].map(str::to_owned));
+            move || stormchor(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        })
+        .await
+        .expect("joined");
+        assert_ne!(
+            code, 0,
+            "{what}: a report that was not written is a failure:\n{output}"
+        );
+        assert!(
+            output.contains("cannot write the JSON report to /dev/full"),
+            "{what}:\n{output}"
+        );
+        let (after, schemas_after) = state(&cluster).await;
+        assert_eq!(after, before, "{what} changed the user's tables:\n{output}");
+        assert_eq!(
+            schemas_after, schemas,
+            "{what} left a schema behind:\n{output}"
+        );
+    }
+}

@@ -71,7 +71,9 @@ pub use journal::{
     PhaseRecord,
 };
 pub use node::{KitRole, KitState, Node};
-pub use report::{Recovery, RoleRecord, RoleResult, ScenarioReport};
+pub use report::{
+    REPORT_REVISION, REPORT_SCHEMA, Recovery, RoleRecord, RoleResult, ScenarioReport,
+};
 pub use scenario::{
     Defaults, Fault, KitScenario, RoleFuture, RunFuture, Scenario, ScenarioError, ScenarioOptions,
     ScenarioRegistry, check_options, run_deadline, run_program,

@@ -47,6 +47,15 @@ pub struct RoleRecord {
     pub sql_log: Vec<String>,
 }
 
+/// The JSON reports' schema: a reader that knows it can read every report.
+pub const REPORT_SCHEMA: &str = "stormchor-report/1";
+
+/// The revision of [`REPORT_SCHEMA`]: it grows when fields are added (never when one
+/// changes meaning or goes; that would be a new schema). Revision 2 added a scenario's
+/// `events`, `load`, `recoveries`, `diagram_svg` and the `recovery_ms_max` figure, and
+/// a workload's `missed` (see `docs/cli.md`).
+pub const REPORT_REVISION: u32 = 2;
+
 /// How long the load took to come back after one kill: from the SIGKILL to the first
 /// acknowledged commit of any writer after it.
 ///
@@ -424,10 +433,12 @@ impl ScenarioReport {
         println!("{}", self.render());
     }
 
-    /// The report as JSON (schema `stormchor-report/1`, kind `scenario`).
+    /// The report as JSON (schema [`REPORT_SCHEMA`] at [`REPORT_REVISION`], kind
+    /// `scenario`).
     pub fn to_json(&self) -> Value {
         json!({
-            "schema": "stormchor-report/1",
+            "schema": REPORT_SCHEMA,
+            "revision": REPORT_REVISION,
             "kind": "scenario",
             "name": self.name,
             "seed": self.seed,

@@ -54,4 +54,6 @@ pub use verify::{
     TableChecksum, amcheck, compare_checksums, create_ledger, quote_ident, table_checksums,
     verify_ledger, write_ledger, write_ledger_observed,
 };
-pub use worker::{ActionStats, WorkLimit, WorkerConfig, WorkerReport, run_worker};
+pub use worker::{
+    ActionDone, ActionStats, WorkLimit, WorkerConfig, WorkerReport, run_worker, run_worker_observed,
+};

@@ -132,6 +132,47 @@ pub async fn run_worker(
     registry: ActionRegistry,
     catalog: Arc<Catalog>,
 ) -> Result<WorkerReport, PgError> {
+    run_worker_observed(config, registry, catalog, |_| {}).await
+}
+
+/// How one action of a worker ended, as [`run_worker_observed`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ActionDone<'a> {
+    /// The action's name.
+    pub action: &'a str,
+    /// It succeeded.
+    pub ok: bool,
+    /// How long it took.
+    pub latency: Duration,
+    /// It is the first action on a connection made after the last one was lost.
+    pub after_reconnect: bool,
+}
+
+/// [`run_worker`], calling `observe` after each action (for per-second load figures
+/// and the moment the worker is back after a crash).
+///
+/// # Example
+/// ```no_run
+/// use std::sync::Arc;
+/// use stormchor_runtime::postgres::{
+///     ActionRegistry, Catalog, WorkLimit, WorkerConfig, run_worker_observed,
+/// };
+///
+/// # async fn demo(catalog: Arc<Catalog>) -> Result<(), stormchor_runtime::postgres::PgError> {
+/// let config = WorkerConfig::new("w0", 1, "host=127.0.0.1 user=postgres", WorkLimit::Actions(100));
+/// let mut failed = 0;
+/// run_worker_observed(config, ActionRegistry::default_actions(), catalog, |done| {
+///     failed += u64::from(!done.ok);
+/// })
+/// .await?;
+/// # Ok(()) }
+/// ```
+pub async fn run_worker_observed(
+    config: WorkerConfig,
+    registry: ActionRegistry,
+    catalog: Arc<Catalog>,
+    mut observe: impl FnMut(ActionDone<'_>),
+) -> Result<WorkerReport, PgError> {
     let log = match &config.sql_log {
         Some(path) => SqlLog::to_file(path)?,
         None => SqlLog::discard(),
@@ -146,6 +187,7 @@ pub async fn run_worker(
         elapsed: Duration::ZERO,
     };
     let mut done = 0u64;
+    let mut after_reconnect = false;
     loop {
         let finished = match config.limit {
             WorkLimit::Duration(limit) => started.elapsed() >= limit,
@@ -172,7 +214,14 @@ pub async fn run_worker(
                 },
             )
             .await;
-        let took = began.elapsed().as_micros().max(1) as u64;
+        let latency = began.elapsed();
+        let took = latency.as_micros().max(1) as u64;
+        observe(ActionDone {
+            action: &name,
+            ok: outcome.is_ok(),
+            latency,
+            after_reconnect: std::mem::take(&mut after_reconnect),
+        });
         let stats = report.actions.entry(name).or_insert_with(ActionStats::new);
         let _ = stats.latency.record(took);
         done += 1;
@@ -192,6 +241,7 @@ pub async fn run_worker(
                 if error.is_connection_lost() || session.is_closed() {
                     session = connect(&config, &log).await?;
                     report.reconnects += 1;
+                    after_reconnect = true;
                 }
             }
         }

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use stormchor_macros::ExtensionEffect;
 use stormchor_runtime::EffectFailure;
 use stormchor_runtime::postgres::{
-    Commit, Ledger, LedgerTarget, WorkLimit, WorkerConfig, run_worker, write_ledger_observed,
+    ActionDone, Commit, Ledger, LedgerTarget, WorkLimit, WorkerConfig, run_worker_observed,
+    write_ledger_observed,
 };
 use stormchor_runtime::workload::{LoadConfig, WorkloadRegistry, run_load, weights};
 
@@ -65,9 +66,18 @@ impl DbEffect for StressLoad {
         );
         config.stop = crate::interrupt::flag();
         config.sql_log = node.sql_log_path();
-        let report = run_worker(config, node.actions.clone(), node.catalog().clone())
-            .await
-            .map_err(failed)?;
+        // The mix's errors (a serialization failure, a table another worker dropped)
+        // are its normal life: only a lost connection is an outage.
+        let mut seconds = LoadSeconds::new(node.journal(), false);
+        let report = run_worker_observed(
+            config,
+            node.actions.clone(),
+            node.catalog().clone(),
+            |done: ActionDone<'_>| seconds.observe_action(done),
+        )
+        .await
+        .map_err(failed)?;
+        seconds.flush();
         let runs = report.runs();
         node.journal().count("stress_actions", runs);
         for (name, stats) in &report.actions {
@@ -151,9 +161,9 @@ impl DbEffect for WriteLedger {
     }
 }
 
-/// A ledger writer's commits, second by second, into its journal; and the moment its
-/// commits resume after an outage (a lost connection, or commits failing), as an
-/// [`EventKind::Resumed`] event.
+/// A load's outcomes (ledger commits, or actions of the stress mix), second by second,
+/// into its journal; and the moment it is back after an outage (a lost connection, or
+/// ledger commits failing), as an [`EventKind::Resumed`] event.
 struct LoadSeconds<'a> {
     journal: &'a Journal,
     second: u32,
@@ -178,30 +188,54 @@ impl<'a> LoadSeconds<'a> {
         }
     }
 
+    /// A ledger transaction: one that failed or whose outcome is unknown starts an
+    /// outage, the next acknowledged one ends it.
     fn observe(&mut self, commit: Commit) {
+        self.next_second();
+        self.outage |= commit.after_reconnect;
+        if commit.acknowledged {
+            self.succeeded(commit.latency, || {
+                format!("acknowledged commit (transaction {})", commit.tx)
+            });
+        } else {
+            self.errors += 1;
+            self.outage = true;
+        }
+    }
+
+    /// An action of the stress mix: only a lost connection starts an outage (its
+    /// errors are part of the mix), the next successful action ends it.
+    fn observe_action(&mut self, done: ActionDone<'_>) {
+        self.next_second();
+        self.outage |= done.after_reconnect;
+        if done.ok {
+            self.succeeded(done.latency, || {
+                format!("successful action ({})", done.action)
+            });
+        } else {
+            self.errors += 1;
+        }
+    }
+
+    /// Flushes the second before, when the run has moved on to another one.
+    fn next_second(&mut self) {
         let now = second_of(self.journal);
         if now != self.second {
             self.flush();
             self.second = now;
         }
-        self.outage |= commit.after_reconnect;
-        if commit.acknowledged {
-            self.ok += 1;
-            self.latencies_us
-                .push(u64::try_from(commit.latency.as_micros()).unwrap_or(u64::MAX));
-            if std::mem::take(&mut self.outage) {
-                self.journal.event(
-                    EventKind::Resumed,
-                    format!(
-                        "{}: first acknowledged commit (transaction {}) after an outage",
-                        self.journal.role(),
-                        commit.tx
-                    ),
-                );
-            }
-        } else {
-            self.errors += 1;
-            self.outage = true;
+    }
+
+    /// Counts a success, and ends an outage with an [`EventKind::Resumed`] event.
+    fn succeeded(&mut self, latency: Duration, what: impl FnOnce() -> String) {
+        self.ok += 1;
+        self.latencies_us
+            .push(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
+        if std::mem::take(&mut self.outage) {
+            self.journal.event(
+                EventKind::Resumed,
+                format!("{}: first {} after an outage", self.journal.role(), what()),
+            );
         }
     }
 
