@@ -307,7 +307,7 @@ fn load_around_events(report: &Value, elapsed: f64, width: f64, left: f64) -> St
     let _ = writeln!(
         out,
         "<h2>Load around the events</h2>\n<svg class=\"load\" width=\"{}\" height=\"{height:.0}\" xmlns=\"http://www.w3.org/2000/svg\" font-size=\"12\">\n\
-         <text x=\"0\" y=\"14\">commits/s (max {top_ok:.0})</text>\
+         <text x=\"0\" y=\"14\">acknowledged per second (max {top_ok:.0})</text>\
          <line x1=\"{left}\" y1=\"{axis}\" x2=\"{}\" y2=\"{axis}\" stroke=\"#444\"/>",
         width + left + 60.0,
         left + width
@@ -397,7 +397,19 @@ fn load_around_events(report: &Value, elapsed: f64, width: f64, left: f64) -> St
             back - kill
         );
     }
-    out.push_str("</svg>\n");
+    out.push_str("</svg>\n<p>");
+    for (k, role) in load.keys().enumerate() {
+        let _ = write!(
+            out,
+            "<span style=\"color:{}\">&#9632;</span> {} &nbsp; ",
+            colors[k % colors.len()],
+            escape(role)
+        );
+    }
+    if top_err > 0.0 {
+        out.push_str("<span style=\"color:#cf222e\">&#9632;</span> failed or in doubt (below the axis) &nbsp; ");
+    }
+    out.push_str("(hover a bar for its second)</p>\n");
     if !recoveries.is_empty() {
         out.push_str("<table><tr><th>kill</th><th>server of</th><th>at s</th><th>accepting connections after s</th><th>commits again after s</th><th>first by</th></tr>\n");
         for (i, r) in recoveries.iter().enumerate() {

@@ -141,7 +141,10 @@ impl Canvas {
     fn note(&mut self, first: usize, last: usize, text: &str) {
         let left = self.x(first) - COLUMN / 2.0 + 12.0;
         let right = self.x(last) + COLUMN / 2.0 - 12.0;
-        let lines = wrap(text, ((right - left - 10.0) / CHAR).max(8.0) as usize);
+        let lines = wrap(
+            &compact(text),
+            ((right - left - 10.0) / CHAR).max(8.0) as usize,
+        );
         let height = LINE * lines.len() as f64 + 8.0;
         let _ = write!(
             self.body,
@@ -241,6 +244,35 @@ impl Canvas {
 }
 
 /// `text` in lines of at most `width` characters, broken at spaces where it can.
+/// A note's text as drawn: a long effect keeps its name, what it produces and where
+/// it runs, and its fields fold to `{…}` (the tooltip keeps the whole text).
+fn compact(text: &str) -> String {
+    const LONG: usize = 60;
+    if text.chars().count() <= LONG {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(LONG);
+    let mut depth = 0usize;
+    for c in text.chars() {
+        match c {
+            '{' => {
+                if depth == 0 {
+                    out.push_str("{…}");
+                }
+                depth += 1;
+            }
+            '}' if depth > 0 => depth -= 1,
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    if depth > 0 {
+        // Unbalanced braces: nothing to fold safely.
+        return text.to_owned();
+    }
+    out
+}
+
 fn wrap(text: &str, width: usize) -> Vec<String> {
     let mut lines = Vec::new();
     let mut line = String::new();
@@ -302,6 +334,21 @@ mod tests {
         );
         assert_eq!(wrap("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);
         assert_eq!(wrap("", 4), vec![""]);
+    }
+
+    #[test]
+    fn long_effects_fold_their_fields_and_keep_name_slot_and_roles() {
+        let long = "StartServer { archive: false, synchronous: false, allow_target: false, data_checksums: true } => primary @ [Primary]";
+        assert_eq!(compact(long), "StartServer {…} => primary @ [Primary]");
+        let short = "WriteLedger { on: primary, duration: 3s } @ [Worker]";
+        assert_eq!(compact(short), short);
+        let nested = format!(
+            "Outer {{ inner: Inner {{ x: 1 }}, y: \"{}\" }} @ [A]",
+            "z".repeat(60)
+        );
+        assert_eq!(compact(&nested), "Outer {…} @ [A]");
+        let unbalanced = format!("Odd {{ {}", "z".repeat(60));
+        assert_eq!(compact(&unbalanced), unbalanced);
     }
 
     #[test]
