@@ -337,7 +337,23 @@ async fn discovery_reads_the_schemas_it_is_given_with_links_across_them() {
             .expect("validated")
             .is_empty()
     );
-    // Every schema but the system's.
+    // Every schema but the system's and other runs' own (`stormchor_run_...`), which
+    // belong to those runs; named, one is read.
+    client
+        .batch_execute("CREATE SCHEMA stormchor_run_1_cafe; CREATE TABLE stormchor_run_1_cafe.pgbench_accounts (aid int)")
+        .await
+        .expect("another run's schema");
+    let theirs = Catalog::new();
+    assert_eq!(
+        discover_schemas(
+            &client,
+            &Schemas::Named(vec!["stormchor_run_1_cafe".into()]),
+            &theirs
+        )
+        .await
+        .expect("named"),
+        1
+    );
     let all = Catalog::new();
     assert_eq!(
         discover_schemas(&client, &Schemas::AllUser, &all)
@@ -351,9 +367,11 @@ async fn discovery_reads_the_schemas_it_is_given_with_links_across_them() {
         names(&all)
     );
     assert!(
+        names(&all).iter().all(|n| !n.starts_with("pg_")
+            && !n.starts_with("information_schema")
+            && !n.starts_with("stormchor_run_")),
+        "{:?}",
         names(&all)
-            .iter()
-            .all(|n| !n.starts_with("pg_") && !n.starts_with("information_schema"))
     );
     // A schema the server does not have is an error naming it and the schemas there are.
     let error = discover_schemas(
@@ -462,5 +480,85 @@ async fn the_stress_mix_keeps_a_catalog_of_two_schemas_true() {
         !touched.is_empty() || altered,
         "nothing in sales changed: {:?}",
         names(&catalog)
+    );
+}
+
+/// Names are identifiers, never SQL: tables and columns named like statements, in
+/// mixed case or with spaces, go through the whole stress mix as the objects they
+/// name. A table named `t; DROP TABLE victim.keep; --` must not drop `victim.keep`,
+/// and a table named `victim.keep` (one name with a dot) is not `victim`'s table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_names_are_identifiers_and_the_mix_never_runs_them_as_sql() {
+    use std::sync::Arc;
+    use stormchor_runtime::postgres::{
+        ActionRegistry, WorkLimit, WorkerConfig, run_worker, table_checksums,
+    };
+    let cluster = PgCluster::start(ClusterOptions::default())
+        .await
+        .expect("start");
+    let client = cluster.connect().await.expect("connect");
+    client
+        .batch_execute(
+            r#"CREATE SCHEMA victim;
+               CREATE TABLE victim.keep (id int PRIMARY KEY, note text);
+               INSERT INTO victim.keep SELECT g, 'mine' FROM generate_series(1, 20) g;
+               CREATE TABLE public."t; DROP TABLE victim.keep; --" (id int PRIMARY KEY, "v; DROP TABLE victim.keep; --" text);
+               INSERT INTO public."t; DROP TABLE victim.keep; --" SELECT g, 'x' FROM generate_series(1, 30) g;
+               CREATE TABLE public."victim.keep" (id int PRIMARY KEY, "Odd Col" int);
+               INSERT INTO public."victim.keep" SELECT g, g FROM generate_series(1, 30) g;
+               CREATE TABLE public."Mixed Case" ("Id" int PRIMARY KEY, "Some Text" text);
+               CREATE INDEX "Weird Index" ON public."Mixed Case" ("Some Text");
+               INSERT INTO public."Mixed Case" SELECT g, 'y' FROM generate_series(1, 30) g;"#,
+        )
+        .await
+        .expect("hostile names");
+    let before = table_checksums(&client, "victim").await.expect("checksums");
+    let catalog = Arc::new(Catalog::new());
+    discover_into(&client, "public", &catalog)
+        .await
+        .expect("discovered");
+    let names: Vec<String> = catalog
+        .snapshot()
+        .values()
+        .map(|t| t.name.clone())
+        .collect();
+    assert!(
+        names.contains(&"\"t; DROP TABLE victim.keep; --\"".to_owned()),
+        "{names:?}"
+    );
+    let config = WorkerConfig::new(
+        "worker-1",
+        11,
+        cluster.connection_string(),
+        WorkLimit::Actions(400),
+    );
+    let report = run_worker(config, ActionRegistry::default_actions(), catalog.clone())
+        .await
+        .expect("ran");
+    // No statement of the mix broke on a name: a syntax error would be 42601.
+    for (action, stats) in &report.actions {
+        assert!(
+            !stats.errors.contains_key("42601"),
+            "{action} sent SQL that does not parse: {:?}",
+            stats.errors
+        );
+    }
+    assert!(
+        report.actions.values().map(|s| s.ok).sum::<u64>() > 100,
+        "{report:?}"
+    );
+    let after = table_checksums(&client, "victim").await.expect("checksums");
+    assert_eq!(after, before, "the table of the other schema was touched");
+    let divergences = validate(&client, "public", &catalog)
+        .await
+        .expect("validated");
+    assert!(
+        divergences.is_empty(),
+        "{}",
+        divergences
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }

@@ -102,7 +102,7 @@ pub enum PgError {
         log: String,
     },
     /// Connecting or a query failed.
-    #[error("{what}: {source}")]
+    #[error("{what}: {}", super::connection::sql_problem(.source))]
     Sql {
         /// What was being done.
         what: String,

@@ -68,6 +68,45 @@ pub async fn connect(connection_string: &str) -> Result<Client, PgError> {
     Ok(client)
 }
 
+/// What went wrong in a statement, in words: the server's error with its severity,
+/// SQLSTATE, detail and hint (tokio-postgres alone shows only "db error"), or the
+/// chain of causes of a client-side error.
+///
+/// # Example
+/// ```no_run
+/// # async fn demo(client: tokio_postgres::Client) {
+/// use stormchor_runtime::postgres::sql_problem;
+/// if let Err(error) = client.batch_execute("CREATE SCHEMA s").await {
+///     // "ERROR: permission denied for database postgres (SQLSTATE 42501)"
+///     eprintln!("{}", sql_problem(&error));
+/// }
+/// # }
+/// ```
+pub fn sql_problem(error: &tokio_postgres::Error) -> String {
+    if let Some(db) = error.as_db_error() {
+        let mut text = format!(
+            "{}: {} (SQLSTATE {})",
+            db.severity(),
+            db.message(),
+            db.code().code()
+        );
+        if let Some(detail) = db.detail() {
+            text.push_str(&format!("; {detail}"));
+        }
+        if let Some(hint) = db.hint() {
+            text.push_str(&format!("; hint: {hint}"));
+        }
+        return text;
+    }
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(current) = cause {
+        text.push_str(&format!(": {current}"));
+        cause = current.source();
+    }
+    text
+}
+
 /// What went wrong in a connect, in words: the server's message with its SQLSTATE and
 /// what it means (authentication failed, no such database, ...), or what the network
 /// said (refused, timed out, no such host or socket).

@@ -104,6 +104,10 @@ fn range_bounds(bound: &str) -> Option<(i64, i64)> {
 /// assert_eq!(qualified_name("sales", "orders", Some("public")), "sales.orders");
 /// assert_eq!(qualified_name("public", "orders", Some("public")), "orders");
 /// assert_eq!(qualified_name("Big Sales", "t", None), "\"Big Sales\".t");
+/// assert_eq!(
+///     qualified_name("public", "t; DROP TABLE x; --", Some("public")),
+///     "\"t; DROP TABLE x; --\""
+/// );
 /// assert_eq!(schema_qualifier("\"Big Sales\".t"), "\"Big Sales\".");
 /// assert_eq!(schema_qualifier("orders"), "");
 /// assert_eq!("all".parse(), Ok(Schemas::AllUser));
@@ -138,11 +142,13 @@ impl std::str::FromStr for Schemas {
 }
 
 /// How a table of `schema` is named in a catalog whose home schema is `home`: bare
-/// in the home schema, `schema.table` elsewhere (each part quoted when it is not a
-/// plain lowercase identifier).
+/// in the home schema, `schema.table` elsewhere, each part quoted when it is not a
+/// plain lowercase identifier. Every name the catalog holds (tables, columns, indexes,
+/// constraints) is SQL text in this form, so the actions paste it into statements as
+/// the identifier it is, never as SQL of its own.
 pub fn qualified_name(schema: &str, table: &str, home: Option<&str>) -> String {
     if home == Some(schema) {
-        table.to_owned()
+        ident(table)
     } else {
         format!("{}.{}", ident(schema), ident(table))
     }
@@ -196,7 +202,12 @@ async fn resolve(client: &Client, selection: &Schemas) -> Result<Vec<String>, Pg
         .map(|row| row.get(0))
         .collect();
     match selection {
-        Schemas::AllUser => Ok(user),
+        // Another run's schema of its own (`stormchor_run_...`, see `RunSchema`) is
+        // that run's: `all` leaves it alone (naming it still takes it).
+        Schemas::AllUser => Ok(user
+            .into_iter()
+            .filter(|schema| !schema.starts_with(super::run_schema::PREFIX))
+            .collect()),
         Schemas::Named(names) => {
             for name in names {
                 if !user.contains(name) {
@@ -334,7 +345,7 @@ async fn discover_tables(
     {
         let oid: u32 = row.get(0);
         let kind: String = row.get(2);
-        let key: Option<String> = row.get(7);
+        let key: Option<String> = row.get::<_, Option<String>>(7).map(|k| ident(&k));
         let mut table = Table::new(
             qualified_name(schema, &row.get::<_, String>(1), home),
             Vec::new(),
@@ -369,7 +380,10 @@ async fn discover_tables(
         let generated: String = row.get(5);
         let identity: String = row.get(6);
         let expression: Option<String> = row.get(4);
-        let mut column = Column::new(row.get::<_, String>(1), ColumnType::from_sql(row.get(2)));
+        let mut column = Column::new(
+            ident(&row.get::<_, String>(1)),
+            ColumnType::from_sql(row.get(2)),
+        );
         column.nullable = !row.get::<_, bool>(3);
         if generated == "s" {
             column.generated = expression;
@@ -391,7 +405,7 @@ async fn discover_tables(
         let Some((table, _)) = tables.get_mut(&row.get::<_, u32>(0)) else {
             continue;
         };
-        let name: String = row.get(1);
+        let name = ident(&row.get::<_, String>(1));
         if let Some(column) = table.columns.iter_mut().find(|c| c.name == name) {
             column.primary_key = true;
         }
@@ -407,14 +421,14 @@ async fn discover_tables(
         let names: Vec<String> = row.get(3);
         let descending: Vec<bool> = row.get(4);
         table.indexes.push(Index {
-            name: row.get(1),
+            name: ident(&row.get::<_, String>(1)),
             unique: row.get(2),
             columns: names
                 .into_iter()
                 .zip(descending.into_iter().chain(std::iter::repeat(false)))
                 .map(|(name, desc)| {
                     (
-                        name,
+                        ident(&name),
                         if desc {
                             SortOrder::Desc
                         } else {
@@ -436,11 +450,12 @@ async fn discover_tables(
         let Some((_, links)) = tables.get_mut(&row.get::<_, u32>(0)) else {
             continue;
         };
+        let idents = |names: Vec<String>| names.iter().map(|n| ident(n)).collect::<Vec<_>>();
         links.foreign_keys.push((
-            row.get(1),
-            row.get(4),
+            ident(&row.get::<_, String>(1)),
+            idents(row.get(4)),
             qualified_name(&row.get::<_, String>(3), &row.get::<_, String>(2), home),
-            row.get(5),
+            idents(row.get(5)),
         ));
     }
     Ok(tables.into_values().collect())

@@ -42,6 +42,7 @@ pub use cluster::{
 };
 pub use connection::{
     DEFAULT_CONNECT_TIMEOUT, connect, connect_problem, connect_raw, connect_timeout, redact,
+    sql_problem,
 };
 pub use discovery::{
     Divergence, Schemas, compare, discover_into, discover_schemas, qualified_name,

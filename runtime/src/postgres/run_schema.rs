@@ -5,6 +5,9 @@ use super::cluster::PgError;
 use super::connection::{connect, redact};
 use super::verify::quote_ident;
 
+/// How the name of every run's own schema begins.
+pub const PREFIX: &str = "stormchor_run_";
+
 /// A schema made for one run on a user's server, with a connection string whose
 /// connections see only it: every connection opened with
 /// [`connection_string`](RunSchema::connection_string) has `search_path` set to the
@@ -40,7 +43,7 @@ impl RunSchema {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
         let suffix: u32 = rand::rngs::SmallRng::seed_from_u64(seed).random();
-        let name = format!("stormchor_run_{}_{suffix:08x}", std::process::id());
+        let name = format!("{PREFIX}{}_{suffix:08x}", std::process::id());
         let client = connect(connection_string).await?;
         client
             .batch_execute(&format!("CREATE SCHEMA {}", quote_ident(&name)))
