@@ -461,6 +461,7 @@ fn load_around_events(report: &Value, elapsed: f64, width: f64, left: f64) -> St
 pub fn render_scenario_html(report: &Value) -> String {
     let name = escape(report["name"].as_str().unwrap_or("scenario"));
     let passed = report["success"].as_bool().unwrap_or(false);
+    let interrupted = report["interrupted"].as_str().map(str::to_owned);
     let elapsed = report["elapsed_s"].as_f64().unwrap_or(0.0).max(0.001);
     let mut html = String::new();
     let _ = write!(
@@ -470,11 +471,26 @@ pub fn render_scenario_html(report: &Value) -> String {
          td,th{{border:1px solid #ccc;padding:4px 10px;text-align:left}} th{{background:#f0f0f0}} \
          .ok{{color:#1a7f37}} .bad{{color:#cf222e;font-weight:bold}} pre{{background:#f6f8fa;padding:1em;overflow:auto}}\
          </style></head><body>\n<h1>stormchor: {name} <span class=\"{}\">{}</span></h1>\n<p>{:.1} s, seed {}.</p>\n",
-        if passed { "ok" } else { "bad" },
-        if passed { "PASSED" } else { "FAILED" },
+        if passed && interrupted.is_none() {
+            "ok"
+        } else {
+            "bad"
+        },
+        match (&interrupted, passed) {
+            (Some(signal), _) => format!("INTERRUPTED ({})", escape(signal)),
+            (None, true) => "PASSED".to_owned(),
+            (None, false) => "FAILED".to_owned(),
+        },
         elapsed,
         report["seed"],
     );
+    if let Some(fault) = report["fault"].as_str() {
+        let _ = writeln!(
+            html,
+            "<p class=\"bad\">Fault injected: {} (the checks are expected to catch it).</p>",
+            escape(fault)
+        );
+    }
     // The timeline: one row per role, one bar per phase, from its start to the next.
     let phases = report["phases"].as_array().cloned().unwrap_or_default();
     let events = report["events"].as_array().cloned().unwrap_or_default();
@@ -574,6 +590,7 @@ pub fn render_scenario_html(report: &Value) -> String {
     html.push_str("<h2>Checks</h2>\n<table><tr><th>check</th><th>role</th><th>result</th><th>summary</th><th>evidence</th></tr>\n");
     for check in report["checks"].as_array().into_iter().flatten() {
         let ok = check["passed"].as_bool().unwrap_or(false);
+        let cut = check["interrupted"].as_bool().unwrap_or(false);
         let evidence = escaped_strings(&check["evidence"]);
         let _ = writeln!(
             html,
@@ -581,7 +598,11 @@ pub fn render_scenario_html(report: &Value) -> String {
             escape(check["name"].as_str().unwrap_or("")),
             escape(check["role"].as_str().unwrap_or("")),
             if ok { "ok" } else { "bad" },
-            if ok { "ok" } else { "FAILED" },
+            match (ok, cut) {
+                (true, _) => "ok",
+                (false, true) => "INTERRUPTED",
+                (false, false) => "FAILED",
+            },
             escape(check["summary"].as_str().unwrap_or("")),
             evidence.join("<br>")
         );
@@ -629,4 +650,48 @@ pub fn render_scenario_html(report: &Value) -> String {
         escape(report["diagram"].as_str().unwrap_or(""))
     );
     html
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(extra: Value) -> Value {
+        let mut report = json!({
+            "name": "backup-restore", "seed": 1, "success": true, "elapsed_s": 3.0,
+            "phases": [], "checks": [
+                { "name": "pg_verifybackup", "role": "Backup", "passed": false,
+                  "summary": "not finished: the run was interrupted (the backup does not match its manifest)",
+                  "evidence": [], "interrupted": true }
+            ],
+            "roles": [], "figures": {}, "events": [], "load": {}, "recoveries": [],
+            "diagram": "", "diagram_svg": ""
+        });
+        if let (Some(report), Some(extra)) = (report.as_object_mut(), extra.as_object()) {
+            report.extend(extra.clone());
+        }
+        report
+    }
+
+    #[test]
+    fn an_interrupted_run_says_so_in_its_heading_and_its_unfinished_checks() {
+        let page = render_scenario_html(&scenario(json!({ "interrupted": "SIGTERM" })));
+        assert!(page.contains("INTERRUPTED (SIGTERM)</span></h1>"), "{page}");
+        assert!(!page.contains(">PASSED<"), "{page}");
+        assert!(
+            page.contains("<td class=\"bad\">INTERRUPTED</td>"),
+            "{page}"
+        );
+        // Not interrupted: the verdict is the run's.
+        let page = render_scenario_html(&scenario(json!({})));
+        assert!(page.contains(">PASSED</span></h1>"), "{page}");
+    }
+
+    #[test]
+    fn an_injected_fault_is_named_at_the_top() {
+        let page = render_scenario_html(&scenario(json!({ "fault": "skip-wal-replay" })));
+        assert!(page.contains("Fault injected: skip-wal-replay"), "{page}");
+        let page = render_scenario_html(&scenario(json!({ "fault": null })));
+        assert!(!page.contains("Fault injected"), "{page}");
+    }
 }

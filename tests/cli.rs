@@ -257,6 +257,12 @@ fn a_scenario_with_an_injected_fault_fails_with_its_evidence_in_every_report() {
     assert_eq!(report["seed"], 5);
     assert_eq!(report["schema"], "stormchor-report/1");
     assert_eq!(report["revision"], 2);
+    // The report says which fault was injected, in every form.
+    assert_eq!(report["fault"], "delete-acknowledged-row");
+    assert!(
+        out.contains("Fault injected: delete-acknowledged-row"),
+        "{out}"
+    );
     let failed: Vec<&serde_json::Value> = report["checks"]
         .as_array()
         .expect("checks")
@@ -273,6 +279,10 @@ fn a_scenario_with_an_injected_fault_fails_with_its_evidence_in_every_report() {
     assert!(report["phases"].as_array().is_some_and(|p| p.len() >= 4));
     let page = std::fs::read_to_string(&html).expect("html");
     assert!(page.contains("FAILED") && page.contains("missing acknowledged"));
+    assert!(
+        page.contains("Fault injected: delete-acknowledged-row"),
+        "{page}"
+    );
     // The choreography is drawn inline (no script), its mermaid source folded away.
     assert!(page.contains("<div class=\"diagram\"><svg "), "{page}");
     assert!(page.contains("<summary>mermaid source</summary>"));

@@ -78,6 +78,7 @@ pub async fn run_scenario(
         if report.diagram_svg.is_empty() {
             report.diagram_svg = scenario.svg(&options);
         }
+        report.fault = options.fault.map(|f| f.name().to_owned());
         report
     } else {
         registry

@@ -104,6 +104,10 @@ pub struct CheckRecord {
     pub summary: String,
     /// What is wrong, one line each (empty when it held).
     pub evidence: Vec<String>,
+    /// The check could not finish because the run was interrupted (a signal): it
+    /// neither held nor found a fault, and its summary says so.
+    #[serde(default)]
+    pub interrupted: bool,
 }
 
 /// A figure: a count that adds up over roles, or a value.
@@ -229,12 +233,21 @@ impl Journal {
         summary: impl Into<String>,
         evidence: Vec<String>,
     ) {
+        // A check that fails while the run is being interrupted failed because its
+        // tool or server was stopped under it: say so rather than report a fault.
+        let interrupted = !passed && crate::interrupt::requested();
+        let summary = summary.into();
         let record = CheckRecord {
             name: name.into(),
             role: self.role.clone(),
             passed,
-            summary: summary.into(),
+            summary: if interrupted {
+                format!("not finished: the run was interrupted ({summary})")
+            } else {
+                summary
+            },
             evidence,
+            interrupted,
         };
         self.entries().checks.push(record);
     }

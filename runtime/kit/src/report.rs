@@ -148,6 +148,9 @@ pub struct ScenarioReport {
     pub name: String,
     /// The seed it ran with.
     pub seed: u64,
+    /// The fault injected into the run (`--inject`), by name, if any: its checks are
+    /// expected to fail.
+    pub fault: Option<String>,
     /// Every role completed and every check held.
     pub success: bool,
     /// How long it ran.
@@ -310,6 +313,7 @@ impl ScenarioReport {
         ScenarioReport {
             name: name.to_owned(),
             seed,
+            fault: None,
             success,
             elapsed,
             phases,
@@ -333,13 +337,24 @@ impl ScenarioReport {
     /// The report as console text (markdown).
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let verdict = if self.success { "PASSED" } else { "FAILED" };
+        let interrupted = crate::interrupt::requested();
+        let verdict = match (interrupted, self.success) {
+            (true, _) => "INTERRUPTED",
+            (false, true) => "PASSED",
+            (false, false) => "FAILED",
+        };
         out.push_str(&format!(
-            "# {}: {verdict} in {:.1} s (seed {})\n\n## Phases\n\n| at s | role | phase |\n|---:|---|---|\n",
+            "# {}: {verdict} in {:.1} s (seed {})\n\n",
             self.name,
             self.elapsed.as_secs_f64(),
             self.seed
         ));
+        if let Some(fault) = &self.fault {
+            out.push_str(&format!(
+                "Fault injected: {fault} (the checks are expected to catch it).\n\n"
+            ));
+        }
+        out.push_str("## Phases\n\n| at s | role | phase |\n|---:|---|---|\n");
         for phase in &self.phases {
             out.push_str(&format!(
                 "| {:.2} | {} | {} |\n",
@@ -350,7 +365,11 @@ impl ScenarioReport {
         }
         out.push_str("\n## Checks\n\n");
         for check in &self.checks {
-            let mark = if check.passed { "ok" } else { "FAILED" };
+            let mark = match (check.passed, check.interrupted) {
+                (true, _) => "ok",
+                (false, true) => "INTERRUPTED",
+                (false, false) => "FAILED",
+            };
             out.push_str(&format!(
                 "- [{mark}] {} ({}): {}\n",
                 check.name, check.role, check.summary
@@ -442,6 +461,7 @@ impl ScenarioReport {
             "kind": "scenario",
             "name": self.name,
             "seed": self.seed,
+            "fault": self.fault,
             "success": self.success,
             "elapsed_s": self.elapsed.as_secs_f64(),
             "phases": self.phases.iter().map(|p| json!({
@@ -449,7 +469,7 @@ impl ScenarioReport {
             })).collect::<Vec<_>>(),
             "checks": self.checks.iter().map(|c| json!({
                 "name": c.name, "role": c.role, "passed": c.passed,
-                "summary": c.summary, "evidence": c.evidence,
+                "summary": c.summary, "evidence": c.evidence, "interrupted": c.interrupted,
             })).collect::<Vec<_>>(),
             "roles": self.roles.iter().map(|r| json!({
                 "role": r.role, "completed": r.completed, "elapsed_s": r.elapsed.as_secs_f64(),

@@ -570,6 +570,7 @@ pub async fn run_program<R: KitRole>(
         to_mermaid(program),
     );
     report.diagram_svg = to_svg(program);
+    report.fault = options.fault.map(|f| f.name().to_owned());
     for outcome in run.outcomes.values() {
         if let Some(state) = &outcome.state {
             state.data().release().await;

@@ -169,7 +169,7 @@ pub fn remove_all_clusters_now() {
         }
     }
     for (root, _) in &clusters {
-        let _ = fs::remove_dir_all(root);
+        remove_owned(root);
     }
     // Backups and archives are not clusters: remove every directory this process owns.
     sweep(|owner| owner == Owner::me());
@@ -258,11 +258,40 @@ fn sweep(remove: impl Fn(Owner) -> bool) -> Vec<PathBuf> {
             continue;
         }
         kill_servers_in(&path);
-        if fs::remove_dir_all(&path).is_ok() {
+        if remove_owned(&path) {
             removed.push(path);
         }
     }
     removed
+}
+
+/// Removes a directory of ours, its owner file last: when something is still being
+/// written in it (an `initdb` the signal has not reached yet) and it cannot go whole,
+/// the owner file stays, so that the next run removes the rest once this process is
+/// gone. Whether the directory is gone.
+fn remove_owned(root: &Path) -> bool {
+    let others = |root: &Path| -> Vec<PathBuf> {
+        fs::read_dir(root)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter(|e| e.file_name() != OWNER_FILE)
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for path in others(root) {
+        let _ = if path.is_dir() && !path.is_symlink() {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
+    }
+    if !others(root).is_empty() {
+        return false;
+    }
+    fs::remove_dir_all(root).is_ok()
 }
 
 /// Kills the postmaster whose data directory is in `root`, if it still runs.
@@ -389,6 +418,47 @@ pub(crate) fn end_watchdog(mut watchdog: Child) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_directory_being_written_keeps_its_owner_file_until_it_can_go_whole() {
+        for _ in 0..20 {
+            let root = tempfile::Builder::new()
+                .prefix("stormchor-test-owned-")
+                .tempdir()
+                .expect("dir")
+                .keep();
+            mark_owned(&root).expect("owner");
+            fs::create_dir_all(root.join("data/base")).expect("data");
+            fs::write(root.join("data/base/1"), "x").expect("file");
+            // Something (an initdb the signal has not reached) keeps writing there.
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let writer = std::thread::spawn({
+                let (root, stop) = (root.clone(), stop.clone());
+                move || {
+                    let mut n = 0;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 2_000 {
+                        let _ = fs::create_dir_all(root.join("data/global"));
+                        let _ = fs::write(root.join(format!("data/global/{n}")), "y");
+                        n += 1;
+                    }
+                }
+            });
+            let gone = remove_owned(&root);
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            writer.join().expect("writer");
+            // Either it went whole, or the owner file is there for the next run.
+            assert!(
+                gone || root.join(OWNER_FILE).is_file(),
+                "{} left without its owner file",
+                root.display()
+            );
+            // Once nothing writes, it goes.
+            if root.exists() {
+                assert!(remove_owned(&root), "{}", root.display());
+            }
+            assert!(!root.exists());
+        }
+    }
 
     fn group_leader() -> Child {
         use std::os::unix::process::CommandExt;
