@@ -71,6 +71,12 @@ fn files(dir: &Path) {
     write("bad-duration.toml", "duration = \"1x\"\n");
     write("long.toml", "duration = \"1h30m\"\n");
     std::fs::create_dir_all(dir.join("a-directory")).expect("dir");
+    // A FIFO: opening it for writing would wait for a reader forever.
+    let fifo = std::process::Command::new("mkfifo")
+        .arg(dir.join("a-pipe"))
+        .status()
+        .expect("mkfifo");
+    assert!(fifo.success());
 }
 
 /// A bad input: its arguments, its environment, a text the error must hold.
@@ -346,6 +352,28 @@ fn every_bad_input_is_a_usage_error_naming_it_before_anything_starts() {
             &["run", "stress-check", "--html", "a-directory"],
             &[],
             "--html a-directory: is a directory",
+        ),
+        (
+            &["run", "read-only", "--json", "a-pipe"],
+            &[],
+            "--json a-pipe: is a pipe or socket",
+        ),
+        (
+            &[
+                "run",
+                "crash-recovery",
+                "--json",
+                "r.out",
+                "--html",
+                "./r.out",
+            ],
+            &[],
+            "--json and --html are both r.out",
+        ),
+        (
+            &["describe", "crash-recvery"],
+            &[],
+            "(did you mean `crash-recovery`?)",
         ),
         (
             &["run", "read-only"],

@@ -58,6 +58,7 @@ pub fn describe(
     }
     // A workload, built in or a workload file, configured as `run` would configure it
     // (the config file's sections and weights included).
+    known_workload(&registry, name)?;
     let info = PreparedWorkload::new(settings, name)?.info();
     if svg.is_some() {
         return Err(format!(

@@ -75,6 +75,17 @@ pub fn check_output_path(flag: &str, path: Option<&Path>) -> Result<(), String> 
             path.display()
         ));
     }
+    if let Ok(meta) = std::fs::metadata(path) {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = meta.file_type();
+        if kind.is_fifo() || kind.is_socket() {
+            // Opening a pipe for writing waits for a reader: the run would hang here.
+            return Err(format!(
+                "{flag} {}: is a pipe or socket; give a file name",
+                path.display()
+            ));
+        }
+    }
     let existed = path.exists();
     std::fs::OpenOptions::new()
         .append(true)

@@ -50,6 +50,25 @@ pub fn run(name: &str, args: &RunArgs) -> Result<Verdict, CliError> {
     };
     check_output_path("--json", settings.json.value.as_deref()).map_err(CliError::Usage)?;
     check_output_path("--html", settings.html.value.as_deref()).map_err(CliError::Usage)?;
+    if let (Some(json), Some(html)) = (&settings.json.value, &settings.html.value) {
+        // The files need not exist yet: compare their directories, resolved.
+        let resolved = |path: &std::path::Path| {
+            let dir = match path.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir,
+                _ => std::path::Path::new("."),
+            };
+            dir.canonicalize()
+                .ok()
+                .zip(path.file_name())
+                .map(|(dir, name)| dir.join(name))
+        };
+        if json == html || resolved(json).is_some_and(|j| Some(j) == resolved(html)) {
+            return Err(CliError::usage(format!(
+                "--json and --html are both {}: give each report a file of its own",
+                json.display()
+            )));
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -72,6 +72,20 @@ pub async fn run_scenario(
             .fault
             .map_or(String::new(), |f| format!(", injecting {}", f.name()))
     );
+    if options.touch_user_tables {
+        let schemas = match &options.discover_schemas {
+            None => "public".to_owned(),
+            Some(stormchor::runtime::postgres::Schemas::AllUser) => {
+                "every schema but the system's and other runs'".to_owned()
+            }
+            Some(stormchor::runtime::postgres::Schemas::Named(names)) => names.join(", "),
+        };
+        eprintln!(
+            "Warning: --on-user-tables: the stress mix changes and drops tables of the target's \
+             schema {schemas}, and the tables it makes (w<k>_...) stay there. Stop now (Ctrl-C) \
+             if that is not what you want."
+        );
+    }
     let report = if processes {
         let scenario = registry.get(name).map_err(|e| e.to_string())?;
         let mut report = super::processes::launch(scenario, &options).await?;
