@@ -19,8 +19,11 @@
 //!   records the event log (markers, waiting, completion order, report points).
 //! - [`compare`]: matching an output against `NAME.out` and its variants, with a unified
 //!   diff against the closest.
-//! - [`driver`]: running a spec on a server: a [`driver::Session`] per connection
-//!   (implemented over tokio-postgres in [`driver::pg`]) answering the scheduler.
+//! - [`choreo`]: a spec's permutation as a stormchor choreography (a role per session,
+//!   a controller role; a step is an effect that starts now and finishes later), and
+//!   its run through stormchor's interpreter.
+//! - [`driver`]: the connections (over tokio-postgres in [`driver::pg`]) and the
+//!   controller's part of isolationtester's driver, which answers the scheduler.
 //! - [`suite`]: one test of a corpus run on a server and its verdict (matched,
 //!   differed, not parsed, needs a newer server).
 //! - [`corpus`]: a directory laid out as upstream's `src/test/isolation`.
@@ -43,6 +46,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod choreo;
 pub mod compare;
 pub mod corpus;
 pub mod driver;

@@ -1,14 +1,17 @@
-//! [`Session`] and [`Control`] over tokio-postgres: each connection's messages
-//! (notices, notifications) are forwarded by its own task into a buffer, in the order
-//! the server sent them; a launched step runs as a task collecting every result of its
-//! submission.
+//! The connections over tokio-postgres: [`PgLine`] (one connection, whose SQL a role's
+//! effects run), [`PgSession`] (the controller's view of it: [`Session`]) and
+//! [`PgControl`] (the control connection: [`Control`]). Each connection's messages
+//! (notices, notifications) are forwarded by its own task into an inbox, in the order
+//! the server sent them; nothing else is spawned.
 
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::sync::Mutex;
+
 use futures::StreamExt;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, CancelToken, Client, NoTls, SimpleQueryMessage, Statement};
 
@@ -24,9 +27,11 @@ const REGRESS_OPTIONS: &str = "-c TimeZone=PST8PDT -c DateStyle=Postgres,MDY -c 
      -c lc_monetary=C -c lc_numeric=C -c lc_time=C -c bytea_output=hex \
      -c timezone_abbreviations=Default -c IntervalStyle=postgres";
 
-enum Inbound {
-    Notice(String),
-    Notification(RawNotification),
+/// What a connection received besides results, in the order the server sent it.
+#[derive(Default)]
+struct Inbox {
+    notices: Vec<String>,
+    notifications: Vec<RawNotification>,
 }
 
 /// What a submission returned: each statement's rows (`None` for a command without
@@ -40,39 +45,80 @@ struct Collected {
     failure: Option<String>,
 }
 
-/// One session's connection.
-pub struct PgSession {
+impl Collected {
+    /// Every result of a step's submission, in order (the first error ends it).
+    fn into_results(self) -> Vec<StepResult> {
+        let mut results: Vec<StepResult> = self
+            .statements
+            .into_iter()
+            .flatten()
+            .map(StepResult::Rows)
+            .collect();
+        results.extend(
+            self.error
+                .into_iter()
+                .chain(self.after)
+                .map(StepResult::Error),
+        );
+        results
+    }
+
+    /// What `PQexec` returns for a block: the last result only (the error, else the
+    /// last statement's rows).
+    fn into_block_run(self) -> BlockRun {
+        let results = match (&self.error, self.statements.last()) {
+            (Some(error), _) => vec![StepResult::Error(error.clone())],
+            (None, Some(Some(rows))) => vec![StepResult::Rows(rows.clone())],
+            _ => Vec::new(),
+        };
+        BlockRun {
+            results,
+            failure: self.failure,
+        }
+    }
+}
+
+/// One connection, shared by the role whose effects run SQL on it (a session role, or
+/// the controller for the control connection) and the controller, which watches it:
+/// its messages (notices, notifications) are forwarded by its own task into an inbox in
+/// the order the server sent them; a step's results, once complete, wait in a slot
+/// until the controller takes them.
+pub struct PgLine {
     name: String,
-    client: Arc<Client>,
+    client: Client,
     cancel: CancelToken,
     pid: i32,
-    inbox: mpsc::UnboundedReceiver<Inbound>,
-    notices: Vec<String>,
-    notifications: Vec<RawNotification>,
-    errors: Arc<std::sync::Mutex<Vec<ServerError>>>,
-    active: Option<JoinHandle<Collected>>,
+    inbox: Arc<Mutex<Inbox>>,
+    errors: Mutex<Vec<ServerError>>,
+    /// The launched step's results, once they are all in.
+    result: Mutex<Option<Collected>>,
+    /// Rung when a result lands in the slot.
+    arrived: Notify,
     forwarder: JoinHandle<()>,
 }
 
-impl std::fmt::Debug for PgSession {
+impl std::fmt::Debug for PgLine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgSession")
+        f.debug_struct("PgLine")
             .field("name", &self.name)
             .field("pid", &self.pid)
             .finish()
     }
 }
 
-impl Drop for PgSession {
+impl Drop for PgLine {
     fn drop(&mut self) {
-        if let Some(active) = self.active.take() {
-            active.abort();
-        }
         self.forwarder.abort();
     }
 }
 
-impl PgSession {
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl PgLine {
     /// Opens session `session`'s connection for test `test` (application name
     /// `isolation/TEST/SESSION`, pg_regress's settings).
     /// With `quiet`, the connection runs with `client_min_messages = warning`, as
@@ -109,30 +155,31 @@ impl PgSession {
                 });
             }
         };
-        let (tx, inbox) = mpsc::unbounded_channel();
+        let inbox: Arc<Mutex<Inbox>> = Arc::default();
+        let forwarded = Arc::clone(&inbox);
         let forwarder = tokio::spawn(async move {
             while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
-                let inbound = match message {
-                    Ok(AsyncMessage::Notice(notice)) => Inbound::Notice(notice_text(
-                        notice.severity(),
-                        notice.message(),
-                        notice.detail(),
-                        notice.hint(),
-                    )),
-                    Ok(AsyncMessage::Notification(n)) => Inbound::Notification(RawNotification {
-                        channel: n.channel().to_string(),
-                        payload: n.payload().to_string(),
-                        pid: n.process_id(),
-                    }),
+                match message {
+                    Ok(AsyncMessage::Notice(notice)) => {
+                        lock(&forwarded).notices.push(notice_text(
+                            notice.severity(),
+                            notice.message(),
+                            notice.detail(),
+                            notice.hint(),
+                        ));
+                    }
+                    Ok(AsyncMessage::Notification(n)) => {
+                        lock(&forwarded).notifications.push(RawNotification {
+                            channel: n.channel().to_string(),
+                            payload: n.payload().to_string(),
+                            pid: n.process_id(),
+                        });
+                    }
                     Ok(_) => continue,
                     Err(_) => break,
-                };
-                if tx.send(inbound).is_err() {
-                    break;
                 }
             }
         });
-        let client = Arc::new(client);
         let pid = match client
             .query_one("SELECT pg_catalog.pg_backend_pid()", &[])
             .await
@@ -146,34 +193,50 @@ impl PgSession {
                 });
             }
         };
-        Ok(PgSession {
+        Ok(PgLine {
             name: session.to_string(),
             cancel: client.cancel_token(),
             client,
             pid,
             inbox,
-            notices: Vec::new(),
-            notifications: Vec::new(),
-            errors: Arc::default(),
-            active: None,
+            errors: Mutex::default(),
+            result: Mutex::default(),
+            arrived: Notify::new(),
             forwarder,
         })
     }
 
-    fn drain(&mut self) {
-        while let Ok(message) = self.inbox.try_recv() {
-            match message {
-                Inbound::Notice(text) => self.notices.push(text),
-                Inbound::Notification(n) => self.notifications.push(n),
-            }
-        }
+    /// The session's name (`control connection` for the control one).
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
-    fn submit(&self, sql: &str) -> JoinHandle<Collected> {
-        let client = Arc::clone(&self.client);
-        let errors = Arc::clone(&self.errors);
-        let sql = sql.to_string();
-        tokio::spawn(async move { collect(&client, &sql, &errors).await })
+    /// Its backend's pid.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Runs a setup or teardown block to its end (one simple-query submission) and
+    /// returns what `PQexec` would.
+    pub async fn run_block(&self, sql: &str) -> BlockRun {
+        collect(&self.client, sql, &self.errors)
+            .await
+            .into_block_run()
+    }
+
+    /// Runs a step's SQL (one simple-query submission) to its end and leaves every
+    /// result in the slot the controller reads ([`Session::wait`] on a
+    /// [`PgSession`] of this line). It is sent at the first poll, so an effect that
+    /// runs it has started once it first waits.
+    pub async fn run_step(&self, sql: &str) {
+        let collected = collect(&self.client, sql, &self.errors).await;
+        *lock(&self.result) = Some(collected);
+        self.arrived.notify_one();
+    }
+
+    /// The notices received since the last call, as libpq prints them.
+    fn take_notices(&self) -> Vec<String> {
+        std::mem::take(&mut lock(&self.inbox).notices)
     }
 }
 
@@ -291,105 +354,70 @@ fn describe(e: &tokio_postgres::Error) -> (StepError, String) {
     }
 }
 
+/// The controller's view of a session's connection ([`Session`]): whether its step's
+/// results are in, what else arrived, and its cancel key. The SQL itself runs in the
+/// session role's effects ([`PgLine::run_step`], [`PgLine::run_block`]).
+#[derive(Clone, Debug)]
+pub struct PgSession {
+    line: Arc<PgLine>,
+}
+
+impl PgSession {
+    /// The view of `line`.
+    pub fn new(line: Arc<PgLine>) -> Self {
+        PgSession { line }
+    }
+
+    /// The connection.
+    pub fn line(&self) -> &Arc<PgLine> {
+        &self.line
+    }
+}
+
 impl Session for PgSession {
     fn name(&self) -> &str {
-        &self.name
+        &self.line.name
     }
 
     fn pid(&self) -> i32 {
-        self.pid
-    }
-
-    async fn run(&mut self, sql: &str) -> BlockRun {
-        let collected = match self.submit(sql).await {
-            Ok(collected) => collected,
-            Err(_) => Collected {
-                failure: Some("the block's task ended abnormally\n".into()),
-                ..Collected::default()
-            },
-        };
-        self.drain();
-        // PQexec returns the last result only: the error, else the last statement's.
-        let results = match (&collected.error, collected.statements.last()) {
-            (Some(error), _) => vec![StepResult::Error(error.clone())],
-            (None, Some(Some(rows))) => vec![StepResult::Rows(rows.clone())],
-            _ => Vec::new(),
-        };
-        BlockRun {
-            results,
-            failure: collected.failure,
-        }
-    }
-
-    fn launch(&mut self, sql: &str) {
-        if let Some(old) = self.active.take() {
-            old.abort();
-        }
-        self.active = Some(self.submit(sql));
+        self.line.pid
     }
 
     async fn wait(&mut self, within: Duration) -> Option<Vec<StepResult>> {
-        let active = self.active.as_mut()?;
-        let joined = if within.is_zero() {
-            if !active.is_finished() {
-                self.drain();
-                return None;
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(collected) = lock(&self.line.result).take() {
+                return Some(collected.into_results());
             }
-            active.await
-        } else {
-            match tokio::time::timeout(within, &mut *active).await {
-                Ok(joined) => joined,
-                Err(_) => {
-                    self.drain();
-                    return None;
-                }
+            // A permit left by an earlier result wakes this at once: look again until
+            // the bound.
+            if tokio::time::timeout_at(deadline, self.line.arrived.notified())
+                .await
+                .is_err()
+            {
+                return lock(&self.line.result).take().map(Collected::into_results);
             }
-        };
-        self.active = None;
-        self.drain();
-        let collected = joined.unwrap_or_else(|_| Collected {
-            error: Some(StepError {
-                severity: None,
-                message: "the step's task ended abnormally\n".into(),
-            }),
-            ..Collected::default()
-        });
-        let mut results: Vec<StepResult> = collected
-            .statements
-            .into_iter()
-            .flatten()
-            .map(StepResult::Rows)
-            .collect();
-        results.extend(
-            collected
-                .error
-                .into_iter()
-                .chain(collected.after)
-                .map(StepResult::Error),
-        );
-        Some(results)
+        }
     }
 
     async fn cancel(&mut self) {
-        let _ =
-            tokio::time::timeout(Duration::from_secs(10), self.cancel.cancel_query(NoTls)).await;
+        let _ = tokio::time::timeout(
+            Duration::from_secs(10),
+            self.line.cancel.cancel_query(NoTls),
+        )
+        .await;
     }
 
     fn take_notices(&mut self) -> Vec<String> {
-        self.drain();
-        std::mem::take(&mut self.notices)
+        self.line.take_notices()
     }
 
     fn take_notifications(&mut self) -> Vec<RawNotification> {
-        self.drain();
-        std::mem::take(&mut self.notifications)
+        std::mem::take(&mut lock(&self.line.inbox).notifications)
     }
 
     fn take_errors(&mut self) -> Vec<ServerError> {
-        match self.errors.lock() {
-            Ok(mut errors) => std::mem::take(&mut *errors),
-            Err(_) => Vec::new(),
-        }
+        std::mem::take(&mut *lock(&self.line.errors))
     }
 }
 
@@ -403,8 +431,9 @@ pub struct PgControl {
 impl PgControl {
     /// Opens the control connection for test `test`.
     pub async fn connect(conninfo: &str, test: &str, quiet: bool) -> Result<Self, DriverError> {
+        let line = PgLine::connect(conninfo, test, "control connection", quiet).await?;
         Ok(PgControl {
-            session: PgSession::connect(conninfo, test, "control connection", quiet).await?,
+            session: PgSession::new(Arc::new(line)),
             blocked: None,
         })
     }
@@ -419,6 +448,7 @@ impl PgControl {
         );
         let statement = self
             .session
+            .line
             .client
             .prepare_typed(&sql, &[tokio_postgres::types::Type::INT4])
             .await
@@ -438,12 +468,6 @@ impl Session for PgControl {
     fn pid(&self) -> i32 {
         self.session.pid()
     }
-    async fn run(&mut self, sql: &str) -> BlockRun {
-        self.session.run(sql).await
-    }
-    fn launch(&mut self, sql: &str) {
-        self.session.launch(sql);
-    }
     async fn wait(&mut self, within: Duration) -> Option<Vec<StepResult>> {
         self.session.wait(within).await
     }
@@ -462,6 +486,10 @@ impl Session for PgControl {
 }
 
 impl Control for PgControl {
+    async fn run(&mut self, sql: &str) -> BlockRun {
+        self.session.line.run_block(sql).await
+    }
+
     async fn is_blocked(&mut self, pid: i32, pids: &[i32]) -> Result<bool, DriverError> {
         if self.blocked.is_none() {
             self.prepare_blocked_check(pids).await?;
@@ -470,7 +498,7 @@ impl Control for PgControl {
             return Ok(false);
         };
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&pid];
-        let query = self.session.client.query_one(statement, &params);
+        let query = self.session.line.client.query_one(statement, &params);
         match tokio::time::timeout(Duration::from_secs(60), query).await {
             Ok(Ok(row)) => Ok(row.get::<_, bool>(0)),
             Ok(Err(source)) => Err(DriverError::Query {
