@@ -201,12 +201,11 @@ pub struct SessionBlock {
 
 impl fmt::Debug for SessionBlock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match self.kind {
-            BlockKind::Setup => "setup",
-            BlockKind::Teardown => "teardown",
-            BlockKind::Rollback => "if abandoned",
-        };
-        write!(f, "{kind} {:?}: {}", self.session, brief(&self.sql))
+        match self.kind {
+            BlockKind::Setup => write!(f, "setup {:?}: {}", self.session, brief(&self.sql)),
+            BlockKind::Teardown => write!(f, "teardown {:?}: {}", self.session, brief(&self.sql)),
+            BlockKind::Rollback => write!(f, "rollback {:?} if invalid", self.session),
+        }
     }
 }
 
@@ -244,7 +243,7 @@ impl fmt::Debug for Observe {
         if self.step {
             write!(
                 f,
-                "observe {}: done, or blocked (pg_isolation_test_session_is_blocked)? poll the waiting steps",
+                "observe {}: done or blocked? poll the waiting",
                 self.after
             )
         } else {
@@ -342,7 +341,7 @@ pub fn permutation_program(
     }
     // Each session's running step (its handle).
     let mut running: Vec<Option<String>> = vec![None; roles.len()];
-    let mut uses: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut handles: HashSet<String> = HashSet::new();
     for ps in &permutation.steps {
         let unknown = || ChoreoError::UnknownStep {
             permutation: index + 1,
@@ -353,13 +352,14 @@ pub fn permutation_program(
         if let Some(handle) = running[s].take() {
             program = program.ext_finish(handle);
         }
-        let used = uses.entry(ps.name.as_str()).or_insert(0);
-        *used += 1;
-        let handle = if *used == 1 {
-            ps.name.clone()
-        } else {
-            format!("{}#{used}", ps.name)
-        };
+        // A handle per use: the step's name, then `NAME.2`, `NAME.3` ... (never one
+        // another use already has, whatever the names).
+        let mut handle = ps.name.clone();
+        let mut n = 1;
+        while !handles.insert(handle.clone()) {
+            n += 1;
+            handle = format!("{}.{n}", ps.name);
+        }
         program = program.ext_start(
             Step {
                 session: roles[s],
