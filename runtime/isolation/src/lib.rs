@@ -1,12 +1,13 @@
-//! PostgreSQL's isolation test suite, the pure part: the spec format, the permutations a
-//! spec runs, what `isolationtester` prints, and the comparison with expected files.
+//! PostgreSQL's isolation test suite: the spec format, the permutations a spec runs,
+//! each permutation as a stormchor choreography run on a server, what
+//! `isolationtester` prints, and the comparison with expected files.
 //!
 //! PostgreSQL tests its concurrency behaviour with `isolationtester`: a `.spec` file
 //! declares sessions, their steps, and permutations (orders in which the steps of
-//! different sessions interleave); an expected file holds the exact output. This crate
-//! does no I/O beyond reading files and knows nothing of databases: a driver (elsewhere)
-//! executes the steps the scheduler asks for and tells it what happened; the scheduler
-//! records typed events, which this crate prints and compares.
+//! different sessions interleave); an expected file holds the exact output. The
+//! format, the scheduler and the comparison do no I/O beyond reading files; the
+//! choreography's roles execute what the scheduler asks for and tell it what
+//! happened; the scheduler records typed events, which this crate prints and compares.
 //!
 //! - [`spec`]: the parser ([`spec::Spec::parse`]), with isolationtester's checks;
 //!   errors name file, line and column.

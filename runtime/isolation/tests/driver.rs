@@ -172,3 +172,46 @@ async fn the_whole_corpus_matches_at_least_90_percent() {
     eprintln!("{matched} of {runnable} runnable tests matched");
     assert!(matched * 10 >= runnable * 9, "{matched} of {runnable}");
 }
+
+/// Where upstream's tester dies (here a session's setup fails), nothing after it runs:
+/// the choreography's remaining effects (the other session's setup, the steps, the
+/// second permutation) do nothing, and the output ends where the tester's would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_runs_after_the_tester_would_have_died() {
+    use stormchor_isolation::driver::run_spec_on;
+    use stormchor_isolation::output::{Dialect, render};
+    use stormchor_isolation::spec::Spec;
+
+    let spec = Spec::parse(
+        "setup { CREATE TABLE died_log (who text); }\n\
+         teardown { DROP TABLE died_log; }\n\
+         session s1 setup { SELECT no_such_function(); } step a { INSERT INTO died_log VALUES ('a'); }\n\
+         session s2 setup { INSERT INTO died_log VALUES ('s2 setup'); } step b { INSERT INTO died_log VALUES ('b'); }\n\
+         permutation a b\n\
+         permutation b a\n",
+        "died.spec",
+    )
+    .expect("parses");
+    let cluster = cluster().await;
+    let run = run_spec_on(&cluster.connection_string(), "died", &spec, &options())
+        .await
+        .expect("runs");
+    assert!(run.died);
+    assert_eq!(run.output.permutations.len(), 1, "no second permutation");
+    let printed = render(&run.output, Dialect::CURRENT);
+    assert!(
+        printed.starts_with(
+            "Parsed test spec with 2 sessions\n\nstarting permutation: a b\n\
+             setup of session s1 failed: ERROR:  function no_such_function() does not exist\n"
+        ),
+        "{printed}"
+    );
+    assert!(!printed.contains("step "), "{printed}");
+    let client = cluster.connect().await.expect("connects");
+    let rows: i64 = client
+        .query_one("SELECT count(*) FROM died_log", &[])
+        .await
+        .expect("the table is there: no teardown ran")
+        .get(0);
+    assert_eq!(rows, 0, "s2's setup and the steps did not run");
+}
