@@ -12,13 +12,18 @@ use stormchor_runtime::{
 };
 use tokio::sync::watch;
 
-use super::{MainSetup, MainTeardown, Msg, Observe, Role, SessionBlock, Step, permutation_program};
+use stormchor_choreography::Program;
+
+use super::{
+    ChoreoError, MainSetup, MainTeardown, Msg, Observe, Role, SessionBlock, Step,
+    permutation_program,
+};
 use crate::driver::pg::{PgControl, PgLine, PgSession};
 use crate::driver::{BlockRun, Controller, DriverError, RunOptions, SpecRun};
 use crate::output::TestOutput;
 use crate::permutations::permutations;
 use crate::schedule::{Connection, Finished, Next, Request, Scheduler};
-use crate::spec::Spec;
+use crate::spec::{Permutation, Spec};
 
 /// What a session role did for the scheduler, for the controller to read.
 #[derive(Debug)]
@@ -283,6 +288,21 @@ pub async fn run_spec(
     lines: Vec<Arc<PgLine>>,
     options: &RunOptions,
 ) -> Result<SpecRun, DriverError> {
+    let rollbacks = options.abandon_invalid_permutations;
+    run_programs(spec, control, lines, options, |index, permutation| {
+        permutation_program(spec, index, permutation, rollbacks)
+    })
+    .await
+}
+
+/// [`run_spec`] with each permutation's program made by `build`.
+async fn run_programs(
+    spec: &Spec,
+    control: PgControl,
+    lines: Vec<Arc<PgLine>>,
+    options: &RunOptions,
+    build: impl Fn(usize, &Permutation) -> Result<Program<Role, Msg>, ChoreoError>,
+) -> Result<SpecRun, DriverError> {
     let shared_spec = Arc::new(spec.clone());
     let sessions = lines.iter().cloned().map(PgSession::new).collect();
     let (stopped, _) = watch::channel(false);
@@ -302,13 +322,8 @@ pub async fn run_spec(
     let mut output = TestOutput::for_spec(spec);
     let mut died = false;
     for (index, permutation) in permutations(spec).enumerate() {
-        let program = permutation_program(
-            spec,
-            index,
-            &permutation,
-            options.abandon_invalid_permutations,
-        )
-        .map_err(|e| DriverError::Choreography(e.to_string()))?;
+        let program =
+            build(index, &permutation).map_err(|e| DriverError::Choreography(e.to_string()))?;
         let scheduler = Scheduler::shared(Arc::clone(&shared_spec), &permutation)?
             .abandon_invalid_permutations(options.abandon_invalid_permutations)
             .with_max_step_wait(options.step_timeout.as_secs().max(1));
@@ -366,4 +381,121 @@ fn deadline(
         .unwrap_or(u32::MAX)
         .max(1);
     (options.step_timeout * 2 + Duration::from_secs(60)).saturating_mul(effects)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stormchor_runtime::postgres::{ClusterOptions, PgCluster};
+
+    fn options() -> RunOptions {
+        RunOptions {
+            step_timeout: Duration::from_secs(60),
+            ..RunOptions::default()
+        }
+    }
+
+    async fn connections(conninfo: &str, spec: &Spec) -> (PgControl, Vec<Arc<PgLine>>) {
+        let mut control = PgControl::connect(conninfo, "t", false)
+            .await
+            .expect("control connection");
+        let mut lines = Vec::new();
+        for session in &spec.sessions {
+            lines.push(Arc::new(
+                PgLine::connect(conninfo, "t", &session.name, false)
+                    .await
+                    .expect("session connection"),
+            ));
+        }
+        let pids: Vec<i32> = lines.iter().map(|l| l.pid()).collect();
+        control
+            .prepare_blocked_check(&pids)
+            .await
+            .expect("blocked check");
+        (control, lines)
+    }
+
+    fn step(spec: &Spec, name: &str) -> Step {
+        let s = spec.session_of(name).expect("a step");
+        Step {
+            session: Role::session(spec, s).expect("a role"),
+            name: name.into(),
+            sql: spec.step(name).expect("a step").sql.clone(),
+        }
+    }
+
+    fn observe(name: &str) -> Observe {
+        Observe {
+            after: name.into(),
+            step: true,
+        }
+    }
+
+    /// The negative cases: a program that lacks a step the scheduler asks for, or holds
+    /// the steps in another order, is an error naming the request, not a run that
+    /// quietly prints something else.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_program_that_disagrees_with_the_scheduler_is_an_error() {
+        let spec = Spec::parse(
+            "session s1 step a { SELECT 1 AS one; } step b { SELECT 2 AS two; }\n\
+             permutation a b",
+            "disagree.spec",
+        )
+        .expect("parses");
+        let cluster = PgCluster::start(ClusterOptions::default())
+            .await
+            .expect("a throwaway cluster");
+        let conninfo = cluster.connection_string();
+        let setup = |index: usize, permutation: &Permutation| MainSetup {
+            permutation: index + 1,
+            steps: permutation.steps.iter().map(|s| s.name.clone()).collect(),
+            blocks: Vec::new(),
+        };
+        let lacking = |index: usize, permutation: &Permutation| {
+            Ok(Program::new()
+                .ext(setup(index, permutation))
+                .ext_start(step(&spec, "a"), "a")
+                .ext(observe("a"))
+                .ext_finish("a")
+                .ext(MainTeardown { block: None }))
+        };
+        let reordered = |index: usize, permutation: &Permutation| {
+            Ok(Program::new()
+                .ext(setup(index, permutation))
+                .ext_start(step(&spec, "b"), "b")
+                .ext(observe("b"))
+                .ext_finish("b")
+                .ext_start(step(&spec, "a"), "a")
+                .ext(observe("a"))
+                .ext_finish("a")
+                .ext(MainTeardown { block: None }))
+        };
+        for (what, build) in [
+            ("lacking b", &lacking as &dyn Fn(usize, &Permutation) -> _),
+            ("b before a", &reordered),
+        ] {
+            let (control, lines) = connections(&conninfo, &spec).await;
+            let error = run_programs(&spec, control, lines, &options(), build)
+                .await
+                .expect_err(what);
+            let text = error.to_string();
+            assert!(
+                text.contains("ended while the scheduler asks for Launch")
+                    && text.contains("step: \"b\""),
+                "{what}: {text}"
+            );
+        }
+
+        // The program the spec makes runs and prints both steps.
+        let (control, lines) = connections(&conninfo, &spec).await;
+        let run = run_spec(&spec, control, lines, &options())
+            .await
+            .expect("runs");
+        let printed = crate::output::render(&run.output, crate::output::Dialect::CURRENT);
+        assert!(
+            printed.contains("step a: SELECT 1 AS one;\none\n---\n  1\n(1 row)\n"),
+            "{printed}"
+        );
+        assert!(printed.contains("step b: SELECT 2 AS two;\n"), "{printed}");
+    }
 }
