@@ -1,6 +1,7 @@
-//! The driver on a real server (a throwaway PostgreSQL 15 cluster): specs of the
-//! corpus run end to end and must print exactly their expected file; an expected file
-//! altered by one line must be reported as differing, with the diff.
+//! Specs run as choreographies on a real server (a throwaway PostgreSQL 15 cluster):
+//! specs of the corpus run end to end and must print exactly their expected file; an
+//! expected file altered by one line must be reported as differing, with the diff;
+//! nothing runs after the point where upstream's tester would have died.
 
 mod common;
 

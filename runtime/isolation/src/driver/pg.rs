@@ -87,6 +87,8 @@ pub struct PgLine {
     name: String,
     client: Client,
     cancel: CancelToken,
+    /// Where the server is, for cancel requests.
+    config: tokio_postgres::Config,
     pid: i32,
     inbox: Arc<Mutex<Inbox>>,
     errors: Mutex<Vec<ServerError>>,
@@ -196,6 +198,7 @@ impl PgLine {
         Ok(PgLine {
             name: session.to_string(),
             cancel: client.cancel_token(),
+            config,
             client,
             pid,
             inbox,
@@ -401,11 +404,14 @@ impl Session for PgSession {
     }
 
     async fn cancel(&mut self) {
-        let _ = tokio::time::timeout(
-            Duration::from_secs(10),
-            self.line.cancel.cancel_query(NoTls),
-        )
-        .await;
+        let line = &self.line;
+        let cancel = async {
+            match CancelStream::connect(&line.config).await {
+                Ok(stream) => line.cancel.cancel_query_raw(stream, NoTls).await,
+                Err(_) => line.cancel.cancel_query(NoTls).await,
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(10), cancel).await;
     }
 
     fn take_notices(&mut self) -> Vec<String> {
@@ -508,6 +514,159 @@ impl Control for PgControl {
             Err(_) => Err(DriverError::Timeout {
                 what: "checking whether a step is blocked".into(),
             }),
+        }
+    }
+}
+
+/// A cancel connection that, once its request is written and its writing half shut,
+/// reads until the server closes it, as libpq's `PQcancel` does: the postmaster signals
+/// the backend before it closes, so a cancel never lands on a later statement.
+enum CancelStream {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+impl CancelStream {
+    /// A connection to the server `config` names (its first host and port).
+    async fn connect(config: &tokio_postgres::Config) -> std::io::Result<Self> {
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Unix(dir)) => Ok(CancelStream::Unix(
+                tokio::net::UnixStream::connect(dir.join(format!(".s.PGSQL.{port}"))).await?,
+            )),
+            Some(tokio_postgres::config::Host::Tcp(host)) => Ok(CancelStream::Tcp(
+                tokio::net::TcpStream::connect((host.as_str(), port)).await?,
+            )),
+            None => Ok(CancelStream::Tcp(
+                tokio::net::TcpStream::connect(("localhost", port)).await?,
+            )),
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for CancelStream {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            CancelStream::Tcp(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+            CancelStream::Unix(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for CancelStream {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            CancelStream::Tcp(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+            CancelStream::Unix(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            CancelStream::Tcp(s) => std::pin::Pin::new(s).poll_flush(cx),
+            CancelStream::Unix(s) => std::pin::Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    /// Shuts the writing half, then reads until the server closes the connection.
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        use tokio::io::AsyncRead;
+        let shut = match self.as_mut().get_mut() {
+            CancelStream::Tcp(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+            CancelStream::Unix(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+        };
+        // A half already shut reports an error on some platforms: go on reading.
+        if shut.is_pending() {
+            return Poll::Pending;
+        }
+        let mut scratch = [0u8; 64];
+        loop {
+            let mut buf = tokio::io::ReadBuf::new(&mut scratch);
+            match self.as_mut().poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(())) => continue,
+                // A reset is a close too.
+                Poll::Ready(Err(_)) => return Poll::Ready(Ok(())),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stormchor_runtime::postgres::{ClusterOptions, PgCluster};
+
+    /// A cancel ends the running statement; once `cancel` returns, the server has
+    /// taken it, so a cancel sent to an idle session never lands on a later statement.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cancel_lands_on_the_running_statement_and_never_later() {
+        let cluster = PgCluster::start(ClusterOptions::default())
+            .await
+            .expect("a throwaway cluster");
+        let conninfo = cluster.connection_string();
+        let line = Arc::new(
+            PgLine::connect(&conninfo, "cancel", "s1", false)
+                .await
+                .expect("connects"),
+        );
+        let watcher = PgLine::connect(&conninfo, "cancel", "watcher", false)
+            .await
+            .expect("connects");
+        let mut session = PgSession::new(Arc::clone(&line));
+        let pid = line.pid();
+        let canceller = async {
+            // Wait (bounded) until the sleep is running, then cancel it.
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let running = watcher
+                    .client
+                    .query_one(
+                        "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'active'",
+                        &[&pid],
+                    )
+                    .await
+                    .expect("pg_stat_activity")
+                    .get::<_, i64>(0);
+                if running == 1 {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "the sleep never ran");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            session.cancel().await;
+        };
+        let ((), ()) = tokio::join!(line.run_step("SELECT pg_sleep(60)"), canceller);
+        let results = session.wait(Duration::ZERO).await.expect("the step ended");
+        assert_eq!(
+            results,
+            vec![StepResult::Error(StepError {
+                severity: Some("ERROR".into()),
+                message: "canceling statement due to user request".into(),
+            })]
+        );
+        // Cancels of an idle session, each followed at once by a statement: none of
+        // them is cancelled.
+        for _ in 0..10 {
+            session.cancel().await;
+            let run = line.run_block("SELECT pg_sleep(0.05), 1 AS one").await;
+            assert_eq!(run.failure, None);
         }
     }
 }
