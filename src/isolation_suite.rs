@@ -196,6 +196,121 @@ impl SuiteReport {
         })
     }
 
+    /// The HTML report: one self-contained page (inline style, no script, nothing
+    /// fetched) with the counts, each differing test's reason and unified diff, the
+    /// tests that need a newer server (the server's error and the diff), those that did
+    /// not parse, and the matched ones with the file each matched. Every text from a
+    /// spec, a file or the server is escaped.
+    pub fn html(&self) -> String {
+        let runnable = self.results.len() - self.needs_newer_server() - self.not_parsed();
+        let rate = if runnable == 0 {
+            100.0
+        } else {
+            100.0 * self.matched() as f64 / runnable as f64
+        };
+        let mut page = String::from(
+            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+             <title>stormchor isolation suite</title>\n<style>\n\
+             body { font-family: sans-serif; margin: 2em; }\n\
+             table { border-collapse: collapse; }\n\
+             td, th { border: 1px solid #999; padding: 0.2em 0.6em; text-align: left; }\n\
+             pre { background: #f6f6f6; padding: 0.6em; overflow-x: auto; }\n\
+             .del { color: #a00; } .add { color: #070; } .hunk { color: #55a; }\n\
+             </style>\n</head>\n<body>\n",
+        );
+        page.push_str(&format!(
+            "<h1>Isolation suite on PostgreSQL {}</h1>\n",
+            escape(&self.server_version)
+        ));
+        page.push_str("<table class=\"summary\">\n");
+        for (label, value) in [
+            ("tests", self.results.len().to_string()),
+            ("matched", self.matched().to_string()),
+            ("differed", self.differed().to_string()),
+            ("not parsed", self.not_parsed().to_string()),
+            ("need a newer server", self.needs_newer_server().to_string()),
+            (
+                "runnable matched",
+                format!("{} of {runnable} ({rate:.1}%)", self.matched()),
+            ),
+            ("seconds", format!("{:.1}", self.elapsed.as_secs_f64())),
+        ] {
+            page.push_str(&format!("<tr><th>{label}</th><td>{value}</td></tr>\n"));
+        }
+        page.push_str("</table>\n");
+        let differed: Vec<&TestResult> = self
+            .results
+            .iter()
+            .filter(|r| matches!(r.verdict, Verdict::Differed { .. }))
+            .collect();
+        page.push_str(&format!("<h2>Differed ({})</h2>\n", differed.len()));
+        for r in differed {
+            if let Verdict::Differed { file, reason, diff } = &r.verdict {
+                page.push_str(&format!(
+                    "<h3 id=\"{id}\">{name}</h3>\n<p>{reason}{against}</p>\n{diff}",
+                    id = escape(&r.name),
+                    name = escape(&r.name),
+                    reason = escape(reason),
+                    against = if file.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (against <code>{}</code>)", escape(file))
+                    },
+                    diff = diff_html(diff),
+                ));
+            }
+        }
+        let newer: Vec<&TestResult> = self
+            .results
+            .iter()
+            .filter(|r| matches!(r.verdict, Verdict::NeedsNewerServer { .. }))
+            .collect();
+        page.push_str(&format!("<h2>Need a newer server ({})</h2>\n", newer.len()));
+        for r in newer {
+            if let Verdict::NeedsNewerServer { error, diff } = &r.verdict {
+                page.push_str(&format!(
+                    "<h3 id=\"{id}\">{name}</h3>\n<p>the server's error: <code>{error}</code></p>\n{diff}",
+                    id = escape(&r.name),
+                    name = escape(&r.name),
+                    error = escape(error),
+                    diff = diff_html(diff),
+                ));
+            }
+        }
+        let not_parsed: Vec<&TestResult> = self
+            .results
+            .iter()
+            .filter(|r| matches!(r.verdict, Verdict::NotParsed { .. }))
+            .collect();
+        page.push_str(&format!(
+            "<h2>Not parsed ({})</h2>\n<ul>\n",
+            not_parsed.len()
+        ));
+        for r in not_parsed {
+            if let Verdict::NotParsed { error } = &r.verdict {
+                page.push_str(&format!(
+                    "<li>{}: <code>{}</code></li>\n",
+                    escape(&r.name),
+                    escape(error)
+                ));
+            }
+        }
+        page.push_str("</ul>\n");
+        page.push_str(&format!("<h2>Matched ({})</h2>\n<ul>\n", self.matched()));
+        for r in &self.results {
+            if let Verdict::Matched { file } = &r.verdict {
+                page.push_str(&format!(
+                    "<li>{} <small>({}, {:.2} s)</small></li>\n",
+                    escape(&r.name),
+                    escape(file),
+                    r.elapsed.as_secs_f64()
+                ));
+            }
+        }
+        page.push_str("</ul>\n</body>\n</html>\n");
+        page
+    }
+
     /// Whether a test this server can run differed.
     pub fn failed(&self) -> bool {
         self.differed() > 0
@@ -264,6 +379,54 @@ pub async fn run_suite(options: &SuiteOptions) -> Result<SuiteReport, String> {
     })
 }
 
+/// `text` with the characters HTML gives a meaning escaped.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A unified diff as a `<pre>` block, each line escaped, removed and added lines
+/// marked.
+fn diff_html(diff: &str) -> String {
+    if diff.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("<pre class=\"diff\">");
+    for line in diff.lines() {
+        let class = if line.starts_with("@@") {
+            Some("hunk")
+        } else if line.starts_with('-') && !line.starts_with("---") {
+            Some("del")
+        } else if line.starts_with('+') && !line.starts_with("+++") {
+            Some("add")
+        } else {
+            None
+        };
+        match class {
+            Some(class) => out.push_str(&format!(
+                "<span class=\"{class}\">{}</span>\n",
+                escape(line)
+            )),
+            None => {
+                out.push_str(&escape(line));
+                out.push('\n');
+            }
+        }
+    }
+    out.push_str("</pre>\n");
+    out
+}
+
 async fn server_version(conninfo: &str) -> Result<String, String> {
     let (client, connection) = tokio_postgres::connect(conninfo, tokio_postgres::NoTls)
         .await
@@ -277,4 +440,75 @@ async fn server_version(conninfo: &str) -> Result<String, String> {
     drop(client);
     let _ = task.await;
     Ok(version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(name: &str, verdict: Verdict) -> TestResult {
+        TestResult {
+            name: name.into(),
+            verdict,
+            elapsed: Duration::from_millis(120),
+            output: String::new(),
+        }
+    }
+
+    fn report() -> SuiteReport {
+        SuiteReport {
+            results: vec![
+                result("plain", Verdict::Matched { file: "plain.out".into() }),
+                result(
+                    "tagged",
+                    Verdict::Differed {
+                        file: "tagged.out".into(),
+                        reason: "first change: -step a: SELECT '<b>' & 1;".into(),
+                        diff: "--- tagged.out\n+++ actual\n@@ -1,1 +1,1 @@\n-step a: SELECT '<b>' & 1;\n+step a: SELECT '<i>' & 2;\n".into(),
+                    },
+                ),
+                result(
+                    "newer",
+                    Verdict::NeedsNewerServer {
+                        error: "ERROR:  syntax error at or near \"BY\" (SQLSTATE 42601)".into(),
+                        diff: String::new(),
+                    },
+                ),
+                result(
+                    "broken",
+                    Verdict::NotParsed { error: "broken.spec:1:2: syntax error".into() },
+                ),
+            ],
+            elapsed: Duration::from_secs(3),
+            server_version: "15.18".into(),
+        }
+    }
+
+    #[test]
+    fn the_html_report_has_the_counts_and_each_escaped_diff() {
+        let html = report().html();
+        assert!(html.starts_with("<!DOCTYPE html>"));
+        assert!(html.contains("<tr><th>differed</th><td>1</td></tr>"));
+        assert!(html.contains("<tr><th>runnable matched</th><td>1 of 2 (50.0%)</td></tr>"));
+        assert!(html.contains(
+            "<span class=\"del\">-step a: SELECT &#39;&lt;b&gt;&#39; &amp; 1;</span>\n\
+             <span class=\"add\">+step a: SELECT &#39;&lt;i&gt;&#39; &amp; 2;</span>"
+        ));
+        assert!(html.contains("syntax error at or near &quot;BY&quot;"));
+        assert!(html.contains("<li>broken: <code>broken.spec:1:2: syntax error</code></li>"));
+        assert!(html.contains("<li>plain <small>(plain.out, 0.12 s)</small></li>"));
+        // Self-contained: no script, nothing fetched, nothing unescaped from the inputs.
+        for forbidden in ["<script", "src=", "href=", "<b>", "<i>", "@import"] {
+            assert!(!html.contains(forbidden), "{forbidden} in the page");
+        }
+    }
+
+    #[test]
+    fn a_report_without_differences_says_so() {
+        let mut report = report();
+        report.results.truncate(1);
+        let html = report.html();
+        assert!(html.contains("<h2>Differed (0)</h2>"));
+        assert!(html.contains("<tr><th>runnable matched</th><td>1 of 1 (100.0%)</td></tr>"));
+    }
 }

@@ -53,7 +53,26 @@ fn main() -> ExitCode {
             cli::catalog::list();
             Ok(Verdict::Passed)
         }
-        Some(Command::Describe { name, svg, args }) => args
+        Some(Command::Describe {
+            name,
+            svg,
+            permutation,
+            ..
+        }) if cli::isolation::is_spec_file(&name) => {
+            cli::isolation::describe_spec(&name, permutation, svg.as_deref())
+                .map(|()| Verdict::Passed)
+                .map_err(CliError::Usage)
+        }
+        Some(Command::Describe {
+            permutation: Some(_),
+            name,
+            ..
+        }) => Err(CliError::usage(format!(
+            "--permutation chooses a permutation of a spec file (FILE.spec); `{name}` is not one"
+        ))),
+        Some(Command::Describe {
+            name, svg, args, ..
+        }) => args
             .settings()
             .and_then(|settings| cli::catalog::describe(&name, &settings, &args, svg.as_deref()))
             .map(|()| Verdict::Passed)

@@ -52,11 +52,14 @@ fn the_command_reports_matches_differences_and_fails_on_a_difference() {
     let dir = tempfile::tempdir().expect("temp dir");
     make_dir(&corpus, dir.path());
     let json = dir.path().join("report.json");
+    let html = dir.path().join("report.html");
     let output = Command::new(env!("CARGO_BIN_EXE_stormchor"))
         .arg("isolation-suite")
         .arg(dir.path())
         .arg("--json")
         .arg(&json)
+        .arg("--html")
+        .arg(&html)
         .args(["--step-timeout", "60"])
         .output()
         .expect("stormchor runs");
@@ -88,6 +91,36 @@ fn the_command_reports_matches_differences_and_fails_on_a_difference() {
     assert_eq!(report["tests"][0]["verdict"], "matched");
     assert_eq!(report["tests"][1]["verdict"], "differed");
 
+    // The HTML page: the counts, the altered test with its diff (escaped), the matched
+    // one listed; nothing it would fetch or run.
+    let page = std::fs::read_to_string(&html).expect("html written");
+    assert!(
+        page.contains("<tr><th>differed</th><td>1</td></tr>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<tr><th>matched</th><td>1</td></tr>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<h3 id=\"deadlock-altered\">deadlock-altered</h3>"),
+        "{page}"
+    );
+    assert!(
+        page.contains(
+            "<span class=\"del\">-step s1c: ROLLBACK;</span>\n<span class=\"add\">+step s1c: COMMIT;</span>"
+        ),
+        "the diff is in the page: {page}"
+    );
+    assert!(
+        page.contains("<li>deadlock-simple <small>(deadlock-simple.out"),
+        "{page}"
+    );
+    assert!(!page.contains("<li>deadlock-altered"), "{page}");
+    for forbidden in ["<script", "src=", "href="] {
+        assert!(!page.contains(forbidden), "{forbidden} in the page");
+    }
+
     // The matching test alone passes.
     let output = Command::new(env!("CARGO_BIN_EXE_stormchor"))
         .arg("isolation-suite")
@@ -117,4 +150,114 @@ fn a_directory_that_is_not_a_corpus_is_a_clear_error() {
         stderr.contains("is not an isolation test directory"),
         "{stderr}"
     );
+}
+
+/// A spec with two sessions and two permutations, written at test time.
+const SPEC: &str = "setup { CREATE TABLE t (x int); }\n\
+teardown { DROP TABLE t; }\n\
+session s1 setup { BEGIN; } step l1 { LOCK t; } step c1 { COMMIT; }\n\
+session s2 step l2 { LOCK t; }\n\
+permutation l1 l2 c1\n\
+permutation l2 l1 c1\n";
+
+fn stormchor(args: &[&std::ffi::OsStr]) -> (Option<i32>, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_stormchor"))
+        .args(args)
+        .output()
+        .expect("stormchor runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn describe_prints_a_permutation_of_a_spec_as_its_choreography() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spec = dir.path().join("lock.spec");
+    std::fs::write(&spec, SPEC).expect("spec written");
+    let svg = dir.path().join("lock.svg");
+    let (code, out, err) = stormchor(&[
+        "describe".as_ref(),
+        spec.as_os_str(),
+        "--permutation".as_ref(),
+        "2".as_ref(),
+        "--svg".as_ref(),
+        svg.as_os_str(),
+    ]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(
+        out.contains("2 sessions, permutation 2 of 2: l2 l1 c1"),
+        "{out}"
+    );
+    assert!(out.contains("```mermaid\nsequenceDiagram\n"), "{out}");
+    assert!(out.contains("participant P0 as Controller\n"), "{out}");
+    assert!(out.contains("participant P1 as s1\n"), "{out}");
+    // The second permutation: l2 starts before l1.
+    let l2 = out
+        .find("Note over P2: start step l2: LOCK t as l2")
+        .expect("l2 starts");
+    let l1 = out
+        .find("Note over P1: start step l1: LOCK t as l1")
+        .expect("l1 starts");
+    assert!(l2 < l1, "{out}");
+    assert!(out.contains("Note over P1: finish l1 (Step)"), "{out}");
+    assert!(out.contains("control frames: "), "{out}");
+    assert!(out.contains("s1:\n"), "every role's program: {out}");
+    let drawn = std::fs::read_to_string(&svg).expect("svg written");
+    assert!(
+        drawn.starts_with("<svg") || drawn.starts_with("<?xml"),
+        "{drawn}"
+    );
+    assert!(drawn.contains("start step l2"), "{drawn}");
+
+    // The first permutation by default.
+    let (code, out, _) = stormchor(&["describe".as_ref(), spec.as_os_str()]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("permutation 1 of 2: l1 l2 c1"), "{out}");
+}
+
+#[test]
+fn describe_refuses_a_missing_permutation_and_a_broken_spec() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spec = dir.path().join("lock.spec");
+    std::fs::write(&spec, SPEC).expect("spec written");
+    for n in ["3", "0"] {
+        let (code, out, err) = stormchor(&[
+            "describe".as_ref(),
+            spec.as_os_str(),
+            "--permutation".as_ref(),
+            n.as_ref(),
+        ]);
+        assert_eq!(code, Some(2), "{out}\n{err}");
+        assert!(
+            err.contains(&format!("--permutation {n}: ")) && err.contains("has 2 permutation(s)"),
+            "{err}"
+        );
+    }
+    let broken = dir.path().join("broken.spec");
+    std::fs::write(
+        &broken,
+        "session s1 step a { SELECT 1; }\npermutation a b\n",
+    )
+    .expect("written");
+    let (code, _, err) = stormchor(&["describe".as_ref(), broken.as_os_str()]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("broken.spec:2:15: undefined step \"b\""),
+        "{err}"
+    );
+    let (code, _, err) = stormchor(&[
+        "describe".as_ref(),
+        "failover".as_ref(),
+        "--permutation".as_ref(),
+        "1".as_ref(),
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("--permutation chooses a permutation of a spec file"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
 }

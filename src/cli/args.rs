@@ -49,13 +49,18 @@ pub enum Command {
     },
     /// List the scenarios and workloads.
     List,
-    /// Describe a scenario (its diagram and every role's program) or a workload (its operations).
+    /// Describe a scenario (its diagram and every role's program), a workload (its
+    /// operations) or an isolation spec file (a permutation's choreography).
     Describe {
-        /// The scenario or workload.
+        /// The scenario, workload, workload file, or isolation spec (`FILE.spec`).
         name: String,
-        /// Also write the scenario's sequence diagram as a self-contained SVG file.
+        /// Also write the scenario's (or the spec permutation's) sequence diagram as a
+        /// self-contained SVG file.
         #[arg(long, value_name = "FILE")]
         svg: Option<PathBuf>,
+        /// The permutation of a spec file to describe, from 1 [default: 1].
+        #[arg(long, value_name = "N")]
+        permutation: Option<usize>,
         #[command(flatten)]
         args: RunArgs,
     },
@@ -84,6 +89,10 @@ pub struct IsolationSuiteArgs {
     /// Write per-test verdicts as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Write a self-contained HTML report (counts, each difference's diff) to this
+    /// file.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
     /// Cancel a step still running after this many seconds (upstream's
     /// max_step_wait); give up after twice it.
     #[arg(long, default_value_t = 360)]

@@ -1,9 +1,15 @@
 //! `stormchor isolation-suite`: PostgreSQL's isolation specs run on a server and
-//! compared with their expected files.
+//! compared with their expected files; `stormchor describe FILE.spec`: a spec's
+//! permutation as the choreography it runs as.
 
+use std::path::Path;
 use std::time::Duration;
 
 use stormchor::isolation_suite::{SuiteOptions, run_suite};
+use stormchor_isolation::choreo;
+use stormchor_isolation::corpus::Corpus;
+use stormchor_isolation::permutations;
+use stormchor_isolation::spec::Spec;
 
 use super::args::IsolationSuiteArgs;
 use super::exit::{CliError, Verdict};
@@ -19,6 +25,7 @@ pub fn isolation_suite(args: IsolationSuiteArgs) -> Result<Verdict, CliError> {
         names,
         target,
         json,
+        html,
         step_timeout,
     } = args;
     if !(1..=MAX_STEP_TIMEOUT_S).contains(&step_timeout) {
@@ -33,6 +40,7 @@ pub fn isolation_suite(args: IsolationSuiteArgs) -> Result<Verdict, CliError> {
     options.progress = true;
     options.tests().map_err(CliError::Usage)?;
     super::output::check_output_path("--json", json.as_deref()).map_err(CliError::Usage)?;
+    super::output::check_output_path("--html", html.as_deref()).map_err(CliError::Usage)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -50,5 +58,85 @@ pub fn isolation_suite(args: IsolationSuiteArgs) -> Result<Verdict, CliError> {
         std::fs::write(&path, text)
             .map_err(|e| CliError::run(format!("cannot write {}: {e}", path.display())))?;
     }
+    if let Some(path) = html {
+        std::fs::write(&path, report.html())
+            .map_err(|e| CliError::run(format!("cannot write {}: {e}", path.display())))?;
+    }
     Ok(Verdict::from(!report.failed()))
+}
+
+/// Whether `describe` was given a spec file (`NAME.spec`).
+pub fn is_spec_file(name: &str) -> bool {
+    name.ends_with(".spec")
+}
+
+/// `stormchor describe FILE.spec [--permutation N] [--svg FILE]`: the choreography of
+/// one permutation of a spec (the first by default) as a mermaid diagram, its control
+/// frames and every role's program.
+pub fn describe_spec(
+    file: &str,
+    permutation: Option<usize>,
+    svg: Option<&Path>,
+) -> Result<(), String> {
+    let path = Path::new(file);
+    let spec = Spec::from_file(path).map_err(|e| e.to_string())?;
+    let total = permutations::count(&spec);
+    let number = permutation.unwrap_or(1);
+    let in_range = number >= 1 && total.is_none_or(|n| number as u128 <= n);
+    let chosen = in_range
+        .then(|| permutations::permutations(&spec).nth(number - 1))
+        .flatten();
+    let Some(chosen) = chosen else {
+        let count = total.map_or_else(|| "more than 2^128".to_string(), |n| n.to_string());
+        return Err(format!(
+            "--permutation {number}: {file} has {count} permutation(s), numbered from 1"
+        ));
+    };
+    // A spec of a corpus (`DIR/specs/NAME.spec`) whose expected files show the tester
+    // before 9.6 runs with its rollbacks.
+    let rollbacks = corpus_of(path).is_some_and(|(corpus, name)| {
+        corpus.expected(&name).is_ok_and(|files| {
+            files
+                .iter()
+                .any(|f| f.dialect().abandons_invalid_permutations)
+        })
+    });
+    let program = choreo::permutation_program(&spec, number - 1, &chosen, rollbacks)
+        .map_err(|e| format!("{file}: {e}"))?;
+    if let Some(out) = svg {
+        std::fs::write(out, stormchor::choreography::to_svg(&program))
+            .map_err(|e| format!("--svg {}: cannot write it: {e}", out.display()))?;
+    }
+    let steps: Vec<&str> = chosen.steps.iter().map(|s| s.name.as_str()).collect();
+    println!(
+        "{file}: {} sessions, permutation {number} of {}: {}\n",
+        spec.sessions.len(),
+        total.map_or_else(|| "more than 2^128".to_string(), |n| n.to_string()),
+        steps.join(" ")
+    );
+    println!(
+        "```mermaid\n{}```\n",
+        stormchor::choreography::to_mermaid(&program)
+    );
+    let frames = stormchor::choreography::order_frames(&program).map_err(|e| e.to_string())?;
+    println!(
+        "control frames: {} (effect order, in all projections)\n",
+        frames.total()
+    );
+    let locals = stormchor::choreography::project_all(&program).map_err(|e| e.to_string())?;
+    for local in locals.values() {
+        println!("{local}");
+    }
+    Ok(())
+}
+
+/// The corpus and test name of `DIR/specs/NAME.spec`.
+fn corpus_of(path: &Path) -> Option<(Corpus, String)> {
+    let name = path.file_stem()?.to_str()?.to_string();
+    let specs = path.parent()?;
+    if specs.file_name()? != "specs" {
+        return None;
+    }
+    let root = specs.parent()?;
+    Some((Corpus::new(root), name))
 }

@@ -1,12 +1,13 @@
-//! PostgreSQL's isolation test suite, the pure part: the spec format, the permutations a
-//! spec runs, what `isolationtester` prints, and the comparison with expected files.
+//! PostgreSQL's isolation test suite: the spec format, the permutations a spec runs,
+//! each permutation as a stormchor choreography run on a server, what
+//! `isolationtester` prints, and the comparison with expected files.
 //!
 //! PostgreSQL tests its concurrency behaviour with `isolationtester`: a `.spec` file
 //! declares sessions, their steps, and permutations (orders in which the steps of
-//! different sessions interleave); an expected file holds the exact output. This crate
-//! does no I/O beyond reading files and knows nothing of databases: a driver (elsewhere)
-//! executes the steps the scheduler asks for and tells it what happened; the scheduler
-//! records typed events, which this crate prints and compares.
+//! different sessions interleave); an expected file holds the exact output. The
+//! format, the scheduler and the comparison do no I/O beyond reading files; the
+//! choreography's roles execute what the scheduler asks for and tell it what
+//! happened; the scheduler records typed events, which this crate prints and compares.
 //!
 //! - [`spec`]: the parser ([`spec::Spec::parse`]), with isolationtester's checks;
 //!   errors name file, line and column.
@@ -19,8 +20,11 @@
 //!   records the event log (markers, waiting, completion order, report points).
 //! - [`compare`]: matching an output against `NAME.out` and its variants, with a unified
 //!   diff against the closest.
-//! - [`driver`]: running a spec on a server: a [`driver::Session`] per connection
-//!   (implemented over tokio-postgres in [`driver::pg`]) answering the scheduler.
+//! - [`choreo`]: a spec's permutation as a stormchor choreography (a role per session,
+//!   a controller role; a step is an effect that starts now and finishes later), and
+//!   its run through stormchor's interpreter.
+//! - [`driver`]: the connections (over tokio-postgres in [`driver::pg`]) and the
+//!   controller's part of isolationtester's driver, which answers the scheduler.
 //! - [`suite`]: one test of a corpus run on a server and its verdict (matched,
 //!   differed, not parsed, needs a newer server).
 //! - [`corpus`]: a directory laid out as upstream's `src/test/isolation`.
@@ -43,6 +47,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod choreo;
 pub mod compare;
 pub mod corpus;
 pub mod driver;

@@ -218,10 +218,28 @@ struct Planned {
     blockers: Vec<Blocker>,
 }
 
+/// The spec a scheduler reads: borrowed, or shared (a scheduler that outlives the
+/// caller's borrow, as a choreography's controller keeps it across its effects).
+#[derive(Clone, Debug)]
+enum SpecRef<'a> {
+    Borrowed(&'a Spec),
+    Shared(std::sync::Arc<Spec>),
+}
+
+impl std::ops::Deref for SpecRef<'_> {
+    type Target = Spec;
+    fn deref(&self) -> &Spec {
+        match self {
+            SpecRef::Borrowed(spec) => spec,
+            SpecRef::Shared(spec) => spec,
+        }
+    }
+}
+
 /// The scheduler of one permutation.
 #[derive(Clone, Debug)]
 pub struct Scheduler<'a> {
-    spec: &'a Spec,
+    spec: SpecRef<'a>,
     plan: Vec<Planned>,
     answers: Vec<Observation>,
     pending: Option<Request>,
@@ -232,6 +250,10 @@ pub struct Scheduler<'a> {
 impl<'a> Scheduler<'a> {
     /// A scheduler for `permutation` of `spec`.
     pub fn new(spec: &'a Spec, permutation: &Permutation) -> Result<Self, ScheduleError> {
+        Self::over(SpecRef::Borrowed(spec), permutation)
+    }
+
+    fn over(spec: SpecRef<'a>, permutation: &Permutation) -> Result<Self, ScheduleError> {
         let plan = permutation
             .steps
             .iter()
@@ -268,6 +290,15 @@ impl<'a> Scheduler<'a> {
         })
     }
 
+    /// A scheduler for `permutation` of a shared `spec`, which it keeps (no borrow):
+    /// the same decisions as [`Scheduler::new`].
+    pub fn shared(
+        spec: std::sync::Arc<Spec>,
+        permutation: &Permutation,
+    ) -> Result<Scheduler<'static>, ScheduleError> {
+        Scheduler::over(SpecRef::Shared(spec), permutation)
+    }
+
     /// Behaves as testers before 9.6 (for expected files of that age, see
     /// [`crate::output::Dialect::abandons_invalid_permutations`]): when the next step's
     /// session is still waiting, print `invalid permutation detected`, cancel the
@@ -289,7 +320,7 @@ impl<'a> Scheduler<'a> {
 
     /// The next request, or the finished run.
     pub fn next_move(&mut self) -> Next {
-        let mut run = Run::new(self.spec, &self.plan, &self.answers);
+        let mut run = Run::new(&self.spec, &self.plan, &self.answers);
         run.max_step_wait = self.max_step_wait;
         run.abandon_invalid = self.abandon_invalid;
         match run.permutation() {

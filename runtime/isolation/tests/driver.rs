@@ -1,6 +1,7 @@
-//! The driver on a real server (a throwaway PostgreSQL 15 cluster): specs of the
-//! corpus run end to end and must print exactly their expected file; an expected file
-//! altered by one line must be reported as differing, with the diff.
+//! Specs run as choreographies on a real server (a throwaway PostgreSQL 15 cluster):
+//! specs of the corpus run end to end and must print exactly their expected file; an
+//! expected file altered by one line must be reported as differing, with the diff;
+//! nothing runs after the point where upstream's tester would have died.
 
 mod common;
 
@@ -145,8 +146,9 @@ async fn an_expected_file_altered_by_one_line_differs() {
     );
 }
 
-/// The whole corpus (about 2 minutes): at least 90% of the tests this server can run
-/// match exactly, and none fails to parse. `cargo test -p stormchor-isolation --test
+/// The whole corpus (about 2 minutes), on a server set up as the command sets it up:
+/// at least 90% of the tests this server can run match exactly, and none fails to
+/// parse. `cargo test -p stormchor-isolation --test
 /// driver -- --ignored --nocapture`; `stormchor isolation-suite` runs the same.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "the whole corpus takes minutes"]
@@ -154,10 +156,28 @@ async fn the_whole_corpus_matches_at_least_90_percent() {
     let Some(corpus) = common::corpus("the_whole_corpus_matches_at_least_90_percent") else {
         return;
     };
-    let cluster = cluster().await;
+    // As `stormchor isolation-suite` runs it: pg_regress's database (specs name it)
+    // and the server settings the suite sets.
+    let cluster = PgCluster::start(ClusterOptions {
+        settings: vec![
+            ("max_prepared_transactions".into(), "10".into()),
+            ("max_locks_per_transaction".into(), "128".into()),
+        ],
+        ..ClusterOptions::default()
+    })
+    .await
+    .expect("a throwaway PostgreSQL cluster starts");
+    cluster
+        .connect()
+        .await
+        .expect("connects")
+        .batch_execute("CREATE DATABASE isolation_regression")
+        .await
+        .expect("database created");
+    let conninfo = cluster.connection_string_for("isolation_regression");
     let (mut matched, mut runnable) = (0, 0);
     for name in corpus.schedule().expect("schedule") {
-        let result = run_test(&corpus, &name, &cluster.connection_string(), &options()).await;
+        let result = run_test(&corpus, &name, &conninfo, &options()).await;
         eprintln!("{name}: {}", result.verdict.kind());
         match result.verdict {
             Verdict::Matched { .. } => {
@@ -171,4 +191,47 @@ async fn the_whole_corpus_matches_at_least_90_percent() {
     }
     eprintln!("{matched} of {runnable} runnable tests matched");
     assert!(matched * 10 >= runnable * 9, "{matched} of {runnable}");
+}
+
+/// Where upstream's tester dies (here a session's setup fails), nothing after it runs:
+/// the choreography's remaining effects (the other session's setup, the steps, the
+/// second permutation) do nothing, and the output ends where the tester's would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_runs_after_the_tester_would_have_died() {
+    use stormchor_isolation::driver::run_spec_on;
+    use stormchor_isolation::output::{Dialect, render};
+    use stormchor_isolation::spec::Spec;
+
+    let spec = Spec::parse(
+        "setup { CREATE TABLE died_log (who text); }\n\
+         teardown { DROP TABLE died_log; }\n\
+         session s1 setup { SELECT no_such_function(); } step a { INSERT INTO died_log VALUES ('a'); }\n\
+         session s2 setup { INSERT INTO died_log VALUES ('s2 setup'); } step b { INSERT INTO died_log VALUES ('b'); }\n\
+         permutation a b\n\
+         permutation b a\n",
+        "died.spec",
+    )
+    .expect("parses");
+    let cluster = cluster().await;
+    let run = run_spec_on(&cluster.connection_string(), "died", &spec, &options())
+        .await
+        .expect("runs");
+    assert!(run.died);
+    assert_eq!(run.output.permutations.len(), 1, "no second permutation");
+    let printed = render(&run.output, Dialect::CURRENT);
+    assert!(
+        printed.starts_with(
+            "Parsed test spec with 2 sessions\n\nstarting permutation: a b\n\
+             setup of session s1 failed: ERROR:  function no_such_function() does not exist\n"
+        ),
+        "{printed}"
+    );
+    assert!(!printed.contains("step "), "{printed}");
+    let client = cluster.connect().await.expect("connects");
+    let rows: i64 = client
+        .query_one("SELECT count(*) FROM died_log", &[])
+        .await
+        .expect("the table is there: no teardown ran")
+        .get(0);
+    assert_eq!(rows, 0, "s2's setup and the steps did not run");
 }

@@ -1,13 +1,14 @@
-//! Running a parsed spec on a real server: isolationtester's driver.
+//! Running a parsed spec on a real server: isolationtester's driver, as the controller
+//! of a choreography.
 //!
 //! The decisions (what to launch, what prints `<waiting ...>`, markers) are the
-//! [`Scheduler`]'s; this module answers its requests over connections. The work of
-//! each connection goes through one narrow interface, [`Session`] (run a block, launch
-//! a step, wait a bounded time for its result, cancel it, hand over what arrived), and
-//! the control connection adds [`Control::is_blocked`] (upstream's
-//! `pg_isolation_test_session_is_blocked`). [`pg`] implements both over tokio-postgres;
-//! a choreography can implement [`Session`] as a role's effects (each method one
-//! effect that starts now and finishes later), see `docs/isolation-suite.md`.
+//! [`Scheduler`](crate::schedule::Scheduler)'s. A spec runs as a stormchor choreography ([`crate::choreo`]): one
+//! role per session runs its blocks and steps as effects (a step is an effect that
+//! starts now and finishes later), and the controller role answers the scheduler's
+//! other requests here ([`Controller`]): it watches each session's connection through
+//! [`Session`] (is the step's result in, what arrived, cancel it) and asks the server
+//! whether a session waits on another ([`Control::is_blocked`], upstream's
+//! `pg_isolation_test_session_is_blocked`). [`pg`] implements both over tokio-postgres.
 //!
 //! As upstream, the connections are opened once per spec and kept across its
 //! permutations.
@@ -33,13 +34,11 @@
 pub mod pg;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::output::{Notification, StepOutcome, StepResult, TestOutput};
-use crate::permutations::permutations;
-use crate::schedule::{
-    Arrival, Connection, Next, Observation, Request, ScheduleError, Scheduler, StepState,
-};
+use crate::schedule::{Arrival, Connection, Observation, Request, ScheduleError, StepState};
 use crate::spec::Spec;
 
 /// An error the server sent, kept to judge whether a spec needs a newer server.
@@ -73,17 +72,14 @@ pub struct BlockRun {
     pub failure: Option<String>,
 }
 
-/// One connection's work, as the driver needs it. Each method is one action that
-/// starts now and finishes later; none blocks the thread.
+/// The controller's view of one session's connection: the SQL runs in the session
+/// role's effects; the controller waits (boundedly) for a step's results, cancels it,
+/// and takes what else arrived. No method blocks the thread.
 pub trait Session {
     /// The session's name (`control connection` for the control one).
     fn name(&self) -> &str;
     /// Its backend's pid.
     fn pid(&self) -> i32;
-    /// Runs a block to its end (one simple-query submission).
-    fn run(&mut self, sql: &str) -> impl Future<Output = BlockRun> + Send;
-    /// Sends a step's SQL (one simple-query submission) without waiting.
-    fn launch(&mut self, sql: &str);
     /// Waits at most `within` for the launched step's results (every result of the
     /// submission, in order; the first error ends it). `None`: not yet.
     fn wait(&mut self, within: Duration) -> impl Future<Output = Option<Vec<StepResult>>> + Send;
@@ -97,9 +93,11 @@ pub trait Session {
     fn take_errors(&mut self) -> Vec<ServerError>;
 }
 
-/// The control connection: a [`Session`] that can also tell whether a session's
-/// backend waits on another session's.
+/// The control connection, the controller's own: it runs the main setup and teardown
+/// blocks and tells whether a session's backend waits on another session's.
 pub trait Control: Session {
+    /// Runs a block to its end (one simple-query submission).
+    fn run(&mut self, sql: &str) -> impl Future<Output = BlockRun> + Send;
     /// Whether backend `pid` waits for a lock held or awaited by one of `pids` (or for
     /// a safe snapshot): upstream's `pg_isolation_test_session_is_blocked`.
     fn is_blocked(
@@ -116,7 +114,7 @@ pub struct RunOptions {
     /// twice it the run stops as upstream's tester dies.
     pub step_timeout: Duration,
     /// Behave as testers before 9.6 on invalid permutations (see
-    /// [`Scheduler::abandon_invalid_permutations`]).
+    /// [`Scheduler::abandon_invalid_permutations`](crate::schedule::Scheduler::abandon_invalid_permutations)).
     pub abandon_invalid_permutations: bool,
     /// Run every connection with `client_min_messages = warning`, as testers before
     /// PostgreSQL 14 did (their expected files show no notices, only warnings).
@@ -178,10 +176,14 @@ pub enum DriverError {
     /// The scheduler refused an answer (a driver bug).
     #[error(transparent)]
     Schedule(#[from] ScheduleError),
+    /// The spec's choreography did not project, or a role of it failed.
+    #[error("the spec's choreography: {0}")]
+    Choreography(String),
 }
 
 /// Connects (control connection plus one per session, application names
-/// `isolation/NAME/SESSION`) to the server of `conninfo` and runs `spec` there.
+/// `isolation/NAME/SESSION`) to the server of `conninfo` and runs `spec` there, as a
+/// choreography ([`crate::choreo::run_spec`]).
 pub async fn run_spec_on(
     conninfo: &str,
     name: &str,
@@ -190,53 +192,15 @@ pub async fn run_spec_on(
 ) -> Result<SpecRun, DriverError> {
     let quiet = options.quiet_notices;
     let mut control = pg::PgControl::connect(conninfo, name, quiet).await?;
-    let mut sessions = Vec::with_capacity(spec.sessions.len());
+    let mut lines = Vec::with_capacity(spec.sessions.len());
     for session in &spec.sessions {
-        sessions.push(pg::PgSession::connect(conninfo, name, &session.name, quiet).await?);
+        lines.push(Arc::new(
+            pg::PgLine::connect(conninfo, name, &session.name, quiet).await?,
+        ));
     }
-    let pids: Vec<i32> = sessions.iter().map(Session::pid).collect();
+    let pids: Vec<i32> = lines.iter().map(|line| line.pid()).collect();
     control.prepare_blocked_check(&pids).await?;
-    run_spec(spec, &mut control, &mut sessions, options).await
-}
-
-/// Runs every permutation of `spec` over these connections (one per session, in the
-/// spec's order), kept across permutations.
-pub async fn run_spec<C: Control, S: Session>(
-    spec: &Spec,
-    control: &mut C,
-    sessions: &mut [S],
-    options: &RunOptions,
-) -> Result<SpecRun, DriverError> {
-    let mut output = TestOutput::for_spec(spec);
-    let mut driver = Driver {
-        control,
-        sessions,
-        options,
-        launched: Vec::new(),
-    };
-    driver.launched = vec![None; driver.sessions.len()];
-    let mut died = false;
-    for permutation in permutations(spec) {
-        let scheduler = Scheduler::new(spec, &permutation)?
-            .abandon_invalid_permutations(options.abandon_invalid_permutations)
-            .with_max_step_wait(options.step_timeout.as_secs().max(1));
-        let finished = driver.run_permutation(scheduler).await?;
-        output.permutations.push(finished.log);
-        if finished.died {
-            died = true;
-            break;
-        }
-    }
-    let mut errors = driver.control.take_errors();
-    for session in driver.sessions.iter_mut() {
-        errors.extend(session.take_errors());
-    }
-    errors.sort_by_key(|e| e.at);
-    Ok(SpecRun {
-        output,
-        errors,
-        died,
-    })
+    crate::choreo::run_spec(spec, control, lines, options).await
 }
 
 /// A launched step's clock: when it was sent, whether it was cancelled.
@@ -246,60 +210,57 @@ struct Launch {
     cancelled: bool,
 }
 
-struct Driver<'a, C, S> {
-    control: &'a mut C,
-    sessions: &'a mut [S],
-    options: &'a RunOptions,
+/// The controller's part of isolationtester's driver: it answers the scheduler's
+/// requests that are its own (a block on the control connection, waiting for a step's
+/// result or a blocked verdict, abandoning a step) over the connections it watches.
+/// Launching a step and running a session's block are the session roles' effects.
+pub(crate) struct Controller<C, S> {
+    control: C,
+    sessions: Vec<S>,
+    options: RunOptions,
     launched: Vec<Option<Launch>>,
 }
 
-impl<C: Control, S: Session> Driver<'_, C, S> {
-    async fn run_permutation(
-        &mut self,
-        mut scheduler: Scheduler<'_>,
-    ) -> Result<crate::schedule::Finished, DriverError> {
-        loop {
-            let request = match scheduler.next_move() {
-                Next::Finished(finished) => return Ok(finished),
-                Next::Ask(request) => request,
-            };
-            let answer = self.answer(request).await?;
-            scheduler.answer(answer)?;
+impl<C: Control, S: Session> Controller<C, S> {
+    pub(crate) fn new(control: C, sessions: Vec<S>, options: RunOptions) -> Self {
+        let launched = vec![None; sessions.len()];
+        Controller {
+            control,
+            sessions,
+            options,
+            launched,
         }
     }
 
-    async fn answer(&mut self, request: Request) -> Result<Observation, DriverError> {
-        Ok(match request {
-            Request::Run { connection, sql } => {
-                let (run, notices) = match connection {
-                    Connection::Control => {
-                        let run = self.control.run(&sql).await;
-                        self.control.take_notices();
-                        (run, Vec::new())
-                    }
-                    Connection::Session(i) => {
-                        let session = &mut self.sessions[i];
-                        let run = session.run(&sql).await;
-                        (run, session.take_notices())
-                    }
-                };
+    /// The answer to a request the controller carries out itself; `None` for one a
+    /// session role carries out ([`Request::Launch`], [`Request::Run`] on a session).
+    pub(crate) async fn answer(
+        &mut self,
+        request: &Request,
+    ) -> Result<Option<Observation>, DriverError> {
+        Ok(Some(match request {
+            Request::Run {
+                connection: Connection::Control,
+                sql,
+            } => {
+                let run = self.control.run(sql).await;
+                // The control connection's notices are not printed.
+                self.control.take_notices();
                 Observation::Ran {
-                    notices,
+                    notices: Vec::new(),
                     results: run.results,
                     failure: run.failure,
                 }
             }
-            Request::Launch { session, sql, .. } => {
-                self.sessions[session].launch(&sql);
-                self.launched[session] = Some(Launch {
-                    at: Instant::now(),
-                    cancelled: false,
-                });
-                Observation::Launched
+            Request::Run {
+                connection: Connection::Session(_),
+                ..
             }
-            Request::Settle { session } => self.settle(session, true).await?,
-            Request::Finish { session } => self.settle(session, false).await?,
+            | Request::Launch { .. } => return Ok(None),
+            Request::Settle { session } => self.settle(*session, true).await?,
+            Request::Finish { session } => self.settle(*session, false).await?,
             Request::Abandon { session } => {
+                let session = *session;
                 self.sessions[session].cancel().await;
                 let bound = self.options.step_timeout;
                 let _ = self.sessions[session].wait(bound).await;
@@ -308,7 +269,44 @@ impl<C: Control, S: Session> Driver<'_, C, S> {
                 self.launched[session] = None;
                 Observation::Abandoned
             }
-        })
+        }))
+    }
+
+    /// A session role ran a block: the answer, with the notices it received.
+    pub(crate) fn ran(&mut self, session: usize, run: BlockRun) -> Observation {
+        Observation::Ran {
+            notices: self.sessions[session].take_notices(),
+            results: run.results,
+            failure: run.failure,
+        }
+    }
+
+    /// A session role sent a step at `at`.
+    pub(crate) fn launched(&mut self, session: usize, at: Instant) -> Observation {
+        self.launched[session] = Some(Launch {
+            at,
+            cancelled: false,
+        });
+        Observation::Launched
+    }
+
+    /// Cancels every step still running (the run stops, as upstream's tester exits).
+    pub(crate) async fn cancel_running(&mut self) {
+        for i in 0..self.sessions.len() {
+            if self.launched[i].take().is_some() {
+                self.sessions[i].cancel().await;
+            }
+        }
+    }
+
+    /// Every error the server sent, in order of arrival.
+    pub(crate) fn errors(&mut self) -> Vec<ServerError> {
+        let mut errors = self.control.take_errors();
+        for session in self.sessions.iter_mut() {
+            errors.extend(session.take_errors());
+        }
+        errors.sort_by_key(|e| e.at);
+        errors
     }
 
     /// Waits for session `i`'s step: its result, or (with `check_blocked`) a blocked

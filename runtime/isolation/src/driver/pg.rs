@@ -1,14 +1,17 @@
-//! [`Session`] and [`Control`] over tokio-postgres: each connection's messages
-//! (notices, notifications) are forwarded by its own task into a buffer, in the order
-//! the server sent them; a launched step runs as a task collecting every result of its
-//! submission.
+//! The connections over tokio-postgres: [`PgLine`] (one connection, whose SQL a role's
+//! effects run), [`PgSession`] (the controller's view of it: [`Session`]) and
+//! [`PgControl`] (the control connection: [`Control`]). Each connection's messages
+//! (notices, notifications) are forwarded by its own task into an inbox, in the order
+//! the server sent them; nothing else is spawned.
 
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::sync::Mutex;
+
 use futures::StreamExt;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, CancelToken, Client, NoTls, SimpleQueryMessage, Statement};
 
@@ -24,9 +27,11 @@ const REGRESS_OPTIONS: &str = "-c TimeZone=PST8PDT -c DateStyle=Postgres,MDY -c 
      -c lc_monetary=C -c lc_numeric=C -c lc_time=C -c bytea_output=hex \
      -c timezone_abbreviations=Default -c IntervalStyle=postgres";
 
-enum Inbound {
-    Notice(String),
-    Notification(RawNotification),
+/// What a connection received besides results, in the order the server sent it.
+#[derive(Default)]
+struct Inbox {
+    notices: Vec<String>,
+    notifications: Vec<RawNotification>,
 }
 
 /// What a submission returned: each statement's rows (`None` for a command without
@@ -40,39 +45,82 @@ struct Collected {
     failure: Option<String>,
 }
 
-/// One session's connection.
-pub struct PgSession {
+impl Collected {
+    /// Every result of a step's submission, in order (the first error ends it).
+    fn into_results(self) -> Vec<StepResult> {
+        let mut results: Vec<StepResult> = self
+            .statements
+            .into_iter()
+            .flatten()
+            .map(StepResult::Rows)
+            .collect();
+        results.extend(
+            self.error
+                .into_iter()
+                .chain(self.after)
+                .map(StepResult::Error),
+        );
+        results
+    }
+
+    /// What `PQexec` returns for a block: the last result only (the error, else the
+    /// last statement's rows).
+    fn into_block_run(self) -> BlockRun {
+        let results = match (&self.error, self.statements.last()) {
+            (Some(error), _) => vec![StepResult::Error(error.clone())],
+            (None, Some(Some(rows))) => vec![StepResult::Rows(rows.clone())],
+            _ => Vec::new(),
+        };
+        BlockRun {
+            results,
+            failure: self.failure,
+        }
+    }
+}
+
+/// One connection, shared by the role whose effects run SQL on it (a session role, or
+/// the controller for the control connection) and the controller, which watches it:
+/// its messages (notices, notifications) are forwarded by its own task into an inbox in
+/// the order the server sent them; a step's results, once complete, wait in a slot
+/// until the controller takes them.
+pub struct PgLine {
     name: String,
-    client: Arc<Client>,
+    client: Client,
     cancel: CancelToken,
+    /// Where the server is, for cancel requests.
+    config: tokio_postgres::Config,
     pid: i32,
-    inbox: mpsc::UnboundedReceiver<Inbound>,
-    notices: Vec<String>,
-    notifications: Vec<RawNotification>,
-    errors: Arc<std::sync::Mutex<Vec<ServerError>>>,
-    active: Option<JoinHandle<Collected>>,
+    inbox: Arc<Mutex<Inbox>>,
+    errors: Mutex<Vec<ServerError>>,
+    /// The launched step's results, once they are all in.
+    result: Mutex<Option<Collected>>,
+    /// Rung when a result lands in the slot.
+    arrived: Notify,
     forwarder: JoinHandle<()>,
 }
 
-impl std::fmt::Debug for PgSession {
+impl std::fmt::Debug for PgLine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgSession")
+        f.debug_struct("PgLine")
             .field("name", &self.name)
             .field("pid", &self.pid)
             .finish()
     }
 }
 
-impl Drop for PgSession {
+impl Drop for PgLine {
     fn drop(&mut self) {
-        if let Some(active) = self.active.take() {
-            active.abort();
-        }
         self.forwarder.abort();
     }
 }
 
-impl PgSession {
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl PgLine {
     /// Opens session `session`'s connection for test `test` (application name
     /// `isolation/TEST/SESSION`, pg_regress's settings).
     /// With `quiet`, the connection runs with `client_min_messages = warning`, as
@@ -109,30 +157,31 @@ impl PgSession {
                 });
             }
         };
-        let (tx, inbox) = mpsc::unbounded_channel();
+        let inbox: Arc<Mutex<Inbox>> = Arc::default();
+        let forwarded = Arc::clone(&inbox);
         let forwarder = tokio::spawn(async move {
             while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
-                let inbound = match message {
-                    Ok(AsyncMessage::Notice(notice)) => Inbound::Notice(notice_text(
-                        notice.severity(),
-                        notice.message(),
-                        notice.detail(),
-                        notice.hint(),
-                    )),
-                    Ok(AsyncMessage::Notification(n)) => Inbound::Notification(RawNotification {
-                        channel: n.channel().to_string(),
-                        payload: n.payload().to_string(),
-                        pid: n.process_id(),
-                    }),
+                match message {
+                    Ok(AsyncMessage::Notice(notice)) => {
+                        lock(&forwarded).notices.push(notice_text(
+                            notice.severity(),
+                            notice.message(),
+                            notice.detail(),
+                            notice.hint(),
+                        ));
+                    }
+                    Ok(AsyncMessage::Notification(n)) => {
+                        lock(&forwarded).notifications.push(RawNotification {
+                            channel: n.channel().to_string(),
+                            payload: n.payload().to_string(),
+                            pid: n.process_id(),
+                        });
+                    }
                     Ok(_) => continue,
                     Err(_) => break,
-                };
-                if tx.send(inbound).is_err() {
-                    break;
                 }
             }
         });
-        let client = Arc::new(client);
         let pid = match client
             .query_one("SELECT pg_catalog.pg_backend_pid()", &[])
             .await
@@ -146,34 +195,51 @@ impl PgSession {
                 });
             }
         };
-        Ok(PgSession {
+        Ok(PgLine {
             name: session.to_string(),
             cancel: client.cancel_token(),
+            config,
             client,
             pid,
             inbox,
-            notices: Vec::new(),
-            notifications: Vec::new(),
-            errors: Arc::default(),
-            active: None,
+            errors: Mutex::default(),
+            result: Mutex::default(),
+            arrived: Notify::new(),
             forwarder,
         })
     }
 
-    fn drain(&mut self) {
-        while let Ok(message) = self.inbox.try_recv() {
-            match message {
-                Inbound::Notice(text) => self.notices.push(text),
-                Inbound::Notification(n) => self.notifications.push(n),
-            }
-        }
+    /// The session's name (`control connection` for the control one).
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
-    fn submit(&self, sql: &str) -> JoinHandle<Collected> {
-        let client = Arc::clone(&self.client);
-        let errors = Arc::clone(&self.errors);
-        let sql = sql.to_string();
-        tokio::spawn(async move { collect(&client, &sql, &errors).await })
+    /// Its backend's pid.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Runs a setup or teardown block to its end (one simple-query submission) and
+    /// returns what `PQexec` would.
+    pub async fn run_block(&self, sql: &str) -> BlockRun {
+        collect(&self.client, sql, &self.errors)
+            .await
+            .into_block_run()
+    }
+
+    /// Runs a step's SQL (one simple-query submission) to its end and leaves every
+    /// result in the slot the controller reads ([`Session::wait`] on a
+    /// [`PgSession`] of this line). It is sent at the first poll, so an effect that
+    /// runs it has started once it first waits.
+    pub async fn run_step(&self, sql: &str) {
+        let collected = collect(&self.client, sql, &self.errors).await;
+        *lock(&self.result) = Some(collected);
+        self.arrived.notify_one();
+    }
+
+    /// The notices received since the last call, as libpq prints them.
+    fn take_notices(&self) -> Vec<String> {
+        std::mem::take(&mut lock(&self.inbox).notices)
     }
 }
 
@@ -291,105 +357,73 @@ fn describe(e: &tokio_postgres::Error) -> (StepError, String) {
     }
 }
 
+/// The controller's view of a session's connection ([`Session`]): whether its step's
+/// results are in, what else arrived, and its cancel key. The SQL itself runs in the
+/// session role's effects ([`PgLine::run_step`], [`PgLine::run_block`]).
+#[derive(Clone, Debug)]
+pub struct PgSession {
+    line: Arc<PgLine>,
+}
+
+impl PgSession {
+    /// The view of `line`.
+    pub fn new(line: Arc<PgLine>) -> Self {
+        PgSession { line }
+    }
+
+    /// The connection.
+    pub fn line(&self) -> &Arc<PgLine> {
+        &self.line
+    }
+}
+
 impl Session for PgSession {
     fn name(&self) -> &str {
-        &self.name
+        &self.line.name
     }
 
     fn pid(&self) -> i32 {
-        self.pid
-    }
-
-    async fn run(&mut self, sql: &str) -> BlockRun {
-        let collected = match self.submit(sql).await {
-            Ok(collected) => collected,
-            Err(_) => Collected {
-                failure: Some("the block's task ended abnormally\n".into()),
-                ..Collected::default()
-            },
-        };
-        self.drain();
-        // PQexec returns the last result only: the error, else the last statement's.
-        let results = match (&collected.error, collected.statements.last()) {
-            (Some(error), _) => vec![StepResult::Error(error.clone())],
-            (None, Some(Some(rows))) => vec![StepResult::Rows(rows.clone())],
-            _ => Vec::new(),
-        };
-        BlockRun {
-            results,
-            failure: collected.failure,
-        }
-    }
-
-    fn launch(&mut self, sql: &str) {
-        if let Some(old) = self.active.take() {
-            old.abort();
-        }
-        self.active = Some(self.submit(sql));
+        self.line.pid
     }
 
     async fn wait(&mut self, within: Duration) -> Option<Vec<StepResult>> {
-        let active = self.active.as_mut()?;
-        let joined = if within.is_zero() {
-            if !active.is_finished() {
-                self.drain();
-                return None;
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(collected) = lock(&self.line.result).take() {
+                return Some(collected.into_results());
             }
-            active.await
-        } else {
-            match tokio::time::timeout(within, &mut *active).await {
-                Ok(joined) => joined,
-                Err(_) => {
-                    self.drain();
-                    return None;
-                }
+            // A permit left by an earlier result wakes this at once: look again until
+            // the bound.
+            if tokio::time::timeout_at(deadline, self.line.arrived.notified())
+                .await
+                .is_err()
+            {
+                return lock(&self.line.result).take().map(Collected::into_results);
             }
-        };
-        self.active = None;
-        self.drain();
-        let collected = joined.unwrap_or_else(|_| Collected {
-            error: Some(StepError {
-                severity: None,
-                message: "the step's task ended abnormally\n".into(),
-            }),
-            ..Collected::default()
-        });
-        let mut results: Vec<StepResult> = collected
-            .statements
-            .into_iter()
-            .flatten()
-            .map(StepResult::Rows)
-            .collect();
-        results.extend(
-            collected
-                .error
-                .into_iter()
-                .chain(collected.after)
-                .map(StepResult::Error),
-        );
-        Some(results)
+        }
     }
 
     async fn cancel(&mut self) {
-        let _ =
-            tokio::time::timeout(Duration::from_secs(10), self.cancel.cancel_query(NoTls)).await;
+        let line = &self.line;
+        let cancel = async {
+            match CancelStream::connect(&line.config).await {
+                Ok(stream) => line.cancel.cancel_query_raw(stream, NoTls).await,
+                Err(_) => line.cancel.cancel_query(NoTls).await,
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(10), cancel).await;
     }
 
     fn take_notices(&mut self) -> Vec<String> {
-        self.drain();
-        std::mem::take(&mut self.notices)
+        self.line.take_notices()
     }
 
     fn take_notifications(&mut self) -> Vec<RawNotification> {
-        self.drain();
-        std::mem::take(&mut self.notifications)
+        std::mem::take(&mut lock(&self.line.inbox).notifications)
     }
 
     fn take_errors(&mut self) -> Vec<ServerError> {
-        match self.errors.lock() {
-            Ok(mut errors) => std::mem::take(&mut *errors),
-            Err(_) => Vec::new(),
-        }
+        std::mem::take(&mut *lock(&self.line.errors))
     }
 }
 
@@ -403,8 +437,9 @@ pub struct PgControl {
 impl PgControl {
     /// Opens the control connection for test `test`.
     pub async fn connect(conninfo: &str, test: &str, quiet: bool) -> Result<Self, DriverError> {
+        let line = PgLine::connect(conninfo, test, "control connection", quiet).await?;
         Ok(PgControl {
-            session: PgSession::connect(conninfo, test, "control connection", quiet).await?,
+            session: PgSession::new(Arc::new(line)),
             blocked: None,
         })
     }
@@ -419,6 +454,7 @@ impl PgControl {
         );
         let statement = self
             .session
+            .line
             .client
             .prepare_typed(&sql, &[tokio_postgres::types::Type::INT4])
             .await
@@ -438,12 +474,6 @@ impl Session for PgControl {
     fn pid(&self) -> i32 {
         self.session.pid()
     }
-    async fn run(&mut self, sql: &str) -> BlockRun {
-        self.session.run(sql).await
-    }
-    fn launch(&mut self, sql: &str) {
-        self.session.launch(sql);
-    }
     async fn wait(&mut self, within: Duration) -> Option<Vec<StepResult>> {
         self.session.wait(within).await
     }
@@ -462,6 +492,10 @@ impl Session for PgControl {
 }
 
 impl Control for PgControl {
+    async fn run(&mut self, sql: &str) -> BlockRun {
+        self.session.line.run_block(sql).await
+    }
+
     async fn is_blocked(&mut self, pid: i32, pids: &[i32]) -> Result<bool, DriverError> {
         if self.blocked.is_none() {
             self.prepare_blocked_check(pids).await?;
@@ -470,7 +504,7 @@ impl Control for PgControl {
             return Ok(false);
         };
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&pid];
-        let query = self.session.client.query_one(statement, &params);
+        let query = self.session.line.client.query_one(statement, &params);
         match tokio::time::timeout(Duration::from_secs(60), query).await {
             Ok(Ok(row)) => Ok(row.get::<_, bool>(0)),
             Ok(Err(source)) => Err(DriverError::Query {
@@ -480,6 +514,159 @@ impl Control for PgControl {
             Err(_) => Err(DriverError::Timeout {
                 what: "checking whether a step is blocked".into(),
             }),
+        }
+    }
+}
+
+/// A cancel connection that, once its request is written and its writing half shut,
+/// reads until the server closes it, as libpq's `PQcancel` does: the postmaster signals
+/// the backend before it closes, so a cancel never lands on a later statement.
+enum CancelStream {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+impl CancelStream {
+    /// A connection to the server `config` names (its first host and port).
+    async fn connect(config: &tokio_postgres::Config) -> std::io::Result<Self> {
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Unix(dir)) => Ok(CancelStream::Unix(
+                tokio::net::UnixStream::connect(dir.join(format!(".s.PGSQL.{port}"))).await?,
+            )),
+            Some(tokio_postgres::config::Host::Tcp(host)) => Ok(CancelStream::Tcp(
+                tokio::net::TcpStream::connect((host.as_str(), port)).await?,
+            )),
+            None => Ok(CancelStream::Tcp(
+                tokio::net::TcpStream::connect(("localhost", port)).await?,
+            )),
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for CancelStream {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            CancelStream::Tcp(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+            CancelStream::Unix(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for CancelStream {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            CancelStream::Tcp(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+            CancelStream::Unix(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            CancelStream::Tcp(s) => std::pin::Pin::new(s).poll_flush(cx),
+            CancelStream::Unix(s) => std::pin::Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    /// Shuts the writing half, then reads until the server closes the connection.
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        use tokio::io::AsyncRead;
+        let shut = match self.as_mut().get_mut() {
+            CancelStream::Tcp(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+            CancelStream::Unix(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+        };
+        // A half already shut reports an error on some platforms: go on reading.
+        if shut.is_pending() {
+            return Poll::Pending;
+        }
+        let mut scratch = [0u8; 64];
+        loop {
+            let mut buf = tokio::io::ReadBuf::new(&mut scratch);
+            match self.as_mut().poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(())) => continue,
+                // A reset is a close too.
+                Poll::Ready(Err(_)) => return Poll::Ready(Ok(())),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stormchor_runtime::postgres::{ClusterOptions, PgCluster};
+
+    /// A cancel ends the running statement; once `cancel` returns, the server has
+    /// taken it, so a cancel sent to an idle session never lands on a later statement.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cancel_lands_on_the_running_statement_and_never_later() {
+        let cluster = PgCluster::start(ClusterOptions::default())
+            .await
+            .expect("a throwaway cluster");
+        let conninfo = cluster.connection_string();
+        let line = Arc::new(
+            PgLine::connect(&conninfo, "cancel", "s1", false)
+                .await
+                .expect("connects"),
+        );
+        let watcher = PgLine::connect(&conninfo, "cancel", "watcher", false)
+            .await
+            .expect("connects");
+        let mut session = PgSession::new(Arc::clone(&line));
+        let pid = line.pid();
+        let canceller = async {
+            // Wait (bounded) until the sleep is running, then cancel it.
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let running = watcher
+                    .client
+                    .query_one(
+                        "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'active'",
+                        &[&pid],
+                    )
+                    .await
+                    .expect("pg_stat_activity")
+                    .get::<_, i64>(0);
+                if running == 1 {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "the sleep never ran");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            session.cancel().await;
+        };
+        let ((), ()) = tokio::join!(line.run_step("SELECT pg_sleep(60)"), canceller);
+        let results = session.wait(Duration::ZERO).await.expect("the step ended");
+        assert_eq!(
+            results,
+            vec![StepResult::Error(StepError {
+                severity: Some("ERROR".into()),
+                message: "canceling statement due to user request".into(),
+            })]
+        );
+        // Cancels of an idle session, each followed at once by a statement: none of
+        // them is cancelled.
+        for _ in 0..10 {
+            session.cancel().await;
+            let run = line.run_block("SELECT pg_sleep(0.05), 1 AS one").await;
+            assert_eq!(run.failure, None);
         }
     }
 }
