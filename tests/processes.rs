@@ -598,7 +598,9 @@ fn ledger_rows(postmaster: u32) -> Option<u64> {
     let lines: Vec<&str> = pid_file.lines().collect();
     let (port, sockets) = (lines.get(3)?.trim(), lines.get(4)?.trim());
     let output = Command::new(psql())
-        .args(["-X", "-At", "-h", sockets, "-p", port, "-U", "postgres", "-d", "postgres"])
+        .args([
+            "-X", "-At", "-h", sockets, "-p", port, "-U", "postgres", "-d", "postgres",
+        ])
         .args(["-c", "SELECT count(*) FROM stormchor_ledger"])
         .stderr(Stdio::null())
         .output()
@@ -705,8 +707,7 @@ fn a_killed_role_is_noticed_by_a_peer_inside_a_long_effect() {
         .to_owned();
     assert!(
         failure.starts_with("Worker(0) failed at ext WriteLedger")
-            && failure
-                .contains("peer Coordinator failed: its connection closed without a goodbye"),
+            && failure.contains("peer Coordinator failed: its connection closed without a goodbye"),
         "{failure}"
     );
     let pids: Vec<u32> = roles.iter().map(|(pid, _)| *pid).chain(servers).collect();

@@ -75,7 +75,7 @@ impl<R: Copy, H, Inner: Layer<R, H>, Outer: Layer<R, Inner::Handler>> Layer<R, H
 /// let program: Program<&str, u64> = Program::new().send("a", "b", 1).send("b", "a", 2);
 /// let metrics = Metrics::new();
 /// // Traced(Metered(endpoint)) for every role.
-/// let layers = Layers::new().layer(TraceLayer).layer(MetricsLayer::new(metrics.clone()));
+/// let layers = Layers::new().with(TraceLayer).with(MetricsLayer::new(metrics.clone()));
 /// let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
 /// let report = rt
 ///     .block_on(run_all_layered(&program, |_| RoleSetup::new(()), RunConfig::default(), &layers))
@@ -95,7 +95,7 @@ impl Layers {
 
 impl<L> Layers<L> {
     /// These layers with `layer` inside them (closer to the endpoint).
-    pub fn layer<N>(self, layer: N) -> Layers<Stack<N, L>> {
+    pub fn with<N>(self, layer: N) -> Layers<Stack<N, L>> {
         Layers(Stack {
             inner: layer,
             outer: self.0,

@@ -620,8 +620,8 @@ async fn the_tcp_runner_takes_the_same_layers_as_in_memory() {
     let (in_memory, over_tcp) = (Metrics::new(), Metrics::new());
     let layers = |metrics| {
         Layers::new()
-            .layer(TraceLayer)
-            .layer(MetricsLayer::new(metrics))
+            .with(TraceLayer)
+            .with(MetricsLayer::new(metrics))
     };
     let memory = run_all_layered(&program, setup, config(), &layers(in_memory.clone()))
         .await
