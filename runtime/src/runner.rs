@@ -285,7 +285,7 @@ where
                     peer: format!("{role:?}"),
                     reason: reason.to_owned(),
                 };
-                notifier.notify_all(index_of(&role), &down);
+                notifier.notify_dead(index_of(&role), &down);
                 outcomes.insert(role, RoleOutcome::lost(role, reason));
             }
         }

@@ -12,10 +12,12 @@
 //! peer. A peer that fails says so before closing; a connection that breaks without a
 //! goodbye (a crash, a killed process), a malformed frame, or a peer silent for longer
 //! than its [`Liveness`] allows (a host that is gone, a partition: each side sends a
-//! heartbeat on every connection once a second by default) puts a [`PeerDown`]
-//! notice into every queue of the role and rings the role's [`Alarm`]: whatever it
-//! waits for, or whatever extension effect it is inside, it ends with an error naming
-//! the peer and the step.
+//! heartbeat on every connection once a second by default) is a dead peer: a
+//! [`PeerDown`] notice goes into every queue of the role and rings the role's
+//! [`Alarm`], so whatever it waits for, or whatever extension effect it is inside, it
+//! ends with an error naming the peer and the step. A peer that failed in order (its
+//! goodbye says why) ends the role's waits the same way, but an effect under way runs
+//! to its end first.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -102,26 +104,6 @@ enum Wire<M> {
     Failed(String),
     /// Nothing but "still here" (after the first three, so they keep their tags).
     Beat,
-    /// The sender failed because another peer did: the receiver's waits end with it,
-    /// but its alarm does not ring (it hears from that peer itself).
-    Cascade(String),
-}
-
-/// How a role ends its side of a connection.
-#[derive(Clone, Debug)]
-enum Goodbye {
-    Done,
-    Failed(String),
-    Cascade(String),
-}
-
-impl From<Result<(), String>> for Goodbye {
-    fn from(outcome: Result<(), String>) -> Self {
-        match outcome {
-            Ok(()) => Goodbye::Done,
-            Err(reason) => Goodbye::Failed(reason),
-        }
-    }
 }
 
 /// How peers tell each other they are alive: each sends a heartbeat on every
@@ -284,9 +266,6 @@ pub fn decode_frame<M: DeserializeOwned>(bytes: &[u8]) -> Result<Frame<M>, Strin
             "a failure notice where a frame was expected: {reason}"
         )),
         Wire::Beat => Err("a heartbeat where a frame was expected".to_owned()),
-        Wire::Cascade(reason) => Err(format!(
-            "a failure notice where a frame was expected: {reason}"
-        )),
     }
 }
 
@@ -351,12 +330,12 @@ impl<M: Serialize + Send + 'static> FrameSink<M> for TcpSink<M> {
     }
 
     async fn close(&mut self, outcome: Result<(), String>) {
-        goodbye::<M>(&self.writer, outcome.into()).await;
+        goodbye::<M>(&self.writer, outcome).await;
     }
 }
 
 /// Writes the goodbye (once, within [`GOODBYE_TIMEOUT`]) and closes the writing half.
-async fn goodbye<M: Serialize>(writer: &SharedWriter, outcome: Goodbye) {
+async fn goodbye<M: Serialize>(writer: &SharedWriter, outcome: Result<(), String>) {
     let write = async {
         let mut writer = writer.lock().await;
         if writer.closed {
@@ -364,9 +343,8 @@ async fn goodbye<M: Serialize>(writer: &SharedWriter, outcome: Goodbye) {
         }
         writer.closed = true;
         let goodbye: Wire<M> = match outcome {
-            Goodbye::Done => Wire::Done,
-            Goodbye::Failed(reason) => Wire::Failed(reason),
-            Goodbye::Cascade(reason) => Wire::Cascade(reason),
+            Ok(()) => Wire::Done,
+            Err(reason) => Wire::Failed(reason),
         };
         if let Ok(bytes) = encode(&goodbye) {
             // The peer may be gone already; there is nobody left to tell then.
@@ -416,7 +394,7 @@ struct Connections<M> {
 }
 
 impl<M: Serialize> Connections<M> {
-    async fn goodbye(&mut self, outcome: Goodbye) {
+    async fn goodbye(&mut self, outcome: Result<(), String>) {
         for writer in &self.writers {
             goodbye::<M>(writer, outcome.clone()).await;
         }
@@ -431,7 +409,7 @@ impl<M: Serialize> Connections<M> {
 
     /// Says goodbye and, if `linger` is set, waits (at most that long) until every
     /// peer has said goodbye too or is gone, then stops the readers.
-    async fn close(&mut self, outcome: Goodbye, linger: Option<Duration>) {
+    async fn close(&mut self, outcome: Result<(), String>, linger: Option<Duration>) {
         self.goodbye(outcome).await;
         if let Some(within) = linger {
             let _ = tokio::time::timeout(within, async {
@@ -446,14 +424,14 @@ impl<M: Serialize> Connections<M> {
 impl<R: RoleId, M: Message + Serialize> TcpSession<R, M> {
     /// Says goodbye to every peer and stops the readers.
     pub async fn close(mut self, outcome: Result<(), String>) {
-        self.connections.close(outcome.into(), None).await;
+        self.connections.close(outcome, None).await;
     }
 
     /// Says goodbye to every peer, then waits (at most `within`) until every peer has
     /// said goodbye too or is gone: what this role owns (a server) outlives every
     /// peer's use of it.
     pub async fn close_after_peers(mut self, outcome: Result<(), String>, within: Duration) {
-        self.connections.close(outcome.into(), Some(within)).await;
+        self.connections.close(outcome, Some(within)).await;
     }
 
     /// The alarm that rings when a peer is down.
@@ -825,8 +803,9 @@ async fn read_frames<M: DeserializeOwned + Send + 'static>(
                         }
                         Ok(Wire::Beat) => {}
                         Ok(Wire::Done) => return,
-                        Ok(Wire::Failed(reason)) => break (reason, true),
-                        Ok(Wire::Cascade(reason)) => break (reason, false),
+                        // A peer that failed in order: waits end with its reason, but
+                        // an effect under way runs on (it may be gathering evidence).
+                        Ok(Wire::Failed(reason)) => break (reason, false),
                         Err(error) => break (format!("it sent a {error}"), true),
                     },
                     Some(Err(error)) => break (format!("its connection broke: {error}"), true),
@@ -1014,8 +993,8 @@ where
 /// as [`run_all_with`](crate::run_all_with) wraps the in-memory one). `place` is the
 /// role's bound listener and every role's address.
 ///
-/// When a peer is down (its connection broke, it failed, or it was silent past the
-/// [`Liveness`] limit), the extension effect the role is in fails at once with the
+/// When a peer is dead (its connection broke without a goodbye, or it was silent past
+/// the [`Liveness`] limit), the extension effect the role is in fails at once with the
 /// peer's notice; a step that does not end within two seconds of the notice is cut
 /// off, and the role fails naming the peer.
 ///
@@ -1101,15 +1080,10 @@ where
         }
     };
     let elapsed = started.elapsed();
-    let goodbye = match &result {
-        Ok(()) => Goodbye::Done,
-        // A role that failed because a peer did has nothing new to say to the others'
-        // alarms (as in memory): they hear from that peer themselves.
-        Err(failure) if matches!(failure.error.kind(), RunErrorKind::PeerFailed { .. }) => {
-            Goodbye::Cascade(failure.error.to_string())
-        }
-        Err(failure) => Goodbye::Failed(failure.error.to_string()),
-    };
+    let goodbye = result
+        .as_ref()
+        .map(|_| ())
+        .map_err(|failure| failure.error.to_string());
     let linger = options
         .linger
         .then(|| config.deadline.saturating_sub(elapsed));

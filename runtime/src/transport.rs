@@ -6,9 +6,10 @@
 //! the peers' queues; the TCP transport writes frames to a socket and a reader task
 //! on the other side feeds the queue. When a peer fails or its connection breaks,
 //! a [`PeerDown`] notice is pushed into every queue of the roles that could wait on
-//! it, so a waiting role ends with an error naming the peer instead of hanging, and
-//! the endpoint's [`Alarm`] rings, so a role inside an extension effect has that
-//! effect fail with the notice at once (both transports).
+//! it, so a waiting role ends with an error naming the peer instead of hanging. When
+//! the peer is dead (a panic, a crash, a broken or silent connection) the endpoint's
+//! [`Alarm`] rings too, so a role inside an extension effect has that effect fail with
+//! the notice at once (both transports).
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -405,7 +406,8 @@ pub struct Notifier<M> {
 }
 
 impl<M> Notifier<M> {
-    /// Tells every role but `except` (an index) that `down.peer` is down.
+    /// Tells every role but `except` (an index) that `down.peer` failed: whatever
+    /// they wait for ends with it (an effect under way runs to its end first).
     pub fn notify_all(&self, except: Option<usize>, down: &PeerDown) {
         for (role, queues) in self.queues.iter().enumerate() {
             if Some(role) == except {
@@ -415,7 +417,15 @@ impl<M> Notifier<M> {
                 // A closed queue belongs to a role that has finished: nothing to tell.
                 let _ = queue.send(Err(Box::new(down.clone())));
             }
-            if let Some(bell) = self.bells.get(role) {
+        }
+    }
+
+    /// [`notify_all`](Notifier::notify_all) for a peer that died (it panicked): every
+    /// other role's alarm rings too, so an effect under way fails at once.
+    pub fn notify_dead(&self, except: Option<usize>, down: &PeerDown) {
+        self.notify_all(except, down);
+        for (role, bell) in self.bells.iter().enumerate() {
+            if Some(role) != except {
                 bell.ring(down.clone());
             }
         }
