@@ -117,7 +117,7 @@ async fn in_memory(participants: u16, veto: Option<u16>) -> Result<Msg, String> 
 }
 
 async fn over_tcp(participants: u16, veto: Option<u16>) -> Result<Msg, String> {
-    let outcomes = run_all_over_tcp(
+    let report = run_all_over_tcp(
         &choreography(participants),
         setup(participants, veto),
         RunConfig::default(),
@@ -125,19 +125,17 @@ async fn over_tcp(participants: u16, veto: Option<u16>) -> Result<Msg, String> {
     )
     .await
     .map_err(|e| e.to_string())?;
-    let mut latest = Vec::new();
-    for (role, outcome) in &outcomes {
-        let outcome = outcome.as_ref().map_err(|e| e.to_string())?;
-        outcome.result.as_ref().map_err(|f| f.to_string())?;
-        latest.push((
+    if let Some((_, failure)) = report.failures().next() {
+        return Err(failure.to_string());
+    }
+    decision(report.outcomes.iter().map(|(role, o)| {
+        (
             role,
-            outcome
-                .state
+            o.state
                 .as_ref()
                 .and_then(|s| s.latest_from(&Role::Coordinator)),
-        ));
-    }
-    decision(latest.into_iter())
+        )
+    }))
 }
 
 /// Starts one process per role (this same example with `--role`), and waits for all.

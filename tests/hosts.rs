@@ -1,7 +1,8 @@
 //! Hosts, simulated: every role of a scenario in a network namespace of its own, with
 //! its own address on a bridge the test makes (and always removes), its servers
 //! listening on that address only, and the roles reaching each other and each other's
-//! servers across namespaces. Needs root and `ip`; without them the tests say why and
+//! servers across namespaces; and a partition (one namespace's link cut mid-run), which
+//! its peers find by its silence. Needs root and `ip`; without them the tests say why and
 //! skip.
 
 use std::path::{Path, PathBuf};
@@ -162,6 +163,50 @@ fn cannot_make_namespaces(net: u8) -> Option<String> {
     }
 }
 
+/// Writes the peers file (every role on its namespace's address, port 7400) and starts
+/// every role in its namespace; returns where each writes its result and its output.
+fn start_roles(
+    hosts: &mut Hosts,
+    dir: &Path,
+    scenario: &str,
+    roles: &[&str],
+    net: u8,
+    options: &[&str],
+) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let mut peers = String::from("[roles]\n");
+    for (i, role) in roles.iter().enumerate() {
+        peers.push_str(&format!("{role:?} = \"{}:7400\"\n", Hosts::address(net, i)));
+    }
+    // Where each role's servers listen: its own host's address (the default, said
+    // explicitly here for the node roles).
+    peers.push_str("\n[servers]\n");
+    for (i, role) in roles.iter().enumerate() {
+        if ["Primary", "Backup", "Replica"].contains(role) {
+            peers.push_str(&format!("{role} = \"{}\"\n", Hosts::address(net, i)));
+        }
+    }
+    let peers_file = dir.join("peers.toml");
+    std::fs::write(&peers_file, &peers).expect("written");
+    let program = PathBuf::from(env!("CARGO_BIN_EXE_stormchor"));
+    let results: Vec<PathBuf> = (0..roles.len())
+        .map(|i| dir.join(format!("role-{i}.json")))
+        .collect();
+    let logs: Vec<PathBuf> = (0..roles.len())
+        .map(|i| dir.join(format!("role-{i}.log")))
+        .collect();
+    for (i, role) in roles.iter().enumerate() {
+        let mut args: Vec<String> = ["role", scenario, role, "--peers"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        args.push(peers_file.display().to_string());
+        args.extend(["--result".to_owned(), results[i].display().to_string()]);
+        args.extend(options.iter().map(|s| (*s).to_owned()));
+        hosts.spawn(i, &program, &args, &logs[i]).expect("started");
+    }
+    (results, logs)
+}
+
 /// Runs every role of `scenario` in a namespace of its own and merges their results.
 fn run_on_hosts(
     scenario: &str,
@@ -175,38 +220,8 @@ fn run_on_hosts(
     }
     let mut hosts = Hosts::new(net, roles.len()).expect("the namespaces and the bridge are made");
     let dir = tempfile::tempdir().expect("dir");
-    let mut peers = String::from("[roles]\n");
-    for (i, role) in roles.iter().enumerate() {
-        peers.push_str(&format!("{role:?} = \"{}:7400\"\n", Hosts::address(net, i)));
-    }
-    // Where each role's servers listen: its own host's address (the default, said
-    // explicitly here for the node roles).
-    peers.push_str("\n[servers]\n");
-    for (i, role) in roles.iter().enumerate() {
-        if ["Primary", "Backup", "Replica"].contains(role) {
-            peers.push_str(&format!("{role} = \"{}\"\n", Hosts::address(net, i)));
-        }
-    }
-    let peers_file = dir.path().join("peers.toml");
-    std::fs::write(&peers_file, &peers).expect("written");
-    let program = PathBuf::from(env!("CARGO_BIN_EXE_stormchor"));
-    let results: Vec<PathBuf> = (0..roles.len())
-        .map(|i| dir.path().join(format!("role-{i}.json")))
-        .collect();
-    let logs: Vec<PathBuf> = (0..roles.len())
-        .map(|i| dir.path().join(format!("role-{i}.log")))
-        .collect();
     let began = Instant::now();
-    for (i, role) in roles.iter().enumerate() {
-        let mut args: Vec<String> = ["role", scenario, role, "--peers"]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
-        args.push(peers_file.display().to_string());
-        args.extend(["--result".to_owned(), results[i].display().to_string()]);
-        args.extend(options.iter().map(|s| (*s).to_owned()));
-        hosts.spawn(i, &program, &args, &logs[i]).expect("started");
-    }
+    let (results, logs) = start_roles(&mut hosts, dir.path(), scenario, roles, net, options);
     // Every role ends on its own (each wait of a role is bounded); this bound only
     // keeps a broken run from hanging the suite.
     let limit = Instant::now() + Duration::from_secs(600);
@@ -310,4 +325,159 @@ fn failover_with_every_role_on_its_own_host() {
         report.figures.get("found")
     );
     assert!(report.checks.iter().all(|c| c.passed));
+}
+
+/// The processes whose parent is `parent`, with their command names.
+fn children_of(parent: u32) -> Vec<(u32, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let ppid = stat[close + 1..]
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(parent) {
+            found.push((pid, stat[open + 1..close].to_owned()));
+        }
+    }
+    found
+}
+
+/// How many rows the ledger of the server `postmaster` (a pid) holds, asked over its
+/// Unix socket (reachable from any network namespace); `None` while it cannot say.
+fn ledger_rows(postmaster: u32) -> Option<u64> {
+    let data = std::fs::read_link(format!("/proc/{postmaster}/cwd")).ok()?;
+    let pid_file = std::fs::read_to_string(data.join("postmaster.pid")).ok()?;
+    let lines: Vec<&str> = pid_file.lines().collect();
+    let (port, sockets) = (lines.get(3)?.trim(), lines.get(4)?.trim());
+    let psql = ["/usr/bin/psql", "/usr/lib/postgresql/15/bin/psql"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())?;
+    let output = Command::new(psql)
+        .args([
+            "-X", "-At", "-h", sockets, "-p", port, "-U", "postgres", "-d", "postgres",
+        ])
+        .args(["-c", "SELECT count(*) FROM stormchor_ledger"])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&output.stdout).trim().parse().ok()
+}
+
+/// A partition: the coordinator's host is cut off (its link to the bridge down, so
+/// nothing closes a connection and nothing more arrives) while the worker is inside a
+/// 60 s load. With `--peer-silence 3` the worker and the primary's node find it silent
+/// and fail where they are, naming it; the cut-off coordinator finds them silent too;
+/// every role ends (its servers stopped) long before the load would have. Prints how
+/// long after the cut each ended.
+#[test]
+fn a_partitioned_host_is_found_silent_by_its_peers() {
+    let net = 3;
+    if let Some(why) = cannot_make_namespaces(net) {
+        println!("SKIPPED: {why}");
+        return;
+    }
+    let roles = ["Coordinator", "Primary", "Worker(0)"];
+    let mut hosts = Hosts::new(net, roles.len()).expect("the namespaces and the bridge are made");
+    let dir = tempfile::tempdir().expect("dir");
+    let options = [
+        "--workers",
+        "1",
+        "--duration",
+        "60",
+        "--rounds",
+        "1",
+        "--seed",
+        "5",
+        "--peer-silence",
+        "3",
+    ];
+    let (results, logs) = start_roles(
+        &mut hosts,
+        dir.path(),
+        "crash-recovery",
+        &roles,
+        net,
+        &options,
+    );
+    let primary = hosts.children[1].id();
+    let limit = Instant::now() + Duration::from_secs(300);
+    loop {
+        let loading = children_of(primary)
+            .iter()
+            .any(|(pid, name)| name == "postgres" && ledger_rows(*pid) > Some(0));
+        if loading {
+            break;
+        }
+        assert!(
+            Instant::now() < limit
+                && hosts
+                    .children
+                    .iter_mut()
+                    .all(|c| c.try_wait().expect("waits").is_none()),
+            "the worker did not start its load:\n{}",
+            logs.iter()
+                .map(|l| std::fs::read_to_string(l).unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let cut = Instant::now();
+    ip(&["link", "set", &hosts.links[0], "down"]).expect("the coordinator is cut off");
+    let mut ended: Vec<Option<Duration>> = vec![None; roles.len()];
+    let mut statuses = vec![None; roles.len()];
+    while statuses.iter().any(Option::is_none) {
+        for (i, child) in hosts.children.iter_mut().enumerate() {
+            if statuses[i].is_some() {
+                continue;
+            }
+            if let Some(status) = child.try_wait().expect("waits") {
+                statuses[i] = Some(status);
+                ended[i] = Some(cut.elapsed());
+            }
+        }
+        assert!(
+            Instant::now() < limit + Duration::from_secs(60),
+            "the roles did not end: {statuses:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    println!(
+        "cut off the coordinator: ended after {:?} ({roles:?})",
+        ended
+    );
+    let result = |i: usize| -> RoleResult {
+        serde_json::from_str(&std::fs::read_to_string(&results[i]).expect("a result"))
+            .expect("JSON")
+    };
+    let worker = result(2);
+    let failure = worker.failure.clone().unwrap_or_default();
+    assert!(
+        failure.starts_with("Worker(0) failed at ext WriteLedger")
+            && failure.contains("peer Coordinator failed: nothing heard from it for 3."),
+        "{failure}"
+    );
+    let coordinator = result(0).failure.unwrap_or_default();
+    assert!(
+        coordinator.contains("nothing heard from it for"),
+        "{coordinator}"
+    );
+    for (i, status) in statuses.iter().enumerate() {
+        assert_eq!(status.and_then(|s| s.code()), Some(1), "{}", roles[i]);
+    }
+    // The primary's node stopped its server: nothing of it runs.
+    assert!(
+        children_of(primary).is_empty(),
+        "{:?}",
+        children_of(primary)
+    );
 }

@@ -577,3 +577,145 @@ fn a_killed_role_fails_the_run_and_leaves_nothing_running() {
         pids.iter().filter(|pid| alive(**pid)).collect::<Vec<_>>()
     );
 }
+
+/// `psql` from the PATH or the PostgreSQL 15 packages.
+fn psql() -> std::path::PathBuf {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .chain([std::path::PathBuf::from("/usr/lib/postgresql/15/bin")])
+        .map(|dir| dir.join("psql"))
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| "psql".into())
+}
+
+/// How many rows the ledger of the server `postmaster` (a pid) holds: its data
+/// directory is the postmaster's working directory, whose `postmaster.pid` says its
+/// port and socket directory. `None` while it cannot be asked (starting, no table).
+fn ledger_rows(postmaster: u32) -> Option<u64> {
+    let data = std::fs::read_link(format!("/proc/{postmaster}/cwd")).ok()?;
+    let pid_file = std::fs::read_to_string(data.join("postmaster.pid")).ok()?;
+    let lines: Vec<&str> = pid_file.lines().collect();
+    let (port, sockets) = (lines.get(3)?.trim(), lines.get(4)?.trim());
+    let output = Command::new(psql())
+        .args([
+            "-X", "-At", "-h", sockets, "-p", port, "-U", "postgres", "-d", "postgres",
+        ])
+        .args(["-c", "SELECT count(*) FROM stormchor_ledger"])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    text(&output.stdout).trim().parse().ok()
+}
+
+/// SIGKILL of the coordinator while the worker is inside a 60 s load (`WriteLedger`)
+/// and the primary's node inside its crash window: both learn it where they are
+/// (their run fails at that effect, naming the coordinator) instead of at the end of
+/// the load, the launcher exits 1 and nothing is left running. Prints how long after
+/// the kill each role's process ended.
+#[test]
+fn a_killed_role_is_noticed_by_a_peer_inside_a_long_effect() {
+    let dir = tempfile::tempdir().expect("dir");
+    let json = dir.path().join("report.json");
+    let mut launcher = Command::new(env!("CARGO_BIN_EXE_stormchor"))
+        .args(["run", "crash-recovery", "--processes", "--workers", "1"])
+        .args(["--duration", "60", "--rounds", "1", "--seed", "5", "--json"])
+        .arg(&json)
+        .env_remove("STORMCHOR_TARGET")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.path().join("stderr")).expect("a file"),
+        ))
+        .spawn()
+        .expect("started");
+    let stderr = || std::fs::read_to_string(dir.path().join("stderr")).unwrap_or_default();
+    // The role processes start in role order: Coordinator, Primary, Worker(0). The
+    // worker is inside its load once the ledger has rows.
+    let mut roles = Vec::new();
+    let mut servers = Vec::new();
+    let loading = eventually(Duration::from_secs(300), || {
+        roles = children_of(launcher.id());
+        roles.sort();
+        servers = roles
+            .iter()
+            .flat_map(|(pid, _)| children_of(*pid))
+            .filter(|(_, name)| name == "postgres")
+            .map(|(pid, _)| pid)
+            .collect();
+        roles.len() == 3 && servers.iter().any(|pid| ledger_rows(*pid) > Some(0))
+    });
+    if !loading {
+        let status = launcher.try_wait();
+        let _ = launcher.kill();
+        let _ = launcher.wait();
+        panic!(
+            "the worker did not start its load: {roles:?} (launcher: {status:?})\n{}",
+            stderr()
+        );
+    }
+    let (coordinator, primary, worker) = (roles[0].0, roles[1].0, roles[2].0);
+    let killed = std::time::Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(coordinator).expect("a pid")),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("killed");
+    let mut ended = [None, None];
+    let mut status = None;
+    let over = eventually(Duration::from_secs(300), || {
+        for (slot, pid) in ended.iter_mut().zip([primary, worker]) {
+            if slot.is_none() && !alive(pid) {
+                *slot = Some(killed.elapsed());
+            }
+        }
+        status = launcher.try_wait().expect("waits");
+        status.is_some()
+    });
+    if !over {
+        let _ = launcher.kill();
+        let _ = launcher.wait();
+        panic!("the launcher did not end after the coordinator was killed");
+    }
+    let launcher_ended = killed.elapsed();
+    println!(
+        "SIGKILL of the coordinator: the primary's process ended {:?} after, the worker's {:?} \
+         after, the launcher {launcher_ended:?} after",
+        ended[0], ended[1]
+    );
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{}", stderr());
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("a report")).expect("JSON");
+    let role = |name: &str| {
+        report["roles"]
+            .as_array()
+            .and_then(|roles| roles.iter().find(|r| r["role"] == name))
+            .unwrap_or_else(|| panic!("no role {name}: {report}"))
+            .clone()
+    };
+    assert!(
+        role("Coordinator")["failure"]
+            .as_str()
+            .is_some_and(|f| f.contains("its process ended (signal: 9 (SIGKILL)) without a result")),
+        "{report}"
+    );
+    println!("Primary: {}", role("Primary"));
+    // The worker failed inside its load (past it, it would have failed at sending its
+    // ledger instead), naming the coordinator.
+    let failure = role("Worker(0)")["failure"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        failure.starts_with("Worker(0) failed at ext WriteLedger")
+            && failure.contains("peer Coordinator failed: its connection closed without a goodbye"),
+        "{failure}"
+    );
+    let pids: Vec<u32> = roles.iter().map(|(pid, _)| *pid).chain(servers).collect();
+    assert!(
+        eventually(Duration::from_secs(20), || pids
+            .iter()
+            .all(|pid| !alive(*pid))),
+        "still running: {:?}",
+        pids.iter().filter(|pid| alive(**pid)).collect::<Vec<_>>()
+    );
+}

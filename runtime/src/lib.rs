@@ -5,9 +5,11 @@
 //!   offer), implemented by [`Endpoint`] and wrapped by middleware;
 //! - [`Interpreter`]: runs one role's local program;
 //! - [`run_all`]: runs every role of a program in one process;
+//! - [`Alarm`]: rings when a peer is down, so a role inside a long effect learns it;
 //! - [`RoleState`] / [`RoleLogic`]: the values a role receives and keeps, and the
 //!   decisions it makes from them;
 //! - middleware: [`Traced`], [`Retry`], [`Metered`], [`Faulty`], [`Recording`];
+//! - [`Layer`] / [`Layers`]: middleware stacked the same way for every runner;
 //! - [`tcp`]: one role per process (or host), over TCP;
 //! - [`postgres`]: throwaway clusters, the schema catalog, weighted actions, workers,
 //!   schema discovery;
@@ -21,6 +23,7 @@
 mod background;
 mod handler;
 mod interpreter;
+mod layer;
 mod middleware;
 pub mod postgres;
 mod registry;
@@ -33,17 +36,20 @@ pub mod workload;
 pub use background::StartSignal;
 pub use handler::{Channels, ChoreoHandler, RunError, RunErrorKind};
 pub use interpreter::{Event, EventKind, Interpreter, RoleFailure};
+pub use layer::{Identity, Layer, Layers, Stack};
 pub use middleware::{
-    Fault, FaultPlan, Faulty, Metered, Metrics, OpStats, Recorded, Recording, Retry, RetryPolicy,
-    Traced,
+    Fault, FaultLayer, FaultPlan, Faulty, Metered, Metrics, MetricsLayer, OpStats, Recorded,
+    Recording, Retry, RetryLayer, RetryPolicy, TraceLayer, Traced,
 };
 pub use registry::{
     BoxError, EffectFailure, ExtValue, ExtensionError, ExtensionRegistry, RegistryError,
 };
-pub use runner::{RoleOutcome, RoleSetup, RunConfig, RunReport, run_all, run_all_with};
+pub use runner::{
+    RoleOutcome, RoleSetup, RunConfig, RunReport, run_all, run_all_layered, run_all_with,
+};
 pub use state::{Labels, RoleLogic, RoleState};
 pub use stormchor_choreography as choreography;
 pub use transport::{
-    Endpoint, Frame, FrameSink, Incoming, MemoryEndpoint, MemorySink, Notifier, PeerDown,
-    memory_mesh,
+    Alarm, Bell, Endpoint, Frame, FrameSink, Incoming, MemoryEndpoint, MemorySink, Notifier,
+    PeerDown, memory_mesh,
 };

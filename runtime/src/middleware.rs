@@ -11,6 +11,10 @@
 //! - [`Faulty`]: seeded fault injection (delays, dropped messages, a crash after some
 //!   operations) that replays identically with the same seed;
 //! - [`Recording`]: the sequence of frames and effects, for tests to assert on.
+//!
+//! The first four have a [`Layer`] each ([`TraceLayer`], [`RetryLayer`],
+//! [`MetricsLayer`], [`FaultLayer`]), to stack with [`Layers`](crate::Layers) for any
+//! runner.
 
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hasher};
@@ -23,6 +27,7 @@ use stormchor_choreography::{Extension, Message, RoleId};
 use tracing::Instrument;
 
 use crate::handler::{Channels, ChoreoHandler, RunError, RunErrorKind};
+use crate::layer::Layer;
 use crate::registry::{ExtValue, ExtensionRegistry};
 use crate::transport::Frame;
 
@@ -114,6 +119,18 @@ impl<R: RoleId, M: Message, H: ChoreoHandler<R, M>> ChoreoHandler<R, M> for Trac
     }
 
     split_join!(Traced {});
+}
+
+/// The [`Layer`] of [`Traced`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TraceLayer;
+
+impl<R, H> Layer<R, H> for TraceLayer {
+    type Handler = Traced<H>;
+
+    fn layer(&self, _role: R, inner: H) -> Traced<H> {
+        Traced::new(inner)
+    }
 }
 
 // ---------------------------------------------------------------- retry
@@ -250,6 +267,18 @@ impl<R: RoleId, M: Message, H: ChoreoHandler<R, M>> ChoreoHandler<R, M> for Retr
     }
 }
 
+/// The [`Layer`] of [`Retry`]: every role retries with `policy`.
+#[derive(Clone, Debug, Default)]
+pub struct RetryLayer(pub RetryPolicy);
+
+impl<R, H> Layer<R, H> for RetryLayer {
+    type Handler = Retry<H>;
+
+    fn layer(&self, _role: R, inner: H) -> Retry<H> {
+        Retry::new(inner, self.0.clone())
+    }
+}
+
 // ---------------------------------------------------------------- metrics
 
 /// Count and total time of one kind of operation.
@@ -360,6 +389,25 @@ impl<R: RoleId, M: Message, H: ChoreoHandler<R, M>> ChoreoHandler<R, M> for Mete
     split_join!(Metered { metrics });
 }
 
+/// The [`Layer`] of [`Metered`]: every role measures into the same [`Metrics`].
+#[derive(Clone, Debug)]
+pub struct MetricsLayer(Arc<Metrics>);
+
+impl MetricsLayer {
+    /// Measures every role into `metrics`.
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        MetricsLayer(metrics)
+    }
+}
+
+impl<R, H> Layer<R, H> for MetricsLayer {
+    type Handler = Metered<H>;
+
+    fn layer(&self, _role: R, inner: H) -> Metered<H> {
+        Metered::new(inner, self.0.clone())
+    }
+}
+
 // ---------------------------------------------------------------- faults
 
 /// Which faults [`Faulty`] injects. Probabilities are per send.
@@ -436,8 +484,14 @@ impl<H> Faulty<H> {
     where
         H: ChoreoHandler<R, M>,
     {
+        let role = inner.role();
+        Faulty::for_role(inner, plan, &role)
+    }
+
+    /// [`Faulty::new`] for a handler of `role` (the role seeds its generator).
+    pub fn for_role(inner: H, plan: FaultPlan, role: &impl std::hash::Hash) -> Self {
         let mut hasher = DefaultHasher::new();
-        inner.role().hash(&mut hasher);
+        role.hash(&mut hasher);
         let rng = SmallRng::seed_from_u64(plan.seed ^ hasher.finish());
         Faulty {
             inner,
@@ -536,6 +590,19 @@ impl<R: RoleId, M: Message, H: ChoreoHandler<R, M>> ChoreoHandler<R, M> for Faul
     fn join(&mut self, parts: Vec<Self>) {
         self.inner
             .join(parts.into_iter().map(|part| part.inner).collect());
+    }
+}
+
+/// The [`Layer`] of [`Faulty`]: every role injects the faults of the plan, each from
+/// its own generator.
+#[derive(Clone, Debug, Default)]
+pub struct FaultLayer(pub FaultPlan);
+
+impl<R: std::hash::Hash, H> Layer<R, H> for FaultLayer {
+    type Handler = Faulty<H>;
+
+    fn layer(&self, role: R, inner: H) -> Faulty<H> {
+        Faulty::for_role(inner, self.0.clone(), &role)
     }
 }
 

@@ -9,6 +9,7 @@ use tokio::task::JoinSet;
 
 use crate::handler::{ChoreoHandler, RunError, RunErrorKind};
 use crate::interpreter::{Event, Interpreter, RoleFailure};
+use crate::layer::Layer;
 use crate::registry::ExtensionRegistry;
 use crate::state::{RoleLogic, RoleState};
 use crate::transport::{MemoryEndpoint, PeerDown, memory_mesh};
@@ -90,6 +91,28 @@ pub struct RoleOutcome<R, M, S> {
     pub state: Option<RoleState<R, M, S>>,
 }
 
+impl<R: RoleId, M, S> RoleOutcome<R, M, S> {
+    /// The outcome of a role whose task ended without one (`reason`: it panicked, it
+    /// was cancelled): failed, with no trace and no state.
+    pub fn lost(role: R, reason: &str) -> Self {
+        RoleOutcome {
+            result: Err(RoleFailure {
+                role: format!("{role:?}"),
+                path: Vec::new(),
+                effect: "the whole program".to_owned(),
+                place: None,
+                error: RunError::from(RunErrorKind::PeerFailed {
+                    peer: format!("{role:?}"),
+                    reason: reason.to_owned(),
+                }),
+            }),
+            trace: Vec::new(),
+            elapsed: Duration::ZERO,
+            state: None,
+        }
+    }
+}
+
 /// How every role of a run ended.
 #[derive(Debug)]
 pub struct RunReport<R, M, S> {
@@ -147,6 +170,28 @@ where
     S: RoleLogic<R, M>,
 {
     run_all_with(program, setup, config, |_, endpoint| endpoint).await
+}
+
+/// [`run_all`], with every role's endpoint wrapped in `layers` (a [`Layers`](crate::Layers)
+/// stack, the same that [`run_all_over_tcp_layered`](crate::tcp::run_all_over_tcp_layered)
+/// takes).
+pub async fn run_all_layered<R, M, S, L>(
+    program: &Program<R, M>,
+    setup: impl FnMut(R) -> RoleSetup<R, M, S>,
+    config: RunConfig,
+    layers: &L,
+) -> Result<RunReport<R, M, S>, ProjectionError>
+where
+    R: RoleId,
+    M: Message,
+    S: RoleLogic<R, M>,
+    L: Layer<R, MemoryEndpoint<R, M>>,
+    L::Handler: ChoreoHandler<R, M> + 'static,
+{
+    run_all_with(program, setup, config, |role, endpoint| {
+        layers.layer(role, endpoint)
+    })
+    .await
 }
 
 /// [`run_all`], with every role's endpoint wrapped by `wrap` (middleware layers).
@@ -240,25 +285,8 @@ where
                     peer: format!("{role:?}"),
                     reason: reason.to_owned(),
                 };
-                notifier.notify_all(index_of(&role), &down);
-                outcomes.insert(
-                    role,
-                    RoleOutcome {
-                        result: Err(RoleFailure {
-                            role: format!("{role:?}"),
-                            path: Vec::new(),
-                            effect: "the whole program".to_owned(),
-                            place: None,
-                            error: RunError::from(RunErrorKind::PeerFailed {
-                                peer: format!("{role:?}"),
-                                reason: reason.to_owned(),
-                            }),
-                        }),
-                        trace: Vec::new(),
-                        elapsed: Duration::ZERO,
-                        state: None,
-                    },
-                );
+                notifier.notify_dead(index_of(&role), &down);
+                outcomes.insert(role, RoleOutcome::lost(role, reason));
             }
         }
     }

@@ -10,9 +10,14 @@
 //!
 //! On each connection, a reader task decodes frames into the role's queue for that
 //! peer. A peer that fails says so before closing; a connection that breaks without a
-//! goodbye (a crash, a killed process), or a malformed frame, puts a
-//! [`PeerDown`] notice into every queue of the role, so whatever it
-//! waits for, it ends with an error naming the peer.
+//! goodbye (a crash, a killed process), a malformed frame, or a peer silent for longer
+//! than its [`Liveness`] allows (a host that is gone, a partition: each side sends a
+//! heartbeat on every connection once a second by default) is a dead peer: a
+//! [`PeerDown`] notice goes into every queue of the role and rings the role's
+//! [`Alarm`], so whatever it waits for, or whatever extension effect it is inside, it
+//! ends with an error naming the peer and the step. A peer that failed in order (its
+//! goodbye says why) ends the role's waits the same way, but an effect under way runs
+//! to its end first.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -35,15 +40,25 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 
-use crate::interpreter::Interpreter;
-use crate::runner::{RoleOutcome, RoleSetup, RunConfig};
+use crate::handler::{ChoreoHandler, RunError, RunErrorKind};
+use crate::interpreter::{Interpreter, RoleFailure};
+use crate::layer::Layer;
+use crate::runner::{RoleOutcome, RoleSetup, RunConfig, RunReport};
 use crate::state::{RoleLogic, RoleState};
-use crate::transport::{Endpoint, Frame, FrameSink, Incoming, PeerDown};
+use crate::transport::{Alarm, Bell, Endpoint, Frame, FrameSink, Incoming, PeerDown};
 
 /// The largest frame accepted, in bytes.
 pub const MAX_FRAME: usize = 16 * 1024 * 1024;
 
-const PROTOCOL: &str = "stormchor/2";
+const PROTOCOL: &str = "stormchor/3";
+
+/// How long a goodbye may take to write before the connection is given up on.
+const GOODBYE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a role that was told a peer is down may take to end on its own (the
+/// effect it is in fails at once; a step that does not watch the alarm is cut off
+/// after this).
+const DOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// What can go wrong while setting up a role over TCP.
 #[derive(Debug, Error)]
@@ -87,6 +102,66 @@ enum Wire<M> {
     Frame(Frame<M>),
     Done,
     Failed(String),
+    /// Nothing but "still here" (after the first three, so they keep their tags).
+    Beat,
+}
+
+/// How peers tell each other they are alive: each sends a heartbeat on every
+/// connection every `heartbeat`, and a peer heard nothing from (no frame, no
+/// heartbeat) for `silence` is down. A connection that closes or breaks is down at
+/// once, whatever these say; they matter when a host vanishes without closing
+/// anything (a power cut, a partition). Every peer of a run must use the same.
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use stormchor_runtime::tcp::Liveness;
+///
+/// let default = Liveness::default();
+/// assert_eq!((default.heartbeat, default.silence), (Duration::from_secs(1), Duration::from_secs(5)));
+/// assert!(Liveness::new(Duration::from_millis(200), Duration::from_secs(2)).is_ok());
+/// assert!(Liveness::new(Duration::from_secs(2), Duration::from_secs(2)).is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Liveness {
+    /// How often a role sends a heartbeat on each connection.
+    pub heartbeat: Duration,
+    /// How long a peer may be silent before it counts as down.
+    pub silence: Duration,
+}
+
+impl Default for Liveness {
+    fn default() -> Self {
+        Liveness {
+            heartbeat: Duration::from_secs(1),
+            silence: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Liveness {
+    /// Heartbeats every `heartbeat`, down after `silence`; `silence` must be longer
+    /// than `heartbeat` (at least twice, so one late heartbeat is not a death), and
+    /// both more than zero.
+    pub fn new(heartbeat: Duration, silence: Duration) -> Result<Self, TcpError> {
+        if heartbeat.is_zero() || silence < heartbeat.saturating_mul(2) {
+            return Err(TcpError::Setup(format!(
+                "liveness: a peer silent for {silence:?} counts as down, so heartbeats must \
+                 come at least twice as often, and more than never (not every {heartbeat:?})"
+            )));
+        }
+        Ok(Liveness { heartbeat, silence })
+    }
+}
+
+impl std::fmt::Display for Liveness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "a heartbeat every {:?}, down after {:?} of silence",
+            self.heartbeat, self.silence
+        )
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -190,6 +265,7 @@ pub fn decode_frame<M: DeserializeOwned>(bytes: &[u8]) -> Result<Frame<M>, Strin
         Wire::Failed(reason) => Err(format!(
             "a failure notice where a frame was expected: {reason}"
         )),
+        Wire::Beat => Err("a heartbeat where a frame was expected".to_owned()),
     }
 }
 
@@ -222,65 +298,145 @@ pub fn fingerprint<R: RoleId, M: Message>(locals: &Projections<R, M>) -> u64 {
     hash
 }
 
+/// The writing half of a connection, shared by the role's sink and the heartbeat
+/// task; closed once the goodbye is written.
+#[derive(Debug)]
+struct Writer {
+    framed: FramedWrite<OwnedWriteHalf, LengthDelimitedCodec>,
+    closed: bool,
+}
+
+type SharedWriter = Arc<tokio::sync::Mutex<Writer>>;
+
 /// A sink that writes frames to a TCP connection.
 #[derive(Debug)]
 pub struct TcpSink<M> {
-    writer: FramedWrite<OwnedWriteHalf, LengthDelimitedCodec>,
+    writer: SharedWriter,
     _message: PhantomData<fn(M)>,
 }
 
 impl<M: Serialize + Send + 'static> FrameSink<M> for TcpSink<M> {
     async fn send(&mut self, frame: Frame<M>) -> Result<(), String> {
         let bytes = encode(&Wire::Frame(frame))?;
-        self.writer
+        let mut writer = self.writer.lock().await;
+        if writer.closed {
+            return Err("the connection is closed".to_owned());
+        }
+        writer
+            .framed
             .send(bytes)
             .await
             .map_err(|e| format!("write failed: {e}"))
     }
 
     async fn close(&mut self, outcome: Result<(), String>) {
+        goodbye::<M>(&self.writer, outcome).await;
+    }
+}
+
+/// Writes the goodbye (once, within [`GOODBYE_TIMEOUT`]) and closes the writing half.
+async fn goodbye<M: Serialize>(writer: &SharedWriter, outcome: Result<(), String>) {
+    let write = async {
+        let mut writer = writer.lock().await;
+        if writer.closed {
+            return;
+        }
+        writer.closed = true;
         let goodbye: Wire<M> = match outcome {
             Ok(()) => Wire::Done,
             Err(reason) => Wire::Failed(reason),
         };
         if let Ok(bytes) = encode(&goodbye) {
             // The peer may be gone already; there is nobody left to tell then.
-            let _ = self.writer.send(bytes).await;
+            let _ = writer.framed.send(bytes).await;
         }
-        let _ = SinkExt::<Bytes>::close(&mut self.writer).await;
+        let _ = SinkExt::<Bytes>::close(&mut writer.framed).await;
+    };
+    let _ = tokio::time::timeout(GOODBYE_TIMEOUT, write).await;
+}
+
+/// Sends a heartbeat on `writer` every `every` until the goodbye or a broken write.
+async fn beat(writer: SharedWriter, every: Duration) {
+    let Ok(bytes) = encode(&Wire::<()>::Beat) else {
+        return;
+    };
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let mut writer = writer.lock().await;
+        if writer.closed || writer.framed.send(bytes.clone()).await.is_err() {
+            return;
+        }
     }
 }
 
 /// An endpoint whose sinks are TCP connections.
 pub type TcpEndpoint<R, M> = Endpoint<R, M, TcpSink<M>>;
 
-/// A role connected to its peers over TCP, with the reader tasks of its connections.
-/// Dropping it stops the readers and closes the sockets.
+/// A role connected to its peers over TCP, with the reader and heartbeat tasks of
+/// its connections. Dropping it stops them and closes the sockets.
 pub struct TcpSession<R, M> {
-    /// The role's endpoint.
+    /// The role's endpoint (its alarm rings when a peer is down).
     pub endpoint: TcpEndpoint<R, M>,
+    connections: Connections<M>,
+}
+
+/// A session's connections without the endpoint: what says goodbye and stops the
+/// tasks, also when the endpoint is inside middleware or was dropped with a part of
+/// a `par`.
+struct Connections<M> {
+    writers: Vec<SharedWriter>,
     readers: JoinSet<()>,
+    beaters: JoinSet<()>,
+    alarm: Alarm,
+    _message: PhantomData<fn(M)>,
+}
+
+impl<M: Serialize> Connections<M> {
+    async fn goodbye(&mut self, outcome: Result<(), String>) {
+        for writer in &self.writers {
+            goodbye::<M>(writer, outcome.clone()).await;
+        }
+        self.beaters.abort_all();
+        while self.beaters.join_next().await.is_some() {}
+    }
+
+    async fn stop_readers(&mut self) {
+        self.readers.abort_all();
+        while self.readers.join_next().await.is_some() {}
+    }
+
+    /// Says goodbye and, if `linger` is set, waits (at most that long) until every
+    /// peer has said goodbye too or is gone, then stops the readers.
+    async fn close(&mut self, outcome: Result<(), String>, linger: Option<Duration>) {
+        self.goodbye(outcome).await;
+        if let Some(within) = linger {
+            let _ = tokio::time::timeout(within, async {
+                while self.readers.join_next().await.is_some() {}
+            })
+            .await;
+        }
+        self.stop_readers().await;
+    }
 }
 
 impl<R: RoleId, M: Message + Serialize> TcpSession<R, M> {
     /// Says goodbye to every peer and stops the readers.
     pub async fn close(mut self, outcome: Result<(), String>) {
-        self.endpoint.close(outcome).await;
-        self.readers.abort_all();
-        while self.readers.join_next().await.is_some() {}
+        self.connections.close(outcome, None).await;
     }
 
     /// Says goodbye to every peer, then waits (at most `within`) until every peer has
     /// said goodbye too or is gone: what this role owns (a server) outlives every
     /// peer's use of it.
     pub async fn close_after_peers(mut self, outcome: Result<(), String>, within: Duration) {
-        self.endpoint.close(outcome).await;
-        let _ = tokio::time::timeout(within, async {
-            while self.readers.join_next().await.is_some() {}
-        })
-        .await;
-        self.readers.abort_all();
-        while self.readers.join_next().await.is_some() {}
+        self.connections.close(outcome, Some(within)).await;
+    }
+
+    /// The alarm that rings when a peer is down.
+    pub fn alarm(&self) -> Alarm {
+        self.connections.alarm.clone()
     }
 }
 
@@ -333,8 +489,7 @@ where
     .await
 }
 
-/// [`connect_on`], refusing peers whose [`Terms`] differ from `agreement.1` (and
-/// whose program's fingerprint differs from `agreement.0`).
+/// [`connect_agreeing`] with the default [`Liveness`].
 pub async fn connect_agreeing<R, M>(
     role: R,
     listener: std::net::TcpListener,
@@ -346,7 +501,35 @@ where
     R: RoleId,
     M: Message + Serialize + DeserializeOwned,
 {
+    connect_live(
+        role,
+        listener,
+        addresses,
+        agreement,
+        timeout,
+        Liveness::default(),
+    )
+    .await
+}
+
+/// [`connect_on`], refusing peers whose [`Terms`] differ from `agreement.1` (and
+/// whose program's fingerprint differs from `agreement.0`), with heartbeats and the
+/// silence after which a peer is down as `liveness` says (peers must agree on it
+/// too).
+pub async fn connect_live<R, M>(
+    role: R,
+    listener: std::net::TcpListener,
+    addresses: &BTreeMap<R, SocketAddr>,
+    agreement: (u64, &Terms),
+    timeout: Duration,
+    liveness: Liveness,
+) -> Result<TcpSession<R, M>, TcpError>
+where
+    R: RoleId,
+    M: Message + Serialize + DeserializeOwned,
+{
     let (fingerprint, terms) = agreement;
+    let terms = &terms.clone().with("liveness", liveness);
     let roles: Arc<[R]> = addresses.keys().copied().collect();
     let me = roles
         .binary_search(&role)
@@ -452,7 +635,10 @@ where
         sources.push(Some(rx));
     }
     let mut sinks = Vec::new();
+    let mut writers = Vec::new();
     let mut readers = JoinSet::new();
+    let mut beaters = JoinSet::new();
+    let (bell, alarm) = Alarm::new();
     for (index, stream) in streams.into_iter().enumerate() {
         let Some(stream) = stream else {
             sinks.push(None);
@@ -461,21 +647,37 @@ where
         };
         let _ = stream.set_nodelay(true);
         let (read, write) = stream.into_split();
+        let writer = Arc::new(tokio::sync::Mutex::new(Writer {
+            framed: FramedWrite::new(write, codec()),
+            closed: false,
+        }));
         sinks.push(Some(TcpSink {
-            writer: FramedWrite::new(write, codec()),
+            writer: writer.clone(),
             _message: PhantomData,
         }));
+        beaters.spawn(beat(writer.clone(), liveness.heartbeat));
+        writers.push(writer);
         let peer = format!("{:?}", roles[index]);
         readers.spawn(read_frames::<M>(
-            peer,
+            Reader {
+                peer,
+                index,
+                queues: senders.clone(),
+                bell: bell.clone(),
+                liveness,
+            },
             FramedRead::new(read, codec()),
-            index,
-            senders.clone(),
         ));
     }
     Ok(TcpSession {
-        endpoint: Endpoint::new(role, roles, sinks, sources),
-        readers,
+        endpoint: Endpoint::new(role, roles, sinks, sources).with_alarm(alarm.clone()),
+        connections: Connections {
+            writers,
+            readers,
+            beaters,
+            alarm,
+            _message: PhantomData,
+        },
     })
 }
 
@@ -559,32 +761,80 @@ async fn read_record<T: DeserializeOwned>(
     }
 }
 
-/// Moves frames from a connection into the role's queue for that peer.
-async fn read_frames<M: DeserializeOwned + Send + 'static>(
+/// What a connection's reader needs besides the connection.
+struct Reader<M> {
+    /// The peer at the other end.
     peer: String,
-    mut reader: FramedRead<OwnedReadHalf, LengthDelimitedCodec>,
+    /// Its index among the roles.
     index: usize,
+    /// Every queue of the role (the notice that the peer is down goes into each).
     queues: Vec<mpsc::UnboundedSender<Incoming<M>>>,
+    bell: Bell,
+    liveness: Liveness,
+}
+
+/// Moves frames from a connection into the role's queue for that peer; a peer that
+/// fails, whose connection breaks, or that is silent for too long is down.
+async fn read_frames<M: DeserializeOwned + Send + 'static>(
+    reader: Reader<M>,
+    mut frames: FramedRead<OwnedReadHalf, LengthDelimitedCodec>,
 ) {
-    let reason = loop {
-        match reader.next().await {
-            Some(Ok(bytes)) => match decode::<Wire<M>>(&bytes) {
-                Ok(Wire::Frame(frame)) => {
-                    if queues[index].send(Ok(frame)).is_err() {
-                        return;
-                    }
+    let Reader {
+        peer,
+        index,
+        queues,
+        bell,
+        liveness,
+    } = reader;
+    let mut heard = Instant::now();
+    let quiet = tokio::time::sleep(liveness.silence);
+    tokio::pin!(quiet);
+    let (reason, ring) = loop {
+        tokio::select! {
+            biased;
+            next = frames.next() => {
+                heard = Instant::now();
+                match next {
+                    Some(Ok(bytes)) => match decode::<Wire<M>>(&bytes) {
+                        Ok(Wire::Frame(frame)) => {
+                            if queues[index].send(Ok(frame)).is_err() {
+                                return;
+                            }
+                        }
+                        Ok(Wire::Beat) => {}
+                        Ok(Wire::Done) => return,
+                        // A peer that failed in order: waits end with its reason, but
+                        // an effect under way runs on (it may be gathering evidence).
+                        Ok(Wire::Failed(reason)) => break (reason, false),
+                        Err(error) => break (format!("it sent a {error}"), true),
+                    },
+                    Some(Err(error)) => break (format!("its connection broke: {error}"), true),
+                    None => break ("its connection closed without a goodbye".to_owned(), true),
                 }
-                Ok(Wire::Done) => return,
-                Ok(Wire::Failed(reason)) => break reason,
-                Err(error) => break format!("it sent a {error}"),
-            },
-            Some(Err(error)) => break format!("its connection broke: {error}"),
-            None => break "its connection closed without a goodbye".to_owned(),
+            }
+            () = &mut quiet => {
+                let silent = heard.elapsed();
+                if silent >= liveness.silence {
+                    break (
+                        format!(
+                            "nothing heard from it for {:.1} s (peers send a heartbeat every \
+                             {:?}; its host may be down or cut off)",
+                            silent.as_secs_f64(),
+                            liveness.heartbeat
+                        ),
+                        true,
+                    );
+                }
+                quiet.as_mut().reset((heard + liveness.silence).into());
+            }
         }
     };
     let down = PeerDown { peer, reason };
     for queue in &queues {
         let _ = queue.send(Err(Box::new(down.clone())));
+    }
+    if ring {
+        bell.ring(down);
     }
 }
 
@@ -653,17 +903,19 @@ where
 }
 
 /// How a role runs over TCP besides its program: how long it waits for its peers,
-/// the terms they must share, and whether it outlives them.
+/// the terms they must share, whether it outlives them, and how it tells a dead peer.
 ///
 /// # Example
 /// ```
 /// use std::time::Duration;
-/// use stormchor_runtime::tcp::{RoleOptions, Terms};
+/// use stormchor_runtime::tcp::{Liveness, RoleOptions, Terms};
 ///
 /// let options = RoleOptions::new(Duration::from_secs(30))
 ///     .with_terms(Terms::new().with("seed", 1))
+///     .with_liveness(Liveness::new(Duration::from_millis(500), Duration::from_secs(3)).expect("valid"))
 ///     .lingering();
 /// assert!(options.linger);
+/// assert_eq!(options.liveness.silence, Duration::from_secs(3));
 /// ```
 #[derive(Clone, Debug)]
 pub struct RoleOptions {
@@ -674,15 +926,18 @@ pub struct RoleOptions {
     /// After its program, wait (within the role's deadline) until every peer has ended
     /// its own, so that what the role owns (a server) outlives every peer's use of it.
     pub linger: bool,
+    /// Heartbeats, and the silence after which a peer is down.
+    pub liveness: Liveness,
 }
 
 impl RoleOptions {
-    /// No terms, no lingering.
+    /// No terms, no lingering, the default [`Liveness`].
     pub fn new(connect_timeout: Duration) -> Self {
         RoleOptions {
             connect_timeout,
             terms: Terms::new(),
             linger: false,
+            liveness: Liveness::default(),
         }
     }
 
@@ -695,6 +950,12 @@ impl RoleOptions {
     /// These options, lingering until every peer ends.
     pub fn lingering(mut self) -> Self {
         self.linger = true;
+        self
+    }
+
+    /// These options, with `liveness`.
+    pub fn with_liveness(mut self, liveness: Liveness) -> Self {
+        self.liveness = liveness;
         self
     }
 }
@@ -716,6 +977,69 @@ where
     M: Message + Serialize + DeserializeOwned,
     S: RoleLogic<R, M>,
 {
+    run_role_wrapped(
+        program,
+        role,
+        (listener, addresses),
+        setup,
+        config,
+        options,
+        |_, endpoint| endpoint,
+    )
+    .await
+}
+
+/// [`run_role_with`], with the role's endpoint wrapped by `wrap` (middleware layers,
+/// as [`run_all_with`](crate::run_all_with) wraps the in-memory one). `place` is the
+/// role's bound listener and every role's address.
+///
+/// When a peer is dead (its connection broke without a goodbye, or it was silent past
+/// the [`Liveness`] limit), the extension effect the role is in fails at once with the
+/// peer's notice; a step that does not end within two seconds of the notice is cut
+/// off, and the role fails naming the peer.
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use stormchor_choreography::Program;
+/// use stormchor_runtime::tcp::{run_role_wrapped, LoopbackListeners, RoleOptions};
+/// use stormchor_runtime::{Metered, Metrics, RoleSetup, RunConfig};
+///
+/// let program: Program<&str, u64> = Program::new().role("a");
+/// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+/// let mut listeners = LoopbackListeners::bind(["a"]).expect("a port");
+/// let addresses = listeners.addresses().clone();
+/// let listener = listeners.take("a").expect("a's listener");
+/// let metrics = Metrics::new();
+/// let outcome = rt
+///     .block_on(run_role_wrapped(
+///         &program,
+///         "a",
+///         (listener, &addresses),
+///         RoleSetup::new(()),
+///         RunConfig::default(),
+///         &RoleOptions::new(Duration::from_secs(5)),
+///         |_, endpoint| Metered::new(endpoint, metrics.clone()),
+///     ))
+///     .expect("connected");
+/// assert!(outcome.result.is_ok());
+/// ```
+pub async fn run_role_wrapped<R, M, S, H>(
+    program: &Program<R, M>,
+    role: R,
+    place: (std::net::TcpListener, &BTreeMap<R, SocketAddr>),
+    setup: RoleSetup<R, M, S>,
+    config: RunConfig,
+    options: &RoleOptions,
+    wrap: impl FnOnce(R, TcpEndpoint<R, M>) -> H,
+) -> Result<RoleOutcome<R, M, S>, TcpError>
+where
+    R: RoleId,
+    M: Message + Serialize + DeserializeOwned,
+    S: RoleLogic<R, M>,
+    H: ChoreoHandler<R, M>,
+{
+    let (listener, addresses) = place;
     let (connect_timeout, terms) = (options.connect_timeout, &options.terms);
     let locals = project_all(program)?;
     let local = locals
@@ -725,32 +1049,48 @@ where
         return Err(TcpError::Setup(format!("{missing:?} has no address")));
     }
     let started = Instant::now();
-    let mut session = connect_agreeing::<R, M>(
+    let TcpSession {
+        endpoint,
+        mut connections,
+    } = connect_live::<R, M>(
         role,
         listener,
         addresses,
         (fingerprint(&locals), terms),
         connect_timeout,
+        options.liveness,
     )
     .await?;
     let RoleSetup { data, registry } = setup;
     let state = RoleState::new(role, locals.keys().copied(), data);
+    let mut handler = wrap(role, endpoint);
     let interpreter = Interpreter::new(&state, &registry).with_trace(config.trace);
-    let (result, trace) = interpreter
-        .run_within(local, &mut session.endpoint, config.deadline)
-        .await;
+    let (result, trace) = {
+        let run = interpreter.run_within(local, &mut handler, config.deadline);
+        let mut alarm = connections.alarm.clone();
+        let cut_off = async {
+            let down = alarm.rung().await;
+            tokio::time::sleep(DOWN_GRACE).await;
+            down
+        };
+        tokio::select! {
+            biased;
+            ended = run => ended,
+            down = cut_off => (Err(cut_off_failure(role, down)), Vec::new()),
+        }
+    };
     let elapsed = started.elapsed();
     let goodbye = result
         .as_ref()
         .map(|_| ())
         .map_err(|failure| failure.error.to_string());
-    if options.linger {
-        session
-            .close_after_peers(goodbye, config.deadline.saturating_sub(elapsed))
-            .await;
-    } else {
-        session.close(goodbye).await;
-    }
+    let linger = options
+        .linger
+        .then(|| config.deadline.saturating_sub(elapsed));
+    connections.close(goodbye, linger).await;
+    // The handler (and the endpoint's queues in it) outlives the lingering: readers
+    // that still deliver a frame do not end early.
+    drop(handler);
     Ok(RoleOutcome {
         result,
         trace,
@@ -759,19 +1099,78 @@ where
     })
 }
 
+/// The failure of a role cut off [`DOWN_GRACE`] after it was told `down`.
+#[cold]
+fn cut_off_failure<R: RoleId>(role: R, down: PeerDown) -> RoleFailure {
+    RoleFailure {
+        role: format!("{role:?}"),
+        path: Vec::new(),
+        effect: format!("a step that did not end within {DOWN_GRACE:?} of the notice"),
+        place: None,
+        error: RunError::from(RunErrorKind::PeerFailed {
+            peer: down.peer,
+            reason: down.reason,
+        }),
+    }
+}
+
 /// Runs every role of `program` in this process, each in its own task and each
 /// talking to the others over TCP on loopback: the TCP transport end to end, without
-/// separate processes.
+/// separate processes. The report is [`run_all`](crate::run_all)'s: a role that
+/// panicked is a failed role (and its peers fail naming it).
+///
+/// It fails as a whole (with the first role's error, in role order) when a role could
+/// not connect.
 pub async fn run_all_over_tcp<R, M, S>(
     program: &Program<R, M>,
-    mut setup: impl FnMut(R) -> RoleSetup<R, M, S>,
+    setup: impl FnMut(R) -> RoleSetup<R, M, S>,
     config: RunConfig,
     connect_timeout: Duration,
-) -> Result<BTreeMap<R, Result<RoleOutcome<R, M, S>, TcpError>>, TcpError>
+) -> Result<RunReport<R, M, S>, TcpError>
 where
     R: RoleId,
     M: Message + Serialize + DeserializeOwned,
     S: RoleLogic<R, M>,
+{
+    run_all_over_tcp_with(program, setup, config, connect_timeout, |_, endpoint| {
+        endpoint
+    })
+    .await
+}
+
+/// [`run_all_over_tcp`], with every role's endpoint wrapped by `wrap` (middleware
+/// layers), as [`run_all_with`](crate::run_all_with) does in memory.
+///
+/// # Example
+/// ```
+/// use std::time::Duration;
+/// use stormchor_choreography::Program;
+/// use stormchor_runtime::tcp::run_all_over_tcp_with;
+/// use stormchor_runtime::{Metered, Metrics, RoleSetup, RunConfig};
+///
+/// let program: Program<&str, u64> = Program::new().send("a", "b", 1).send("b", "a", 2);
+/// let metrics = Metrics::new();
+/// let wrap = { let metrics = metrics.clone(); move |_, endpoint| Metered::new(endpoint, metrics.clone()) };
+/// let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+/// let report = rt
+///     .block_on(run_all_over_tcp_with(&program, |_| RoleSetup::new(()), RunConfig::default(), Duration::from_secs(5), wrap))
+///     .expect("connected");
+/// assert!(report.is_success());
+/// assert_eq!(metrics.snapshot()["send"].count, 2);
+/// ```
+pub async fn run_all_over_tcp_with<R, M, S, H, W>(
+    program: &Program<R, M>,
+    mut setup: impl FnMut(R) -> RoleSetup<R, M, S>,
+    config: RunConfig,
+    connect_timeout: Duration,
+    wrap: W,
+) -> Result<RunReport<R, M, S>, TcpError>
+where
+    R: RoleId,
+    M: Message + Serialize + DeserializeOwned,
+    S: RoleLogic<R, M>,
+    H: ChoreoHandler<R, M> + 'static,
+    W: Fn(R, TcpEndpoint<R, M>) -> H + Send + Sync + 'static,
 {
     let roles = project_all(program)?.into_keys().collect::<Vec<_>>();
     // Every role's port is bound before any role starts, and stays bound: no other
@@ -783,38 +1182,95 @@ where
         })?;
     let addresses = Arc::new(listeners.addresses().clone());
     let program = Arc::new(program.clone());
+    let wrap = Arc::new(wrap);
+    let options = RoleOptions::new(connect_timeout);
     let mut tasks = JoinSet::new();
+    let mut task_roles = BTreeMap::new();
     for role in roles {
-        let (program, addresses, setup, config) = (
+        let (program, addresses, setup, config, wrap, options) = (
             program.clone(),
             addresses.clone(),
             setup(role),
             config.clone(),
+            wrap.clone(),
+            options.clone(),
         );
         let listener = listeners.take(role).ok_or_else(|| {
             TcpError::Setup(format!("{role:?} has no listener (a role named twice?)"))
         })?;
-        tasks.spawn(async move {
-            let outcome = run_role_over_tcp_on(
+        let handle = tasks.spawn(async move {
+            run_role_wrapped(
                 &program,
                 role,
-                listener,
-                &addresses,
+                (listener, &addresses),
                 setup,
                 config,
-                connect_timeout,
+                &options,
+                |role, endpoint| wrap(role, endpoint),
             )
-            .await;
-            (role, outcome)
+            .await
         });
+        task_roles.insert(handle.id(), role);
     }
     let mut outcomes = BTreeMap::new();
-    while let Some(joined) = tasks.join_next().await {
-        if let Ok((role, outcome)) = joined {
-            outcomes.insert(role, outcome);
+    let mut errors = BTreeMap::new();
+    while let Some(joined) = tasks.join_next_with_id().await {
+        match joined {
+            Ok((id, Ok(outcome))) => {
+                if let Some(role) = task_roles.get(&id) {
+                    outcomes.insert(*role, outcome);
+                }
+            }
+            Ok((id, Err(error))) => {
+                if let Some(role) = task_roles.get(&id) {
+                    errors.insert(*role, error);
+                }
+            }
+            Err(error) => {
+                let Some(role) = task_roles.get(&error.id()).copied() else {
+                    continue;
+                };
+                // Its connections closed as it unwound: every peer is told.
+                let reason = if error.is_panic() {
+                    "it panicked"
+                } else {
+                    "it was cancelled"
+                };
+                outcomes.insert(role, RoleOutcome::lost(role, reason));
+            }
         }
     }
-    Ok(outcomes)
+    if let Some((_, error)) = errors.into_iter().next() {
+        return Err(error);
+    }
+    Ok(RunReport { outcomes })
+}
+
+/// [`run_all_over_tcp`], with every role's endpoint wrapped in `layers` (a
+/// [`Layers`](crate::Layers) stack, the same that [`run_all_layered`](crate::run_all_layered)
+/// takes in memory).
+pub async fn run_all_over_tcp_layered<R, M, S, L>(
+    program: &Program<R, M>,
+    setup: impl FnMut(R) -> RoleSetup<R, M, S>,
+    config: RunConfig,
+    connect_timeout: Duration,
+    layers: L,
+) -> Result<RunReport<R, M, S>, TcpError>
+where
+    R: RoleId,
+    M: Message + Serialize + DeserializeOwned,
+    S: RoleLogic<R, M>,
+    L: Layer<R, TcpEndpoint<R, M>> + Send + Sync + 'static,
+    L::Handler: ChoreoHandler<R, M> + 'static,
+{
+    run_all_over_tcp_with(
+        program,
+        setup,
+        config,
+        connect_timeout,
+        move |role, endpoint| layers.layer(role, endpoint),
+    )
+    .await
 }
 
 /// Free loopback addresses, one per role, for roles in separate processes that bind
@@ -879,7 +1335,7 @@ impl<R: RoleId, M> Debug for TcpSession<R, M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TcpSession")
             .field("endpoint", &self.endpoint)
-            .field("readers", &self.readers.len())
+            .field("readers", &self.connections.readers.len())
             .finish()
     }
 }
@@ -887,6 +1343,6 @@ impl<R: RoleId, M> Debug for TcpSession<R, M> {
 impl<R, M> TcpSession<R, M> {
     /// The number of live connection readers.
     pub fn readers(&self) -> usize {
-        self.readers.len()
+        self.connections.readers.len()
     }
 }

@@ -6,18 +6,22 @@
 //! the peers' queues; the TCP transport writes frames to a socket and a reader task
 //! on the other side feeds the queue. When a peer fails or its connection breaks,
 //! a [`PeerDown`] notice is pushed into every queue of the roles that could wait on
-//! it, so a waiting role ends with an error naming the peer instead of hanging.
+//! it, so a waiting role ends with an error naming the peer instead of hanging. When
+//! the peer is dead (a panic, a crash, a broken or silent connection) the endpoint's
+//! [`Alarm`] rings too, so a role inside an extension effect has that effect fail with
+//! the notice at once (both transports).
 
 use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use stormchor_choreography::{Message, RoleId};
+use stormchor_choreography::{Extension, Message, RoleId};
 use thiserror::Error;
 use tokio::sync::mpsc;
 
 use crate::handler::{Channels, ChoreoHandler, RunError, RunErrorKind};
+use crate::registry::{ExtValue, ExtensionRegistry};
 
 /// What travels on a channel.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -111,6 +115,72 @@ pub struct Endpoint<R, M, T> {
     roles: Arc<[R]>,
     sinks: Vec<Option<T>>,
     sources: Vec<Option<mpsc::UnboundedReceiver<Incoming<M>>>>,
+    alarm: Option<Alarm>,
+}
+
+/// Rings when a peer of a role is down, so that a role inside a long extension
+/// effect learns it at once rather than at its next send or receive: an
+/// [`Endpoint`] with an alarm ([`Endpoint::with_alarm`]) fails the effect it is
+/// running with the peer's [`PeerDown`] notice.
+///
+/// # Example
+/// ```
+/// use stormchor_runtime::{Alarm, PeerDown};
+///
+/// let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+/// rt.block_on(async {
+///     let (bell, mut alarm) = Alarm::new();
+///     assert!(alarm.rung_already().is_none());
+///     bell.ring(PeerDown { peer: "Backup".into(), reason: "its process died".into() });
+///     bell.ring(PeerDown { peer: "Primary".into(), reason: "later".into() });
+///     assert_eq!(alarm.rung().await.peer, "Backup", "the first notice stays");
+/// });
+/// ```
+#[derive(Clone, Debug)]
+pub struct Alarm(tokio::sync::watch::Receiver<Option<PeerDown>>);
+
+/// What rings an [`Alarm`] (every clone of it).
+#[derive(Clone, Debug)]
+pub struct Bell(Arc<tokio::sync::watch::Sender<Option<PeerDown>>>);
+
+impl Alarm {
+    /// A bell and the alarm it rings.
+    pub fn new() -> (Bell, Alarm) {
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        (Bell(Arc::new(tx)), Alarm(rx))
+    }
+
+    /// The notice, if the alarm has rung.
+    pub fn rung_already(&self) -> Option<PeerDown> {
+        self.0.borrow().clone()
+    }
+
+    /// Waits until the alarm rings (forever, if its bell is dropped unrung); returns
+    /// the first notice.
+    pub async fn rung(&mut self) -> PeerDown {
+        let held = match self.0.wait_for(Option::is_some).await {
+            Ok(held) => held.clone(),
+            Err(_) => None,
+        };
+        match held {
+            Some(down) => down,
+            None => std::future::pending().await,
+        }
+    }
+}
+
+impl Bell {
+    /// Rings the alarm with `down`, unless it rang already (the first notice stays).
+    pub fn ring(&self, down: PeerDown) {
+        self.0.send_if_modified(|held| {
+            if held.is_none() {
+                *held = Some(down);
+                true
+            } else {
+                false
+            }
+        });
+    }
 }
 
 impl<R: RoleId, M, T> std::fmt::Debug for Endpoint<R, M, T> {
@@ -135,7 +205,14 @@ impl<R: RoleId, M: Message, T: FrameSink<M>> Endpoint<R, M, T> {
             roles,
             sinks,
             sources,
+            alarm: None,
         }
+    }
+
+    /// This endpoint, failing the extension effect it runs when `alarm` rings.
+    pub fn with_alarm(mut self, alarm: Alarm) -> Self {
+        self.alarm = Some(alarm);
+        self
     }
 
     fn sink(&mut self, to: R) -> Result<&mut T, RunError> {
@@ -221,6 +298,29 @@ impl<R: RoleId, M: Message, T: FrameSink<M>> ChoreoHandler<R, M> for Endpoint<R,
         }
     }
 
+    /// The effect's handler, raced against the alarm (if any): a peer down while the
+    /// effect runs fails it with the peer's notice, and the effect is dropped.
+    async fn extension<'a, E: Sync + 'static>(
+        &'a mut self,
+        registry: &'a ExtensionRegistry<E>,
+        env: &'a E,
+        effect: &'a Extension,
+    ) -> Result<Option<ExtValue>, RunError> {
+        let role = self.role;
+        let Some(alarm) = self.alarm.as_mut() else {
+            return Ok(registry.handle(env, effect, &role).await?);
+        };
+        tokio::select! {
+            biased;
+            done = registry.handle(env, effect, &role) => Ok(done?),
+            down = alarm.rung() => Err(RunErrorKind::PeerFailed {
+                peer: down.peer,
+                reason: down.reason,
+            }
+            .into()),
+        }
+    }
+
     fn split(&mut self, parts: &[Channels<R>]) -> Result<Vec<Self>, RunError> {
         let mut split = Vec::with_capacity(parts.len());
         for part in parts {
@@ -239,6 +339,7 @@ impl<R: RoleId, M: Message, T: FrameSink<M>> ChoreoHandler<R, M> for Endpoint<R,
                 roles: self.roles.clone(),
                 sinks,
                 sources,
+                alarm: self.alarm.clone(),
             });
         }
         Ok(split)
@@ -294,15 +395,19 @@ fn incoming<R: RoleId, M>(from: R, item: Option<Incoming<M>>) -> Result<Frame<M>
     }
 }
 
-/// Pushes [`PeerDown`] notices into the queues of every role.
+/// Pushes [`PeerDown`] notices into the queues of every role, and rings their
+/// alarms.
 #[derive(Clone, Debug)]
 pub struct Notifier<M> {
     /// `queues[r]`: senders into every queue of role `r`.
     queues: Arc<[Vec<mpsc::UnboundedSender<Incoming<M>>>]>,
+    /// `bells[r]`: the bell of role `r`'s alarm.
+    bells: Arc<[Bell]>,
 }
 
 impl<M> Notifier<M> {
-    /// Tells every role but `except` (an index) that `down.peer` is down.
+    /// Tells every role but `except` (an index) that `down.peer` failed: whatever
+    /// they wait for ends with it (an effect under way runs to its end first).
     pub fn notify_all(&self, except: Option<usize>, down: &PeerDown) {
         for (role, queues) in self.queues.iter().enumerate() {
             if Some(role) == except {
@@ -311,6 +416,17 @@ impl<M> Notifier<M> {
             for queue in queues {
                 // A closed queue belongs to a role that has finished: nothing to tell.
                 let _ = queue.send(Err(Box::new(down.clone())));
+            }
+        }
+    }
+
+    /// [`notify_all`](Notifier::notify_all) for a peer that died (it panicked): every
+    /// other role's alarm rings too, so an effect under way fails at once.
+    pub fn notify_dead(&self, except: Option<usize>, down: &PeerDown) {
+        self.notify_all(except, down);
+        for (role, bell) in self.bells.iter().enumerate() {
+            if Some(role) != except {
+                bell.ring(down.clone());
             }
         }
     }
@@ -346,19 +462,23 @@ pub fn memory_mesh<R: RoleId, M: Message>(roles: &[R]) -> (Vec<MemoryEndpoint<R,
         receivers.push(rx_row);
         notify.push(notify_row);
     }
+    let mut bells = Vec::with_capacity(n);
     let endpoints = (0..n)
         .map(|me| {
             let sinks = (0..n)
                 .map(|to| senders[to][me].take().map(MemorySink))
                 .collect();
             let sources = std::mem::take(&mut receivers[me]);
-            Endpoint::new(roles[me], roles.clone(), sinks, sources)
+            let (bell, alarm) = Alarm::new();
+            bells.push(bell);
+            Endpoint::new(roles[me], roles.clone(), sinks, sources).with_alarm(alarm)
         })
         .collect();
     (
         endpoints,
         Notifier {
             queues: notify.into(),
+            bells: bells.into(),
         },
     )
 }

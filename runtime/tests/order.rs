@@ -363,7 +363,7 @@ async fn random_programs_run_in_program_order_over_tcp() {
     for seed in 0..15 {
         let (program, places) = generate(1_000 + seed);
         let shared = Shared::default();
-        let outcomes = run_all_over_tcp(
+        let report = run_all_over_tcp(
             &program,
             setup(&shared),
             RunConfig::default().with_deadline(Duration::from_secs(30)),
@@ -372,8 +372,7 @@ async fn random_programs_run_in_program_order_over_tcp() {
         .await
         .expect("sound program");
         let mut frames = 0;
-        for (role, outcome) in outcomes {
-            let outcome = outcome.expect("connected");
+        for (role, outcome) in report.outcomes {
             assert!(
                 outcome.result.is_ok(),
                 "seed {seed}, {role:?}: {:?}",

@@ -60,7 +60,7 @@ async fn over_tcp_in_process(name: &str) -> BTreeMap<Role, Result<String, String
     let (program, data) = scenario(name);
     let roles: Vec<Role> = program.roles().into_iter().collect();
     let registry = registry();
-    let outcomes = run_all_over_tcp(
+    let report = run_all_over_tcp(
         &program,
         |r| RoleSetup::with_registry(data(r), registry.clone()),
         config(),
@@ -68,16 +68,14 @@ async fn over_tcp_in_process(name: &str) -> BTreeMap<Role, Result<String, String
     )
     .await
     .expect("set up");
-    outcomes
+    report
+        .outcomes
         .into_iter()
         .map(|(role, outcome)| {
-            let summary = match outcome {
-                Ok(outcome) => match (outcome.result, outcome.state) {
-                    (Ok(()), Some(state)) => Ok(summary(&state, &roles)),
-                    (Err(failure), _) => Err(failure.error.to_string()),
-                    (Ok(()), None) => Err("no state".to_owned()),
-                },
-                Err(error) => Err(error.to_string()),
+            let summary = match (outcome.result, outcome.state) {
+                (Ok(()), Some(state)) => Ok(summary(&state, &roles)),
+                (Err(failure), _) => Err(failure.error.to_string()),
+                (Ok(()), None) => Err("no state".to_owned()),
             };
             (role, summary)
         })
@@ -232,6 +230,15 @@ async fn raw_peer(
     to: Role,
     fingerprint: u64,
 ) -> tokio::net::TcpStream {
+    raw_peer_with(addresses, (from, to), fingerprint, tcp::Liveness::default()).await
+}
+
+async fn raw_peer_with(
+    addresses: &BTreeMap<Role, SocketAddr>,
+    (from, to): (Role, Role),
+    fingerprint: u64,
+    liveness: tcp::Liveness,
+) -> tokio::net::TcpStream {
     use bincode::Options;
     let mut stream = loop {
         match tokio::net::TcpStream::connect(addresses[&to]).await {
@@ -240,11 +247,11 @@ async fn raw_peer(
         }
     };
     let hello = Hello {
-        protocol: "stormchor/2".into(),
+        protocol: "stormchor/3".into(),
         fingerprint,
         from: format!("{from:?}"),
         to: format!("{to:?}"),
-        terms: Vec::new(),
+        terms: vec![("liveness".into(), liveness.to_string())],
     };
     let bytes = bincode::DefaultOptions::new()
         .with_fixint_encoding()
@@ -400,8 +407,9 @@ fn tcp_child() {
         Ok(outcome) => match (outcome.result, outcome.state) {
             (Ok(()), Some(state)) => format!("OUTCOME ok {}", summary(&state, &roles)),
             (Err(failure), _) => format!(
-                "OUTCOME err {} after {} ms",
+                "OUTCOME err {} (at {}) after {} ms",
                 failure.error,
+                failure.effect,
                 started.elapsed().as_millis()
             ),
             (Ok(()), None) => "OUTCOME err no state".to_owned(),
@@ -539,4 +547,244 @@ fn a_timeout_in_its_own_process_is_named_by_the_peer() {
         "{}",
         lines[&Coordinator]
     );
+}
+
+/// Backup's process ends (without a goodbye) while Worker(0) is an hour into an
+/// effect: Worker(0) fails at that effect, naming Backup, long before the effect (or
+/// the 20 s deadline) would end; the coordinator names Backup too.
+#[test]
+fn a_peer_that_dies_is_noticed_inside_a_long_effect() {
+    let lines = run_processes("crash-in-effect");
+    assert!(
+        lines[&Backup].starts_with("OUTCOME none"),
+        "{}",
+        lines[&Backup]
+    );
+    let worker = &lines[&Worker(0)];
+    assert!(
+        worker.starts_with(
+            "OUTCOME err peer Backup failed: its connection closed without a goodbye (at ext RunWorkload)"
+        ),
+        "{worker}"
+    );
+    assert!(
+        lines[&Coordinator].contains("Backup failed: its connection closed without a goodbye"),
+        "{}",
+        lines[&Coordinator]
+    );
+    println!("Worker(0): {worker}");
+}
+
+/// In one process over TCP, a role whose handler panics is a failed role of the
+/// report (not dropped), and a peer inside a long effect fails naming it, as in memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_role_is_reported_failed_over_tcp_as_in_memory() {
+    let (program, data) = scenario("panic-in-effect");
+    let registry = registry();
+    let setup = |r| RoleSetup::with_registry(data(r), registry.clone());
+    let memory = run_all(&program, setup, config()).await.expect("sound");
+    let tcp = run_all_over_tcp(&program, setup, config(), CONNECT)
+        .await
+        .expect("connected");
+    for report in [&memory, &tcp] {
+        assert_eq!(report.outcomes.len(), 3);
+        let failures: BTreeMap<Role, String> = report
+            .failures()
+            .map(|(role, failure)| (*role, failure.to_string()))
+            .collect();
+        assert_eq!(
+            failures[&Backup],
+            "Backup failed at the whole program: peer Backup failed: it panicked"
+        );
+        assert!(report.outcomes[&Backup].state.is_none());
+        let worker = &failures[&Worker(0)];
+        assert!(
+            worker.starts_with("Worker(0) failed at ext RunWorkload")
+                && worker.contains("peer Backup failed: "),
+            "{worker}"
+        );
+        assert!(
+            failures[&Coordinator].contains("Backup failed"),
+            "{failures:?}"
+        );
+    }
+}
+
+/// Roles over TCP take the same layers as in memory, and the layers see the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tcp_runner_takes_the_same_layers_as_in_memory() {
+    use stormchor_runtime::{Layers, Metrics, MetricsLayer, TraceLayer, run_all_layered};
+    let (program, data) = scenario("family-4");
+    let registry = registry();
+    let setup = |r| RoleSetup::with_registry(data(r), registry.clone());
+    let (in_memory, over_tcp) = (Metrics::new(), Metrics::new());
+    let layers = |metrics| {
+        Layers::new()
+            .with(TraceLayer)
+            .with(MetricsLayer::new(metrics))
+    };
+    let memory = run_all_layered(&program, setup, config(), &layers(in_memory.clone()))
+        .await
+        .expect("sound");
+    let tcp =
+        tcp::run_all_over_tcp_layered(&program, setup, config(), CONNECT, layers(over_tcp.clone()))
+            .await
+            .expect("connected");
+    assert!(memory.is_success() && tcp.is_success());
+    let counts = |metrics: &Metrics| {
+        metrics
+            .snapshot()
+            .into_iter()
+            .map(|(op, stats)| (op, stats.count, stats.errors))
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        counts(&in_memory)
+            .iter()
+            .any(|(op, n, _)| op == "send" && *n > 0)
+    );
+    assert_eq!(counts(&over_tcp), counts(&in_memory));
+}
+
+/// A peer that shook hands and then says nothing, not even a heartbeat, and keeps its
+/// socket open (a host gone without closing anything): down after the silence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_peer_is_down_after_the_silence() {
+    let liveness =
+        tcp::Liveness::new(Duration::from_millis(100), Duration::from_secs(1)).expect("valid");
+    let (program, data) = scenario("ping-pong");
+    let locals = project_all(&program).expect("sound");
+    let mut listeners = LoopbackListeners::bind([Coordinator, Worker(0)]).expect("ports");
+    let addresses = listeners.addresses().clone();
+    let listener = listeners.take(Worker(0)).expect("listener");
+    let worker = {
+        let addresses = addresses.clone();
+        tokio::spawn(async move {
+            tcp::run_role_with(
+                &program,
+                Worker(0),
+                listener,
+                &addresses,
+                RoleSetup::with_registry(data(Worker(0)), registry()),
+                config(),
+                &tcp::RoleOptions::new(CONNECT).with_liveness(liveness),
+            )
+            .await
+        })
+    };
+    let started = Instant::now();
+    let _stream = raw_peer_with(
+        &addresses,
+        (Coordinator, Worker(0)),
+        fingerprint(&locals),
+        liveness,
+    )
+    .await;
+    let outcome = worker.await.expect("joined").expect("connected");
+    let waited = started.elapsed();
+    let failure = outcome.result.expect_err("a silent peer");
+    let error = failure.error.to_string();
+    assert!(
+        error.starts_with("peer Coordinator failed: nothing heard from it for 1.")
+            && error.contains("peers send a heartbeat every 100ms"),
+        "{error}"
+    );
+    assert!(waited >= Duration::from_secs(1), "down after {waited:?}");
+}
+
+/// A peer inside an effect three times as long as the silence is not down: its
+/// heartbeats keep coming.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_peer_is_alive_while_its_heartbeats_come() {
+    use stormchor_macros::ExtensionEffect;
+    #[derive(Clone, Debug, ExtensionEffect)]
+    struct Pause(#[participant] Role);
+    let liveness =
+        tcp::Liveness::new(Duration::from_millis(100), Duration::from_secs(1)).expect("valid");
+    let program = P::new()
+        .send(Coordinator, Worker(0), Msg::Start)
+        .ext(Pause(Coordinator))
+        .send(Coordinator, Worker(0), Msg::Stop);
+    let mut registry = Registry::new();
+    registry
+        .register::<Pause, (), _>(|_, _| {
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                Ok(())
+            })
+        })
+        .expect("register");
+    let registry = std::sync::Arc::new(registry);
+    let mut listeners = LoopbackListeners::bind([Coordinator, Worker(0)]).expect("ports");
+    let addresses = listeners.addresses().clone();
+    let mut run = |role: Role| {
+        let (program, addresses, registry) = (program.clone(), addresses.clone(), registry.clone());
+        let listener = listeners.take(role).expect("listener");
+        tokio::spawn(async move {
+            tcp::run_role_with(
+                &program,
+                role,
+                listener,
+                &addresses,
+                RoleSetup::with_registry(Data::default(), registry),
+                config(),
+                &tcp::RoleOptions::new(CONNECT).with_liveness(liveness),
+            )
+            .await
+        })
+    };
+    let (coordinator, worker) = (run(Coordinator), run(Worker(0)));
+    for outcome in [coordinator, worker] {
+        let outcome = outcome.await.expect("joined").expect("connected");
+        assert!(outcome.result.is_ok(), "{:?}", outcome.result);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_with_other_liveness_refuse_to_start() {
+    let (program, _) = scenario("ping-pong");
+    let mut listeners = LoopbackListeners::bind([Coordinator, Worker(0)]).expect("ports");
+    let addresses = listeners.addresses().clone();
+    let mut run = |role: Role, silence: u64| {
+        let (program, addresses) = (program.clone(), addresses.clone());
+        let listener = listeners.take(role).expect("listener");
+        let liveness = tcp::Liveness::new(Duration::from_secs(1), Duration::from_secs(silence))
+            .expect("valid");
+        tokio::spawn(async move {
+            tcp::run_role_with(
+                &program,
+                role,
+                listener,
+                &addresses,
+                RoleSetup::with_registry(Data::default(), registry()),
+                config(),
+                &tcp::RoleOptions::new(CONNECT).with_liveness(liveness),
+            )
+            .await
+        })
+    };
+    let (a, b) = (run(Coordinator, 5), run(Worker(0), 10));
+    let a = a.await.expect("joined").expect_err("refused").to_string();
+    let b = b.await.expect("joined").expect_err("refused").to_string();
+    for error in [&a, &b] {
+        assert!(
+            error.contains(
+                "liveness is a heartbeat every 1s, down after 10s of silence at Worker(0), \
+                 a heartbeat every 1s, down after 5s of silence at Coordinator"
+            ),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn liveness_must_allow_a_late_heartbeat() {
+    let error = tcp::Liveness::new(Duration::from_secs(3), Duration::from_secs(5))
+        .expect_err("too close")
+        .to_string();
+    assert!(
+        error.contains("heartbeats must come at least twice as often"),
+        "{error}"
+    );
+    assert!(tcp::Liveness::new(Duration::ZERO, Duration::from_secs(5)).is_err());
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use stormchor::kit::process::{self, ProcessError};
 use stormchor::kit::{ScenarioReport, interrupt};
 use stormchor::runtime::postgres::{Schemas, first_signal, remove_all_clusters_now};
+use stormchor::runtime::tcp::Liveness;
 use stormchor::scenarios::{Scenario, ScenarioOptions};
 
 /// What `stormchor role` takes besides the scenario options.
@@ -25,6 +26,12 @@ pub struct RoleArgs {
     /// How long to wait for every peer to connect, in seconds.
     #[arg(long, default_value_t = 60)]
     pub connect_timeout: u64,
+    /// How long a peer may be silent (no frame, no heartbeat) before it counts as
+    /// down, in seconds (1-3600); heartbeats go out five times as often. Every role of
+    /// a run must be given the same. A peer whose connection closes or breaks is down
+    /// at once whatever this says.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub peer_silence: u64,
     /// Write this role's result (its journal and how it ended) as JSON to this file.
     #[arg(long)]
     pub result: Option<PathBuf>,
@@ -53,13 +60,21 @@ pub fn role(scenario: &dyn Scenario, options: ScenarioOptions, args: &RoleArgs) 
         remove_all_clusters_now();
         std::process::exit(128 + again);
     });
+    let silence = Duration::from_secs(args.peer_silence);
+    let liveness = match Liveness::new(silence / 5, silence) {
+        Ok(liveness) => liveness,
+        Err(error) => {
+            eprintln!("error: --peer-silence: {error}");
+            return ExitCode::from(2);
+        }
+    };
     let outcome = runtime.block_on(process::role_process(
         scenario,
         options,
         &args.role,
-        args.peers.as_deref(),
-        args.result.as_deref(),
+        (args.peers.as_deref(), args.result.as_deref()),
         Duration::from_secs(args.connect_timeout),
+        liveness,
     ));
     drop(runtime);
     match outcome {

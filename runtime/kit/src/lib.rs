@@ -14,6 +14,7 @@
 //! - [`Journal`] / [`ScenarioReport`]: what each role records, merged into the report;
 //! - [`Scenario`] / [`KitScenario`] / [`ScenarioRegistry`]: named scenarios with their
 //!   faults and defaults, and [`run_program`], the in-process runner;
+//! - [`kit_layers`]: the middleware every role runs with, in one process or in its own;
 //! - [`process`]: every role in a process of its own: the peers file, one role of a
 //!   scenario over TCP ([`process::run_role`]), the launcher ([`process::launch`]);
 //! - [`interrupt`]: the process's Ctrl-C / SIGTERM request that ends load early.
@@ -75,8 +76,8 @@ pub use report::{
     REPORT_REVISION, REPORT_SCHEMA, Recovery, RoleRecord, RoleResult, ScenarioReport,
 };
 pub use scenario::{
-    Defaults, Fault, KitScenario, RoleFuture, RunFuture, Scenario, ScenarioError, ScenarioOptions,
-    ScenarioRegistry, check_options, run_deadline, run_program,
+    Defaults, Fault, KitLayers, KitScenario, RoleFuture, RunFuture, Scenario, ScenarioError,
+    ScenarioOptions, ScenarioRegistry, check_options, kit_layers, run_deadline, run_program,
 };
 pub use stormchor_choreography::{Program, project_all};
 pub use value::{Carry, Slot, Value, ValueError, Values, encode};

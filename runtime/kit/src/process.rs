@@ -20,15 +20,17 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::Deserialize;
 use stormchor_choreography::{Program, project_all};
-use stormchor_runtime::tcp::{RoleOptions, TcpError, Terms, run_role_with};
-use stormchor_runtime::{RoleSetup, RunConfig};
+use stormchor_runtime::tcp::{Liveness, RoleOptions, TcpError, Terms, run_role_wrapped};
+use stormchor_runtime::{Layer, RoleSetup, RunConfig};
 use thiserror::Error;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::effect::Kit;
 use crate::node::{KitRole, Node};
 use crate::report::{RoleResult, ScenarioReport};
-use crate::scenario::{Scenario, ScenarioError, ScenarioOptions, check_options, run_deadline};
+use crate::scenario::{
+    Scenario, ScenarioError, ScenarioOptions, check_options, kit_layers, run_deadline,
+};
 use crate::value::Carry;
 
 /// The environment variable a launched role reads the address to listen on from
@@ -315,7 +317,8 @@ fn fnv(bytes: &[u8]) -> u64 {
     })
 }
 
-/// Where one role runs: its bound listener, its peers, how long it waits for them.
+/// Where one role runs: its bound listener, its peers, how long it waits for them,
+/// and how it tells that one is down.
 #[derive(Debug)]
 pub struct Placement {
     /// The role's listener, bound to its address in `peers`.
@@ -324,6 +327,9 @@ pub struct Placement {
     pub peers: Peers,
     /// How long to wait for every peer to connect.
     pub connect_timeout: Duration,
+    /// Heartbeats, and the silence after which a peer is down (every role of a run
+    /// must use the same; the handshake checks).
+    pub liveness: Liveness,
 }
 
 /// Runs role `role` (its name as the report shows it: `Worker(0)`) of a kit program
@@ -357,6 +363,7 @@ pub async fn run_role<R: KitRole>(
         listener,
         peers,
         connect_timeout,
+        liveness,
     } = placement;
     peers.check_roles(&names)?;
     let addresses: BTreeMap<R, SocketAddr> = locals
@@ -369,17 +376,20 @@ pub async fn run_role<R: KitRole>(
     let registry = Arc::new(kit.into_registry());
     let node = Node::new(role, me.member(), options);
     // A role lingers until every peer has ended: a node role's servers outlive every
-    // use of them, as they do when every role runs in one process.
-    let outcome = run_role_with(
+    // use of them, as they do when every role runs in one process. Its endpoint has
+    // the layers an in-process run gives every role.
+    let layers = kit_layers();
+    let outcome = run_role_wrapped(
         program,
         me,
-        listener,
-        &addresses,
+        (listener, &addresses),
         RoleSetup::with_registry(node, registry),
         RunConfig::default().with_deadline(run_deadline(options)),
         &RoleOptions::new(connect_timeout)
             .with_terms(terms(name, options))
+            .with_liveness(liveness)
             .lingering(),
+        |role, endpoint| layers.layer(role, endpoint),
     )
     .await
     .map_err(|source| ProcessError::Tcp {
@@ -405,14 +415,15 @@ pub fn launched() -> bool {
 /// says, prints `stormchor-listening ADDRESS`, reads the peers file from its standard
 /// input, takes the run's start from the launcher, dies with the launcher, and writes
 /// its result as JSON where the launcher asks. `result` (by hand) is a file to write
-/// the result to as well.
+/// the result to as well. It waits `connect_timeout` for its peers, and counts one
+/// as down as `liveness` says.
 pub async fn role_process(
     scenario: &dyn Scenario,
     mut options: ScenarioOptions,
     role: &str,
-    peers: Option<&Path>,
-    result: Option<&Path>,
+    (peers, result): (Option<&Path>, Option<&Path>),
     connect_timeout: Duration,
+    liveness: Liveness,
 ) -> Result<RoleResult, ProcessError> {
     let (placement, result_file) = if launched() {
         follow_launcher(&mut options)?;
@@ -454,6 +465,7 @@ pub async fn role_process(
                 listener,
                 peers,
                 connect_timeout,
+                liveness,
             },
             std::env::var_os(RESULT_VAR).map(PathBuf::from),
         )
@@ -496,6 +508,7 @@ pub async fn role_process(
                 listener,
                 peers,
                 connect_timeout,
+                liveness,
             },
             None,
         )

@@ -9,7 +9,9 @@ use std::str::FromStr;
 use std::time::{Duration, Instant, SystemTime};
 
 use stormchor_choreography::{Program, ProjectionError, project_all, to_mermaid, to_svg};
-use stormchor_runtime::{RegistryError, RoleSetup, RunConfig, run_all};
+use stormchor_runtime::{
+    Identity, Layers, RegistryError, RoleSetup, RunConfig, Stack, TraceLayer, run_all_layered,
+};
 use thiserror::Error;
 
 use crate::effect::Kit;
@@ -530,6 +532,17 @@ pub fn run_deadline(options: &ScenarioOptions) -> Duration {
         .saturating_add(Duration::from_secs(600))
 }
 
+/// The middleware every role of a kit program runs with, in one process and in a
+/// process of its own alike: a `tracing` span around every send, receive and effect
+/// (with the role and the peer or effect), seen by whatever subscriber the program
+/// installs.
+pub type KitLayers = Layers<Stack<TraceLayer, Identity>>;
+
+/// The [`KitLayers`].
+pub fn kit_layers() -> KitLayers {
+    Layers::new().with(TraceLayer)
+}
+
 /// Runs a kit program with every role in this process (the in-memory transport),
 /// each role with its own [`Node`] built from `options`, and merges their journals
 /// into the report. Every server a role started is stopped and removed before it
@@ -547,7 +560,7 @@ pub async fn run_program<R: KitRole>(
     let registry = std::sync::Arc::new(kit.into_registry());
     let began = Instant::now();
     let deadline = run_deadline(options);
-    let run = run_all(
+    let run = run_all_layered(
         program,
         |role: R| {
             RoleSetup::with_registry(
@@ -556,6 +569,7 @@ pub async fn run_program<R: KitRole>(
             )
         },
         RunConfig::default().with_deadline(deadline),
+        &kit_layers(),
     )
     .await
     .map_err(|source| ScenarioError::Projection {

@@ -213,6 +213,55 @@ pub fn scenario(name: &str) -> (P, fn(Role) -> Data) {
             ),
             plain,
         ),
+        "crash-in-effect" => {
+            // Worker(0) is inside a long effect (an hour) when Backup's process ends
+            // without a goodbye: it must learn of it there, not at its next receive.
+            (
+                P::new()
+                    .send(Coordinator, Worker(0), Msg::Start)
+                    // Backup ends only once Worker(0) is past its last receive.
+                    .send(Worker(0), Backup, Msg::Start)
+                    .par([
+                        P::new()
+                            .ext(RunWorkload {
+                                on: Backup,
+                                seconds: 777,
+                            })
+                            .send(Backup, Coordinator, Msg::Stop),
+                        P::new()
+                            .ext(RunWorkload {
+                                on: Worker(0),
+                                seconds: 3_600,
+                            })
+                            .send(Worker(0), Coordinator, Msg::Stop),
+                    ]),
+                plain,
+            )
+        }
+        "panic-in-effect" => {
+            // The same with Backup's handler panicking (roles in tasks of one process).
+            (
+                P::new()
+                    .send(Coordinator, Worker(0), Msg::Start)
+                    // Backup ends only once Worker(0) is past its last receive.
+                    .send(Worker(0), Backup, Msg::Start)
+                    .par([
+                        P::new()
+                            .ext(RunWorkload {
+                                on: Backup,
+                                seconds: 666,
+                            })
+                            .send(Backup, Coordinator, Msg::Stop),
+                        P::new()
+                            .ext(RunWorkload {
+                                on: Worker(0),
+                                seconds: 3_600,
+                            })
+                            .send(Worker(0), Coordinator, Msg::Stop),
+                    ]),
+                plain,
+            )
+        }
         "crash" => {
             let all = Family::new("all", [Backup, Worker(0), Worker(1)]);
             (
