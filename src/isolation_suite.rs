@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use stormchor_isolation::corpus::Corpus;
 use stormchor_isolation::driver::RunOptions;
 use stormchor_isolation::suite::{TestResult, Verdict, run_test};
-use stormchor_runtime::postgres::{ClusterOptions, PgCluster};
+use stormchor_postgres::{ClusterOptions, PgCluster};
 
 /// The database the specs run in (pg_regress's name for isolation tests).
 pub const DATABASE: &str = "isolation_regression";

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+use stormchor::postgres::{ClusterOptions, PgCluster, PgTarget, RunSchema, connect};
 use stormchor::report::{render_html, workload_json};
-use stormchor::runtime::postgres::{ClusterOptions, PgCluster, PgTarget, RunSchema, connect};
-use stormchor::runtime::workload::{
+use stormchor::workloads::{
     Live, LoadConfig, Workload, WorkloadInfo, WorkloadRegistry, run_load, weights,
 };
 

@@ -12,7 +12,7 @@ use stormchor::kit::{
     ScenarioReport, run_program,
 };
 use stormchor::macros::choreography;
-use stormchor::runtime::postgres::{BaseBackup, ClusterOptions, PgCluster, StopMode};
+use stormchor::postgres::{BaseBackup, ClusterOptions, PgCluster, StopMode};
 use stormchor_example_scenario::{
     INTERRUPTED, InterruptedBackupRejected, NAME, REJECTED_CHECK, Role, THROTTLE_KB, kit,
 };

@@ -12,11 +12,11 @@ use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use stormchor_choreography::RoleId;
-use stormchor_runtime::postgres::{
+use stormchor_postgres::{
     ActionRegistry, BackupInProgress, BaseBackup, Catalog, Ledger, PgCluster, PgTarget, WalArchive,
-    WorkerReport,
 };
 use stormchor_runtime::{EffectFailure, RoleLogic, RoleState};
+use stormchor_workloads::WorkerReport;
 
 use crate::effects::sql::Sessions;
 use crate::journal::Journal;
@@ -98,7 +98,7 @@ pub struct Node {
     /// This role's SQL sessions (SQL steps).
     pub(crate) sessions: Sessions,
     /// The schema of the run's own on a user's server, when this role made one.
-    pub(crate) run_schema: tokio::sync::Mutex<Option<stormchor_runtime::postgres::RunSchema>>,
+    pub(crate) run_schema: tokio::sync::Mutex<Option<stormchor_postgres::RunSchema>>,
     /// Where this role's SQL log goes (none when no temporary directory could be made).
     logs: Option<tempfile::TempDir>,
 }
@@ -132,7 +132,7 @@ impl Node {
             sessions: Sessions::default(),
             run_schema: tokio::sync::Mutex::new(None),
             // Marked with its owner, so that a later run removes it if this one dies.
-            logs: stormchor_runtime::postgres::owned_temp_dir("stormchor-logs-").ok(),
+            logs: stormchor_postgres::owned_temp_dir("stormchor-logs-").ok(),
             role,
         }
     }

@@ -208,8 +208,8 @@ pub(crate) fn mark_owned(dir: &Path) -> Result<(), PgError> {
 ///
 /// # Example
 /// ```
-/// let logs = stormchor_runtime::postgres::owned_temp_dir("stormchor-logs-").expect("created");
-/// assert!(logs.path().join(stormchor_runtime::postgres::OWNER_FILE).is_file());
+/// let logs = stormchor_postgres::owned_temp_dir("stormchor-logs-").expect("created");
+/// assert!(logs.path().join(stormchor_postgres::OWNER_FILE).is_file());
 /// ```
 pub fn owned_temp_dir(prefix: &str) -> Result<tempfile::TempDir, PgError> {
     if !prefix.starts_with(DIRECTORY_PREFIX) {

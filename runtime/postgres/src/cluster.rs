@@ -147,7 +147,7 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> PgError {
 ///
 /// # Example
 /// ```no_run
-/// use stormchor_runtime::postgres::PgBinaries;
+/// use stormchor_postgres::PgBinaries;
 ///
 /// let binaries = PgBinaries::locate().expect("PostgreSQL installed");
 /// println!("initdb is {}", binaries.program("initdb").expect("found").display());
@@ -404,7 +404,7 @@ static SERVER_HOST: Mutex<Option<std::net::IpAddr>> = Mutex::new(None);
 ///
 /// # Example
 /// ```
-/// use stormchor_runtime::postgres::{server_host, set_server_host};
+/// use stormchor_postgres::{server_host, set_server_host};
 ///
 /// set_server_host("127.0.0.1".parse().expect("an address"));
 /// assert_eq!(server_host().to_string(), "127.0.0.1");
@@ -548,9 +548,9 @@ pub enum RecoveryTarget {
 ///
 /// # Example
 /// ```no_run
-/// use stormchor_runtime::postgres::{ClusterOptions, PgCluster, StopMode};
+/// use stormchor_postgres::{ClusterOptions, PgCluster, StopMode};
 ///
-/// # async fn demo() -> Result<(), stormchor_runtime::postgres::PgError> {
+/// # async fn demo() -> Result<(), stormchor_postgres::PgError> {
 /// let mut cluster = PgCluster::start(ClusterOptions::default()).await?;
 /// let client = cluster.connect().await?;
 /// client.batch_execute("CREATE TABLE t (id int)").await.expect("created");

@@ -54,8 +54,8 @@ pub async fn connect_raw(
 ///
 /// # Example
 /// ```no_run
-/// # async fn demo() -> Result<(), stormchor_runtime::postgres::PgError> {
-/// let client = stormchor_runtime::postgres::connect("host=127.0.0.1 user=postgres").await?;
+/// # async fn demo() -> Result<(), stormchor_postgres::PgError> {
+/// let client = stormchor_postgres::connect("host=127.0.0.1 user=postgres").await?;
 /// client.batch_execute("SELECT 1").await.expect("answered");
 /// # Ok(()) }
 /// ```
@@ -138,7 +138,7 @@ pub fn connect_problem(error: &tokio_postgres::Error) -> String {
 /// the key-value form (quoted or not) and the `user:password@` part of a URL.
 ///
 /// ```
-/// use stormchor_runtime::postgres::redact;
+/// use stormchor_postgres::redact;
 ///
 /// assert_eq!(redact("host=db password=s3cret user=me"), "host=db password=*** user=me");
 /// assert_eq!(redact("postgres://me:s3cret@db/app"), "postgres://me:***@db/app");

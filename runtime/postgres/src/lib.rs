@@ -1,14 +1,44 @@
-//! The PostgreSQL layer: throwaway clusters the tests start themselves, or a server
-//! given by a connection string.
+//! stormchor's PostgreSQL layer: throwaway clusters the tests start themselves, or a
+//! server given by a connection string, and what scenarios do on them. It does not
+//! depend on the protocol runtime (`stormchor-runtime`): the database kit
+//! (`stormchor-kit`) joins the two.
 //!
-//! - [`PgBinaries`]: where the server programs are;
-//! - [`PgCluster`]: a cluster in a temporary directory: start, stop, crash, restart,
-//!   base backups, point-in-time recovery, streaming replicas;
-//! - [`PgTarget`]: either a throwaway cluster or an external server;
-//! - cleanup ([`interrupt`], [`remove_all_clusters_now`], [`remove_stale_directories`]):
-//!   no server or directory outlives its run, whatever ends it;
-//! - [`RunSchema`]: a schema of the run's own on a user's server;
-//! - [`connect`]: bounded connects, [`redact`]ed connection strings.
+//! # Modules
+//! - `cluster`: [`PgBinaries`] (where the server programs are), [`PgCluster`] (a
+//!   cluster in a temporary directory: start, stop, crash, restart, base backups,
+//!   point-in-time recovery, streaming replicas), [`PgTarget`] (a throwaway cluster or
+//!   an external server);
+//! - `cleanup`: no server or directory outlives its run, whatever ends it
+//!   ([`interrupt`], [`remove_all_clusters_now`], [`remove_stale_directories`]);
+//! - `connection`: bounded [`connect`]s, [`redact`]ed connection strings;
+//! - `session`: [`SqlSession`], a connection that logs its statements ([`SqlLog`]) and
+//!   types its errors ([`SqlError`]);
+//! - `catalog`: the schema catalog a run keeps ([`Catalog`], [`Table`], [`Snapshot`]);
+//! - `actions`: weighted DDL and DML actions on the catalog ([`Action`],
+//!   [`ActionRegistry`]);
+//! - `discovery`: reading a server's schemas into a catalog, and comparing them
+//!   ([`discover_schemas`], [`compare`], [`validate`]);
+//! - `verify`: the commit ledger, table checksums and amcheck ([`Ledger`],
+//!   [`table_checksums`], [`amcheck`]);
+//! - `run_schema`: a schema of the run's own on a user's server ([`RunSchema`]).
+//!
+//! The workers that run actions under load, and the workloads, are in
+//! `stormchor-workloads`.
+//!
+//! # Example
+//! ```
+//! use stormchor_postgres::{ActionRegistry, Catalog, PgTarget, redact};
+//!
+//! // A connection string names an external server; its password never reaches a log.
+//! let target = PgTarget::External("host=db.example user=app password=secret".into());
+//! assert_eq!(redact(&target.connection_string()), "host=db.example user=app password=***");
+//! // The schema catalog and the default weighted actions on it need no server.
+//! let catalog = Catalog::new();
+//! assert!(catalog.is_empty());
+//! let actions = ActionRegistry::default_actions();
+//! assert!(actions.list().iter().any(|(name, _)| name == "create_table"));
+//! ```
+#![deny(missing_docs)]
 
 mod actions;
 mod catalog;
@@ -19,7 +49,6 @@ mod discovery;
 mod run_schema;
 mod session;
 mod verify;
-mod worker;
 
 pub use actions::{
     Action, ActionContext, ActionError, ActionErrorKind, ActionRegistry, AlterTable, Composite,
@@ -54,4 +83,3 @@ pub use verify::{
     TableChecksum, amcheck, compare_checksums, create_ledger, quote_ident, table_checksums,
     verify_ledger, write_ledger, write_ledger_observed,
 };
-pub use worker::{ActionStats, WorkLimit, WorkerConfig, WorkerReport, run_worker};

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use stormchor_runtime::postgres::{
+use stormchor_postgres::{
     ClusterOptions, PgBinaries, PgCluster, PgError, PgTarget, RecoveryTarget, StopMode, WalArchive,
 };
 
@@ -401,7 +401,7 @@ fn ctrl_c_child() {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        stormchor_runtime::postgres::remove_clusters_on_ctrl_c();
+        stormchor_postgres::remove_clusters_on_ctrl_c();
         let cluster = PgCluster::start(ClusterOptions::default())
             .await
             .expect("start");

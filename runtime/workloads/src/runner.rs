@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 
 use super::drive::Driver;
 use super::{Workload, WorkloadError};
-use crate::postgres::SqlError;
+use stormchor_postgres::SqlError;
 
 /// How to load the server.
 #[derive(Clone, Debug)]
@@ -543,13 +543,13 @@ async fn open(
     workload: &dyn Workload,
     connection_string: &str,
 ) -> Result<(Box<dyn super::WorkloadSession>, Driver), WorkloadError> {
-    let (client, connection) = crate::postgres::connect_raw(connection_string)
+    let (client, connection) = stormchor_postgres::connect_raw(connection_string)
         .await
         .map_err(|error| WorkloadError::Sql {
             workload: workload.info().name,
             what: "connecting".to_owned(),
             error: match error {
-                crate::postgres::PgError::Connect {
+                stormchor_postgres::PgError::Connect {
                     source, problem, ..
                 } => SqlError {
                     message: problem,

@@ -10,10 +10,10 @@ use hdrhistogram::Histogram;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
-use super::actions::{ActionContext, ActionErrorKind, ActionRegistry};
-use super::catalog::Catalog;
-use super::cluster::PgError;
-use super::session::{SqlLog, SqlSession};
+use stormchor_postgres::Catalog;
+use stormchor_postgres::PgError;
+use stormchor_postgres::{ActionContext, ActionErrorKind, ActionRegistry};
+use stormchor_postgres::{SqlLog, SqlSession};
 
 /// When a worker stops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -211,7 +211,7 @@ async fn connect(config: &WorkerConfig, log: &SqlLog) -> Result<SqlSession, PgEr
                     operation: format!(
                         "connect worker {} to `{}` after {} attempts ({error})",
                         config.name,
-                        super::connection::redact(&config.connection_string),
+                        stormchor_postgres::redact(&config.connection_string),
                         attempt + 1
                     ),
                 });

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use stormchor_macros::ExtensionEffect;
-use stormchor_runtime::postgres::{
+use stormchor_postgres::{
     BackupInProgress, BaseBackup, ClusterOptions, PgCluster, RecoveryTarget, StopMode, quote_ident,
 };
 use stormchor_runtime::{EffectFailure, StartSignal};

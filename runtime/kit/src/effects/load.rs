@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use stormchor_macros::ExtensionEffect;
+use stormchor_postgres::{Commit, Ledger, LedgerTarget, write_ledger_observed};
 use stormchor_runtime::EffectFailure;
-use stormchor_runtime::postgres::{
-    Commit, Ledger, LedgerTarget, WorkLimit, WorkerConfig, run_worker, write_ledger_observed,
+use stormchor_workloads::{
+    LoadConfig, WorkLimit, WorkerConfig, WorkloadRegistry, run_load, run_worker, weights,
 };
-use stormchor_runtime::workload::{LoadConfig, WorkloadRegistry, run_load, weights};
 
 use super::server::ServerInfo;
 use super::{connect, failed};

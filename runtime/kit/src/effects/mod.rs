@@ -117,7 +117,7 @@ pub(crate) fn failed(error: impl std::fmt::Display) -> EffectFailure {
 pub(crate) async fn connect(connection: &str) -> Result<tokio_postgres::Client, EffectFailure> {
     match tokio::time::timeout(
         std::time::Duration::from_secs(30),
-        stormchor_runtime::postgres::connect(connection),
+        stormchor_postgres::connect(connection),
     )
     .await
     {

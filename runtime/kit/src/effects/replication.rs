@@ -6,8 +6,8 @@
 use std::time::{Duration, Instant};
 
 use stormchor_macros::ExtensionEffect;
+use stormchor_postgres::{BaseBackup, ClusterOptions, PgTarget, StopMode};
 use stormchor_runtime::EffectFailure;
-use stormchor_runtime::postgres::{BaseBackup, ClusterOptions, PgTarget, StopMode};
 use tokio_postgres::types::PgLsn;
 
 use super::server::ServerInfo;

@@ -9,10 +9,10 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use stormchor_macros::ExtensionEffect;
-use stormchor_runtime::EffectFailure;
-use stormchor_runtime::postgres::{
+use stormchor_postgres::{
     ClusterOptions, PgCluster, PgError, PgTarget, RunSchema, StopMode, WalArchive,
 };
+use stormchor_runtime::EffectFailure;
 
 use super::failed;
 use crate::effect::DbEffect;
@@ -257,7 +257,7 @@ impl DbEffect for ServerAddress {
 /// # Example
 /// ```
 /// use stormchor_kit::effects::StopServer;
-/// use stormchor_runtime::postgres::StopMode;
+/// use stormchor_postgres::StopMode;
 ///
 /// let clean_stop = StopServer(StopMode::Fast);
 /// assert_eq!(clean_stop.0, StopMode::Fast);
