@@ -141,7 +141,8 @@ fn a_complete_backup_fails_the_rejection_check() {
             );
         }
         cluster.stop(StopMode::Fast).await.expect("stops");
-        tokio::task::spawn_blocking(move || drop((backup, cluster)))
+        cluster.shutdown().await.expect("removed");
+        tokio::task::spawn_blocking(move || drop(backup))
             .await
             .expect("removed");
     });

@@ -228,8 +228,9 @@ impl Node {
             .map_err(|e| EffectFailure::permanent(e.to_string()))
     }
 
-    /// Stops and removes every server this role owns (off the async threads: removing
-    /// a cluster's directory is blocking file-system work).
+    /// Stops and removes every server this role owns (with `shutdown`, and the
+    /// backups and archives off the async threads: removing a directory is blocking
+    /// file-system work).
     pub async fn release(&self) {
         if let Some(schema) = self.run_schema.lock().await.take() {
             // The role's own sessions hold no lock on it once the program is over; a
@@ -244,10 +245,23 @@ impl Node {
         let backup = self.backup.lock().await.take();
         let in_progress = self.backup_in_progress.lock().await.take();
         let archive = lock(&self.archive).take();
-        let _ = tokio::task::spawn_blocking(move || {
-            drop((server, restored, backup, in_progress, archive))
-        })
-        .await;
+        if let Some(server) = server {
+            if let Err(error) = server.shutdown().await {
+                eprintln!("cannot remove {}'s server: {error}", self.role);
+            }
+        }
+        for cluster in restored.into_values() {
+            end_cluster(cluster).await;
+        }
+        let _ = tokio::task::spawn_blocking(move || drop((backup, in_progress, archive))).await;
+    }
+}
+
+/// Shuts a cluster of a role down; a directory that cannot be removed is said, not
+/// hidden (the next run's sweep removes it).
+pub(crate) async fn end_cluster(cluster: PgCluster) {
+    if let Err(error) = cluster.shutdown().await {
+        eprintln!("{error}");
     }
 }
 
