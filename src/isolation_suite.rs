@@ -279,16 +279,13 @@ async fn run_on(
 }
 
 async fn server_version(conninfo: &str) -> Result<String, String> {
-    let (client, connection) = tokio_postgres::connect(conninfo, tokio_postgres::NoTls)
+    let client = stormchor_postgres::connect(conninfo)
         .await
-        .map_err(|e| format!("cannot connect to {conninfo}: {e}"))?;
-    let task = tokio::spawn(connection);
+        .map_err(|e| e.to_string())?;
     let version = client
         .query_one("SHOW server_version", &[])
         .await
         .map_err(|e| format!("cannot read the server version: {e}"))?
         .get::<_, String>(0);
-    drop(client);
-    let _ = task.await;
     Ok(version)
 }

@@ -22,6 +22,7 @@ mod middleware;
 mod registry;
 mod runner;
 mod state;
+mod sync;
 pub mod tcp;
 mod transport;
 

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU32;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use stormchor_choreography::RoleId;
 use stormchor_postgres::{
@@ -265,9 +265,7 @@ pub(crate) async fn end_cluster(cluster: PgCluster) {
     }
 }
 
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
+pub(crate) use stormchor_postgres::lock;
 
 impl<R: RoleId> RoleLogic<R, Carry> for Node {
     fn message(state: &KitState<R>, _to: R, template: &Carry) -> Carry {

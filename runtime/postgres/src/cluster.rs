@@ -5,7 +5,7 @@ use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -17,6 +17,7 @@ use tokio_postgres::types::PgLsn;
 
 use super::cleanup::{self, check_interrupted, end_watchdog, start_watchdog};
 use super::connection::connect;
+use super::sync::lock;
 
 /// What can go wrong with a cluster.
 #[derive(Debug, Error)]
@@ -450,15 +451,12 @@ static SERVER_HOST: Mutex<Option<std::net::IpAddr>> = Mutex::new(None);
 /// assert_eq!(server_host().to_string(), "127.0.0.1");
 /// ```
 pub fn set_server_host(host: std::net::IpAddr) {
-    *SERVER_HOST.lock().unwrap_or_else(PoisonError::into_inner) = Some(host);
+    *lock(&SERVER_HOST) = Some(host);
 }
 
 /// The address this process's throwaway servers listen on ([`set_server_host`]).
 pub fn server_host() -> std::net::IpAddr {
-    SERVER_HOST
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
+    lock(&SERVER_HOST).unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
 }
 
 /// Lets clients of the host's subnets in (a server that listens on a host's address
@@ -510,7 +508,7 @@ fn free_port(host: std::net::IpAddr) -> Result<u16, PgError> {
         } else {
             rng.random_range(range.clone())
         };
-        let mut in_use = PORTS_IN_USE.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut in_use = lock(&PORTS_IN_USE);
         if in_use.contains(&port) || std::net::TcpListener::bind((host, port)).is_err() {
             continue;
         }
@@ -524,10 +522,7 @@ fn free_port(host: std::net::IpAddr) -> Result<u16, PgError> {
 }
 
 fn release_port(port: u16) {
-    PORTS_IN_USE
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .remove(&port);
+    lock(&PORTS_IN_USE).remove(&port);
 }
 
 /// Whether the server log says the postmaster could not listen on its port.

@@ -20,7 +20,8 @@
 //!   ([`discover_schemas`], [`compare`], [`validate`]);
 //! - `verify`: the commit ledger, table checksums and amcheck ([`Ledger`],
 //!   [`table_checksums`], [`amcheck`]);
-//! - `run_schema`: a schema of the run's own on a user's server ([`RunSchema`]).
+//! - `run_schema`: a schema of the run's own on a user's server ([`RunSchema`]);
+//! - `sync`: [`lock`], a mutex's guard also after a holder panicked.
 //!
 //! The workers that run actions under load, and the workloads, are in
 //! `stormchor-workloads`.
@@ -48,6 +49,7 @@ mod connection;
 mod discovery;
 mod run_schema;
 mod session;
+mod sync;
 mod verify;
 
 pub use actions::{
@@ -78,6 +80,7 @@ pub use discovery::{
 };
 pub use run_schema::{RunSchema, with_search_path};
 pub use session::{SqlError, SqlLog, SqlSession};
+pub use sync::lock;
 pub use verify::{
     ChecksumDifference, Checksums, Commit, LEDGER_TABLE, Ledger, LedgerTarget, LedgerVerdict,
     TableChecksum, amcheck, compare_checksums, create_ledger, quote_ident, table_checksums,

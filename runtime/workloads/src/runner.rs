@@ -120,19 +120,12 @@ impl Default for Live {
 impl Live {
     /// Takes the latencies recorded since the last call (microseconds).
     pub fn take_recent(&self) -> Histogram<u64> {
-        let mut recent = self
-            .recent
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut recent = stormchor_postgres::lock(&self.recent);
         std::mem::replace(&mut *recent, second_histogram())
     }
 
     fn add_second(&self, second: &Histogram<u64>) {
-        let _ = self
-            .recent
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .add(second);
+        let _ = stormchor_postgres::lock(&self.recent).add(second);
     }
 }
 
