@@ -444,13 +444,7 @@ impl Settings {
             format!(
                 "target   = {} ({})",
                 // Passwords are never printed.
-                optional(
-                    &self
-                        .target
-                        .value
-                        .as_deref()
-                        .map(stormchor_runtime::postgres::redact)
-                ),
+                optional(&self.target.value.as_deref().map(stormchor_postgres::redact)),
                 self.target.source
             ),
             format!(

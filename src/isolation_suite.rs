@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use stormchor_isolation::corpus::Corpus;
 use stormchor_isolation::driver::RunOptions;
 use stormchor_isolation::suite::{TestResult, Verdict, run_test};
-use stormchor_runtime::postgres::{ClusterOptions, PgCluster};
+use stormchor_postgres::{ClusterOptions, PgTarget};
 
 /// The database the specs run in (pg_regress's name for isolation tests).
 pub const DATABASE: &str = "isolation_regression";
@@ -320,22 +320,39 @@ impl SuiteReport {
 /// Runs the suite.
 pub async fn run_suite(options: &SuiteOptions) -> Result<SuiteReport, String> {
     let names = options.tests()?;
-    let corpus = Corpus::new(&options.dir);
     let started = Instant::now();
-    let mut cluster = None;
-    let conninfo = match &options.target {
-        Some(target) => target.clone(),
-        None => {
-            let started = PgCluster::start(ClusterOptions {
-                settings: SERVER_SETTINGS
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-                ..ClusterOptions::default()
-            })
-            .await
-            .map_err(|e| format!("cannot start a throwaway cluster: {e}"))?;
-            let client = started
+    let target = PgTarget::resolve(
+        options.target.as_deref(),
+        ClusterOptions {
+            settings: SERVER_SETTINGS
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..ClusterOptions::default()
+        },
+    )
+    .await
+    .map_err(|e| format!("cannot start a throwaway cluster: {e}"))?;
+    let report = run_on(options, &names, &target, started).await;
+    let ended = target.shutdown().await.map_err(|e| e.to_string());
+    match (report, ended) {
+        (Err(first), Err(second)) => Err(format!("{first}; {second}")),
+        (report, ended) => ended.and(report),
+    }
+}
+
+/// [`run_suite`] on a resolved target (shut down by the caller).
+async fn run_on(
+    options: &SuiteOptions,
+    names: &[String],
+    target: &PgTarget,
+    started: Instant,
+) -> Result<SuiteReport, String> {
+    let corpus = Corpus::new(&options.dir);
+    let conninfo = match target {
+        PgTarget::External(connection) => connection.clone(),
+        PgTarget::Throwaway(cluster) => {
+            let client = cluster
                 .connect()
                 .await
                 .map_err(|e| format!("cannot connect to the throwaway cluster: {e}"))?;
@@ -343,9 +360,7 @@ pub async fn run_suite(options: &SuiteOptions) -> Result<SuiteReport, String> {
                 .batch_execute(&format!("CREATE DATABASE {DATABASE}"))
                 .await
                 .map_err(|e| format!("cannot create database {DATABASE}: {e}"))?;
-            let conninfo = started.connection_string_for(DATABASE);
-            cluster = Some(started);
-            conninfo
+            cluster.connection_string_for(DATABASE)
         }
     };
     let server_version = server_version(&conninfo).await?;
@@ -371,7 +386,6 @@ pub async fn run_suite(options: &SuiteOptions) -> Result<SuiteReport, String> {
     if options.progress {
         eprintln!();
     }
-    drop(cluster);
     Ok(SuiteReport {
         results,
         elapsed: started.elapsed(),
@@ -428,17 +442,14 @@ fn diff_html(diff: &str) -> String {
 }
 
 async fn server_version(conninfo: &str) -> Result<String, String> {
-    let (client, connection) = tokio_postgres::connect(conninfo, tokio_postgres::NoTls)
+    let client = stormchor_postgres::connect(conninfo)
         .await
-        .map_err(|e| format!("cannot connect to {conninfo}: {e}"))?;
-    let task = tokio::spawn(connection);
+        .map_err(|e| e.to_string())?;
     let version = client
         .query_one("SHOW server_version", &[])
         .await
         .map_err(|e| format!("cannot read the server version: {e}"))?
         .get::<_, String>(0);
-    drop(client);
-    let _ = task.await;
     Ok(version)
 }
 

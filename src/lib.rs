@@ -7,7 +7,10 @@
 //!
 //! This facade re-exports the workspace crates:
 //! - [`choreography`]: the pure algebra (programs, projection, checking, diagrams);
-//! - [`runtime`]: handlers, transports, interpreter and the PostgreSQL layer;
+//! - [`runtime`]: handlers, transports, interpreter (the protocol runtime);
+//! - [`postgres`]: the PostgreSQL layer: throwaway clusters, the schema catalog,
+//!   weighted actions, discovery, verification;
+//! - [`workloads`]: workload plugins, the load runner, the stress worker;
 //! - [`kit`]: the database kit: typed database effects, typed values between roles,
 //!   scenarios and their registry;
 //! - [`macros`]: the DSL and derives;
@@ -41,7 +44,27 @@ pub mod scenarios;
 pub use stormchor_choreography as choreography;
 pub use stormchor_kit as kit;
 pub use stormchor_macros as macros;
-pub use stormchor_runtime as runtime;
+pub use stormchor_postgres as postgres;
+pub use stormchor_workloads as workloads;
+
+/// The protocol runtime (`stormchor-runtime`), and, under the paths they had before
+/// they became crates of their own, the PostgreSQL layer and the workloads.
+pub mod runtime {
+    pub use stormchor_runtime::*;
+
+    /// The PostgreSQL layer ([`stormchor::postgres`](crate::postgres)) with the stress
+    /// worker ([`stormchor::workloads`](crate::workloads)), where they were before.
+    pub mod postgres {
+        pub use stormchor_postgres::*;
+        pub use stormchor_workloads::{
+            ActionStats, WorkLimit, WorkerConfig, WorkerReport, run_worker,
+        };
+    }
+
+    /// The workloads ([`stormchor::workloads`](crate::workloads)), where they were
+    /// before.
+    pub use stormchor_workloads as workload;
+}
 
 /// The names most choreographies need.
 pub mod prelude {

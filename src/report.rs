@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use hdrhistogram::Histogram;
 use plotters::prelude::*;
 use serde_json::{Value, json};
-use stormchor_runtime::workload::LoadReport;
+use stormchor_workloads::LoadReport;
 
 /// The JSON form of a latency histogram (microseconds in, milliseconds out).
 pub fn latency_json(latency: &Histogram<u64>) -> Value {
@@ -35,7 +35,7 @@ pub fn errors_json(errors: &BTreeMap<String, u64>) -> Value {
 /// ```
 /// use std::time::Duration;
 /// use stormchor::report::workload_json;
-/// use stormchor_runtime::workload::LoadReport;
+/// use stormchor_workloads::LoadReport;
 ///
 /// let report = LoadReport {
 ///     workload: "tpcb".into(),

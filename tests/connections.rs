@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use stormchor::runtime::postgres::{ClusterOptions, PgCluster};
+use stormchor::postgres::{ClusterOptions, PgCluster};
 
 fn stormchor(args: &[&str]) -> (i32, String, Duration) {
     let started = Instant::now();

@@ -31,7 +31,7 @@ use stormchor::kit::{
     Carry, DbEffect, Kit, KitRole, Program, ScenarioOptions, ScenarioReport, Slot, run_program,
 };
 use stormchor::macros::choreography;
-use stormchor::runtime::postgres::StopMode;
+use stormchor::postgres::StopMode;
 
 /// How long any replay, archive or poll may take: generous, for a loaded machine.
 const BOUND: Duration = Duration::from_secs(120);

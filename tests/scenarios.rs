@@ -284,7 +284,7 @@ async fn failover_catches_a_deleted_acknowledged_row() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn existing_database_discovers_and_validates_the_schemas_it_is_given() {
-    use stormchor::runtime::postgres::Schemas;
+    use stormchor::postgres::Schemas;
     let two = || ScenarioOptions {
         schema_file: Some("tests/data/two_schemas.sql".into()),
         ..options()

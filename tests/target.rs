@@ -6,9 +6,7 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use stormchor::runtime::postgres::{
-    Checksums, ClusterOptions, PgCluster, connect, table_checksums,
-};
+use stormchor::postgres::{Checksums, ClusterOptions, PgCluster, connect, table_checksums};
 
 fn stormchor(args: &[&str]) -> (i32, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_stormchor"))

@@ -13,8 +13,8 @@ use std::time::Duration;
 // ---- the plugin of docs/workloads.md, "Writing a workload in Rust" ----
 use rand::Rng;
 use rand::rngs::SmallRng;
-use stormchor::runtime::postgres::SqlError;
-use stormchor::runtime::workload::{
+use stormchor::postgres::SqlError;
+use stormchor::workloads::{
     Operation, Workload, WorkloadError, WorkloadInfo, WorkloadRegistry, WorkloadSession,
 };
 use tokio_postgres::{Client, Statement};
@@ -175,8 +175,8 @@ impl WorkloadSession for CountersSession {
 // ---- end of the plugin ----
 
 use stormchor::config::FileConfig;
-use stormchor::runtime::postgres::{ClusterOptions, PgCluster};
-use stormchor::runtime::workload::{LoadConfig, SqlWorkload, run_load, weights};
+use stormchor::postgres::{ClusterOptions, PgCluster};
+use stormchor::workloads::{LoadConfig, SqlWorkload, run_load, weights};
 
 /// Every fenced block of docs/workloads.md but the shell ones names its file on its
 /// first line (`# examples/workloads/orders.toml`, `// tests/workload_docs.rs`); its

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use stormchor_choreography::{Program, Projections, project_all};
 use stormchor_macros::ExtensionEffect;
-use stormchor_runtime::postgres::{ClusterOptions, PgCluster};
+use stormchor_postgres::{ClusterOptions, PgCluster};
 use stormchor_runtime::{
     EffectFailure, ExtensionRegistry, Interpreter, RoleLogic, RoleState, memory_mesh,
 };

@@ -23,8 +23,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use stormchor_runtime::postgres::{ClusterOptions, PgCluster};
-use stormchor_runtime::workload::{LoadConfig, Workload, WorkloadRegistry, run_load};
+use stormchor_postgres::{ClusterOptions, PgCluster};
+use stormchor_workloads::{LoadConfig, Workload, WorkloadRegistry, run_load};
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)

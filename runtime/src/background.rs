@@ -119,9 +119,7 @@ pub(crate) struct Background<'a> {
 
 impl<'a> Background<'a> {
     fn lock(&self) -> MutexGuard<'_, Vec<Slot<'a>>> {
-        self.slots
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::sync::lock(&self.slots)
     }
 
     /// Starts `future` under `handle`; the role polls it from now on.

@@ -10,14 +10,11 @@
 //!   decisions it makes from them;
 //! - middleware: [`Traced`], [`Retry`], [`Metered`], [`Faulty`], [`Recording`];
 //! - [`Layer`] / [`Layers`]: middleware stacked the same way for every runner;
-//! - [`tcp`]: one role per process (or host), over TCP;
-//! - [`postgres`]: throwaway clusters, the schema catalog, weighted actions, workers,
-//!   schema discovery;
-//! - [`workload`]: workload plugins (tpcb, read-only, ecommerce, stress, sql files) and
-//!   the load runner.
+//! - [`tcp`]: one role per process (or host), over TCP.
 //!
-//! The database effects that choreographies compose are in the database kit
-//! (`stormchor-kit`).
+//! It knows nothing of PostgreSQL: the PostgreSQL layer is `stormchor-postgres`, the
+//! workloads and the load runner are `stormchor-workloads`, and the database effects
+//! that choreographies compose are in the database kit (`stormchor-kit`).
 #![deny(missing_docs)]
 
 mod background;
@@ -25,13 +22,12 @@ mod handler;
 mod interpreter;
 mod layer;
 mod middleware;
-pub mod postgres;
 mod registry;
 mod runner;
 mod state;
+mod sync;
 pub mod tcp;
 mod transport;
-pub mod workload;
 
 pub use background::StartSignal;
 pub use handler::{Channels, ChoreoHandler, RunError, RunErrorKind};

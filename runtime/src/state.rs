@@ -4,7 +4,9 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt::{self, Debug};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
+
+use crate::sync::lock;
 
 use stormchor_choreography::{Label, Local, Message, RoleId};
 
@@ -41,12 +43,6 @@ impl<R: Debug, M, S: Debug> Debug for RoleState<R, M, S> {
             .field("data", &self.data)
             .finish_non_exhaustive()
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // The guarded data stays consistent even if a holder panicked: every write is a
-    // single assignment.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl<R: RoleId, M: Message, S> RoleState<R, M, S> {

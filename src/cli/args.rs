@@ -145,7 +145,7 @@ pub struct RunArgs {
     /// The schemas a scenario discovers and validates: names separated by commas, or
     /// `all` (every schema but the system's) [default: public].
     #[arg(long)]
-    pub discover_schemas: Option<stormchor::runtime::postgres::Schemas>,
+    pub discover_schemas: Option<stormchor::postgres::Schemas>,
     /// Run a workload as an open loop at this many operations per second in all
     /// (0.001 to 10000000) [env: STORMCHOR_RATE].
     #[arg(long, allow_negative_numbers = true)]

@@ -1,7 +1,7 @@
 //! `list` and `describe`: what scenarios and workloads there are, and what each does.
 
-use stormchor::runtime::workload::WorkloadRegistry;
 use stormchor::scenarios::{self, ScenarioRegistry};
+use stormchor::workloads::WorkloadRegistry;
 
 use super::args::RunArgs;
 use super::config::Settings;

@@ -47,7 +47,7 @@ pub fn isolation_suite(args: IsolationSuiteArgs) -> Result<Verdict, CliError> {
         .map_err(|e| CliError::run(format!("cannot start the async runtime: {e}")))?;
     let report = runtime
         .block_on(async {
-            stormchor::runtime::postgres::remove_clusters_on_ctrl_c();
+            stormchor::postgres::remove_clusters_on_ctrl_c();
             run_suite(&options).await
         })
         .map_err(CliError::Run)?;

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use stormchor::runtime::workload::LoadReport;
+use stormchor::workloads::LoadReport;
 
 use super::config::Settings;
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use stormchor::kit::process::{self, ProcessError};
 use stormchor::kit::{ScenarioReport, interrupt};
-use stormchor::runtime::postgres::{Schemas, first_signal, remove_all_clusters_now};
+use stormchor::postgres::{Schemas, first_signal, remove_all_clusters_now};
 use stormchor::runtime::tcp::Liveness;
 use stormchor::scenarios::{Scenario, ScenarioOptions};
 
@@ -54,7 +54,7 @@ pub fn role(scenario: &dyn Scenario, options: ScenarioOptions, args: &RoleArgs) 
     // the role still ends in order; a second one removes its servers at once.
     runtime.spawn(async {
         first_signal().await;
-        stormchor::runtime::postgres::interrupt();
+        stormchor::postgres::interrupt();
         interrupt::request();
         let again = first_signal().await;
         remove_all_clusters_now();

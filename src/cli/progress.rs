@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use stormchor::runtime::workload::Live;
+use stormchor::workloads::Live;
 
 /// A live line on the terminal (elapsed, throughput, p99, errors) while a load runs;
 /// nothing when standard error is not a terminal.

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
-use stormchor::runtime::postgres::{first_signal, interrupt, remove_all_clusters_now};
+use stormchor::postgres::{first_signal, interrupt, remove_all_clusters_now};
 
 /// The number of the signal that stopped the run; 0 while none did.
 static SIGNALLED: AtomicI32 = AtomicI32::new(0);

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use stormchor::runtime::workload::{SqlWorkload, Workload, WorkloadRegistry, weights};
+use stormchor::workloads::{SqlWorkload, Workload, WorkloadRegistry, weights};
 
 use super::config::{FileConfig, FlagValues, Settings};
 

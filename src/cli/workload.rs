@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+use stormchor::postgres::{ClusterOptions, PgTarget, RunSchema, connect};
 use stormchor::report::{render_html, workload_json};
-use stormchor::runtime::postgres::{ClusterOptions, PgCluster, PgTarget, RunSchema, connect};
-use stormchor::runtime::workload::{
+use stormchor::workloads::{
     Live, LoadConfig, Workload, WorkloadInfo, WorkloadRegistry, run_load, weights,
 };
 
@@ -97,20 +97,17 @@ impl PreparedWorkload {
 }
 
 async fn target(settings: &Settings) -> Result<PgTarget, String> {
-    match &settings.target.value {
-        Some(connection) => Ok(PgTarget::External(connection.clone())),
-        None => {
-            let cluster = PgCluster::start(ClusterOptions::default())
-                .await
-                .map_err(|e| e.to_string())?;
-            println!(
-                "Started a throwaway PostgreSQL cluster on 127.0.0.1:{} in {}.",
-                cluster.port(),
-                cluster.data_dir().display()
-            );
-            Ok(PgTarget::Throwaway(cluster))
-        }
+    let target = PgTarget::resolve(settings.target.value.as_deref(), ClusterOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    if let PgTarget::Throwaway(cluster) = &target {
+        println!(
+            "Started a throwaway PostgreSQL cluster on 127.0.0.1:{} in {}.",
+            cluster.port(),
+            cluster.data_dir().display()
+        );
     }
+    Ok(target)
 }
 
 /// Runs a prepared workload on its target; whether it passed (some operation succeeded).
@@ -120,9 +117,24 @@ pub async fn run_workload(
     stop: &Arc<AtomicBool>,
 ) -> Result<bool, String> {
     let target = target(settings).await?;
+    let outcome = run_on_target(settings, prepared, stop, &target).await;
+    let ended = target.shutdown().await.map_err(|e| e.to_string());
+    match (outcome, ended) {
+        (Err(first), Err(second)) => Err(format!("{first}; {second}")),
+        (outcome, ended) => ended.and(outcome),
+    }
+}
+
+/// [`run_workload`] on a target that was resolved (and is shut down by the caller).
+async fn run_on_target(
+    settings: &Settings,
+    prepared: PreparedWorkload,
+    stop: &Arc<AtomicBool>,
+    target: &PgTarget,
+) -> Result<bool, String> {
     // On a user's server, everything the workload creates lives in a schema of the
     // run's own, and the cleanup drops that schema only.
-    let schema = match &target {
+    let schema = match target {
         PgTarget::External(connection) => {
             let schema = RunSchema::create(connection)
                 .await
@@ -149,7 +161,6 @@ pub async fn run_workload(
             });
         }
     }
-    drop(target);
     outcome
 }
 

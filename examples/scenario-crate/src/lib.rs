@@ -44,9 +44,9 @@ use stormchor::kit::{
     ScenarioOptions, ScenarioRegistry, Slot,
 };
 use stormchor::macros::{ExtensionEffect, choreography};
+use stormchor::postgres::PgBinaries;
 use stormchor::runtime::EffectFailure;
 use stormchor::runtime::RegistryError;
-use stormchor::runtime::postgres::PgBinaries;
 
 /// The scenario's name.
 pub const NAME: &str = "crash-during-backup";

@@ -12,7 +12,7 @@ use stormchor::kit::{
     ScenarioReport, run_program,
 };
 use stormchor::macros::choreography;
-use stormchor::runtime::postgres::{BaseBackup, ClusterOptions, PgCluster, StopMode};
+use stormchor::postgres::{BaseBackup, ClusterOptions, PgCluster, StopMode};
 use stormchor_example_scenario::{
     INTERRUPTED, InterruptedBackupRejected, NAME, REJECTED_CHECK, Role, THROTTLE_KB, kit,
 };
@@ -141,7 +141,8 @@ fn a_complete_backup_fails_the_rejection_check() {
             );
         }
         cluster.stop(StopMode::Fast).await.expect("stops");
-        tokio::task::spawn_blocking(move || drop((backup, cluster)))
+        cluster.shutdown().await.expect("removed");
+        tokio::task::spawn_blocking(move || drop(backup))
             .await
             .expect("removed");
     });

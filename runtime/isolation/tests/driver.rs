@@ -10,7 +10,7 @@ use std::time::Duration;
 use stormchor_isolation::corpus::Corpus;
 use stormchor_isolation::driver::RunOptions;
 use stormchor_isolation::suite::{Verdict, run_test};
-use stormchor_runtime::postgres::{ClusterOptions, PgCluster};
+use stormchor_postgres::{ClusterOptions, PgCluster};
 
 /// Short bounds: a step that never completes is cancelled after 60 s.
 fn options() -> RunOptions {

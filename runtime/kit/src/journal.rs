@@ -3,7 +3,7 @@
 //! a run merges them ([`ScenarioReport`](crate::ScenarioReport)).
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
@@ -199,7 +199,7 @@ impl Journal {
     }
 
     fn entries(&self) -> std::sync::MutexGuard<'_, Entries> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+        stormchor_postgres::lock(&self.inner)
     }
 
     /// The role.

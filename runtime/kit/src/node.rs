@@ -9,14 +9,14 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU32;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use stormchor_choreography::RoleId;
-use stormchor_runtime::postgres::{
+use stormchor_postgres::{
     ActionRegistry, BackupInProgress, BaseBackup, Catalog, Ledger, PgCluster, PgTarget, WalArchive,
-    WorkerReport,
 };
 use stormchor_runtime::{EffectFailure, RoleLogic, RoleState};
+use stormchor_workloads::WorkerReport;
 
 use crate::effects::sql::Sessions;
 use crate::journal::Journal;
@@ -98,7 +98,7 @@ pub struct Node {
     /// This role's SQL sessions (SQL steps).
     pub(crate) sessions: Sessions,
     /// The schema of the run's own on a user's server, when this role made one.
-    pub(crate) run_schema: tokio::sync::Mutex<Option<stormchor_runtime::postgres::RunSchema>>,
+    pub(crate) run_schema: tokio::sync::Mutex<Option<stormchor_postgres::RunSchema>>,
     /// Where this role's SQL log goes (none when no temporary directory could be made).
     logs: Option<tempfile::TempDir>,
 }
@@ -132,7 +132,7 @@ impl Node {
             sessions: Sessions::default(),
             run_schema: tokio::sync::Mutex::new(None),
             // Marked with its owner, so that a later run removes it if this one dies.
-            logs: stormchor_runtime::postgres::owned_temp_dir("stormchor-logs-").ok(),
+            logs: stormchor_postgres::owned_temp_dir("stormchor-logs-").ok(),
             role,
         }
     }
@@ -228,8 +228,9 @@ impl Node {
             .map_err(|e| EffectFailure::permanent(e.to_string()))
     }
 
-    /// Stops and removes every server this role owns (off the async threads: removing
-    /// a cluster's directory is blocking file-system work).
+    /// Stops and removes every server this role owns (with `shutdown`, and the
+    /// backups and archives off the async threads: removing a directory is blocking
+    /// file-system work).
     pub async fn release(&self) {
         if let Some(schema) = self.run_schema.lock().await.take() {
             // The role's own sessions hold no lock on it once the program is over; a
@@ -244,16 +245,27 @@ impl Node {
         let backup = self.backup.lock().await.take();
         let in_progress = self.backup_in_progress.lock().await.take();
         let archive = lock(&self.archive).take();
-        let _ = tokio::task::spawn_blocking(move || {
-            drop((server, restored, backup, in_progress, archive))
-        })
-        .await;
+        if let Some(server) = server {
+            if let Err(error) = server.shutdown().await {
+                eprintln!("cannot remove {}'s server: {error}", self.role);
+            }
+        }
+        for cluster in restored.into_values() {
+            end_cluster(cluster).await;
+        }
+        let _ = tokio::task::spawn_blocking(move || drop((backup, in_progress, archive))).await;
     }
 }
 
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+/// Shuts a cluster of a role down; a directory that cannot be removed is said, not
+/// hidden (the next run's sweep removes it).
+pub(crate) async fn end_cluster(cluster: PgCluster) {
+    if let Err(error) = cluster.shutdown().await {
+        eprintln!("{error}");
+    }
 }
+
+pub(crate) use stormchor_postgres::lock;
 
 impl<R: RoleId> RoleLogic<R, Carry> for Node {
     fn message(state: &KitState<R>, _to: R, template: &Carry) -> Carry {

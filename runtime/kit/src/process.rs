@@ -305,7 +305,7 @@ pub fn terms(scenario: &str, options: &ScenarioOptions) -> Terms {
             options
                 .target
                 .as_deref()
-                .map_or_else(|| "none".to_owned(), stormchor_runtime::postgres::redact),
+                .map_or_else(|| "none".to_owned(), stormchor_postgres::redact),
         )
         .with("schema", schema)
         .with("on-user-tables", options.touch_user_tables)
@@ -371,7 +371,7 @@ pub async fn run_role<R: KitRole>(
         .filter_map(|r| Some((*r, peers.address(&format!("{r:?}"))?)))
         .collect();
     if let Some(host) = peers.server_host(role) {
-        stormchor_runtime::postgres::set_server_host(host);
+        stormchor_postgres::set_server_host(host);
     }
     let registry = Arc::new(kit.into_registry());
     let node = Node::new(role, me.member(), options);

@@ -138,7 +138,7 @@ pub struct ScenarioOptions {
     /// `ValidateCatalog`): `None` for the session's own schema (`public` on a
     /// throwaway cluster), as before; tables of the other schemas are named
     /// `schema.table`.
-    pub discover_schemas: Option<stormchor_runtime::postgres::Schemas>,
+    pub discover_schemas: Option<stormchor_postgres::Schemas>,
 }
 
 impl ScenarioOptions {

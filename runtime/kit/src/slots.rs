@@ -1,7 +1,7 @@
 //! The slots the kit's scenarios pass values in. Use them in your own programs, or
 //! declare your own `Slot`s: any name, any [`Value`](crate::Value) type.
 
-use stormchor_runtime::postgres::{Checksums, Ledger};
+use stormchor_postgres::{Checksums, Ledger};
 
 use crate::effects::wal::RecoveryGoal;
 use crate::effects::{Point, ServerInfo};

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::{self, Debug};
 use std::marker::PhantomData;
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -318,7 +318,7 @@ impl Values {
     }
 
     fn held(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Vec<Held>>> {
-        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+        stormchor_postgres::lock(&self.held)
     }
 
     /// Keeps `value` as this role's own latest value of `slot`.
@@ -403,7 +403,7 @@ impl Values {
     /// [`next`](Values::next) with a cursor of `reader`'s own: two effects of one role
     /// that take the values of one slot in order do not take each other's.
     pub fn next_for<T: Value>(&self, slot: Slot<T>, reader: &str) -> Result<T, ValueError> {
-        let mut cursors = self.cursors.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut cursors = stormchor_postgres::lock(&self.cursors);
         let cursor = cursors
             .entry((slot.name.to_owned(), reader.to_owned()))
             .or_insert(0);

@@ -23,10 +23,11 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use rand::Rng;
-use stormchor_runtime::postgres::{
+use stormchor_postgres::{
     Action, ActionContext, ActionError as RustActionError, ActionErrorKind, ActionRegistry,
-    Catalog, TableKind, WorkLimit, WorkerConfig, run_worker,
+    Catalog, TableKind,
 };
+use stormchor_workloads::{WorkLimit, WorkerConfig, run_worker};
 use tokio::sync::mpsc;
 
 use crate::connection::{Connection, Request, as_sql_error, serve};

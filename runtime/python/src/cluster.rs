@@ -1,7 +1,7 @@
 //! Throwaway PostgreSQL clusters from Python, for stress runs and tests.
 
 use pyo3::prelude::*;
-use stormchor_runtime::postgres::{ClusterOptions, PgCluster, StopMode};
+use stormchor_postgres::{ClusterOptions, PgCluster, StopMode};
 
 use crate::errors::{ClusterError, text};
 use crate::rt::runtime;

@@ -11,7 +11,7 @@ use std::future::Future;
 use std::sync::{Mutex, PoisonError};
 
 use pyo3::prelude::*;
-use stormchor_runtime::postgres::SqlError as RustSqlError;
+use stormchor_postgres::SqlError as RustSqlError;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinError, JoinHandle};
 

@@ -267,12 +267,12 @@ impl Context {
             handle.block_on(async move {
                 let limit = Duration::from_secs(60);
                 let rows = tokio::time::timeout(limit, async {
-                    let client = stormchor_runtime::postgres::connect(&connection)
+                    let client = stormchor_postgres::connect(&connection)
                         .await
                         .map_err(crate::errors::text::<crate::errors::ClusterError>)?;
-                    let session = stormchor_runtime::postgres::SqlSession::new(
+                    let session = stormchor_postgres::SqlSession::new(
                         client,
-                        stormchor_runtime::postgres::SqlLog::discard(),
+                        stormchor_postgres::SqlLog::discard(),
                     );
                     session
                         .run(&sql)

@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 use serde::{Deserialize, Serialize};
 use stormchor_kit::effects::{Point, ServerInfo};
 use stormchor_kit::{Carry, Slot, Values};
-use stormchor_runtime::postgres::Checksums;
+use stormchor_postgres::Checksums;
 
 use crate::rt::intern;
 

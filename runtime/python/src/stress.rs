@@ -9,8 +9,9 @@ use std::time::Duration;
 use stormchor_choreography::ExtensionEffect;
 use stormchor_kit::effects::ServerInfo;
 use stormchor_kit::{ActionRecord, DbEffect, Node, Slot};
+use stormchor_postgres::ActionRegistry;
 use stormchor_runtime::EffectFailure;
-use stormchor_runtime::postgres::{ActionRegistry, WorkLimit, WorkerConfig, run_worker};
+use stormchor_workloads::{WorkLimit, WorkerConfig, run_worker};
 
 /// Runs the actions of `registry` for `duration` on the server in `on`, on this
 /// role's catalog; the output is the number of actions run.

@@ -23,8 +23,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use rand::Rng;
 use rand::rngs::SmallRng;
-use stormchor_runtime::postgres::{SqlError as RustSqlError, SqlLog, SqlSession};
-use stormchor_runtime::workload::{
+use stormchor_postgres::{SqlError as RustSqlError, SqlLog, SqlSession};
+use stormchor_workloads::{
     LoadConfig, LoadReport, Operation, Workload, WorkloadError as RustWorkloadError, WorkloadInfo,
     WorkloadSession, run_load,
 };
@@ -351,7 +351,7 @@ fn run_workload<'py>(
     load.seed = seed;
     let report = py.allow_threads(|| {
         rt.block_on(async {
-            let admin = stormchor_runtime::postgres::connect(&connection)
+            let admin = stormchor_postgres::connect(&connection)
                 .await
                 .map_err(|e| e.to_string())?;
             let mut admin = admin;

@@ -386,7 +386,7 @@ fn deadline(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use stormchor_runtime::postgres::{ClusterOptions, PgCluster};
+    use stormchor_postgres::{ClusterOptions, PgCluster};
 
     fn options() -> RunOptions {
         RunOptions {

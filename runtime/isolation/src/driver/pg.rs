@@ -611,7 +611,7 @@ impl tokio::io::AsyncWrite for CancelStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use stormchor_runtime::postgres::{ClusterOptions, PgCluster};
+    use stormchor_postgres::{ClusterOptions, PgCluster};
 
     /// A cancel ends the running statement; once `cancel` returns, the server has
     /// taken it, so a cancel sent to an idle session never lands on a later statement.

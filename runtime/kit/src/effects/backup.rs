@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use stormchor_macros::ExtensionEffect;
-use stormchor_runtime::postgres::{
+use stormchor_postgres::{
     BackupInProgress, BaseBackup, ClusterOptions, PgCluster, RecoveryTarget, StopMode, quote_ident,
 };
 use stormchor_runtime::{EffectFailure, StartSignal};
@@ -15,7 +15,7 @@ use super::wal::{Goal, RecoveryGoal};
 use super::{connect, failed};
 use crate::effect::DbEffect;
 use crate::journal::EventKind;
-use crate::node::Node;
+use crate::node::{Node, end_cluster};
 use crate::scenario::Fault;
 use crate::value::Slot;
 
@@ -208,7 +208,9 @@ impl DbEffect for Restore {
             .lock()
             .await
             .insert(self.name.to_owned(), restored);
-        let _ = tokio::task::spawn_blocking(move || drop(old)).await;
+        if let Some(old) = old {
+            end_cluster(old).await;
+        }
         node.journal().count("restores", 1);
         node.journal().event(
             EventKind::Restore,
@@ -251,7 +253,7 @@ impl DbEffect for RemoveRestored {
         let cluster = node.restored.lock().await.remove(self.name);
         if let Some(mut cluster) = cluster {
             cluster.stop(StopMode::Fast).await.map_err(failed)?;
-            let _ = tokio::task::spawn_blocking(move || drop(cluster)).await;
+            cluster.shutdown().await.map_err(failed)?;
         }
         Ok(())
     }

@@ -4,8 +4,8 @@
 //! `weaker-isolation` in the isolation cases) are injected there.
 
 use stormchor_macros::ExtensionEffect;
+use stormchor_postgres::{LEDGER_TABLE, Ledger, StopMode, quote_ident};
 use stormchor_runtime::EffectFailure;
-use stormchor_runtime::postgres::{LEDGER_TABLE, Ledger, StopMode, quote_ident};
 
 use super::server::ServerInfo;
 use super::{connect, failed};

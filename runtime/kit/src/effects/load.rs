@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use stormchor_macros::ExtensionEffect;
+use stormchor_postgres::{Commit, Ledger, LedgerTarget, write_ledger_observed};
 use stormchor_runtime::EffectFailure;
-use stormchor_runtime::postgres::{
-    ActionDone, Commit, Ledger, LedgerTarget, WorkLimit, WorkerConfig, run_worker_observed,
-    write_ledger_observed,
+use stormchor_workloads::{
+    ActionDone, LoadConfig, WorkLimit, WorkerConfig, WorkloadRegistry, run_load,
+    run_worker_observed, weights,
 };
-use stormchor_runtime::workload::{LoadConfig, WorkloadRegistry, run_load, weights};
 
 use super::server::ServerInfo;
 use super::{connect, failed};

@@ -113,17 +113,10 @@ pub(crate) fn failed(error: impl std::fmt::Display) -> EffectFailure {
     EffectFailure::permanent(error.to_string())
 }
 
-/// Connects to a server, bounded.
+/// Connects to a server ([`stormchor_postgres::connect`]: bounded by the connection
+/// string's `connect_timeout`, 30 s unless it says otherwise).
 pub(crate) async fn connect(connection: &str) -> Result<tokio_postgres::Client, EffectFailure> {
-    match tokio::time::timeout(
-        std::time::Duration::from_secs(30),
-        stormchor_runtime::postgres::connect(connection),
-    )
-    .await
-    {
-        Ok(result) => result.map_err(failed),
-        Err(_) => Err(failed(format!(
-            "connecting to `{connection}` took over 30 s"
-        ))),
-    }
+    stormchor_postgres::connect(connection)
+        .await
+        .map_err(failed)
 }

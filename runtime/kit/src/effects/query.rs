@@ -10,8 +10,8 @@
 use std::time::{Duration, Instant};
 
 use stormchor_macros::ExtensionEffect;
+use stormchor_postgres::{PgBinaries, PgError};
 use stormchor_runtime::EffectFailure;
-use stormchor_runtime::postgres::{PgBinaries, PgError};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 use super::server::ServerInfo;

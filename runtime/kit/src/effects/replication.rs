@@ -6,8 +6,8 @@
 use std::time::{Duration, Instant};
 
 use stormchor_macros::ExtensionEffect;
+use stormchor_postgres::{BaseBackup, ClusterOptions, PgTarget, StopMode};
 use stormchor_runtime::EffectFailure;
-use stormchor_runtime::postgres::{BaseBackup, ClusterOptions, PgTarget, StopMode};
 use tokio_postgres::types::PgLsn;
 
 use super::server::ServerInfo;
@@ -363,14 +363,20 @@ impl DbEffect for RestartAsStandby {
         cluster.stop(StopMode::Fast).await.map_err(failed)?;
         let data = cluster.data_dir().to_path_buf();
         let signal = data.join("standby.signal");
-        let owner = std::fs::metadata(&data)
-            .map_err(|e| failed(format!("cannot read {}: {e}", data.display())))?;
-        std::fs::write(&signal, b"")
-            .and_then(|()| {
-                use std::os::unix::fs::MetadataExt;
-                std::os::unix::fs::chown(&signal, Some(owner.uid()), Some(owner.gid()))
-            })
-            .map_err(|e| failed(format!("cannot write {}: {e}", signal.display())))?;
+        // A file the server's user owns, written off the runtime's threads.
+        tokio::task::spawn_blocking(move || {
+            let owner = std::fs::metadata(&data)
+                .map_err(|e| format!("cannot read {}: {e}", data.display()))?;
+            std::fs::write(&signal, b"")
+                .and_then(|()| {
+                    use std::os::unix::fs::MetadataExt;
+                    std::os::unix::fs::chown(&signal, Some(owner.uid()), Some(owner.gid()))
+                })
+                .map_err(|e| format!("cannot write {}: {e}", signal.display()))
+        })
+        .await
+        .map_err(failed)?
+        .map_err(failed)?;
         cluster.restart().await.map_err(failed)?;
         Ok(())
     }

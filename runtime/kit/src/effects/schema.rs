@@ -5,10 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use stormchor_macros::ExtensionEffect;
-use stormchor_runtime::EffectFailure;
-use stormchor_runtime::postgres::{
+use stormchor_postgres::{
     Catalog, TableId, TableKind, create_ledger, discover_into, discover_schemas, schema_qualifier,
 };
+use stormchor_runtime::EffectFailure;
 
 use super::server::ServerInfo;
 use super::{connect, failed};

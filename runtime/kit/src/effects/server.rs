@@ -9,10 +9,10 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use stormchor_macros::ExtensionEffect;
-use stormchor_runtime::EffectFailure;
-use stormchor_runtime::postgres::{
+use stormchor_postgres::{
     ClusterOptions, PgCluster, PgError, PgTarget, RunSchema, StopMode, WalArchive,
 };
+use stormchor_runtime::EffectFailure;
 
 use super::failed;
 use crate::effect::DbEffect;
@@ -153,30 +153,16 @@ impl DbEffect for StartServer {
                 node.role()
             )));
         }
-        if let Some(target) = &node.options().target {
-            if !self.allow_target {
-                return Err(failed(PgError::NoProcessControl {
-                    operation: format!("start a server this scenario controls ({})", node.role()),
-                    target: target.clone(),
-                }));
-            }
-            let connection = if self.own_schema {
-                let schema = RunSchema::create(target).await.map_err(failed)?;
-                let connection = schema.connection_string().to_owned();
-                *node.run_schema.lock().await = Some(schema);
-                connection
-            } else {
-                target.clone()
-            };
-            *server = Some(PgTarget::External(connection.clone()));
-            return Ok(ServerInfo {
-                owner: node.role().to_owned(),
-                connection,
-                archive: None,
-                controlled: false,
-            });
+        let target = node.options().target.as_deref();
+        if let (Some(target), false) = (target, self.allow_target) {
+            return Err(failed(PgError::NoProcessControl {
+                operation: format!("start a server this scenario controls ({})", node.role()),
+                target: target.to_owned(),
+            }));
         }
-        let archive = if self.archive {
+        // An archive for a throwaway cluster only: a target archives (or not) as its
+        // owner set it up.
+        let archive = if self.archive && target.is_none() {
             Some(WalArchive::new().map_err(failed)?)
         } else {
             None
@@ -185,14 +171,32 @@ impl DbEffect for StartServer {
         if self.synchronous {
             settings.push(("synchronous_standby_names".to_owned(), "*".to_owned()));
         }
-        let cluster = PgCluster::start(ClusterOptions {
+        let options = ClusterOptions {
             archive: archive.clone(),
             settings,
             data_checksums: self.data_checksums,
             ..ClusterOptions::default()
-        })
-        .await
-        .map_err(failed)?;
+        };
+        let cluster = match PgTarget::resolve(target, options).await.map_err(failed)? {
+            PgTarget::Throwaway(cluster) => cluster,
+            PgTarget::External(target) => {
+                let connection = if self.own_schema {
+                    let schema = RunSchema::create(&target).await.map_err(failed)?;
+                    let connection = schema.connection_string().to_owned();
+                    *node.run_schema.lock().await = Some(schema);
+                    connection
+                } else {
+                    target
+                };
+                *server = Some(PgTarget::External(connection.clone()));
+                return Ok(ServerInfo {
+                    owner: node.role().to_owned(),
+                    connection,
+                    archive: None,
+                    controlled: false,
+                });
+            }
+        };
         let info = ServerInfo {
             owner: node.role().to_owned(),
             connection: cluster.connection_string(),
@@ -257,7 +261,7 @@ impl DbEffect for ServerAddress {
 /// # Example
 /// ```
 /// use stormchor_kit::effects::StopServer;
-/// use stormchor_runtime::postgres::StopMode;
+/// use stormchor_postgres::StopMode;
 ///
 /// let clean_stop = StopServer(StopMode::Fast);
 /// assert_eq!(clean_stop.0, StopMode::Fast);

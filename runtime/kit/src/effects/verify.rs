@@ -3,11 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 use stormchor_macros::ExtensionEffect;
-use stormchor_runtime::EffectFailure;
-use stormchor_runtime::postgres::{
+use stormchor_postgres::{
     Checksums, Ledger, PgBinaries, compare_checksums, table_checksums, validate, validate_schemas,
     verify_ledger,
 };
+use stormchor_runtime::EffectFailure;
 
 use super::server::ServerInfo;
 use super::wal::Point;

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use stormchor_macros::ExtensionEffect;
+use stormchor_postgres::{Checksums, table_checksums};
 use stormchor_runtime::EffectFailure;
-use stormchor_runtime::postgres::{Checksums, table_checksums};
 use tokio_postgres::Client;
 use tokio_postgres::types::PgLsn;
 

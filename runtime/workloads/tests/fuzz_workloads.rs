@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
-use stormchor_runtime::workload::{SqlWorkload, Workload, WorkloadRegistry, weights};
+use stormchor_workloads::{SqlWorkload, Workload, WorkloadRegistry, weights};
 
 /// A runner of `cases` cases from a fixed seed (the same inputs on every run).
 fn runner(cases: u32) -> TestRunner {
@@ -23,10 +23,10 @@ fn runner(cases: u32) -> TestRunner {
 }
 
 const TOML_SEEDS: &[&str] = &[
-    include_str!("../../examples/workloads/orders.toml"),
-    include_str!("../src/workload/ecommerce.toml"),
+    include_str!("../../../examples/workloads/orders.toml"),
+    include_str!("../src/ecommerce.toml"),
 ];
-const YAML_SEEDS: &[&str] = &[include_str!("../../examples/workloads/orders.yaml")];
+const YAML_SEEDS: &[&str] = &[include_str!("../../../examples/workloads/orders.yaml")];
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Format {

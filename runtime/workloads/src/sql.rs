@@ -42,7 +42,7 @@ use tokio_postgres::{Client, Statement};
 use super::{
     Operation, Workload, WorkloadError, WorkloadInfo, WorkloadSession, copy_lines, known_keys,
 };
-use crate::postgres::SqlError;
+use stormchor_postgres::SqlError;
 
 /// A random value generator for a parameter or a loaded column.
 #[derive(Clone, Debug, Deserialize)]
@@ -224,7 +224,7 @@ struct Spec {
 ///
 /// # Example
 /// ```
-/// use stormchor_runtime::workload::{SqlWorkload, Workload};
+/// use stormchor_workloads::{SqlWorkload, Workload};
 ///
 /// let workload = SqlWorkload::parse(r#"
 ///     name = "lookups"

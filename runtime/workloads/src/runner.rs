@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 
 use super::drive::Driver;
 use super::{Workload, WorkloadError};
-use crate::postgres::SqlError;
+use stormchor_postgres::SqlError;
 
 /// How to load the server.
 #[derive(Clone, Debug)]
@@ -120,19 +120,12 @@ impl Default for Live {
 impl Live {
     /// Takes the latencies recorded since the last call (microseconds).
     pub fn take_recent(&self) -> Histogram<u64> {
-        let mut recent = self
-            .recent
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut recent = stormchor_postgres::lock(&self.recent);
         std::mem::replace(&mut *recent, second_histogram())
     }
 
     fn add_second(&self, second: &Histogram<u64>) {
-        let _ = self
-            .recent
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .add(second);
+        let _ = stormchor_postgres::lock(&self.recent).add(second);
     }
 }
 
@@ -543,13 +536,13 @@ async fn open(
     workload: &dyn Workload,
     connection_string: &str,
 ) -> Result<(Box<dyn super::WorkloadSession>, Driver), WorkloadError> {
-    let (client, connection) = crate::postgres::connect_raw(connection_string)
+    let (client, connection) = stormchor_postgres::connect_raw(connection_string)
         .await
         .map_err(|error| WorkloadError::Sql {
             workload: workload.info().name,
             what: "connecting".to_owned(),
             error: match error {
-                crate::postgres::PgError::Connect {
+                stormchor_postgres::PgError::Connect {
                     source, problem, ..
                 } => SqlError {
                     message: problem,

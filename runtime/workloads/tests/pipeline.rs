@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use stormchor_runtime::postgres::{ClusterOptions, PgCluster};
-use stormchor_runtime::workload::{LoadConfig, Workload, WorkloadRegistry, run_load};
+use stormchor_postgres::{ClusterOptions, PgCluster};
+use stormchor_workloads::{LoadConfig, Workload, WorkloadRegistry, run_load};
 
 async fn loaded(name: &str) -> (PgCluster, tokio_postgres::Client, Arc<dyn Workload>) {
     let cluster = PgCluster::start(ClusterOptions::default())
@@ -142,7 +142,7 @@ async fn a_workload_that_cannot_pipeline_is_refused() {
             .create("stress")
             .expect("built in"),
     );
-    let weights = stormchor_runtime::workload::weights(&workload.info(), None).expect("weights");
+    let weights = stormchor_workloads::weights(&workload.info(), None).expect("weights");
     // Refused before it connects: the address is never used.
     let error = run_load(
         workload,

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use stormchor_runtime::postgres::{
+use stormchor_postgres::{
     ClusterOptions, PgBinaries, PgCluster, PgError, PgTarget, RecoveryTarget, StopMode, WalArchive,
 };
 
@@ -74,6 +74,57 @@ async fn a_cluster_starts_stops_crashes_and_recovers() {
             ..
         }
     ));
+}
+
+/// `shutdown` ends the server and removes the directory while the runtime goes on
+/// running other tasks; dropping does the same but holds the thread. A single-threaded
+/// runtime tells them apart: a task that counts every time it is polled advances only
+/// while the main task waits.
+#[tokio::test(flavor = "current_thread")]
+async fn shutdown_leaves_nothing_and_never_blocks_the_runtime() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let polls = Arc::new(AtomicU64::new(0));
+    let counter = tokio::spawn({
+        let polls = polls.clone();
+        async move {
+            loop {
+                polls.fetch_add(1, Ordering::Relaxed);
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    let start = |polls: &AtomicU64| polls.load(Ordering::Relaxed);
+
+    let cluster = PgCluster::start(ClusterOptions::default())
+        .await
+        .expect("start");
+    let data: PathBuf = cluster.data_dir().to_path_buf();
+    assert!(processes_using(&data) >= 1);
+    let before = start(&polls);
+    cluster.shutdown().await.expect("shut down");
+    let during_shutdown = start(&polls) - before;
+    assert_eq!(processes_using(&data), 0, "no postgres process is left");
+    assert!(!data.exists(), "the directory is removed");
+    assert!(
+        during_shutdown > 0,
+        "the runtime ran nothing else while the cluster shut down"
+    );
+
+    // The fault `shutdown` avoids, seen by the same measure: a drop holds the thread.
+    let cluster = PgCluster::start(ClusterOptions::default())
+        .await
+        .expect("start");
+    let data: PathBuf = cluster.data_dir().to_path_buf();
+    let before = start(&polls);
+    drop(cluster);
+    assert_eq!(
+        start(&polls) - before,
+        0,
+        "a drop cannot let other tasks run"
+    );
+    assert!(!data.exists(), "the directory is removed");
+    counter.abort();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -401,7 +452,7 @@ fn ctrl_c_child() {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        stormchor_runtime::postgres::remove_clusters_on_ctrl_c();
+        stormchor_postgres::remove_clusters_on_ctrl_c();
         let cluster = PgCluster::start(ClusterOptions::default())
             .await
             .expect("start");

@@ -54,8 +54,8 @@ pub async fn connect_raw(
 ///
 /// # Example
 /// ```no_run
-/// # async fn demo() -> Result<(), stormchor_runtime::postgres::PgError> {
-/// let client = stormchor_runtime::postgres::connect("host=127.0.0.1 user=postgres").await?;
+/// # async fn demo() -> Result<(), stormchor_postgres::PgError> {
+/// let client = stormchor_postgres::connect("host=127.0.0.1 user=postgres").await?;
 /// client.batch_execute("SELECT 1").await.expect("answered");
 /// # Ok(()) }
 /// ```
@@ -75,7 +75,7 @@ pub async fn connect(connection_string: &str) -> Result<Client, PgError> {
 /// # Example
 /// ```no_run
 /// # async fn demo(client: tokio_postgres::Client) {
-/// use stormchor_runtime::postgres::sql_problem;
+/// use stormchor_postgres::sql_problem;
 /// if let Err(error) = client.batch_execute("CREATE SCHEMA s").await {
 ///     // "ERROR: permission denied for database postgres (SQLSTATE 42501)"
 ///     eprintln!("{}", sql_problem(&error));
@@ -177,7 +177,7 @@ pub fn connect_problem(error: &tokio_postgres::Error) -> String {
 /// the key-value form (quoted or not) and the `user:password@` part of a URL.
 ///
 /// ```
-/// use stormchor_runtime::postgres::redact;
+/// use stormchor_postgres::redact;
 ///
 /// assert_eq!(redact("host=db password=s3cret user=me"), "host=db password=*** user=me");
 /// assert_eq!(redact("postgres://me:s3cret@db/app"), "postgres://me:***@db/app");

@@ -10,10 +10,10 @@ use hdrhistogram::Histogram;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
-use super::actions::{ActionContext, ActionErrorKind, ActionRegistry};
-use super::catalog::Catalog;
-use super::cluster::PgError;
-use super::session::{SqlLog, SqlSession};
+use stormchor_postgres::Catalog;
+use stormchor_postgres::PgError;
+use stormchor_postgres::{ActionContext, ActionErrorKind, ActionRegistry};
+use stormchor_postgres::{SqlLog, SqlSession};
 
 /// When a worker stops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,11 +154,10 @@ pub struct ActionDone<'a> {
 /// # Example
 /// ```no_run
 /// use std::sync::Arc;
-/// use stormchor_runtime::postgres::{
-///     ActionRegistry, Catalog, WorkLimit, WorkerConfig, run_worker_observed,
-/// };
+/// use stormchor_postgres::{ActionRegistry, Catalog, PgError};
+/// use stormchor_workloads::{WorkLimit, WorkerConfig, run_worker_observed};
 ///
-/// # async fn demo(catalog: Arc<Catalog>) -> Result<(), stormchor_runtime::postgres::PgError> {
+/// # async fn demo(catalog: Arc<Catalog>) -> Result<(), PgError> {
 /// let config = WorkerConfig::new("w0", 1, "host=127.0.0.1 user=postgres", WorkLimit::Actions(100));
 /// let mut failed = 0;
 /// run_worker_observed(config, ActionRegistry::default_actions(), catalog, |done| {
@@ -261,7 +260,7 @@ async fn connect(config: &WorkerConfig, log: &SqlLog) -> Result<SqlSession, PgEr
                     operation: format!(
                         "connect worker {} to `{}` after {} attempts ({error})",
                         config.name,
-                        super::connection::redact(&config.connection_string),
+                        stormchor_postgres::redact(&config.connection_string),
                         attempt + 1
                     ),
                 });

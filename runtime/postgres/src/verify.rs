@@ -85,8 +85,8 @@ fn sql(what: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> PgError
 ///
 /// # Example
 /// ```no_run
-/// # async fn demo(client: &tokio_postgres::Client) -> Result<(), stormchor_runtime::postgres::PgError> {
-/// use stormchor_runtime::postgres::{compare_checksums, table_checksums};
+/// # async fn demo(client: &tokio_postgres::Client) -> Result<(), stormchor_postgres::PgError> {
+/// use stormchor_postgres::{compare_checksums, table_checksums};
 ///
 /// let before = table_checksums(client, "public").await?;
 /// let after = table_checksums(client, "public").await?;
@@ -228,7 +228,7 @@ impl Ledger {
     ///
     /// # Example
     /// ```
-    /// use stormchor_runtime::postgres::Ledger;
+    /// use stormchor_postgres::Ledger;
     ///
     /// let mut whole = Ledger::new(0, 3);
     /// whole.acknowledged.push(0);

@@ -75,7 +75,7 @@ impl ColumnType {
     ///
     /// # Example
     /// ```
-    /// use stormchor_runtime::postgres::ColumnType;
+    /// use stormchor_postgres::ColumnType;
     ///
     /// assert_eq!(ColumnType::from_sql("character varying(32)"), ColumnType::Varchar(32));
     /// assert_eq!(ColumnType::from_sql("numeric(10,2)"), ColumnType::Numeric(Some((10, 2))));
@@ -281,7 +281,7 @@ pub type Snapshot = Arc<BTreeMap<TableId, Arc<Table>>>;
 ///
 /// # Example
 /// ```
-/// use stormchor_runtime::postgres::{Catalog, Column, ColumnType, Table};
+/// use stormchor_postgres::{Catalog, Column, ColumnType, Table};
 ///
 /// let catalog = Catalog::new();
 /// let id = catalog.insert(Table::new("orders", vec![Column::new("id", ColumnType::Int)]));
@@ -323,7 +323,7 @@ impl Catalog {
     ///
     /// # Example
     /// ```
-    /// use stormchor_runtime::postgres::Catalog;
+    /// use stormchor_postgres::Catalog;
     ///
     /// let catalog = Catalog::with_name_prefix("w3_");
     /// assert_eq!(catalog.fresh_name("t"), "w3_t1");
@@ -403,7 +403,7 @@ impl Catalog {
     ///
     /// # Example
     /// ```
-    /// use stormchor_runtime::postgres::{Catalog, Table, TableKind};
+    /// use stormchor_postgres::{Catalog, Table, TableKind};
     ///
     /// let catalog = Catalog::new();
     /// let mut parent = Table::new("p", Vec::new());
@@ -471,7 +471,7 @@ impl Catalog {
     ///
     /// # Example
     /// ```
-    /// use stormchor_runtime::postgres::{Catalog, Table, TableKind};
+    /// use stormchor_postgres::{Catalog, Table, TableKind};
     ///
     /// let catalog = Catalog::new();
     /// let mut events = Table::new("events", Vec::new());

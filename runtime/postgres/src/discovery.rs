@@ -97,7 +97,7 @@ fn range_bounds(bound: &str) -> Option<(i64, i64)> {
 ///
 /// # Example
 /// ```
-/// use stormchor_runtime::postgres::{Schemas, qualified_name, schema_qualifier};
+/// use stormchor_postgres::{Schemas, qualified_name, schema_qualifier};
 ///
 /// let schemas = Schemas::Named(vec!["public".into(), "sales".into()]);
 /// assert_ne!(schemas, Schemas::AllUser);

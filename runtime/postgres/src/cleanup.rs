@@ -23,13 +23,14 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, Once, PoisonError};
+use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
 use super::cluster::PgError;
+use super::sync::lock;
 
 /// The name every stormchor directory starts with, in the temporary directory.
 pub const DIRECTORY_PREFIX: &str = "stormchor-";
@@ -71,7 +72,7 @@ pub(crate) fn registrations() -> u64 {
 }
 
 fn live(update: impl FnOnce(&mut BTreeMap<u64, (PathBuf, Option<i32>)>)) {
-    update(&mut LIVE.lock().unwrap_or_else(PoisonError::into_inner));
+    update(&mut lock(&LIVE));
 }
 
 /// Ends every server program in flight (with [`PgError::Interrupted`]) and every wait
@@ -157,12 +158,7 @@ pub async fn first_signal() -> i32 {
 /// `PgCluster` values left behind must not be used afterwards.
 pub fn remove_all_clusters_now() {
     interrupt();
-    let clusters: Vec<(PathBuf, Option<i32>)> = LIVE
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .values()
-        .cloned()
-        .collect();
+    let clusters: Vec<(PathBuf, Option<i32>)> = lock(&LIVE).values().cloned().collect();
     for (_, pid) in &clusters {
         if let Some(pid) = pid {
             kill_group(*pid);
@@ -208,8 +204,8 @@ pub(crate) fn mark_owned(dir: &Path) -> Result<(), PgError> {
 ///
 /// # Example
 /// ```
-/// let logs = stormchor_runtime::postgres::owned_temp_dir("stormchor-logs-").expect("created");
-/// assert!(logs.path().join(stormchor_runtime::postgres::OWNER_FILE).is_file());
+/// let logs = stormchor_postgres::owned_temp_dir("stormchor-logs-").expect("created");
+/// assert!(logs.path().join(stormchor_postgres::OWNER_FILE).is_file());
 /// ```
 pub fn owned_temp_dir(prefix: &str) -> Result<tempfile::TempDir, PgError> {
     if !prefix.starts_with(DIRECTORY_PREFIX) {

@@ -13,7 +13,7 @@ use super::{
     Operation, Workload, WorkloadError, WorkloadInfo, WorkloadSession, copy_lines, integer_key,
     known_keys,
 };
-use crate::postgres::SqlError;
+use stormchor_postgres::SqlError;
 
 const ACCOUNTS_PER_BRANCH: i64 = 100_000;
 

@@ -849,7 +849,7 @@ struct Entry {
 /// ```
 /// use std::sync::Arc;
 /// use rand::SeedableRng;
-/// use stormchor_runtime::postgres::{ActionRegistry, SqlAction};
+/// use stormchor_postgres::{ActionRegistry, SqlAction};
 ///
 /// let defaults = ActionRegistry::default_actions();
 /// let mut node = defaults.clone();

@@ -1,7 +1,7 @@
 //! Schema discovery and validation against real schemas: a hand-written file with
 //! every supported feature, and `pgbench -i`.
 
-use stormchor_runtime::postgres::{
+use stormchor_postgres::{
     Catalog, ClusterOptions, Column, ColumnType, ForeignKey, Identity, Index, PgCluster,
     RangePartition, Schemas, SortOrder, Table, TableKind, compare, discover_into, discover_schemas,
     validate, validate_schemas,
@@ -261,16 +261,7 @@ async fn failed_discovery_leaves_the_catalog_empty() {
 /// `public.customers`; schema `sales` with `orders` (a foreign key to
 /// `public.customers`) and a partitioned `events` with a partition; schema
 /// `Big Sales` (a name that needs quoting) with `t`.
-const TWO_SCHEMAS: &str = "
-CREATE TABLE customers (id int PRIMARY KEY, name text);
-CREATE SCHEMA sales;
-CREATE TABLE sales.orders (id bigint PRIMARY KEY, customer int REFERENCES customers (id), amount numeric);
-CREATE INDEX orders_customer ON sales.orders (customer);
-CREATE TABLE sales.events (id bigint NOT NULL, at bigint NOT NULL) PARTITION BY RANGE (at);
-CREATE TABLE sales.events_1 PARTITION OF sales.events FOR VALUES FROM (0) TO (1000);
-CREATE SCHEMA \"Big Sales\";
-CREATE TABLE \"Big Sales\".t (id int);
-";
+const TWO_SCHEMAS: &str = include_str!("fixtures/two_schemas.sql");
 
 async fn two_schemas() -> (PgCluster, tokio_postgres::Client) {
     let cluster = PgCluster::start(ClusterOptions::default())
@@ -408,157 +399,5 @@ async fn validation_over_two_schemas_catches_a_table_dropped_in_the_second() {
     assert!(
         divergences[0].what.contains("not in the database"),
         "{divergences:?}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_stress_mix_keeps_a_catalog_of_two_schemas_true() {
-    use std::sync::Arc;
-    use stormchor_runtime::postgres::{ActionRegistry, WorkLimit, WorkerConfig, run_worker};
-    let (cluster, client) = two_schemas().await;
-    // More tables in `sales` than in `public`, so that most actions land there.
-    client
-        .batch_execute(
-            "CREATE TABLE sales.items (id int PRIMARY KEY, label text, price double precision);
-             CREATE TABLE sales.notes (id int, body text);
-             INSERT INTO sales.items SELECT g, 'x', g FROM generate_series(1, 50) g;",
-        )
-        .await
-        .expect("more tables");
-    let selection = Schemas::Named(vec!["public".into(), "sales".into()]);
-    let catalog = Arc::new(Catalog::new());
-    discover_schemas(&client, &selection, &catalog)
-        .await
-        .expect("discovered");
-    let config = WorkerConfig::new(
-        "worker-1",
-        5,
-        cluster.connection_string(),
-        WorkLimit::Actions(300),
-    );
-    let report = run_worker(config, ActionRegistry::default_actions(), catalog.clone())
-        .await
-        .expect("ran");
-    assert_eq!(report.runs(), 300);
-    let divergences = validate_schemas(&client, &selection, &catalog)
-        .await
-        .expect("validated");
-    assert!(
-        divergences.is_empty(),
-        "{}",
-        divergences
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-    eprintln!(
-        "after the mix: {:?}; actions {:?}",
-        names(&catalog),
-        report.actions.keys().collect::<Vec<_>>()
-    );
-    // The mix did work in `sales`: tables there were renamed, partitioned or altered.
-    let touched: Vec<String> = names(&catalog)
-        .into_iter()
-        .filter(|n| {
-            n.starts_with("sales.")
-                && ![
-                    "sales.events",
-                    "sales.events_1",
-                    "sales.orders",
-                    "sales.items",
-                    "sales.notes",
-                ]
-                .contains(&n.as_str())
-        })
-        .collect();
-    let altered = catalog
-        .snapshot()
-        .values()
-        .any(|t| t.name.starts_with("sales.") && (t.indexes.len() > 1 || t.columns.len() > 3));
-    assert!(
-        !touched.is_empty() || altered,
-        "nothing in sales changed: {:?}",
-        names(&catalog)
-    );
-}
-
-/// Names are identifiers, never SQL: tables and columns named like statements, in
-/// mixed case or with spaces, go through the whole stress mix as the objects they
-/// name. A table named `t; DROP TABLE victim.keep; --` must not drop `victim.keep`,
-/// and a table named `victim.keep` (one name with a dot) is not `victim`'s table.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_names_are_identifiers_and_the_mix_never_runs_them_as_sql() {
-    use std::sync::Arc;
-    use stormchor_runtime::postgres::{
-        ActionRegistry, WorkLimit, WorkerConfig, run_worker, table_checksums,
-    };
-    let cluster = PgCluster::start(ClusterOptions::default())
-        .await
-        .expect("start");
-    let client = cluster.connect().await.expect("connect");
-    client
-        .batch_execute(
-            r#"CREATE SCHEMA victim;
-               CREATE TABLE victim.keep (id int PRIMARY KEY, note text);
-               INSERT INTO victim.keep SELECT g, 'mine' FROM generate_series(1, 20) g;
-               CREATE TABLE public."t; DROP TABLE victim.keep; --" (id int PRIMARY KEY, "v; DROP TABLE victim.keep; --" text);
-               INSERT INTO public."t; DROP TABLE victim.keep; --" SELECT g, 'x' FROM generate_series(1, 30) g;
-               CREATE TABLE public."victim.keep" (id int PRIMARY KEY, "Odd Col" int);
-               INSERT INTO public."victim.keep" SELECT g, g FROM generate_series(1, 30) g;
-               CREATE TABLE public."Mixed Case" ("Id" int PRIMARY KEY, "Some Text" text);
-               CREATE INDEX "Weird Index" ON public."Mixed Case" ("Some Text");
-               INSERT INTO public."Mixed Case" SELECT g, 'y' FROM generate_series(1, 30) g;"#,
-        )
-        .await
-        .expect("hostile names");
-    let before = table_checksums(&client, "victim").await.expect("checksums");
-    let catalog = Arc::new(Catalog::new());
-    discover_into(&client, "public", &catalog)
-        .await
-        .expect("discovered");
-    let names: Vec<String> = catalog
-        .snapshot()
-        .values()
-        .map(|t| t.name.clone())
-        .collect();
-    assert!(
-        names.contains(&"\"t; DROP TABLE victim.keep; --\"".to_owned()),
-        "{names:?}"
-    );
-    let config = WorkerConfig::new(
-        "worker-1",
-        11,
-        cluster.connection_string(),
-        WorkLimit::Actions(400),
-    );
-    let report = run_worker(config, ActionRegistry::default_actions(), catalog.clone())
-        .await
-        .expect("ran");
-    // No statement of the mix broke on a name: a syntax error would be 42601.
-    for (action, stats) in &report.actions {
-        assert!(
-            !stats.errors.contains_key("42601"),
-            "{action} sent SQL that does not parse: {:?}",
-            stats.errors
-        );
-    }
-    assert!(
-        report.actions.values().map(|s| s.ok).sum::<u64>() > 100,
-        "{report:?}"
-    );
-    let after = table_checksums(&client, "victim").await.expect("checksums");
-    assert_eq!(after, before, "the table of the other schema was touched");
-    let divergences = validate(&client, "public", &catalog)
-        .await
-        .expect("validated");
-    assert!(
-        divergences.is_empty(),
-        "{}",
-        divergences
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("\n")
     );
 }

@@ -127,30 +127,26 @@ impl SqlSession {
         SqlSession { client, log }
     }
 
-    /// Connects to `connection_string`.
-    /// Connects to `connection_string`, within its `connect_timeout` (or
-    /// [`DEFAULT_CONNECT_TIMEOUT`](super::DEFAULT_CONNECT_TIMEOUT)).
+    /// Connects to `connection_string` with [`connect`](super::connect), within its
+    /// `connect_timeout` (or [`DEFAULT_CONNECT_TIMEOUT`](super::DEFAULT_CONNECT_TIMEOUT)).
     pub async fn connect(connection_string: &str, log: SqlLog) -> Result<Self, SqlError> {
-        let limit = super::connection::connect_timeout(connection_string);
-        let connecting = tokio_postgres::connect(connection_string, tokio_postgres::NoTls);
-        let (client, connection) = match tokio::time::timeout(limit, connecting).await {
-            Ok(Ok(pair)) => pair,
-            Ok(Err(error)) => {
-                let mut failure = SqlError::from(&error);
-                failure.message = super::connection::connect_problem(&error);
-                return Err(failure);
-            }
-            Err(_) => {
-                return Err(SqlError {
-                    sqlstate: None,
-                    message: format!("no answer within {limit:?} while connecting"),
-                });
-            }
-        };
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        Ok(SqlSession::new(client, log))
+        match super::connect(connection_string).await {
+            Ok(client) => Ok(SqlSession::new(client, log)),
+            Err(PgError::Connect {
+                problem, source, ..
+            }) => Err(SqlError {
+                message: problem,
+                ..SqlError::from(&source)
+            }),
+            Err(PgError::ConnectTimeout { waited, .. }) => Err(SqlError {
+                sqlstate: None,
+                message: format!("no answer within {waited:?} while connecting"),
+            }),
+            Err(other) => Err(SqlError {
+                sqlstate: None,
+                message: other.to_string(),
+            }),
+        }
     }
 
     /// Whether the connection is gone.

@@ -1,6 +1,6 @@
 //! The weighted action registry and the built-in actions against a real PostgreSQL:
-//! exact selection, layered copies, bad input, a replayable single worker, concurrent
-//! workers with no catalog divergence, and reconnection after a crash.
+//! exact selection, layered copies, bad input, composites, custom SQL actions. The
+//! workers that run them under load are tested in `stormchor-workloads` (worker.rs).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use stormchor_runtime::postgres::{
+use stormchor_postgres::{
     ActionContext, ActionErrorKind, ActionRegistry, Catalog, ClusterOptions, PgCluster, SqlAction,
-    SqlLog, SqlSession, WorkLimit, WorkerConfig, run_worker, validate,
+    SqlLog, SqlSession, validate,
 };
 
 #[test]
@@ -166,40 +166,16 @@ async fn bad_input_gets_clear_errors() {
         .expect_err("fails");
     assert_eq!(error.sqlstate(), Some("42P01"));
     assert!(matches!(error.kind, ActionErrorKind::Sql(_)));
-    // A closed port.
-    // Bound but not listening: connections are refused, and nothing else can take
-    // the port while the test runs.
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket
-        .bind("127.0.0.1:0".parse().expect("address"))
-        .expect("bind");
-    let port = socket.local_addr().expect("addr").port();
-    let mut config = WorkerConfig::new(
-        "w",
-        1,
-        format!("host=127.0.0.1 port={port} user=postgres"),
-        WorkLimit::Actions(1),
-    );
-    config.reconnect_attempts = 0;
-    let error = run_worker(config, registry, Arc::new(Catalog::new()))
-        .await
-        .expect_err("nothing listens");
-    assert!(
-        error.to_string().contains(&format!(
-            "connect worker w to `host=127.0.0.1 port={port} user=postgres` after 1 attempts"
-        )),
-        "{error}"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_composite_action_runs_its_parts_in_order() {
-    use stormchor_runtime::postgres::{Composite, CreateTable, DropTable, InsertSomeRows};
+    use stormchor_postgres::{Composite, CreateTable, DropTable, InsertSomeRows};
     let cluster = PgCluster::start(ClusterOptions::default())
         .await
         .expect("start");
     let mut registry = ActionRegistry::new();
-    let parts: Vec<Arc<dyn stormchor_runtime::postgres::Action>> = vec![
+    let parts: Vec<Arc<dyn stormchor_postgres::Action>> = vec![
         Arc::new(CreateTable),
         Arc::new(InsertSomeRows),
         Arc::new(CreateTable),
@@ -253,7 +229,7 @@ async fn a_composite_action_runs_its_parts_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn custom_sql_actions_run_and_can_be_removed_at_run_time() {
-    use stormchor_runtime::postgres::CreateTable;
+    use stormchor_postgres::CreateTable;
     let cluster = PgCluster::start(ClusterOptions::default())
         .await
         .expect("start");
@@ -333,199 +309,9 @@ async fn custom_sql_actions_run_and_can_be_removed_at_run_time() {
     );
 }
 
-/// The statements of a SQL log, without their timestamps and durations.
-fn statements(log: &std::path::Path) -> Vec<String> {
-    std::fs::read_to_string(log)
-        .expect("log")
-        .lines()
-        .map(|line| {
-            line.split_once(" | ")
-                .map(|(_, sql)| sql.to_owned())
-                .unwrap_or_default()
-        })
-        .collect()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_single_worker_replays_exactly_and_keeps_the_catalog_true() {
-    let dir = tempfile::tempdir().expect("dir");
-    let mut logs = Vec::new();
-    for run in 0..2 {
-        let cluster = PgCluster::start(ClusterOptions::default())
-            .await
-            .expect("start");
-        let catalog = Arc::new(Catalog::new());
-        let mut config = WorkerConfig::new(
-            "worker-1",
-            42,
-            cluster.connection_string(),
-            WorkLimit::Actions(400),
-        );
-        let log = dir.path().join(format!("run{run}.sql.log"));
-        config.sql_log = Some(log.clone());
-        let report = run_worker(config, ActionRegistry::default_actions(), catalog.clone())
-            .await
-            .expect("ran");
-        assert_eq!(report.runs(), 400);
-        // Every built-in action ran.
-        assert_eq!(
-            report.actions.len(),
-            14,
-            "{:?}",
-            report.actions.keys().collect::<Vec<_>>()
-        );
-        let client = cluster.connect().await.expect("connect");
-        let divergences = validate(&client, "public", &catalog)
-            .await
-            .expect("validated");
-        assert!(
-            divergences.is_empty(),
-            "{}",
-            divergences
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await; // the log thread flushes
-        logs.push(statements(&log));
-    }
-    assert!(logs[0].len() > 400);
-    assert_eq!(logs[0], logs[1], "the same seed runs the same statements");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_workers_leave_no_divergence() {
-    let cluster = PgCluster::start(ClusterOptions::default())
-        .await
-        .expect("start");
-    let catalog = Arc::new(Catalog::new());
-    let workers: Vec<_> = (0..4)
-        .map(|i| {
-            let config = WorkerConfig::new(
-                format!("worker-{i}"),
-                7,
-                cluster.connection_string(),
-                WorkLimit::Actions(300),
-            );
-            tokio::spawn(run_worker(
-                config,
-                ActionRegistry::default_actions(),
-                catalog.clone(),
-            ))
-        })
-        .collect();
-    let mut total = 0;
-    for worker in workers {
-        total += worker.await.expect("joined").expect("ran").runs();
-    }
-    assert_eq!(total, 1200);
-    let client = cluster.connect().await.expect("connect");
-    let divergences = validate(&client, "public", &catalog)
-        .await
-        .expect("validated");
-    assert!(
-        divergences.is_empty(),
-        "{}",
-        divergences
-            .iter()
-            .map(|d| d.to_string())
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_reconnects_after_the_server_is_killed() {
-    let mut cluster = PgCluster::start(ClusterOptions::default())
-        .await
-        .expect("start");
-    let catalog = Arc::new(Catalog::new());
-    let config = WorkerConfig::new(
-        "survivor",
-        3,
-        cluster.connection_string(),
-        WorkLimit::Duration(Duration::from_secs(4)),
-    );
-    let worker = tokio::spawn(run_worker(
-        config,
-        ActionRegistry::default_actions(),
-        catalog.clone(),
-    ));
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    cluster.kill().await.expect("kill -9");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    cluster.restart().await.expect("recovered");
-    let report = worker.await.expect("joined").expect("kept going");
-    assert!(report.reconnects >= 1, "{report:?}");
-    // The crash shows as a lost connection, or, for a backend that outlived the
-    // postmaster for a moment, as SQLSTATE class 57 (operator intervention) or 08
-    // (connection exception).
-    let crash_errors: u64 = report
-        .actions
-        .values()
-        .flat_map(|s| s.errors.iter())
-        .filter(|(code, _)| {
-            code.as_str() == "connection" || code.starts_with("57") || code.starts_with("08")
-        })
-        .map(|(_, n)| n)
-        .sum();
-    let errors: Vec<_> = report.actions.values().map(|s| &s.errors).collect();
-    assert!(crash_errors >= 1, "{errors:?}");
-    assert!(report.actions.values().map(|s| s.ok).sum::<u64>() > 10);
-}
-
-/// The long run: 8 workers x 60 s of the default mix, then no divergence.
-/// `cargo test -p stormchor-runtime --test actions -- --ignored --nocapture`
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a minute long; run on purpose"]
-async fn eight_workers_for_a_minute_leave_no_divergence() {
-    let cluster = PgCluster::start(ClusterOptions::default())
-        .await
-        .expect("start");
-    let catalog = Arc::new(Catalog::new());
-    let workers: Vec<_> = (0..8)
-        .map(|i| {
-            let config = WorkerConfig::new(
-                format!("worker-{i}"),
-                11,
-                cluster.connection_string(),
-                WorkLimit::Duration(Duration::from_secs(60)),
-            );
-            tokio::spawn(run_worker(
-                config,
-                ActionRegistry::default_actions(),
-                catalog.clone(),
-            ))
-        })
-        .collect();
-    let mut total = 0;
-    for worker in workers {
-        total += worker.await.expect("joined").expect("ran").runs();
-    }
-    let client = cluster.connect().await.expect("connect");
-    let divergences = validate(&client, "public", &catalog)
-        .await
-        .expect("validated");
-    println!(
-        "8 workers x 60 s: {total} actions, {} tables, {} divergences",
-        catalog.len(),
-        divergences.len()
-    );
-    assert!(
-        divergences.is_empty(),
-        "{}",
-        divergences
-            .iter()
-            .map(|d| d.to_string())
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-}
-
 #[tokio::test]
 async fn dropping_a_column_drops_its_foreign_key_from_the_catalog_too() {
-    use stormchor_runtime::postgres::{AlterTable, discover_into};
+    use stormchor_postgres::{AlterTable, discover_into};
     let cluster = PgCluster::start(ClusterOptions::default())
         .await
         .expect("start");

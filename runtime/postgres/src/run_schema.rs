@@ -19,11 +19,11 @@ pub const PREFIX: &str = "stormchor_run_";
 ///
 /// # Example
 /// ```no_run
-/// use stormchor_runtime::postgres::RunSchema;
+/// use stormchor_postgres::RunSchema;
 ///
-/// # async fn demo() -> Result<(), stormchor_runtime::postgres::PgError> {
+/// # async fn demo() -> Result<(), stormchor_postgres::PgError> {
 /// let schema = RunSchema::create("host=db user=me").await?;
-/// let client = stormchor_runtime::postgres::connect(schema.connection_string()).await?;
+/// let client = stormchor_postgres::connect(schema.connection_string()).await?;
 /// client.batch_execute("CREATE TABLE t (id int)").await.expect("in the run's schema");
 /// schema.drop_schema().await?; // t goes with it; nothing else is touched
 /// # Ok(()) }

@@ -7,7 +7,7 @@ use rand::rngs::SmallRng;
 use tokio_postgres::Client;
 
 use super::{Operation, Workload, WorkloadError, WorkloadInfo, WorkloadSession, known_keys};
-use crate::postgres::{
+use stormchor_postgres::{
     ActionContext, ActionErrorKind, ActionRegistry, Catalog, SqlError, SqlLog, SqlSession, validate,
 };
 
@@ -140,7 +140,7 @@ impl Workload for Stress {
                 workload: "stress".to_owned(),
                 problem: "no schema of the search path exists".to_owned(),
             })?;
-            crate::postgres::discover_into(client, &schema, &self.catalog)
+            stormchor_postgres::discover_into(client, &schema, &self.catalog)
                 .await
                 .map(|_| ())
                 .map_err(|error| WorkloadError::Config {
@@ -156,7 +156,7 @@ impl Workload for Stress {
                 .catalog
                 .snapshot()
                 .values()
-                .filter(|t| !matches!(t.kind, crate::postgres::TableKind::PartitionOf(_)))
+                .filter(|t| !matches!(t.kind, stormchor_postgres::TableKind::PartitionOf(_)))
                 .map(|t| t.name.clone())
                 .collect();
             if !names.is_empty() {

@@ -5,7 +5,7 @@ use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -17,6 +17,7 @@ use tokio_postgres::types::PgLsn;
 
 use super::cleanup::{self, check_interrupted, end_watchdog, start_watchdog};
 use super::connection::connect;
+use super::sync::lock;
 
 /// What can go wrong with a cluster.
 #[derive(Debug, Error)]
@@ -143,11 +144,39 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> PgError {
     move |source| PgError::Io { what, source }
 }
 
+/// Runs `work`, which blocks (the file system, `/proc`, a child's exit, `pg_config`),
+/// on tokio's blocking threads, so that no async caller blocks its runtime's workers;
+/// waits for it at most `limit` (a `work` that overruns goes on on its thread, and the
+/// caller gets an error naming `what`).
+pub(crate) async fn off_runtime<T: Send + 'static>(
+    what: &str,
+    limit: Duration,
+    work: impl FnOnce() -> Result<T, PgError> + Send + 'static,
+) -> Result<T, PgError> {
+    match tokio::time::timeout(limit, tokio::task::spawn_blocking(work)).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(failed)) => Err(PgError::Io {
+            what: what.to_owned(),
+            source: std::io::Error::other(failed.to_string()),
+        }),
+        Err(_) => Err(PgError::Io {
+            what: what.to_owned(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("not done within {limit:?}"),
+            ),
+        }),
+    }
+}
+
+/// How long the blocking preparations of a cluster (directories, `pg_config`) may take.
+const PREPARE_LIMIT: Duration = Duration::from_secs(60);
+
 /// The directory of the PostgreSQL server programs.
 ///
 /// # Example
 /// ```no_run
-/// use stormchor_runtime::postgres::PgBinaries;
+/// use stormchor_postgres::PgBinaries;
 ///
 /// let binaries = PgBinaries::locate().expect("PostgreSQL installed");
 /// println!("initdb is {}", binaries.program("initdb").expect("found").display());
@@ -167,8 +196,20 @@ impl PgBinaries {
         run(&mut command).await
     }
 
+    /// [`locate`](PgBinaries::locate) for async code: the search (it runs `pg_config` and
+    /// reads directories) runs on a blocking thread, for at most a minute.
+    pub async fn locate_async() -> Result<Self, PgError> {
+        off_runtime(
+            "locating the PostgreSQL programs",
+            PREPARE_LIMIT,
+            PgBinaries::locate,
+        )
+        .await
+    }
+
     /// Finds the programs: the directory in `PG_BIN`, else `pg_config --bindir`, else the
-    /// newest `/usr/lib/postgresql/*/bin`.
+    /// newest `/usr/lib/postgresql/*/bin`. It blocks (it runs `pg_config`): async code
+    /// calls [`locate_async`](PgBinaries::locate_async).
     pub fn locate() -> Result<Self, PgError> {
         let mut searched = Vec::new();
         if let Some(dir) = std::env::var_os("PG_BIN") {
@@ -404,21 +445,18 @@ static SERVER_HOST: Mutex<Option<std::net::IpAddr>> = Mutex::new(None);
 ///
 /// # Example
 /// ```
-/// use stormchor_runtime::postgres::{server_host, set_server_host};
+/// use stormchor_postgres::{server_host, set_server_host};
 ///
 /// set_server_host("127.0.0.1".parse().expect("an address"));
 /// assert_eq!(server_host().to_string(), "127.0.0.1");
 /// ```
 pub fn set_server_host(host: std::net::IpAddr) {
-    *SERVER_HOST.lock().unwrap_or_else(PoisonError::into_inner) = Some(host);
+    *lock(&SERVER_HOST) = Some(host);
 }
 
 /// The address this process's throwaway servers listen on ([`set_server_host`]).
 pub fn server_host() -> std::net::IpAddr {
-    SERVER_HOST
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
+    lock(&SERVER_HOST).unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
 }
 
 /// Lets clients of the host's subnets in (a server that listens on a host's address
@@ -470,7 +508,7 @@ fn free_port(host: std::net::IpAddr) -> Result<u16, PgError> {
         } else {
             rng.random_range(range.clone())
         };
-        let mut in_use = PORTS_IN_USE.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut in_use = lock(&PORTS_IN_USE);
         if in_use.contains(&port) || std::net::TcpListener::bind((host, port)).is_err() {
             continue;
         }
@@ -484,10 +522,7 @@ fn free_port(host: std::net::IpAddr) -> Result<u16, PgError> {
 }
 
 fn release_port(port: u16) {
-    PORTS_IN_USE
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .remove(&port);
+    lock(&PORTS_IN_USE).remove(&port);
 }
 
 /// Whether the server log says the postmaster could not listen on its port.
@@ -543,20 +578,24 @@ pub enum RecoveryTarget {
 /// A throwaway PostgreSQL cluster in a temporary directory.
 ///
 /// It listens on a free loopback port and accepts `postgres` without a password.
-/// Dropping it kills the server (and every process it started) and removes the
-/// directory; this also happens when a test panics.
+/// [`shutdown`](PgCluster::shutdown) kills the server (and every process it started)
+/// and removes the directory without blocking the runtime: async code ends a cluster
+/// with it. Dropping a cluster that was not shut down does the same as the last resort
+/// (a test that panics, an early return): it blocks the dropping thread until the
+/// processes are gone and the directory is removed.
 ///
 /// # Example
 /// ```no_run
-/// use stormchor_runtime::postgres::{ClusterOptions, PgCluster, StopMode};
+/// use stormchor_postgres::{ClusterOptions, PgCluster, StopMode};
 ///
-/// # async fn demo() -> Result<(), stormchor_runtime::postgres::PgError> {
+/// # async fn demo() -> Result<(), stormchor_postgres::PgError> {
 /// let mut cluster = PgCluster::start(ClusterOptions::default()).await?;
 /// let client = cluster.connect().await?;
 /// client.batch_execute("CREATE TABLE t (id int)").await.expect("created");
 /// cluster.kill().await?; // a crash
 /// cluster.restart().await?; // crash recovery
 /// cluster.stop(StopMode::Fast).await?;
+/// cluster.shutdown().await?; // the directory goes
 /// # Ok(()) }
 /// ```
 pub struct PgCluster {
@@ -594,14 +633,21 @@ impl fmt::Debug for PgCluster {
 impl PgCluster {
     /// Creates a cluster with `initdb` in a new temporary directory and starts it.
     pub async fn start(options: ClusterOptions) -> Result<Self, PgError> {
-        let binaries = match options.binaries.clone() {
-            Some(binaries) => binaries,
-            None => PgBinaries::locate()?,
-        };
-        let run_as = RunAs::detect()?;
-        let root = run_as.temp_dir("stormchor-pg-")?;
+        let binaries = options.binaries.clone();
+        let (binaries, run_as, root, initdb) =
+            off_runtime("preparing a cluster", PREPARE_LIMIT, move || {
+                let binaries = match binaries {
+                    Some(binaries) => binaries,
+                    None => PgBinaries::locate()?,
+                };
+                let run_as = RunAs::detect()?;
+                let root = run_as.temp_dir("stormchor-pg-")?;
+                let initdb = binaries.program("initdb")?;
+                Ok((binaries, run_as, root, initdb))
+            })
+            .await?;
         let data = root.path().join("data");
-        let mut initdb = run_as.command(binaries.program("initdb")?);
+        let mut initdb = run_as.command(initdb);
         initdb.args([
             "--auth=trust",
             "--username=postgres",
@@ -612,10 +658,33 @@ impl PgCluster {
         if options.data_checksums {
             initdb.arg("--data-checksums");
         }
-        run(initdb.arg("--pgdata").arg(&data).current_dir(root.path())).await?;
-        let mut cluster = PgCluster::from_parts(binaries, run_as, root, data, &options)?;
-        cluster.start_server().await?;
-        Ok(cluster)
+        if let Err(error) = run(initdb.arg("--pgdata").arg(&data).current_dir(root.path())).await {
+            remove_directory(root).await;
+            return Err(error);
+        }
+        PgCluster::start_from_parts(binaries, run_as, root, data, options).await
+    }
+
+    /// [`from_parts`](PgCluster::from_parts) (it writes files) on a blocking thread, then
+    /// the server; a server that does not start is shut down.
+    async fn start_from_parts(
+        binaries: PgBinaries,
+        run_as: RunAs,
+        root: TempDir,
+        data: PathBuf,
+        options: ClusterOptions,
+    ) -> Result<Self, PgError> {
+        let mut cluster = off_runtime("preparing a cluster", PREPARE_LIMIT, move || {
+            PgCluster::from_parts(binaries, run_as, root, data, &options)
+        })
+        .await?;
+        match cluster.start_server().await {
+            Ok(()) => Ok(cluster),
+            Err(error) => {
+                let _ = cluster.shutdown().await;
+                Err(error)
+            }
+        }
     }
 
     fn from_parts(
@@ -725,8 +794,9 @@ impl PgCluster {
         self.data.with_file_name("server.log")
     }
 
-    fn log_tail(&self) -> String {
-        fs::read_to_string(self.log_path())
+    async fn log_tail(&self) -> String {
+        tokio::fs::read_to_string(self.log_path())
+            .await
             .map(|log| tail(&log, 30))
             .unwrap_or_default()
     }
@@ -773,13 +843,19 @@ impl PgCluster {
                 operation: "start it".to_owned(),
             });
         }
-        let log = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .map_err(io("cannot open the server log"))?;
-        let log_start = log.metadata().map_or(0, |m| m.len());
-        let log_err = log.try_clone().map_err(io("cannot open the server log"))?;
+        let log_path = self.log_path();
+        let (log, log_err, log_start) =
+            off_runtime("opening the server log", PREPARE_LIMIT, move || {
+                let log = fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(log_path)
+                    .map_err(io("cannot open the server log"))?;
+                let log_start = log.metadata().map_or(0, |m| m.len());
+                let log_err = log.try_clone().map_err(io("cannot open the server log"))?;
+                Ok((log, log_err, log_start))
+            })
+            .await?;
         let mut command = self.run_as.command(self.binaries.program("postgres")?);
         command
             .arg("-D")
@@ -802,12 +878,13 @@ impl PgCluster {
         match start_watchdog(pid) {
             Ok(watchdog) => self.watchdog = Some(watchdog),
             Err(error) => {
-                self.kill_now();
+                self.kill_server().await;
                 return Err(error);
             }
         }
-        let attempt_log = |cluster: &PgCluster| {
-            let log = fs::read(cluster.log_path()).unwrap_or_default();
+        let log_path = self.log_path();
+        let attempt_log = async || {
+            let log = tokio::fs::read(&log_path).await.unwrap_or_default();
             let start = usize::try_from(log_start).unwrap_or(0).min(log.len());
             tail(&String::from_utf8_lossy(&log[start..]), 30)
         };
@@ -816,7 +893,7 @@ impl PgCluster {
                 self.forget_postmaster();
                 return Err(PgError::Exited {
                     status: status.to_string(),
-                    log: attempt_log(self),
+                    log: attempt_log().await,
                 });
             }
             // Something else on the port may accept the connection and never answer:
@@ -827,36 +904,37 @@ impl PgCluster {
             if let Ok(Ok(client)) = attempt {
                 // Still replaying a backup or in crash recovery counts as up: it answers.
                 // It must be this server, not another one that holds the port.
-                match client.query_one("SHOW data_directory", &[]).await {
-                    Ok(row) if self.is_our_data_dir(row.get(0)) => return Ok(()),
-                    _ => {}
+                if let Ok(row) = client.query_one("SHOW data_directory", &[]).await {
+                    if self.is_our_data_dir(row.get(0)).await {
+                        return Ok(());
+                    }
                 }
             }
             if cleanup::is_interrupted() {
-                self.kill_now();
+                self.kill_server().await;
                 return Err(PgError::Interrupted {
                     what: "starting the server".to_owned(),
                 });
             }
             if Instant::now() >= deadline {
-                self.kill_now();
+                self.kill_server().await;
                 return Err(PgError::Timeout {
                     what: "accepting connections".to_owned(),
                     waited: self.start_timeout,
-                    log: attempt_log(self),
+                    log: attempt_log().await,
                 });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
-    fn is_our_data_dir(&self, reported: &str) -> bool {
+    async fn is_our_data_dir(&self, reported: &str) -> bool {
         let reported = Path::new(reported);
         if reported == self.data {
             return true;
         }
         matches!(
-            (fs::canonicalize(reported), fs::canonicalize(&self.data)),
+            (tokio::fs::canonicalize(reported).await, tokio::fs::canonicalize(&self.data).await),
             (Ok(a), Ok(b)) if a == b
         )
     }
@@ -893,7 +971,7 @@ impl PgCluster {
                 return Err(PgError::Timeout {
                     what: format!("a {mode:?} shutdown"),
                     waited: Duration::from_secs(60),
-                    log: self.log_tail(),
+                    log: self.log_tail().await,
                 });
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -911,14 +989,14 @@ impl PgCluster {
                 operation: "kill it".to_owned(),
             });
         }
-        let children = self.kill_now();
+        let children = self.kill_server().await;
         let deadline = Instant::now() + Duration::from_secs(30);
-        while children.iter().any(|pid| process_lives(*pid)) {
+        while any_lives(&children).await {
             if Instant::now() >= deadline {
                 return Err(PgError::Timeout {
                     what: "the killed server's processes exiting".to_owned(),
                     waited: Duration::from_secs(30),
-                    log: self.log_tail(),
+                    log: self.log_tail().await,
                 });
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -927,26 +1005,60 @@ impl PgCluster {
     }
 
     /// SIGKILLs the postmaster and its children, reaps the postmaster; returns the
-    /// children's pids (reaped by init, not us).
+    /// children's pids (reaped by init, not us). It blocks (a `/proc` scan, the reaps):
+    /// for [`Drop`]; async code calls [`kill_server`](PgCluster::kill_server).
     fn kill_now(&mut self) -> Vec<i32> {
-        let Some(mut postmaster) = self.postmaster.take() else {
+        let Some(postmaster) = self.postmaster.take() else {
             self.forget_postmaster();
             return Vec::new();
         };
-        // The watchdog first: it must not act on a process group that is gone.
-        if let Some(watchdog) = self.watchdog.take() {
-            end_watchdog(watchdog);
-        }
-        let pid = postmaster.id() as i32;
-        let children = children_of(pid);
-        let _ = nix::sys::signal::killpg(Pid::from_raw(pid), Signal::SIGKILL);
-        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-        for child in &children {
-            let _ = kill(Pid::from_raw(*child), Signal::SIGKILL);
-        }
-        let _ = postmaster.wait();
+        let children = kill_process_tree(postmaster, self.watchdog.take());
         cleanup::set_postmaster(self.registration, None);
         children
+    }
+
+    /// [`kill_now`](PgCluster::kill_now) with the blocking part on a blocking thread.
+    async fn kill_server(&mut self) -> Vec<i32> {
+        let Some(postmaster) = self.postmaster.take() else {
+            self.forget_postmaster();
+            return Vec::new();
+        };
+        let watchdog = self.watchdog.take();
+        let children = off_runtime("killing the server", Duration::from_secs(30), move || {
+            Ok(kill_process_tree(postmaster, watchdog))
+        })
+        .await
+        .unwrap_or_default();
+        cleanup::set_postmaster(self.registration, None);
+        children
+    }
+
+    /// Ends the cluster: kills the server and every process it started, waits (at most
+    /// 5 s) until they are gone, and removes its directory, without blocking the
+    /// runtime. Async code ends a cluster with this; dropping one is the last resort.
+    /// Fails when the directory cannot be removed (it is left to the next run's sweep
+    /// of stale directories then).
+    pub async fn shutdown(mut self) -> Result<(), PgError> {
+        let children = self.kill_server().await;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while any_lives(&children).await && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let removed = match self.root.take() {
+            Some(root) => {
+                let what = format!(
+                    "cannot remove the cluster's directory {}",
+                    root.path().display()
+                );
+                off_runtime(&what.clone(), PREPARE_LIMIT, move || {
+                    root.close().map_err(io(what))
+                })
+                .await
+            }
+            None => Ok(()),
+        };
+        // `self` drops here: no server, no directory; it unregisters and frees its port.
+        removed
     }
 
     /// The postmaster has exited (or is about to be restarted): its watchdog goes.
@@ -995,8 +1107,13 @@ impl PgCluster {
                 operation: "take a base backup".to_owned(),
             });
         }
+        let (binaries, run_as, connection) =
+            (self.binaries.clone(), self.run_as, self.connection_string());
         let (root, data, mut command) =
-            basebackup_command(&self.binaries, self.run_as, &self.connection_string())?;
+            off_runtime("preparing a base backup", PREPARE_LIMIT, move || {
+                basebackup_command(&binaries, run_as, &connection)
+            })
+            .await?;
         if replica {
             command.arg("--write-recovery-conf");
         }
@@ -1146,7 +1263,7 @@ impl PgCluster {
                 return Err(PgError::Timeout {
                     what: what.to_owned(),
                     waited: timeout,
-                    log: self.log_tail(),
+                    log: self.log_tail().await,
                 });
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -1165,6 +1282,10 @@ impl PgCluster {
     }
 }
 
+/// The last resort: a cluster dropped without [`shutdown`](PgCluster::shutdown) (a
+/// panic, an early return) is killed and its directory removed here, blocking the
+/// dropping thread for as long as that takes (at most ~5 s for the processes, then the
+/// removal). A cluster that was shut down has nothing left to do here.
 impl Drop for PgCluster {
     fn drop(&mut self) {
         let children = self.kill_now();
@@ -1193,6 +1314,46 @@ impl Drop for PgCluster {
 fn archived_at_least(last: &str, segment: &str) -> bool {
     let name = last.get(..24).unwrap_or("");
     name.len() == 24 && name.bytes().all(|b| b.is_ascii_hexdigit()) && name >= segment
+}
+
+/// Ends `watchdog` (first: it must not act on a process group that is gone), SIGKILLs
+/// `postmaster`, its process group and its children, and reaps it; returns the
+/// children's pids. It blocks.
+fn kill_process_tree(mut postmaster: Child, watchdog: Option<Child>) -> Vec<i32> {
+    if let Some(watchdog) = watchdog {
+        end_watchdog(watchdog);
+    }
+    let pid = postmaster.id() as i32;
+    let children = children_of(pid);
+    let _ = nix::sys::signal::killpg(Pid::from_raw(pid), Signal::SIGKILL);
+    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    for child in &children {
+        let _ = kill(Pid::from_raw(*child), Signal::SIGKILL);
+    }
+    let _ = postmaster.wait();
+    children
+}
+
+/// Whether any of `pids` still runs (its `/proc` entry is read without blocking).
+async fn any_lives(pids: &[i32]) -> bool {
+    for pid in pids {
+        if let Ok(stat) = tokio::fs::read_to_string(format!("/proc/{pid}/stat")).await {
+            if stat_says_alive(&stat) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Removes a directory of this crate's on a blocking thread (an error path that did
+/// not get as far as a cluster).
+async fn remove_directory(root: TempDir) {
+    let _ = off_runtime("removing a directory", PREPARE_LIMIT, move || {
+        drop(root);
+        Ok(())
+    })
+    .await;
 }
 
 /// The processes whose parent is `pid`.
@@ -1241,12 +1402,8 @@ impl BaseBackup {
         replica: bool,
         binaries: Option<PgBinaries>,
     ) -> Result<BaseBackup, PgError> {
-        let binaries = match binaries {
-            Some(binaries) => binaries,
-            None => PgBinaries::locate()?,
-        };
-        let run_as = RunAs::detect()?;
-        let (root, data, mut command) = basebackup_command(&binaries, run_as, connection_string)?;
+        let (binaries, run_as, root, data, mut command) =
+            prepare_backup(binaries, connection_string).await?;
         if replica {
             command.arg("--write-recovery-conf");
         }
@@ -1278,7 +1435,11 @@ impl BaseBackup {
     /// A copy of the backup in a new directory, so that one backup can be restored
     /// more than once (each restore consumes its copy).
     pub async fn duplicate(&self) -> Result<BaseBackup, PgError> {
-        let root = self.run_as.temp_dir("stormchor-backup-")?;
+        let run_as = self.run_as;
+        let root = off_runtime("preparing a copy of a backup", PREPARE_LIMIT, move || {
+            run_as.temp_dir("stormchor-backup-")
+        })
+        .await?;
         let data = root.path().join("data");
         run(self
             .run_as
@@ -1312,9 +1473,7 @@ impl BaseBackup {
             archive: options.archive.clone().or(archive),
             ..options
         };
-        let mut cluster = PgCluster::from_parts(binaries, run_as, root, data, &options)?;
-        cluster.start_server().await?;
-        Ok(cluster)
+        PgCluster::start_from_parts(binaries, run_as, root, data, options).await
     }
 
     /// Starts a cluster from the backup and replays archived WAL up to `target`, then
@@ -1328,8 +1487,12 @@ impl BaseBackup {
     ) -> Result<PgCluster, PgError> {
         let archive = archive.as_ref();
         let signal = self.data.join("recovery.signal");
-        fs::write(&signal, b"").map_err(io("cannot write recovery.signal"))?;
-        self.run_as.own(&signal)?;
+        let run_as = self.run_as;
+        off_runtime("writing recovery.signal", PREPARE_LIMIT, move || {
+            fs::write(&signal, b"").map_err(io("cannot write recovery.signal"))?;
+            run_as.own(&signal)
+        })
+        .await?;
         let mut settings = options.settings.clone();
         settings.push((
             "restore_command".to_owned(),
@@ -1386,12 +1549,8 @@ impl BaseBackup {
         max_rate_kb: Option<u32>,
         binaries: Option<PgBinaries>,
     ) -> Result<BackupInProgress, PgError> {
-        let binaries = match binaries {
-            Some(binaries) => binaries,
-            None => PgBinaries::locate()?,
-        };
-        let run_as = RunAs::detect()?;
-        let (root, data, mut command) = basebackup_command(&binaries, run_as, connection_string)?;
+        let (binaries, run_as, root, data, mut command) =
+            prepare_backup(binaries, connection_string).await?;
         // What it wrote stays when it fails, so that an interrupted backup can be inspected.
         command.arg("--no-clean");
         if let Some(rate) = max_rate_kb {
@@ -1477,6 +1636,25 @@ impl BackupInProgress {
 
 /// `pg_basebackup` of the server at `connection` into a new directory, WAL streamed,
 /// as `run_as`: the directory, its `data` path, and the command to add to and run.
+/// The programs (found when `binaries` is `None`), the servers' user, and
+/// [`basebackup_command`]'s directory and command, made on a blocking thread.
+async fn prepare_backup(
+    binaries: Option<PgBinaries>,
+    connection_string: &str,
+) -> Result<(PgBinaries, RunAs, TempDir, PathBuf, Command), PgError> {
+    let connection_string = connection_string.to_owned();
+    off_runtime("preparing a base backup", PREPARE_LIMIT, move || {
+        let binaries = match binaries {
+            Some(binaries) => binaries,
+            None => PgBinaries::locate()?,
+        };
+        let run_as = RunAs::detect()?;
+        let (root, data, command) = basebackup_command(&binaries, run_as, &connection_string)?;
+        Ok((binaries, run_as, root, data, command))
+    })
+    .await
+}
+
 fn basebackup_command(
     binaries: &PgBinaries,
     run_as: RunAs,
@@ -1505,6 +1683,16 @@ pub enum PgTarget {
 }
 
 impl PgTarget {
+    /// The server a run works on: the one `target` names (a connection string, as
+    /// `--target` gives it), else a throwaway cluster started with `options`. End it
+    /// with [`shutdown`](PgTarget::shutdown).
+    pub async fn resolve(target: Option<&str>, options: ClusterOptions) -> Result<Self, PgError> {
+        match target {
+            Some(connection) => Ok(PgTarget::External(connection.to_owned())),
+            None => Ok(PgTarget::Throwaway(PgCluster::start(options).await?)),
+        }
+    }
+
     /// A connection string for the server.
     pub fn connection_string(&self) -> String {
         match self {
@@ -1516,6 +1704,15 @@ impl PgTarget {
     /// A new connection.
     pub async fn connect(&self) -> Result<Client, PgError> {
         connect(&self.connection_string()).await
+    }
+
+    /// Ends a throwaway cluster ([`PgCluster::shutdown`]); an external server is left as
+    /// it is.
+    pub async fn shutdown(self) -> Result<(), PgError> {
+        match self {
+            PgTarget::Throwaway(cluster) => cluster.shutdown().await,
+            PgTarget::External(_) => Ok(()),
+        }
     }
 
     /// The cluster, for process control; an external server says it has none.
@@ -1530,19 +1727,15 @@ impl PgTarget {
     }
 }
 
-/// Whether process `pid` still runs: it exists and is not a zombie (a killed child
-/// of the postmaster is reaped by init, which may take its time; as a zombie it holds
-/// no port, no shared memory and no file).
-fn process_lives(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the command name, which is in parentheses and may hold
-        // spaces or parentheses of its own.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_none_or(|state| state != "Z"),
-        Err(_) => false,
-    }
+/// Whether a `/proc/PID/stat` text is of a process that still runs: it is not a
+/// zombie (a killed child of the postmaster is reaped by init, which may take its time;
+/// as a zombie it holds no port, no shared memory and no file).
+fn stat_says_alive(stat: &str) -> bool {
+    // The state follows the command name, which is in parentheses and may hold spaces
+    // or parentheses of its own.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .is_none_or(|state| state != "Z")
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use stormchor_runtime::postgres::{ClusterOptions, PgCluster};
-use stormchor_runtime::workload::{LoadConfig, Workload, WorkloadRegistry, run_load, weights};
+use stormchor_postgres::{ClusterOptions, PgCluster};
+use stormchor_workloads::{LoadConfig, Workload, WorkloadRegistry, run_load, weights};
 
 /// A throwaway cluster with the built-in workload `name` set up on it.
 async fn loaded(name: &str) -> (PgCluster, tokio_postgres::Client, Arc<dyn Workload>) {
@@ -74,7 +74,7 @@ async fn tpcb_keeps_every_balance_consistent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_reads_without_errors() {
     let (cluster, _client, workload) = loaded("read-only").await;
-    let live = Arc::new(stormchor_runtime::workload::Live::default());
+    let live = Arc::new(stormchor_workloads::Live::default());
     let mut config = LoadConfig::new(2, Duration::from_secs(2));
     config.live = Some(live.clone());
     let report = run_load(workload, &cluster.connection_string(), &[1], config)
@@ -151,12 +151,12 @@ struct StallingSession {
     _client: tokio_postgres::Client,
 }
 
-impl stormchor_runtime::workload::WorkloadSession for StallingSession {
+impl stormchor_workloads::WorkloadSession for StallingSession {
     fn run<'a>(
         &'a mut self,
         _operation: usize,
         _rng: &'a mut rand::rngs::SmallRng,
-    ) -> futures::future::BoxFuture<'a, Result<(), stormchor_runtime::postgres::SqlError>> {
+    ) -> futures::future::BoxFuture<'a, Result<(), stormchor_postgres::SqlError>> {
         Box::pin(async move {
             self.calls += 1;
             if self.every {
@@ -170,35 +170,30 @@ impl stormchor_runtime::workload::WorkloadSession for StallingSession {
 }
 
 impl Workload for Stalling {
-    fn info(&self) -> stormchor_runtime::workload::WorkloadInfo {
-        stormchor_runtime::workload::WorkloadInfo {
+    fn info(&self) -> stormchor_workloads::WorkloadInfo {
+        stormchor_workloads::WorkloadInfo {
             name: "stalling".into(),
             version: "1".into(),
             description: "stalls once".into(),
-            operations: vec![stormchor_runtime::workload::Operation {
+            operations: vec![stormchor_workloads::Operation {
                 name: "op".into(),
                 weight: 1,
             }],
         }
     }
-    fn configure(
-        &mut self,
-        _: &toml::Table,
-    ) -> Result<(), stormchor_runtime::workload::WorkloadError> {
+    fn configure(&mut self, _: &toml::Table) -> Result<(), stormchor_workloads::WorkloadError> {
         Ok(())
     }
     fn setup<'a>(
         &'a self,
         _: &'a mut tokio_postgres::Client,
-    ) -> futures::future::BoxFuture<'a, Result<(), stormchor_runtime::workload::WorkloadError>>
-    {
+    ) -> futures::future::BoxFuture<'a, Result<(), stormchor_workloads::WorkloadError>> {
         Box::pin(async { Ok(()) })
     }
     fn cleanup<'a>(
         &'a self,
         _: &'a tokio_postgres::Client,
-    ) -> futures::future::BoxFuture<'a, Result<(), stormchor_runtime::workload::WorkloadError>>
-    {
+    ) -> futures::future::BoxFuture<'a, Result<(), stormchor_workloads::WorkloadError>> {
         Box::pin(async { Ok(()) })
     }
     fn session<'a>(
@@ -206,10 +201,7 @@ impl Workload for Stalling {
         client: tokio_postgres::Client,
     ) -> futures::future::BoxFuture<
         'a,
-        Result<
-            Box<dyn stormchor_runtime::workload::WorkloadSession>,
-            stormchor_runtime::workload::WorkloadError,
-        >,
+        Result<Box<dyn stormchor_workloads::WorkloadSession>, stormchor_workloads::WorkloadError>,
     > {
         Box::pin(async move {
             Ok(Box::new(StallingSession {
@@ -217,7 +209,7 @@ impl Workload for Stalling {
                 every: self.every,
                 _client: client,
             })
-                as Box<dyn stormchor_runtime::workload::WorkloadSession>)
+                as Box<dyn stormchor_workloads::WorkloadSession>)
         })
     }
 }
@@ -228,7 +220,7 @@ async fn an_open_loop_counts_latency_from_the_due_time() {
         .await
         .expect("start");
     let stalling: Arc<dyn Workload> = Arc::new(Stalling { every: false });
-    let slow = |report: &stormchor_runtime::workload::LoadReport| {
+    let slow = |report: &stormchor_workloads::LoadReport| {
         report.operations["op"]
             .latency
             .count_between(50_000, u64::MAX)
@@ -266,7 +258,7 @@ async fn an_open_loop_counts_latency_from_the_due_time() {
     // Closed loop: the stall is one slow operation; those after it start late but count
     // as fast. (As long as the stall itself: a busy machine makes other operations
     // slower than 50 ms, hardly one as slow as the 300 ms stall.)
-    let stalled = |report: &stormchor_runtime::workload::LoadReport| {
+    let stalled = |report: &stormchor_workloads::LoadReport| {
         report.operations["op"]
             .latency
             .count_between(290_000, u64::MAX)
@@ -354,10 +346,7 @@ async fn an_open_loop_above_the_servers_pace_stops_at_its_duration_and_counts_th
         .await
         .expect_err("refused");
         assert!(
-            matches!(
-                error,
-                stormchor_runtime::workload::WorkloadError::Config { .. }
-            ),
+            matches!(error, stormchor_workloads::WorkloadError::Config { .. }),
             "{rate} {duration}: {error}"
         );
     }
@@ -366,7 +355,7 @@ async fn an_open_loop_above_the_servers_pace_stops_at_its_duration_and_counts_th
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ramp_reports_each_step() {
     let (cluster, _client, workload) = loaded("read-only").await;
-    let steps = stormchor_runtime::workload::run_ramp(
+    let steps = stormchor_workloads::run_ramp(
         workload,
         &cluster.connection_string(),
         &[1],
@@ -517,7 +506,7 @@ params = [{ type = "int", min = 1, max = 100 }]
 
 #[test]
 fn bad_sql_workload_files_name_the_problem_and_the_place() {
-    use stormchor_runtime::workload::SqlWorkload;
+    use stormchor_workloads::SqlWorkload;
     let error = SqlWorkload::parse(
         "name = \"x\"\n[[operations]]\nname = \"a\"\nsql = \"SELECT 1\"\nwieght = 2\n",
         "w.toml",
@@ -557,7 +546,7 @@ fn bad_sql_workload_files_name_the_problem_and_the_place() {
 
 #[test]
 fn generators_that_would_panic_or_exhaust_memory_are_refused_at_load() {
-    use stormchor_runtime::workload::SqlWorkload;
+    use stormchor_workloads::SqlWorkload;
     let operation = |param: &str| {
         format!(
             "name = \"x\"\n[[operations]]\nname = \"a\"\nsql = \"SELECT $1\"\nparams = [{param}]\n"
@@ -634,7 +623,7 @@ fn generators_that_would_panic_or_exhaust_memory_are_refused_at_load() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stress_workload_keeps_its_catalog_true_and_cleans_up() {
-    use stormchor_runtime::workload::Stress;
+    use stormchor_workloads::Stress;
     let cluster = PgCluster::start(ClusterOptions::default())
         .await
         .expect("start");
@@ -698,7 +687,7 @@ operations:
 "#,
     )
     .expect("written");
-    let workload = stormchor_runtime::workload::SqlWorkload::from_file(&file).expect("parsed");
+    let workload = stormchor_workloads::SqlWorkload::from_file(&file).expect("parsed");
     assert_eq!(
         workload
             .info()
@@ -735,7 +724,7 @@ operations:
         "name: x\noperations:\n  - name: a\n    sql: SELECT 1\n    wieght: 3\n",
     )
     .expect("written");
-    let error = stormchor_runtime::workload::SqlWorkload::from_file(&bad)
+    let error = stormchor_workloads::SqlWorkload::from_file(&bad)
         .expect_err("typo")
         .to_string();
     assert!(
@@ -760,7 +749,7 @@ fn a_crate_registers_its_own_workload_by_name() {
 
 #[test]
 fn yaml_workload_files_read_n_and_no_as_text_not_booleans() {
-    use stormchor_runtime::workload::SqlWorkload;
+    use stormchor_workloads::SqlWorkload;
     // Under YAML 1.1's rules `n` (zipf's key) and `no` are booleans: the file was
     // refused with "invalid type: boolean `false`, expected field identifier".
     let workload = SqlWorkload::parse_yaml(
@@ -785,7 +774,7 @@ fn yaml_workload_files_read_n_and_no_as_text_not_booleans() {
 
 #[test]
 fn generators_found_by_fuzzing_are_refused_at_load() {
-    use stormchor_runtime::workload::SqlWorkload;
+    use stormchor_workloads::SqlWorkload;
     // Each of these loaded before, and then panicked a client (`NonFinite`) or aborted
     // on an allocation the size of `length`.
     for (generator, problem) in [
