@@ -31,7 +31,7 @@ mod transport;
 pub mod workload;
 
 pub use background::StartSignal;
-pub use handler::{Channels, ChoreoHandler, RunError, RunErrorKind};
+pub use handler::{Channels, ChoreoHandler, ExtOutcome, RunError, RunErrorKind, StartedRun};
 pub use interpreter::{Event, EventKind, Interpreter, RoleFailure};
 pub use middleware::{
     Fault, FaultPlan, Faulty, Metered, Metrics, OpStats, Recorded, Recording, Retry, RetryPolicy,
