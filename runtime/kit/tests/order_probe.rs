@@ -429,3 +429,96 @@ fn a_second_statement_on_a_busy_session_is_refused_at_once() {
     let report = run("free again", &program);
     assert!(report.success, "{}", report.render());
 }
+
+mod load {
+    //! A load started in the background and a kill the program puts after its start.
+
+    use stormchor_choreography::At;
+    use stormchor_kit::effects::{Case, Level, Sql, Verdict, VerifyLedger, WriteLedger};
+    use stormchor_kit::effects::{CreateLedger, KillServer, RestartServer, StartServer};
+    use stormchor_kit::slots::{LEDGER, PRIMARY};
+    use stormchor_kit::{Carry, DbEffect, Kit, KitRole, Program, ScenarioOptions, run_program};
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    enum Role {
+        Coordinator,
+        Primary,
+        Worker(u16),
+    }
+
+    impl KitRole for Role {
+        fn member(&self) -> Option<u16> {
+            match self {
+                Role::Worker(k) => Some(*k),
+                _ => None,
+            }
+        }
+    }
+
+    #[test]
+    fn the_steps_after_a_started_load_find_it_writing() {
+        use Role::*;
+        let program: Program<Role, Carry> = Program::new()
+            .ext(At::new(
+                StartServer::throwaway().into_slot(PRIMARY),
+                [Primary],
+            ))
+            .ext(At::new(CreateLedger { on: PRIMARY }, [Primary]))
+            .send(Primary, Worker(0), PRIMARY.carry())
+            .send(Primary, Coordinator, PRIMARY.carry())
+            .ext(At::new(
+                Case {
+                    name: "started load",
+                    level: Level::ReadCommitted,
+                    claim: "the steps after the start find it writing",
+                },
+                [Coordinator],
+            ))
+            // The coordinator's session is open before the start, so that its read
+            // right after it takes a moment only.
+            .ext(At::new(Sql::ok(PRIMARY, "SELECT 1"), [Coordinator]))
+            .ext_start(
+                At::new(
+                    WriteLedger {
+                        on: PRIMARY,
+                        duration: std::time::Duration::from_secs(3),
+                    }
+                    .into_slot(LEDGER),
+                    [Worker(0)],
+                ),
+                "load",
+            )
+            // Right after the start: the load has committed.
+            .ext(At::new(
+                Sql::read(
+                    PRIMARY,
+                    "SELECT least(count(*), 1) FROM stormchor_ledger",
+                    1,
+                ),
+                [Coordinator],
+            ))
+            .ext(At::new(KillServer, [Primary]))
+            .ext(At::new(RestartServer, [Primary]))
+            .ext_finish("load")
+            .send(Worker(0), Coordinator, LEDGER.carry())
+            .ext(At::new(
+                VerifyLedger {
+                    on: PRIMARY,
+                    ledgers: LEDGER,
+                },
+                [Coordinator],
+            ))
+            .ext(At::new(Verdict, [Coordinator]));
+        let report = super::runtime()
+            .block_on(run_program(
+                "kill during a started load",
+                &program,
+                &ScenarioOptions::short(),
+                Kit::new().expect("kit"),
+            ))
+            .expect("runs");
+        // The read right after the start found a commit (it counts as started at
+        // its first acknowledged one), and the kill after it lost nothing.
+        assert!(report.success, "{}", report.render());
+    }
+}
