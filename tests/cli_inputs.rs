@@ -463,3 +463,23 @@ fn durations_and_workload_files_are_read_alike_everywhere() {
         assert!(out.contains(expected), "{args:?}: {out}");
     }
 }
+
+#[test]
+fn the_help_says_what_on_user_tables_leaves_behind() {
+    // docs/cli.md: existing-database and stress-check on a target with
+    // --on-user-tables work on your tables, and the workers' own `w<k>_` tables stay.
+    let dir = tempfile::tempdir().expect("a directory");
+    for flag in ["--help", "-h"] {
+        let (code, out, err) = stormchor(dir.path(), &["run", flag], &[]);
+        assert_eq!(code, 0, "{err}");
+        let text = out.split_whitespace().collect::<Vec<_>>().join(" ");
+        let at = text.find("--on-user-tables").expect("the flag is listed");
+        let help = &text[at..];
+        for said in [
+            "existing-database and stress-check",
+            "the tables each worker makes there (`w<k>_...`) stay after the run",
+        ] {
+            assert!(help.contains(said), "{flag}: {said:?} not in {help:?}");
+        }
+    }
+}

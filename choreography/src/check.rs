@@ -135,8 +135,8 @@ pub struct CheckReport<R> {
 ///
 /// // Two hand-written local programs that wait for each other.
 /// let locals = [
-///     ("a", LocalProgram::new("a", vec![Local::Recv { from: "b", msg: "x" }])),
-///     ("b", LocalProgram::new("b", vec![Local::Recv { from: "a", msg: "y" }])),
+///     ("a", LocalProgram::new("a", vec![Local::Recv { from: "b", msg: "x", at: Default::default() }])),
+///     ("b", LocalProgram::new("b", vec![Local::Recv { from: "a", msg: "y", at: Default::default() }])),
 /// ].into_iter().collect();
 /// let error = check(&locals, &mut SeededPolicy::new(0)).unwrap_err();
 /// assert!(matches!(error, CheckError::Deadlock { .. }));
@@ -299,8 +299,8 @@ fn collect_peers<R: RoleId, M>(effects: &[Local<R, M>], roles: &mut Vec<R>) {
             match effect {
                 Local::Send { to: peer, .. }
                 | Local::Recv { from: peer, .. }
-                | Local::OrderSend { to: peer }
-                | Local::OrderRecv { from: peer } => roles.push(*peer),
+                | Local::OrderSend { to: peer, .. }
+                | Local::OrderRecv { from: peer, .. } => roles.push(*peer),
                 Local::Branch { from, tell, .. } => {
                     roles.push(*from);
                     roles.extend(tell);
@@ -509,7 +509,9 @@ impl<'a, R: RoleId, M: Message> Machine<'a, R, M> {
             let role = self.roles[thread.role];
             let what = match thread.stack.last() {
                 Some(Cont::Seq(items, pos)) => match items.get(*pos) {
-                    Some(Local::Recv { from, msg }) => format!("waits for {msg:?} from {from:?}"),
+                    Some(Local::Recv { from, msg, .. }) => {
+                        format!("waits for {msg:?} from {from:?}")
+                    }
                     Some(Local::Branch { from, .. }) => format!("waits for a label from {from:?}"),
                     Some(Local::Par { .. }) => "waits for its parallel parts".to_owned(),
                     _ => "is stuck".to_owned(),
@@ -651,14 +653,14 @@ impl<'a, R: RoleId, M: Message> Machine<'a, R, M> {
     ) -> Result<bool, CheckError> {
         let me = self.threads[t].role;
         match effect {
-            Local::Send { to, msg } => {
+            Local::Send { to, msg, .. } => {
                 self.push(t, *to, Frame::Message(msg));
             }
-            Local::OrderSend { to } => {
+            Local::OrderSend { to, .. } => {
                 self.push(t, *to, Frame::Order);
                 self.report.control += 1;
             }
-            Local::OrderRecv { from } => {
+            Local::OrderRecv { from, .. } => {
                 let Some(frame) = self.pop(t, *from) else {
                     return Ok(false);
                 };
@@ -671,7 +673,7 @@ impl<'a, R: RoleId, M: Message> Machine<'a, R, M> {
                     });
                 }
             }
-            Local::Recv { from, msg } => {
+            Local::Recv { from, msg, .. } => {
                 let Some(frame) = self.pop(t, *from) else {
                     return Ok(false);
                 };
@@ -687,7 +689,7 @@ impl<'a, R: RoleId, M: Message> Machine<'a, R, M> {
                     }
                 }
             }
-            Local::Select { tell, branches } => {
+            Local::Select { tell, branches, .. } => {
                 let labels: Vec<Label> = branches.iter().map(|(l, _)| l.clone()).collect();
                 let pick = policy.choose(role, &labels) % branches.len().max(1);
                 if let Some((label, body)) = branches.get(pick) {
@@ -702,6 +704,7 @@ impl<'a, R: RoleId, M: Message> Machine<'a, R, M> {
                 from,
                 tell,
                 branches,
+                ..
             } => {
                 let Some(frame) = self.pop(t, *from) else {
                     return Ok(false);
@@ -724,7 +727,7 @@ impl<'a, R: RoleId, M: Message> Machine<'a, R, M> {
                 }
                 self.threads[t].stack.push(Cont::Seq(body, 0));
             }
-            Local::Loop { control, body } => {
+            Local::Loop { control, body, .. } => {
                 let cont = match control {
                     LoopControl::Count(rounds) => Cont::Repeat {
                         body,

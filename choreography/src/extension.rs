@@ -193,9 +193,36 @@ pub struct Extension(
 pub struct Place {
     source: Option<(&'static str, u32)>,
     path: Option<Path>,
+    /// The step is the same in every branch of the choice at `path` (a role that
+    /// need not learn the pick), so no one branch is its place.
+    any_branch: bool,
 }
 
 impl Place {
+    /// The place at `path` of the global program.
+    pub(crate) fn at(path: &Path) -> Self {
+        Place {
+            source: None,
+            path: Some(path.clone()),
+            any_branch: false,
+        }
+    }
+
+    /// A step that is the same in every branch of the choice at `choice`.
+    pub(crate) fn in_any_branch(choice: &Path) -> Self {
+        Place {
+            source: None,
+            path: Some(choice.clone()),
+            any_branch: true,
+        }
+    }
+
+    /// Whether the step is the same in every branch of the choice at
+    /// [`path`](Place::path), written once per branch (so no source line is its own).
+    pub fn in_every_branch(&self) -> bool {
+        self.any_branch
+    }
+
     /// The source file and line of the statement, when known.
     pub fn source(&self) -> Option<(&'static str, u32)> {
         self.source
@@ -212,6 +239,9 @@ impl fmt::Display for Place {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.source, &self.path) {
             (Some((file, line)), _) => write!(f, "{file}:{line}"),
+            (None, Some(path)) if self.any_branch => {
+                write!(f, "every branch of the choice at {path}")
+            }
             (None, Some(path)) => write!(f, "{path}"),
             (None, None) => f.write_str("an unknown place"),
         }
@@ -334,6 +364,17 @@ impl Extension {
             self.1.clone(),
             self.2.clone(),
             Some(Arc::new(place)),
+        )
+    }
+
+    /// The same effect, the same in every branch of the choice at `choice` (set by
+    /// projection for a role that need not learn the pick).
+    pub(crate) fn in_any_branch(&self, choice: &Path) -> Self {
+        Extension(
+            self.0.clone(),
+            self.1.clone(),
+            self.2.clone(),
+            Some(Arc::new(Place::in_any_branch(choice))),
         )
     }
 

@@ -53,7 +53,7 @@ pub use background::{Handle, Stage};
 pub use check::{CheckError, CheckReport, DecisionPolicy, SeededPolicy, check};
 pub use extension::{At, Extension, ExtensionEffect, OrderTag, Participation, Place};
 pub use label::{Label, Path, Step};
-pub use local::{Local, LocalProgram, LoopControl};
+pub use local::{Local, LocalProgram, LoopControl, Origin};
 pub use mermaid::to_mermaid;
 pub use order::{OrderFrames, order_frames};
 pub use program::{EffectCounts, Global, LoopKind, Message, Program};

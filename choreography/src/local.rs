@@ -1,9 +1,11 @@
 //! Local programs: what one role does, as projected from a global program.
 
 use std::fmt::{self, Debug, Display, Write as _};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::extension::Extension;
+use crate::extension::{Extension, Place};
 use crate::label::Label;
 
 /// How a projected loop is driven for one role.
@@ -34,7 +36,8 @@ pub enum LoopControl<R> {
 /// let worker = project(&program, "worker").expect("sound");
 /// assert_eq!(worker.effects(), &[Local::Loop {
 ///     control: LoopControl::Follow { decider: "coordinator" },
-///     body: vec![Local::Send { to: "coordinator", msg: "rows" }],
+///     body: vec![Local::Send { to: "coordinator", msg: "rows", at: Default::default() }],
+///     at: Default::default(),
 /// }]);
 /// ```
 #[derive(Clone, Debug, PartialEq)]
@@ -45,6 +48,8 @@ pub enum Local<R, M> {
         to: R,
         /// The message kind (template).
         msg: M,
+        /// Where the step comes from in the global program.
+        at: Origin,
     },
     /// Receive a message of kind `msg` from `from`.
     Recv {
@@ -52,6 +57,8 @@ pub enum Local<R, M> {
         from: R,
         /// The expected message kind (template).
         msg: M,
+        /// Where the step comes from in the global program.
+        at: Origin,
     },
     /// This role chooses a branch, sends its label to each of `tell`, then runs it.
     Select {
@@ -59,6 +66,8 @@ pub enum Local<R, M> {
         tell: Vec<R>,
         /// The branches.
         branches: Vec<(Label, Vec<Local<R, M>>)>,
+        /// Where the choice is in the global program.
+        at: Origin,
     },
     /// This role receives a label from `from`, passes it on to each of `tell`, then runs
     /// the branch with that label.
@@ -69,6 +78,8 @@ pub enum Local<R, M> {
         tell: Vec<R>,
         /// The branches.
         branches: Vec<(Label, Vec<Local<R, M>>)>,
+        /// Where the choice is in the global program.
+        at: Origin,
     },
     /// A loop.
     Loop {
@@ -76,6 +87,8 @@ pub enum Local<R, M> {
         control: LoopControl<R>,
         /// One round.
         body: Vec<Local<R, M>>,
+        /// Where the loop is in the global program.
+        at: Origin,
     },
     /// Parts run concurrently; each uses channels no other part uses.
     Par {
@@ -88,6 +101,8 @@ pub enum Local<R, M> {
         duration: Duration,
         /// The bounded effects.
         body: Vec<Local<R, M>>,
+        /// Where the timeout is in the global program.
+        at: Origin,
     },
     /// Carry out an extension effect.
     Ext(Extension),
@@ -97,12 +112,83 @@ pub enum Local<R, M> {
     OrderSend {
         /// The role that waits for it.
         to: R,
+        /// Where in the global program effect order needs it.
+        at: Origin,
     },
     /// Wait for an order frame from `from`.
     OrderRecv {
         /// The role that sends it.
         from: R,
+        /// Where in the global program effect order needs it.
+        at: Origin,
     },
+}
+
+/// Where a local step comes from in the global program, for failure messages: the
+/// path of the message, choice, loop or timeout projection made it from, or, for an
+/// order frame, of the effect (or block end) that needs it.
+///
+/// It takes no part in equality or hashing: two steps that do the same are equal
+/// wherever they come from. Programs written by hand have none ([`Origin::default`]).
+///
+/// # Example
+/// ```
+/// use stormchor_choreography::{project_all, Local, Origin, Program};
+///
+/// let program: Program<&str, &str> = Program::new()
+///     .send("a", "b", "ping")
+///     .loop_n(2, Program::new().send("b", "a", "pong"));
+/// let locals = project_all(&program).expect("sound");
+/// let Local::Loop { body, .. } = &locals["a"].effects()[1] else { panic!() };
+/// let Local::Recv { at, .. } = &body[0] else { panic!() };
+/// assert_eq!(at.to_string(), "[1] > body > [0]");
+/// // The origin does not make steps differ.
+/// assert_eq!(body[0], Local::Recv { from: "b", msg: "pong", at: Origin::default() });
+/// ```
+#[derive(Clone, Default)]
+pub struct Origin(Option<Arc<Place>>);
+
+impl Origin {
+    /// The origin at `place`.
+    pub fn new(place: Place) -> Self {
+        Origin(Some(Arc::new(place)))
+    }
+
+    /// The place, when known.
+    pub fn place(&self) -> Option<&Place> {
+        self.0.as_deref()
+    }
+}
+
+impl PartialEq for Origin {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Origin {}
+
+impl Hash for Origin {
+    fn hash<H: Hasher>(&self, _: &mut H) {}
+}
+
+impl Debug for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.place() {
+            Some(place) => write!(f, "{place}"),
+            None => f.write_str("-"),
+        }
+    }
+}
+
+impl Display for Origin {
+    /// The place, or `an unknown place`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.place() {
+            Some(place) => Display::fmt(place, f),
+            None => f.write_str("an unknown place"),
+        }
+    }
 }
 
 /// The program of one role, the result of projection.
@@ -198,9 +284,9 @@ fn render<R: Debug, M: Debug>(out: &mut String, seq: &[Local<R, M>], depth: usiz
             out.push_str("  ");
         }
         match effect {
-            Local::Send { to, msg } => writeln!(out, "send {to:?} {msg:?}")?,
-            Local::Recv { from, msg } => writeln!(out, "recv {from:?} {msg:?}")?,
-            Local::Select { tell, branches } => {
+            Local::Send { to, msg, .. } => writeln!(out, "send {to:?} {msg:?}")?,
+            Local::Recv { from, msg, .. } => writeln!(out, "recv {from:?} {msg:?}")?,
+            Local::Select { tell, branches, .. } => {
                 out.push_str("select");
                 if !tell.is_empty() {
                     out.push_str(", tell ");
@@ -213,6 +299,7 @@ fn render<R: Debug, M: Debug>(out: &mut String, seq: &[Local<R, M>], depth: usiz
                 from,
                 tell,
                 branches,
+                ..
             } => {
                 write!(out, "branch from {from:?}")?;
                 if !tell.is_empty() {
@@ -222,7 +309,7 @@ fn render<R: Debug, M: Debug>(out: &mut String, seq: &[Local<R, M>], depth: usiz
                 out.push('\n');
                 render_branches(out, branches, depth)?;
             }
-            Local::Loop { control, body } => {
+            Local::Loop { control, body, .. } => {
                 match control {
                     LoopControl::Count(rounds) => writeln!(out, "loop {rounds} times")?,
                     LoopControl::Decide { tell } => {
@@ -246,13 +333,13 @@ fn render<R: Debug, M: Debug>(out: &mut String, seq: &[Local<R, M>], depth: usiz
                     render(out, part, depth + 2)?;
                 }
             }
-            Local::Timeout { duration, body } => {
+            Local::Timeout { duration, body, .. } => {
                 writeln!(out, "timeout {duration:?}")?;
                 render(out, body, depth + 1)?;
             }
             Local::Ext(ext) => writeln!(out, "ext {ext:?}")?,
-            Local::OrderSend { to } => writeln!(out, "order frame to {to:?}")?,
-            Local::OrderRecv { from } => writeln!(out, "wait for order frame from {from:?}")?,
+            Local::OrderSend { to, .. } => writeln!(out, "order frame to {to:?}")?,
+            Local::OrderRecv { from, .. } => writeln!(out, "wait for order frame from {from:?}")?,
         }
     }
     Ok(())

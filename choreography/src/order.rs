@@ -201,22 +201,26 @@ pub(crate) fn strip<R: Clone, M: Clone>(effects: &[Local<R, M>]) -> Vec<Local<R,
         .iter()
         .filter(|e| !matches!(e, Local::OrderSend { .. } | Local::OrderRecv { .. }))
         .map(|effect| match effect {
-            Local::Select { tell, branches } => Local::Select {
+            Local::Select { tell, branches, at } => Local::Select {
                 tell: tell.clone(),
                 branches: strip_branches(branches),
+                at: at.clone(),
             },
             Local::Branch {
                 from,
                 tell,
                 branches,
+                at,
             } => Local::Branch {
                 from: from.clone(),
                 tell: tell.clone(),
                 branches: strip_branches(branches),
+                at: at.clone(),
             },
-            Local::Loop { control, body } => Local::Loop {
+            Local::Loop { control, body, at } => Local::Loop {
                 control: control.clone(),
                 body: strip(body),
+                at: at.clone(),
             },
             Local::Par { parts } => Local::Par {
                 parts: parts
@@ -225,9 +229,10 @@ pub(crate) fn strip<R: Clone, M: Clone>(effects: &[Local<R, M>]) -> Vec<Local<R,
                     .filter(|p| !p.is_empty())
                     .collect(),
             },
-            Local::Timeout { duration, body } => Local::Timeout {
+            Local::Timeout { duration, body, at } => Local::Timeout {
                 duration: *duration,
                 body: strip(body),
+                at: at.clone(),
             },
             other => other.clone(),
         })

@@ -41,7 +41,7 @@ pub fn scatter_gather<R: RoleId, M: Message>(
 ///
 /// let workers = Family::new("worker", ["w1", "w2"]);
 /// let locals = project_all(&barrier("coordinator", &workers, "arrived", "release")).expect("sound");
-/// assert_eq!(locals["w1"].effects()[0], Local::Send { to: "coordinator", msg: "arrived" });
+/// assert_eq!(locals["w1"].effects()[0], Local::Send { to: "coordinator", msg: "arrived", at: Default::default() });
 /// ```
 pub fn barrier<R: RoleId, M: Message>(
     coordinator: R,

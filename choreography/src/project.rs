@@ -14,9 +14,9 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-use crate::extension::{OrderTag, Participation};
+use crate::extension::{OrderTag, Participation, Place};
 use crate::label::{Label, Path, Step};
-use crate::local::{Local, LocalProgram, LoopControl, push_blocks};
+use crate::local::{Local, LocalProgram, LoopControl, Origin, push_blocks};
 use crate::order::{
     Fact, Known, Scope, acting_roles, has_ordered, last_actors, same_with_tags, strip,
 };
@@ -239,6 +239,7 @@ pub(crate) fn project_counting<R: RoleId, M: Message>(
         labels: 0,
         trials: 0,
         pruned: 0,
+        framing: None,
     };
     let per_role = projector.run(effects)?;
     let labels = projector.labels;
@@ -264,7 +265,7 @@ pub(crate) fn project_counting<R: RoleId, M: Message>(
 ///
 /// let program: Program<&str, &str> = Program::new().send("a", "b", "ping");
 /// let b = project(&program, "b").expect("well-formed");
-/// assert_eq!(b.effects(), &[Local::Recv { from: "a", msg: "ping" }]);
+/// assert_eq!(b.effects(), &[Local::Recv { from: "a", msg: "ping", at: Default::default() }]);
 /// assert!(matches!(project(&program, "c"), Err(ProjectionError::UnknownRole { .. })));
 /// ```
 pub fn project<R: RoleId, M: Message>(
@@ -302,6 +303,10 @@ struct Projector<R> {
     trials: usize,
     /// The number of facts at the last pruning.
     pruned: usize,
+    /// The origin of the order frames being inserted, when it is not the current
+    /// path (the frames before an extension effect take its place, source line
+    /// included).
+    framing: Option<Origin>,
 }
 
 /// Prune what roles know after this many new facts.
@@ -513,11 +518,21 @@ impl<R: RoleId> Projector<R> {
         fact
     }
 
+    /// The origin of a step projected here.
+    fn origin(&self) -> Origin {
+        Origin::new(Place::at(&self.path))
+    }
+
     /// An order frame from `from` to `to` at this point of `out`.
     fn frame<M>(&self, from: usize, to: usize, out: &mut PerRole<R, M>) {
-        out[from].push(Local::OrderSend { to: self.roles[to] });
+        let at = self.framing.clone().unwrap_or_else(|| self.origin());
+        out[from].push(Local::OrderSend {
+            to: self.roles[to],
+            at: at.clone(),
+        });
         out[to].push(Local::OrderRecv {
             from: self.roles[from],
+            at,
         });
     }
 
@@ -881,9 +896,11 @@ impl<R: RoleId> Projector<R> {
                     // Every participant starts only once it knows the last effects
                     // before this one finished.
                     let frontier = mem::take(&mut self.order.frontier);
+                    self.framing = ext.place().cloned().map(Origin::new);
                     for &role in &participants {
                         self.ensure_knows(role, &frontier, out);
                     }
+                    self.framing = None;
                     let tag = Arc::new(OrderTag::new(
                         self.path.clone(),
                         self.loop_levels.clone(),
@@ -927,13 +944,16 @@ impl<R: RoleId> Projector<R> {
         }
         let sender = self.index(&from, "sends")?;
         let receiver = self.index(&to, "receives")?;
+        let at = self.origin();
         out[sender].push(Local::Send {
             to,
             msg: msg.clone(),
+            at: at.clone(),
         });
         out[receiver].push(Local::Recv {
             from,
             msg: msg.clone(),
+            at,
         });
         self.order.teach(sender, receiver);
         Ok(())
@@ -1001,6 +1021,7 @@ impl<R: RoleId> Projector<R> {
                     body[index] = vec![Local::Timeout {
                         duration: *duration,
                         body: bounded,
+                        at: self.origin(),
                     }];
                 }
                 Ok(body)
@@ -1191,13 +1212,23 @@ impl<R: RoleId> Projector<R> {
                 Knowledge::Chooser => vec![Local::Select {
                     tell,
                     branches: take_branches(),
+                    at: self.origin(),
                 }],
                 Knowledge::Learner(informer) => vec![Local::Branch {
                     from: self.roles[*informer],
                     tell,
                     branches: take_branches(),
+                    at: self.origin(),
                 }],
-                Knowledge::Unaware => mem::take(&mut results[0][role]),
+                Knowledge::Unaware => {
+                    let mut merged = mem::take(&mut results[0][role]);
+                    if labels.len() > 1 {
+                        // The role does the same in every branch: no one branch's
+                        // place is its step's.
+                        in_any_branch(&mut merged, &self.path);
+                    }
+                    merged
+                }
             };
         }
         Ok(out)
@@ -1215,6 +1246,7 @@ impl<R: RoleId> Projector<R> {
                         vec![Local::Loop {
                             control: LoopControl::Count(rounds),
                             body,
+                            at: self.origin(),
                         }]
                     }
                 })
@@ -1235,6 +1267,7 @@ impl<R: RoleId> Projector<R> {
                             vec![Local::Loop {
                                 control: LoopControl::Decide { tell: tell.clone() },
                                 body,
+                                at: self.origin(),
                             }]
                         } else if body.is_empty() {
                             Vec::new()
@@ -1242,6 +1275,7 @@ impl<R: RoleId> Projector<R> {
                             vec![Local::Loop {
                                 control: LoopControl::Follow { decider },
                                 body,
+                                at: self.origin(),
                             }]
                         }
                     })
@@ -1316,10 +1350,37 @@ fn single<R, M>(results: Vec<PerRole<R, M>>, roles: usize) -> PerRole<R, M> {
         .unwrap_or_else(|| (0..roles).map(|_| Vec::new()).collect())
 }
 
+/// Marks every step of `effects` (nested ones too) as the same in every branch of
+/// the choice at `choice`.
+fn in_any_branch<R, M>(effects: &mut [Local<R, M>], choice: &Path) {
+    let origin = Origin::new(Place::in_any_branch(choice));
+    let mut stack: Vec<&mut [Local<R, M>]> = vec![effects];
+    while let Some(seq) = stack.pop() {
+        for effect in seq {
+            match effect {
+                Local::Send { at, .. }
+                | Local::Recv { at, .. }
+                | Local::OrderSend { at, .. }
+                | Local::OrderRecv { at, .. } => *at = origin.clone(),
+                Local::Select { branches, at, .. } | Local::Branch { branches, at, .. } => {
+                    *at = origin.clone();
+                    stack.extend(branches.iter_mut().map(|(_, body)| body.as_mut_slice()));
+                }
+                Local::Loop { body, at, .. } | Local::Timeout { body, at, .. } => {
+                    *at = origin.clone();
+                    stack.push(body);
+                }
+                Local::Par { parts } => stack.extend(parts.iter_mut().map(Vec::as_mut_slice)),
+                Local::Ext(ext) => *ext = ext.in_any_branch(choice),
+            }
+        }
+    }
+}
+
 /// The role a local effect first receives from, if it starts with a receive.
 fn receive_source<R: Copy, M>(effect: &Local<R, M>) -> Option<R> {
     match effect {
-        Local::Recv { from, .. } | Local::Branch { from, .. } | Local::OrderRecv { from } => {
+        Local::Recv { from, .. } | Local::Branch { from, .. } | Local::OrderRecv { from, .. } => {
             Some(*from)
         }
         Local::Loop {
@@ -1339,7 +1400,7 @@ fn outgoing<R, M>(effects: &[Local<R, M>]) -> Vec<(&R, bool)> {
         for effect in seq {
             match effect {
                 Local::Send { to, .. } => found.push((to, false)),
-                Local::OrderSend { to } => found.push((to, true)),
+                Local::OrderSend { to, .. } => found.push((to, true)),
                 Local::Select { tell, .. }
                 | Local::Branch { tell, .. }
                 | Local::Loop {
@@ -1357,15 +1418,15 @@ fn outgoing<R, M>(effects: &[Local<R, M>]) -> Vec<(&R, bool)> {
 /// A short description of a local effect for error messages.
 fn describe<R: Debug, M: Debug>(effect: &Local<R, M>) -> String {
     match effect {
-        Local::Send { to, msg } => format!("send {msg:?} to {to:?}"),
-        Local::Recv { from, msg } => format!("receive {msg:?} from {from:?}"),
+        Local::Send { to, msg, .. } => format!("send {msg:?} to {to:?}"),
+        Local::Recv { from, msg, .. } => format!("receive {msg:?} from {from:?}"),
         Local::Select { .. } => "choose a branch".to_owned(),
         Local::Branch { from, .. } => format!("learn a choice from {from:?}"),
         Local::Loop { .. } => "loop".to_owned(),
         Local::Par { .. } => "par".to_owned(),
         Local::Timeout { .. } => "timeout".to_owned(),
         Local::Ext(ext) => format!("extension effect {}", ext.type_name()),
-        Local::OrderSend { to } => format!("send an order frame to {to:?}"),
-        Local::OrderRecv { from } => format!("wait for an order frame from {from:?}"),
+        Local::OrderSend { to, .. } => format!("send an order frame to {to:?}"),
+        Local::OrderRecv { from, .. } => format!("wait for an order frame from {from:?}"),
     }
 }

@@ -38,8 +38,8 @@ fn stages(locals: &Projections<Role, Msg>, role: Role) -> Vec<String> {
                 Stage::Start(h) => format!("start {h} {}", ext.type_name()),
                 Stage::Finish(h) => format!("finish {h} {}", ext.type_name()),
             },
-            Local::OrderSend { to } => format!("to {to:?}"),
-            Local::OrderRecv { from } => format!("from {from:?}"),
+            Local::OrderSend { to, .. } => format!("to {to:?}"),
+            Local::OrderRecv { from, .. } => format!("from {from:?}"),
             other => format!("{other:?}"),
         })
         .collect()

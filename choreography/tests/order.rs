@@ -25,8 +25,8 @@ fn frames_of(locals: &Projections<Role, Msg>, role: Role) -> Vec<String> {
     fn walk(effects: &[Local<Role, Msg>], out: &mut Vec<String>) {
         for effect in effects {
             match effect {
-                Local::OrderSend { to } => out.push(format!("to {to:?}")),
-                Local::OrderRecv { from } => out.push(format!("from {from:?}")),
+                Local::OrderSend { to, .. } => out.push(format!("to {to:?}")),
+                Local::OrderRecv { from, .. } => out.push(format!("from {from:?}")),
                 Local::Select { branches, .. } | Local::Branch { branches, .. } => {
                     branches.iter().for_each(|(_, b)| walk(b, out))
                 }
@@ -74,11 +74,11 @@ fn needed(locals: &Projections<Role, Msg>, from: Role, to: Role) {
     };
     strip(
         broken.get_mut(&from).expect("sender").effects_mut(),
-        &|e| matches!(e, Local::OrderSend { to: t } if *t == to),
+        &|e| matches!(e, Local::OrderSend { to: t, .. } if *t == to),
     );
     strip(
         broken.get_mut(&to).expect("receiver").effects_mut(),
-        &|e| matches!(e, Local::OrderRecv { from: f } if *f == from),
+        &|e| matches!(e, Local::OrderRecv { from: f, .. } if *f == from),
     );
     let violation = (0..64).find_map(|seed| check(&broken, &mut SeededPolicy::new(seed)).err());
     assert!(
@@ -192,7 +192,7 @@ fn a_choice_orders_each_branch_and_what_follows() {
     assert_eq!(frames_of(&locals, Worker(0)), ["to Backup"]);
     assert!(matches!(
         locals[&Worker(0)].effects()[1],
-        Local::OrderSend { to: Backup }
+        Local::OrderSend { to: Backup, .. }
     ));
     assert_eq!(
         frames_of(&locals, Backup),
@@ -292,7 +292,7 @@ fn a_timeout_body_is_ordered_like_any_sequence() {
     // The wait is inside Backup's bounded share.
     assert!(matches!(
         &locals[&Backup].effects()[0],
-        Local::Timeout { body, .. } if matches!(body[0], Local::OrderRecv { from: Coordinator })
+        Local::Timeout { body, .. } if matches!(body[0], Local::OrderRecv { from: Coordinator, .. })
     ));
     runs(&locals);
     needed(&locals, Coordinator, Backup);

@@ -28,11 +28,19 @@ fn runs(program: &P) {
 }
 
 fn send(to: Role, msg: Msg) -> Local<Role, Msg> {
-    Local::Send { to, msg }
+    Local::Send {
+        to,
+        msg,
+        at: Default::default(),
+    }
 }
 
 fn recv(from: Role, msg: Msg) -> Local<Role, Msg> {
-    Local::Recv { from, msg }
+    Local::Recv {
+        from,
+        msg,
+        at: Default::default(),
+    }
 }
 
 fn workers(n: u16) -> Family<Role> {
@@ -118,6 +126,7 @@ fn choice_informs_learners_and_merges_unaware_roles() {
                 (Label::from("crash"), vec![send(Worker(0), Msg::Stop)]),
                 (Label::from("go"), vec![send(Worker(0), Msg::Start)]),
             ],
+            at: Default::default(),
         }
     );
     assert_eq!(
@@ -129,6 +138,7 @@ fn choice_informs_learners_and_merges_unaware_roles() {
                 (Label::from("crash"), vec![recv(Coordinator, Msg::Stop)]),
                 (Label::from("go"), vec![recv(Coordinator, Msg::Start)]),
             ],
+            at: Default::default(),
         }]
     );
     assert_eq!(l[&Backup], vec![recv(Coordinator, Msg::Start)]);
@@ -416,6 +426,7 @@ fn counted_loops_project_to_involved_roles_only() {
         vec![Local::Loop {
             control: LoopControl::Count(3),
             body: vec![recv(Coordinator, Msg::Rows(0))],
+            at: Default::default(),
         }]
     );
     assert_eq!(l[&Backup], vec![]);
@@ -445,6 +456,7 @@ fn decided_loops_tell_every_involved_role_each_round() {
                 tell: vec![Worker(0), Worker(1)]
             },
             body: vec![recv(Worker(0), Msg::Rows(0)), recv(Worker(1), Msg::Rows(0))],
+            at: Default::default(),
         }]
     );
     assert_eq!(
@@ -454,6 +466,7 @@ fn decided_loops_tell_every_involved_role_each_round() {
                 decider: Coordinator
             },
             body: vec![send(Coordinator, Msg::Rows(0))],
+            at: Default::default(),
         }]
     );
     assert_eq!(l[&Backup], vec![]);
@@ -539,6 +552,7 @@ fn timeouts_bound_their_role_only() {
         vec![Local::Timeout {
             duration: Duration::from_secs(5),
             body: vec![send(Worker(0), Msg::Start), recv(Worker(0), Msg::Rows(0))],
+            at: Default::default(),
         }]
     );
     assert_eq!(
@@ -587,35 +601,35 @@ fn extensions_go_to_their_participants_in_global_order() {
             .collect()
     };
     // The send already orders RunWorkload before Backup's LogPhase; every other
-    // hand-over is an order frame.
+    // hand-over is an order frame, whose origin is the effect it orders.
     assert_eq!(
         names(Worker(0)),
         [
             "RunWorkload",
             "send",
             "LogPhase",
-            "OrderSend { to: Coordinator }"
+            "OrderSend { to: Coordinator, at: [3] }"
         ]
     );
     assert_eq!(
         names(Backup),
         [
             "recv",
-            "OrderSend { to: Coordinator }",
+            "OrderSend { to: Coordinator, at: [2] }",
             "LogPhase",
-            "OrderSend { to: Coordinator }",
-            "OrderRecv { from: Coordinator }",
+            "OrderSend { to: Coordinator, at: [3] }",
+            "OrderRecv { from: Coordinator, at: [3] }",
             "Checksum"
         ]
     );
     assert_eq!(
         names(Coordinator),
         [
-            "OrderRecv { from: Backup }",
+            "OrderRecv { from: Backup, at: [2] }",
             "LogPhase",
-            "OrderRecv { from: Backup }",
-            "OrderRecv { from: Worker(0) }",
-            "OrderSend { to: Backup }",
+            "OrderRecv { from: Backup, at: [3] }",
+            "OrderRecv { from: Worker(0), at: [3] }",
+            "OrderSend { to: Backup, at: [3] }",
             "Checksum"
         ]
     );

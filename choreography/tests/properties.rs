@@ -328,17 +328,17 @@ proptest! {
             (0, _) => {
                 effects.remove(index);
             }
-            (1, Local::Recv { from, .. }) => effects[index] = Local::Recv { from, msg: Msg::Verdict(false) },
-            (1, Local::Send { to, .. }) => effects[index] = Local::Send { to, msg: Msg::Verdict(false) },
-            (_, Local::Send { to, msg }) => {
+            (1, Local::Recv { from, .. }) => effects[index] = Local::Recv { from, msg: Msg::Verdict(false), at: Default::default() },
+            (1, Local::Send { to, .. }) => effects[index] = Local::Send { to, msg: Msg::Verdict(false), at: Default::default() },
+            (_, Local::Send { to, msg, .. }) => {
                 let others: Vec<Role> = scope.iter().copied().filter(|r| *r != role && *r != to).collect();
                 prop_assume!(!others.is_empty());
-                effects[index] = Local::Send { to: others[what.index(others.len())], msg };
+                effects[index] = Local::Send { to: others[what.index(others.len())], msg, at: Default::default() };
             }
-            (_, Local::Recv { from, msg }) => {
+            (_, Local::Recv { from, msg, .. }) => {
                 let others: Vec<Role> = scope.iter().copied().filter(|r| *r != role && *r != from).collect();
                 prop_assume!(!others.is_empty());
-                effects[index] = Local::Recv { from: others[what.index(others.len())], msg };
+                effects[index] = Local::Recv { from: others[what.index(others.len())], msg, at: Default::default() };
             }
             _ => return Err(TestCaseError::reject("not a message effect")),
         }
@@ -358,8 +358,8 @@ fn frame_channels(projected: &Projections<Role, Msg>) -> Vec<(Role, Role, usize,
     fn walk(effects: &[Local<Role, Msg>], sends: &mut Vec<Role>, recvs: &mut Vec<Role>) {
         for effect in effects {
             match effect {
-                Local::OrderSend { to } => sends.push(*to),
-                Local::OrderRecv { from } => recvs.push(*from),
+                Local::OrderSend { to, .. } => sends.push(*to),
+                Local::OrderRecv { from, .. } => recvs.push(*from),
                 Local::Select { branches, .. } | Local::Branch { branches, .. } => {
                     for (_, body) in branches {
                         walk(body, sends, recvs);
@@ -442,14 +442,14 @@ fn without_frame(
     if let Some(local) = mutated.get_mut(&from) {
         remove_nth(
             local.effects_mut(),
-            &|e| matches!(e, Local::OrderSend { to: t } if *t == to),
+            &|e| matches!(e, Local::OrderSend { to: t, .. } if *t == to),
             &mut k.clone(),
         );
     }
     if let Some(local) = mutated.get_mut(&to) {
         remove_nth(
             local.effects_mut(),
-            &|e| matches!(e, Local::OrderRecv { from: f } if *f == from),
+            &|e| matches!(e, Local::OrderRecv { from: f, .. } if *f == from),
             &mut k.clone(),
         );
     }

@@ -17,7 +17,8 @@ use futures::future::BoxFuture;
 use futures::task::AtomicWaker;
 use stormchor_choreography::Handle;
 
-use crate::registry::{ExtValue, ExtensionError};
+use crate::handler::ExtOutcome;
+use crate::handler::RunError;
 
 tokio::task_local! {
     static STARTING: Arc<StartCell>;
@@ -82,8 +83,8 @@ impl Drop for StartSignal {
     }
 }
 
-/// What a started effect ended with.
-pub(crate) type Outcome = Result<Option<ExtValue>, ExtensionError>;
+/// What a started effect ended with (through the role's middleware).
+pub(crate) type Outcome = ExtOutcome;
 
 /// One started effect.
 struct Slot<'a> {
@@ -108,7 +109,7 @@ pub(crate) struct Failed {
     pub(crate) place: Option<String>,
     pub(crate) effect: &'static str,
     pub(crate) handle: Handle,
-    pub(crate) error: ExtensionError,
+    pub(crate) error: RunError,
 }
 
 /// The effects one role started and has not finished.

@@ -2,7 +2,10 @@
 
 use std::fmt::Debug;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
+
+use futures::future::BoxFuture;
 
 use stormchor_choreography::{Extension, Local, LoopControl, Message, RoleId};
 use thiserror::Error;
@@ -141,7 +144,7 @@ impl<R: RoleId> Channels<R> {
                 match effect {
                     Local::Send { to, .. } => channels.sends_to.push(*to),
                     Local::Recv { from, .. } => channels.receives_from.push(*from),
-                    Local::Select { tell, branches } => {
+                    Local::Select { tell, branches, .. } => {
                         channels.sends_to.extend(tell);
                         stack.extend(branches.iter().map(|(_, b)| b.as_slice()));
                     }
@@ -149,12 +152,13 @@ impl<R: RoleId> Channels<R> {
                         from,
                         tell,
                         branches,
+                        ..
                     } => {
                         channels.receives_from.push(*from);
                         channels.sends_to.extend(tell);
                         stack.extend(branches.iter().map(|(_, b)| b.as_slice()));
                     }
-                    Local::Loop { control, body } => {
+                    Local::Loop { control, body, .. } => {
                         match control {
                             LoopControl::Decide { tell } => channels.sends_to.extend(tell),
                             LoopControl::Follow { decider } => {
@@ -166,8 +170,8 @@ impl<R: RoleId> Channels<R> {
                     }
                     Local::Par { parts } => stack.extend(parts.iter().map(Vec::as_slice)),
                     Local::Timeout { body, .. } => stack.push(body),
-                    Local::OrderSend { to } => channels.sends_to.push(*to),
-                    Local::OrderRecv { from } => channels.receives_from.push(*from),
+                    Local::OrderSend { to, .. } => channels.sends_to.push(*to),
+                    Local::OrderRecv { from, .. } => channels.receives_from.push(*from),
                     Local::Ext(_) => {}
                 }
             }
@@ -279,6 +283,88 @@ pub trait ChoreoHandler<R: RoleId, M: Message>: Send + Sized {
     ) -> impl Future<Output = Result<Option<ExtValue>, RunError>> + Send + 'a {
         let role = self.role();
         async move { Ok(registry.handle(env, effect, &role).await?) }
+    }
+
+    /// Starts an extension effect that runs in the background (`ext start`) while the
+    /// role goes on: returns how to run it, which the role then polls alongside its
+    /// program. The run must not borrow the handler (the role keeps sending and
+    /// receiving meanwhile), so a layer wraps the inner handler's run with what it
+    /// needs of its own state cloned in ([`StartedRun::map`]); it may call the run
+    /// again to retry it.
+    fn start_extension<'s, E: Sync + 'static>(
+        &mut self,
+        registry: &'s ExtensionRegistry<E>,
+        env: &'s E,
+        effect: &Extension,
+    ) -> StartedRun<'s> {
+        let role = self.role();
+        let effect = effect.clone();
+        StartedRun::new(move || {
+            let effect = effect.clone();
+            Box::pin(async move { Ok(registry.handle(env, &effect, &role).await?) })
+        })
+    }
+
+    /// The finish of a started effect (`ext finish`): `outcome` is what its run ended
+    /// with; returns what the role goes on with (a layer may record it, or fail it).
+    fn finish_extension<'a>(
+        &'a mut self,
+        effect: &'a Extension,
+        outcome: Result<Option<ExtValue>, RunError>,
+    ) -> impl Future<Output = Result<Option<ExtValue>, RunError>> + Send + 'a {
+        let _ = effect;
+        std::future::ready(outcome)
+    }
+}
+
+/// The outcome of one run of an extension effect.
+pub type ExtOutcome = Result<Option<ExtValue>, RunError>;
+
+/// How to run a started extension effect ([`ChoreoHandler::start_extension`]): a
+/// function that makes one run of it (one attempt), owning or sharing everything it
+/// uses, so that the role's handler stays free while the effect runs.
+///
+/// # Example
+/// ```
+/// use stormchor_runtime::StartedRun;
+///
+/// let run = StartedRun::new(|| Box::pin(async { Ok(None) }));
+/// // A layer wraps it: here, it fails every run.
+/// let failing = run.map(|attempt| {
+///     Box::pin(async move {
+///         attempt.await?;
+///         Err(stormchor_runtime::RunErrorKind::Injected("no".into()).into())
+///     })
+/// });
+/// let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+/// assert!(rt.block_on(failing.run()).is_err());
+/// ```
+#[derive(Clone)]
+pub struct StartedRun<'s>(Arc<dyn Fn() -> BoxFuture<'s, ExtOutcome> + Send + Sync + 's>);
+
+impl<'s> StartedRun<'s> {
+    /// The run made by `attempt`.
+    pub fn new(attempt: impl Fn() -> BoxFuture<'s, ExtOutcome> + Send + Sync + 's) -> Self {
+        StartedRun(Arc::new(attempt))
+    }
+
+    /// One run (attempt) of the effect.
+    pub fn run(&self) -> BoxFuture<'s, ExtOutcome> {
+        (self.0)()
+    }
+
+    /// This run with `layer` around every attempt.
+    pub fn map(
+        self,
+        layer: impl Fn(BoxFuture<'s, ExtOutcome>) -> BoxFuture<'s, ExtOutcome> + Send + Sync + 's,
+    ) -> Self {
+        StartedRun::new(move || layer(self.run()))
+    }
+}
+
+impl Debug for StartedRun<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StartedRun")
     }
 }
 

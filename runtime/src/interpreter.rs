@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use futures::future::{BoxFuture, try_join_all};
 use std::task::Poll;
 
-use stormchor_choreography::{Label, Local, LocalProgram, LoopControl, Message, RoleId, Stage};
+use stormchor_choreography::{
+    Label, Local, LocalProgram, LoopControl, Message, Origin, RoleId, Stage,
+};
 
 use crate::background::Background;
 
@@ -95,9 +97,11 @@ pub struct RoleFailure {
     /// The step that failed, as the global program writes it (`ext Resumes`,
     /// `ext finish update (Sql)`, `receive Start from Coordinator`).
     pub effect: String,
-    /// Where the step is written, for an extension effect: the DSL statement's
-    /// source line (`src/scenarios/isolation.rs:72`), else its path in the global
-    /// program (`[3] > body > [1]`).
+    /// Where the step comes from in the global program: for an extension effect the
+    /// DSL statement's source line (`src/scenarios/isolation.rs:72`), else its path
+    /// (`[3] > body > [1]`); for a message, a choice's label or a loop's decision the
+    /// path of the message, choice or loop; for an order frame, the place of the
+    /// effect it orders. `None` for hand-written local programs.
     pub place: Option<String>,
     /// The cause.
     pub error: RunError,
@@ -151,11 +155,13 @@ enum Cont<'p, R, M> {
         body: &'p [Local<R, M>],
         tell: &'p [R],
         round: u64,
+        at: &'p Origin,
     },
     Follow {
         body: &'p [Local<R, M>],
         decider: R,
         round: u64,
+        at: &'p Origin,
     },
 }
 
@@ -291,7 +297,7 @@ where
                     path: failed.path,
                     effect: format!("ext start {} as {}", failed.effect, failed.handle),
                     place: failed.place,
-                    error: failed.error.into(),
+                    error: failed.error,
                 })),
                 None => Poll::Pending,
             }
@@ -357,11 +363,11 @@ where
                         {
                             *pos += 1;
                             let done = match effect {
-                                Local::Send { to, msg } => handler
+                                Local::Send { to, msg, .. } => handler
                                     .send(*to, self.message(*to, msg, pending))
                                     .await
                                     .map(|()| self.event(events, EventKind::Sent { to: *to })),
-                                Local::Recv { from, msg } => match handler.recv(*from).await {
+                                Local::Recv { from, msg, .. } => match handler.recv(*from).await {
                                     Ok(value) => self.received(*from, msg, value, events, pending),
                                     Err(error) => Err(error),
                                 },
@@ -373,11 +379,11 @@ where
                                 Local::Ext(ext) => {
                                     self.extension(ext, handler, events, pending).await
                                 }
-                                Local::OrderSend { to } => handler
+                                Local::OrderSend { to, .. } => handler
                                     .order(*to)
                                     .await
                                     .map(|()| self.event(events, EventKind::OrderSent { to: *to })),
-                                Local::OrderRecv { from } => {
+                                Local::OrderRecv { from, .. } => {
                                     handler.await_order(*from).await.map(|()| {
                                         self.event(events, EventKind::OrderReceived { from: *from })
                                     })
@@ -422,8 +428,13 @@ where
                             Err(StepError::Nested(failure)) => return Err(failure),
                         }
                     }
-                    Cont::Decide { body, tell, round } => {
-                        let (body, tell, this_round) = (*body, *tell, *round);
+                    Cont::Decide {
+                        body,
+                        tell,
+                        round,
+                        at,
+                    } => {
+                        let (body, tell, this_round, at) = (*body, *tell, *round, *at);
                         *round += 1;
                         if S::READS_STATE {
                             pending.flush(self.state);
@@ -434,7 +445,7 @@ where
                                 return Err(Failure {
                                     path: path_of(&prefix, &stack),
                                     effect: format!("tell {peer:?} the loop decision"),
-                                    place: None,
+                                    place: at.place().map(ToString::to_string),
                                     error,
                                 });
                             }
@@ -451,8 +462,9 @@ where
                         body,
                         decider,
                         round,
+                        at,
                     } => {
-                        let (body, decider, this_round) = (*body, *decider, *round);
+                        let (body, decider, this_round, at) = (*body, *decider, *round, *at);
                         *round += 1;
                         match handler.follow(decider).await {
                             Ok(true) => {
@@ -467,7 +479,7 @@ where
                                 return Err(Failure {
                                     path: path_of(&prefix, &stack),
                                     effect: format!("learn the loop decision from {decider:?}"),
-                                    place: None,
+                                    place: at.place().map(ToString::to_string),
                                     error,
                                 });
                             }
@@ -572,17 +584,17 @@ where
             pending.flush(self.state);
         }
         match effect {
-            Local::Send { to, msg } => {
+            Local::Send { to, msg, .. } => {
                 handler.send(*to, self.message(*to, msg, pending)).await?;
                 self.event(events, EventKind::Sent { to: *to });
                 Ok(None)
             }
-            Local::Recv { from, msg } => {
+            Local::Recv { from, msg, .. } => {
                 let value = handler.recv(*from).await?;
                 self.received(*from, msg, value, events, pending)?;
                 Ok(None)
             }
-            Local::Select { tell, branches } => {
+            Local::Select { tell, branches, .. } => {
                 let index = S::choose(self.state, Labels::new(branches));
                 let Some((label, body)) = branches.get(index) else {
                     return Err(StepError::Here(RunError::from(RunErrorKind::BadChoice {
@@ -605,6 +617,7 @@ where
                 from,
                 tell,
                 branches,
+                ..
             } => {
                 let index = handler.offer(*from).await?;
                 let Some((label, body)) = branches.get(index as usize) else {
@@ -628,18 +641,20 @@ where
                 );
                 Ok(Some(Cont::Seq(body, 0, 0)))
             }
-            Local::Loop { control, body } => Ok(Some(match control {
+            Local::Loop { control, body, at } => Ok(Some(match control {
                 LoopControl::Count(0) => return Ok(None),
                 LoopControl::Count(rounds) => Cont::Seq(body, 0, rounds - 1),
                 LoopControl::Decide { tell } => Cont::Decide {
                     body,
                     tell,
                     round: 0,
+                    at,
                 },
                 LoopControl::Follow { decider } => Cont::Follow {
                     body,
                     decider: *decider,
                     round: 0,
+                    at,
                 },
             })),
             Local::Par { parts } => {
@@ -669,7 +684,7 @@ where
                 events.sort_by_key(|event| event.at);
                 result.map(|_| None).map_err(StepError::Nested)
             }
-            Local::Timeout { duration, body } => {
+            Local::Timeout { duration, body, .. } => {
                 let here = path_of(prefix, stack);
                 match tokio::time::timeout(
                     *duration,
@@ -688,9 +703,10 @@ where
                     Stage::Whole => self.extension(ext, handler, events, pending).await?,
                     Stage::Start(handle) => {
                         let since = Instant::now();
-                        let role = self.state.role();
-                        let (registry, state, started) = (self.registry, self.state, ext.clone());
-                        let future = async move { registry.handle(state, &started, &role).await };
+                        // Through the middleware, which wraps the run (it must not
+                        // hold the handler: the role goes on with it meanwhile).
+                        let run = handler.start_extension(self.registry, self.state, ext);
+                        let future = async move { run.run().await };
                         background
                             .start(
                                 handle.clone(),
@@ -717,7 +733,7 @@ where
                                 .into(),
                             ));
                         };
-                        if let Some(value) = outcome.map_err(RunError::from)? {
+                        if let Some(value) = handler.finish_extension(ext, outcome).await? {
                             self.state.store_result(ext.effect_type_id(), value);
                         }
                         self.event(
@@ -731,12 +747,12 @@ where
                 }
                 Ok(None)
             }
-            Local::OrderSend { to } => {
+            Local::OrderSend { to, .. } => {
                 handler.order(*to).await?;
                 self.event(events, EventKind::OrderSent { to: *to });
                 Ok(None)
             }
-            Local::OrderRecv { from } => {
+            Local::OrderRecv { from, .. } => {
                 handler.await_order(*from).await?;
                 self.event(events, EventKind::OrderReceived { from: *from });
                 Ok(None)
@@ -782,12 +798,22 @@ impl<R: RoleId, M: Message> Pending<R, M> {
     }
 }
 
-/// Where an extension effect is written in the global program (its DSL line, else
-/// its path); other steps are projection's, with no place of their own.
+/// Where a step comes from in the global program: an extension effect's DSL line,
+/// else the path projection made the step from (for an order frame, that of the
+/// effect it orders: its DSL line when it has one). Hand-written local programs
+/// have none.
 fn place_of<R, M>(effect: &Local<R, M>) -> Option<String> {
     match effect {
         Local::Ext(ext) => ext.place().map(ToString::to_string),
-        _ => None,
+        Local::Send { at, .. }
+        | Local::Recv { at, .. }
+        | Local::Select { at, .. }
+        | Local::Branch { at, .. }
+        | Local::Loop { at, .. }
+        | Local::Timeout { at, .. }
+        | Local::OrderSend { at, .. }
+        | Local::OrderRecv { at, .. } => at.place().map(ToString::to_string),
+        Local::Par { .. } => None,
     }
 }
 
@@ -816,8 +842,8 @@ fn path_of<R, M>(prefix: &[usize], stack: &[Cont<'_, R, M>]) -> Vec<usize> {
 
 fn describe<R: fmt::Debug, M: fmt::Debug>(effect: &Local<R, M>) -> String {
     match effect {
-        Local::Send { to, msg } => format!("send {msg:?} to {to:?}"),
-        Local::Recv { from, msg } => format!("receive {msg:?} from {from:?}"),
+        Local::Send { to, msg, .. } => format!("send {msg:?} to {to:?}"),
+        Local::Recv { from, msg, .. } => format!("receive {msg:?} from {from:?}"),
         Local::Select { .. } => "choose a branch".to_owned(),
         Local::Branch { from, .. } => format!("learn a branch from {from:?}"),
         Local::Loop { .. } => "loop".to_owned(),
@@ -825,14 +851,10 @@ fn describe<R: fmt::Debug, M: fmt::Debug>(effect: &Local<R, M>) -> String {
         Local::Timeout { duration, .. } => format!("timeout {duration:?}"),
         Local::Ext(ext) => match ext.stage() {
             Stage::Whole => format!("ext {}", ext.type_name()),
-            Stage::Start(handle) => {
-                format!("start of extension effect {} as {handle}", ext.type_name())
-            }
-            Stage::Finish(handle) => {
-                format!("finish of extension effect {} ({handle})", ext.type_name())
-            }
+            Stage::Start(handle) => format!("ext start {} as {handle}", ext.type_name()),
+            Stage::Finish(handle) => format!("ext finish {handle} ({})", ext.type_name()),
         },
-        Local::OrderSend { to } => format!("send an order frame to {to:?}"),
-        Local::OrderRecv { from } => format!("wait for an order frame from {from:?}"),
+        Local::OrderSend { to, .. } => format!("send an order frame to {to:?}"),
+        Local::OrderRecv { from, .. } => format!("wait for an order frame from {from:?}"),
     }
 }

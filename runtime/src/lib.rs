@@ -30,7 +30,7 @@ pub mod tcp;
 mod transport;
 
 pub use background::StartSignal;
-pub use handler::{Channels, ChoreoHandler, RunError, RunErrorKind};
+pub use handler::{Channels, ChoreoHandler, ExtOutcome, RunError, RunErrorKind, StartedRun};
 pub use interpreter::{Event, EventKind, Interpreter, RoleFailure};
 pub use layer::{Identity, Layer, Layers, Stack};
 pub use middleware::{

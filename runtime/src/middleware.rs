@@ -2,6 +2,9 @@
 //!
 //! Every layer implements [`ChoreoHandler`] by delegating to the handler it wraps, so
 //! layers stack in any order: `Traced::new(Retry::new(Metered::new(endpoint, ..), ..))`.
+//! Effects started in the background (`ext start`) go through the layers too: each
+//! wraps the started effect's run ([`ChoreoHandler::start_extension`]) and sees its
+//! finish ([`ChoreoHandler::finish_extension`]).
 //!
 //! - [`Traced`]: a `tracing` span for every operation, with the role and the peer or
 //!   effect;
@@ -18,15 +21,18 @@
 
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use stormchor_choreography::{Extension, Message, RoleId};
 use tracing::Instrument;
 
-use crate::handler::{Channels, ChoreoHandler, RunError, RunErrorKind};
+use crate::handler::{Channels, ChoreoHandler, ExtOutcome, RunError, RunErrorKind, StartedRun};
 use crate::layer::Layer;
 use crate::registry::{ExtValue, ExtensionRegistry};
 use crate::transport::Frame;
@@ -118,6 +124,47 @@ impl<R: RoleId, M: Message, H: ChoreoHandler<R, M>> ChoreoHandler<R, M> for Trac
         result
     }
 
+    fn start_extension<'s, E: Sync + 'static>(
+        &mut self,
+        registry: &'s ExtensionRegistry<E>,
+        env: &'s E,
+        effect: &Extension,
+    ) -> StartedRun<'s> {
+        let span = tracing::info_span!(
+            "ext start",
+            role = ?self.inner.role(),
+            effect = effect.type_name()
+        );
+        self.inner
+            .start_extension(registry, env, effect)
+            .map(move |attempt| {
+                let span = span.clone();
+                Box::pin(async move {
+                    let result = attempt.instrument(span.clone()).await;
+                    if let Err(error) = &result {
+                        span.in_scope(|| tracing::warn!(%error, "started extension effect failed"));
+                    }
+                    result
+                })
+            })
+    }
+
+    async fn finish_extension<'a>(
+        &'a mut self,
+        effect: &'a Extension,
+        outcome: ExtOutcome,
+    ) -> ExtOutcome {
+        let span = tracing::info_span!(
+            "ext finish",
+            role = ?self.inner.role(),
+            effect = effect.type_name()
+        );
+        self.inner
+            .finish_extension(effect, outcome)
+            .instrument(span)
+            .await
+    }
+
     split_join!(Traced {});
 }
 
@@ -181,6 +228,9 @@ pub struct Retry<H> {
     policy: RetryPolicy,
     rng: SmallRng,
     retries: u64,
+    /// Retries of started effects, which run apart from the handler (shared with
+    /// the parts of a `par`).
+    started_retries: Arc<AtomicU64>,
 }
 
 impl<H> Retry<H> {
@@ -192,12 +242,13 @@ impl<H> Retry<H> {
             policy,
             rng,
             retries: 0,
+            started_retries: Arc::new(AtomicU64::new(0)),
         }
     }
 
-    /// How many retries this handler made.
+    /// How many retries this handler made (of started effects too).
     pub fn retries(&self) -> u64 {
-        self.retries
+        self.retries + self.started_retries.load(Ordering::Relaxed)
     }
 }
 
@@ -228,8 +279,7 @@ impl<R: RoleId, M: Message, H: ChoreoHandler<R, M>> ChoreoHandler<R, M> for Retr
         let mut attempt = 1;
         loop {
             let result = self.inner.extension(registry, env, effect).await;
-            let transient = matches!(&result, Err(e) if matches!(e.kind(), RunErrorKind::Extension(x) if x.is_transient()));
-            if !transient || attempt >= self.policy.attempts.max(1) {
+            if !transient(&result) || attempt >= self.policy.attempts.max(1) {
                 return result;
             }
             let factor: f64 = self.rng.random_range(0.5..1.5);
@@ -238,6 +288,29 @@ impl<R: RoleId, M: Message, H: ChoreoHandler<R, M>> ChoreoHandler<R, M> for Retr
             attempt += 1;
             self.retries += 1;
         }
+    }
+
+    fn start_extension<'s, E: Sync + 'static>(
+        &mut self,
+        registry: &'s ExtensionRegistry<E>,
+        env: &'s E,
+        effect: &Extension,
+    ) -> StartedRun<'s> {
+        let run = self.inner.start_extension(registry, env, effect);
+        let policy = self.policy.clone();
+        let seed = self.rng.random::<u64>();
+        let counter = self.started_retries.clone();
+        StartedRun::new(move || {
+            let (run, policy, counter) = (run.clone(), policy.clone(), counter.clone());
+            let attempts: BoxFuture<'s, ExtOutcome> = Box::pin(async move {
+                let mut rng = SmallRng::seed_from_u64(seed);
+                let mut retries = 0;
+                let result = retrying(&policy, &mut rng, &mut retries, || run.run()).await;
+                counter.fetch_add(retries, Ordering::Relaxed);
+                result
+            });
+            attempts
+        })
     }
 
     fn split(&mut self, parts: &[Channels<R>]) -> Result<Vec<Self>, RunError> {
@@ -249,13 +322,15 @@ impl<R: RoleId, M: Message, H: ChoreoHandler<R, M>> ChoreoHandler<R, M> for Retr
             .into_iter()
             .map(|inner| {
                 seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-                Retry::new(
+                let mut part = Retry::new(
                     inner,
                     RetryPolicy {
                         seed,
                         ..policy.clone()
                     },
-                )
+                );
+                part.started_retries = self.started_retries.clone();
+                part
             })
             .collect())
     }
@@ -264,6 +339,34 @@ impl<R: RoleId, M: Message, H: ChoreoHandler<R, M>> ChoreoHandler<R, M> for Retr
         self.retries += parts.iter().map(|p| p.retries).sum::<u64>();
         self.inner
             .join(parts.into_iter().map(|part| part.inner).collect());
+    }
+}
+
+/// Whether an extension effect failed with a transient error.
+fn transient(result: &ExtOutcome) -> bool {
+    matches!(result, Err(e) if matches!(e.kind(), RunErrorKind::Extension(x) if x.is_transient()))
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or `policy`'s attempts are
+/// spent, waiting between attempts; counts the retries into `retries`.
+async fn retrying<F: Future<Output = ExtOutcome>>(
+    policy: &RetryPolicy,
+    rng: &mut SmallRng,
+    retries: &mut u64,
+    mut attempt: impl FnMut() -> F,
+) -> ExtOutcome {
+    let mut backoff = policy.initial_backoff;
+    let mut tried = 1;
+    loop {
+        let result = attempt().await;
+        if !transient(&result) || tried >= policy.attempts.max(1) {
+            return result;
+        }
+        let factor: f64 = rng.random_range(0.5..1.5);
+        tokio::time::sleep(backoff.mul_f64(factor)).await;
+        backoff = (backoff * 2).min(policy.max_backoff);
+        tried += 1;
+        *retries += 1;
     }
 }
 
@@ -380,6 +483,42 @@ impl<R: RoleId, M: Message, H: ChoreoHandler<R, M>> ChoreoHandler<R, M> for Mete
         let result = self.inner.extension(registry, env, effect).await;
         self.metrics.record(
             &format!("ext {}", effect.type_name()),
+            started.elapsed(),
+            result.is_ok(),
+        );
+        result
+    }
+
+    fn start_extension<'s, E: Sync + 'static>(
+        &mut self,
+        registry: &'s ExtensionRegistry<E>,
+        env: &'s E,
+        effect: &Extension,
+    ) -> StartedRun<'s> {
+        let metrics = self.metrics.clone();
+        let op = format!("ext {}", effect.type_name());
+        self.inner
+            .start_extension(registry, env, effect)
+            .map(move |attempt| {
+                let (metrics, op) = (metrics.clone(), op.clone());
+                Box::pin(async move {
+                    let started = Instant::now();
+                    let result = attempt.await;
+                    metrics.record(&op, started.elapsed(), result.is_ok());
+                    result
+                })
+            })
+    }
+
+    async fn finish_extension<'a>(
+        &'a mut self,
+        effect: &'a Extension,
+        outcome: ExtOutcome,
+    ) -> ExtOutcome {
+        let started = Instant::now();
+        let result = self.inner.finish_extension(effect, outcome).await;
+        self.metrics.record(
+            &format!("finish {}", effect.type_name()),
             started.elapsed(),
             result.is_ok(),
         );
@@ -563,6 +702,36 @@ impl<R: RoleId, M: Message, H: ChoreoHandler<R, M>> ChoreoHandler<R, M> for Faul
         self.inner.extension(registry, env, effect).await
     }
 
+    fn start_extension<'s, E: Sync + 'static>(
+        &mut self,
+        registry: &'s ExtensionRegistry<E>,
+        env: &'s E,
+        effect: &Extension,
+    ) -> StartedRun<'s> {
+        // A start is one operation: a crash there fails the started effect at once.
+        match self.next_op() {
+            Ok(_) => self.inner.start_extension(registry, env, effect),
+            Err(error) => {
+                let reason = error.to_string();
+                StartedRun::new(move || {
+                    let crash = RunError::from(RunErrorKind::Injected(
+                        reason.trim_start_matches("injected fault: ").to_owned(),
+                    ));
+                    Box::pin(std::future::ready(Err(crash)))
+                })
+            }
+        }
+    }
+
+    async fn finish_extension<'a>(
+        &'a mut self,
+        effect: &'a Extension,
+        outcome: ExtOutcome,
+    ) -> ExtOutcome {
+        self.next_op()?;
+        self.inner.finish_extension(effect, outcome).await
+    }
+
     fn split(&mut self, parts: &[Channels<R>]) -> Result<Vec<Self>, RunError> {
         let mut seed = self.rng.random::<u64>();
         let (plan, log) = (self.plan.clone(), self.log.clone());
@@ -615,8 +784,13 @@ pub enum Recorded<R> {
     Sent(R, String),
     /// A frame received from a peer, described.
     Received(R, String),
-    /// An extension effect carried out, by type name.
+    /// An extension effect carried out, by type name (for a started one: when its
+    /// run ended, which may be before or after later steps of the role).
     Ext(&'static str),
+    /// An extension effect started in the background (`ext start`), by type name.
+    Started(&'static str),
+    /// The finish of a started extension effect (`ext finish`), by type name.
+    Finished(&'static str),
 }
 
 /// Records every frame sent and received and every extension effect, for tests to
@@ -688,6 +862,37 @@ impl<R: RoleId, M: Message, H: ChoreoHandler<R, M>> ChoreoHandler<R, M> for Reco
     ) -> Result<Option<ExtValue>, RunError> {
         let value = self.inner.extension(registry, env, effect).await?;
         lock(&self.log).push(Recorded::Ext(effect.type_name()));
+        Ok(value)
+    }
+
+    fn start_extension<'s, E: Sync + 'static>(
+        &mut self,
+        registry: &'s ExtensionRegistry<E>,
+        env: &'s E,
+        effect: &Extension,
+    ) -> StartedRun<'s> {
+        let name = effect.type_name();
+        lock(&self.log).push(Recorded::Started(name));
+        let log = self.log.clone();
+        self.inner
+            .start_extension(registry, env, effect)
+            .map(move |attempt| {
+                let log = log.clone();
+                Box::pin(async move {
+                    let value = attempt.await?;
+                    lock(&log).push(Recorded::Ext(name));
+                    Ok(value)
+                })
+            })
+    }
+
+    async fn finish_extension<'a>(
+        &'a mut self,
+        effect: &'a Extension,
+        outcome: ExtOutcome,
+    ) -> ExtOutcome {
+        let value = self.inner.finish_extension(effect, outcome).await?;
+        lock(&self.log).push(Recorded::Finished(effect.type_name()));
         Ok(value)
     }
 

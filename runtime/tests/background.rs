@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::{Backup, Coordinator, Msg, Role};
+use common::{Backup, Coordinator, Msg, Role, Worker};
 use stormchor_choreography::{At, Extension, ExtensionEffect, Program};
 use stormchor_runtime::{
     EffectFailure, EventKind, ExtensionRegistry, RoleLogic, RoleSetup, RoleState, RunConfig,
@@ -271,6 +271,110 @@ async fn a_failure_names_the_step_once_in_global_terms() {
     assert_eq!(
         failure,
         "Backup failed at ext Do (src/scenarios/x.rs:42): the statement broke"
+    );
+}
+
+/// The failure message of `role` in a run of `program` within `deadline`.
+async fn failure_of(program: &P, role: Role, deadline: Duration) -> String {
+    let registry = registry();
+    let report = run_all(
+        program,
+        |_| RoleSetup::with_registry(Shared::default(), registry.clone()),
+        RunConfig::default().with_deadline(deadline),
+    )
+    .await
+    .expect("sound program");
+    report.outcomes[&role]
+        .result
+        .as_ref()
+        .expect_err("fails")
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_and_frame_failures_name_their_global_place() {
+    const GONE: &str = "peer Coordinator failed: extension effect Do failed on role Coordinator: \
+                        the statement broke";
+    let deadline = Duration::from_secs(20);
+    // A receive whose sender is gone: the message's path, not the local index [0].
+    let program = P::new().loop_n(
+        1,
+        P::new()
+            .ext(at(Act::Fail, Coordinator))
+            .send(Coordinator, Backup, Msg::Start),
+    );
+    assert_eq!(
+        failure_of(&program, Backup, deadline).await,
+        format!("Backup failed at receive Start from Coordinator ([0] > body > [1]): {GONE}")
+    );
+    // An order frame whose sender is gone: the place of the effect it orders, its
+    // source line when it has one, else its path.
+    let program = P::new()
+        .send(Coordinator, Backup, Msg::Stop)
+        .ext(at(Act::Fail, Coordinator))
+        .ext(at(Act::Mark, Backup));
+    assert_eq!(
+        failure_of(&program, Backup, deadline).await,
+        format!("Backup failed at wait for an order frame from Coordinator ([2]): {GONE}")
+    );
+    let program = P::new()
+        .ext(at(Act::Fail, Coordinator))
+        .ext_shared(Extension::new(at(Act::Mark, Backup)).with_source("src/scenarios/x.rs", 7));
+    assert_eq!(
+        failure_of(&program, Backup, deadline).await,
+        format!(
+            "Backup failed at wait for an order frame from Coordinator (src/scenarios/x.rs:7): {GONE}"
+        )
+    );
+    // A branch label and a loop decision from a chooser that is gone.
+    let program = P::new().ext(at(Act::Fail, Coordinator)).choice(
+        Coordinator,
+        [
+            ("a", P::new().send(Coordinator, Backup, Msg::Start)),
+            ("b", P::new().send(Coordinator, Backup, Msg::Stop)),
+        ],
+    );
+    assert_eq!(
+        failure_of(&program, Backup, deadline).await,
+        format!("Backup failed at learn a branch from Coordinator ([1]): {GONE}")
+    );
+    let program = P::new()
+        .ext(at(Act::Fail, Coordinator))
+        .loop_until(Coordinator, P::new().send(Coordinator, Backup, Msg::Start));
+    assert_eq!(
+        failure_of(&program, Backup, deadline).await,
+        format!("Backup failed at learn the loop decision from Coordinator ([1]): {GONE}")
+    );
+    // A role that does the same in every branch: no one branch is the place.
+    let program = P::new().ext(at(Act::Fail, Coordinator)).choice(
+        Backup,
+        [
+            ("a", P::new().send(Coordinator, Worker(0), Msg::Stop)),
+            ("b", P::new().send(Coordinator, Worker(0), Msg::Stop)),
+        ],
+    );
+    assert_eq!(
+        failure_of(&program, Worker(0), deadline).await,
+        format!(
+            "Worker(0) failed at receive Stop from Coordinator (every branch of the choice at [1]): {GONE}"
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_names_its_global_place() {
+    // The coordinator never sends (its effect never ends; the run's deadline ends it).
+    let program = P::new()
+        .send(Coordinator, Backup, Msg::Stop)
+        .ext(at(Act::Forever, Coordinator))
+        .timeout(
+            Backup,
+            Duration::from_millis(50),
+            P::new().send(Coordinator, Backup, Msg::Start),
+        );
+    assert_eq!(
+        failure_of(&program, Backup, Duration::from_secs(3)).await,
+        "Backup failed at timeout 50ms ([2]): timed out after 50ms"
     );
 }
 

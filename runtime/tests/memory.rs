@@ -183,7 +183,7 @@ async fn a_timeout_fails_its_role_and_the_others_hear_of_it() {
     assert_eq!(worker.path, vec![1]);
     assert_eq!(
         worker.to_string(),
-        "Worker(0) failed at timeout 50ms: timed out after 50ms"
+        "Worker(0) failed at timeout 50ms ([1]): timed out after 50ms"
     );
     let coordinator = report.outcomes[&Coordinator]
         .result
@@ -343,6 +343,7 @@ async fn unexpected_frames_and_labels_are_errors_not_panics() {
                     .iter()
                     .map(|l| (Label::from(*l), Vec::new()))
                     .collect(),
+                at: Default::default(),
             }],
         )
     };
@@ -397,6 +398,7 @@ async fn unexpected_frames_and_labels_are_errors_not_panics() {
         vec![Local::Recv {
             from: Coordinator,
             msg: Msg::Start,
+            at: Default::default(),
         }],
     );
     let failure = run_backup(recv, backup).await.expect_err("wrong kind");

@@ -333,3 +333,149 @@ fn layers_stack_and_trace_every_operation() {
     let ext = metrics.snapshot()["ext RunWorkload"];
     assert_eq!((ext.count, ext.errors), (3, 2));
 }
+
+/// Backup starts a workload, goes on receiving while it runs, then finishes it and
+/// reports its result.
+fn started_program(seconds: u32) -> P {
+    P::new()
+        .send(Coordinator, Backup, Msg::Start)
+        .ext_start(
+            RunWorkload {
+                on: Backup,
+                seconds,
+            },
+            "load",
+        )
+        .send(Coordinator, Backup, Msg::Stop)
+        .ext_finish("load")
+        .send(Backup, Coordinator, Msg::Lsn(0))
+}
+
+#[tokio::test]
+async fn started_effects_and_their_finish_go_through_the_layers() {
+    // Recording: the start when it starts, the run's end, the finish at its step.
+    let logs: Logs<Recorded<Role>> = Arc::default();
+    let metrics = Metrics::new();
+    let report = run_wrapped(
+        &started_program(1),
+        |role, e| {
+            let recording = Recording::new(Metered::new(e, metrics.clone()));
+            logs.lock().expect("logs").push((role, recording.log()));
+            recording
+        },
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(
+        report.is_success(),
+        "{:?}",
+        report.failures().collect::<Vec<_>>()
+    );
+    let backup = logs
+        .lock()
+        .expect("logs")
+        .iter()
+        .find(|(r, _)| *r == Backup)
+        .map(|(_, l)| l.lock().expect("log").clone())
+        .expect("a log");
+    let at = |wanted: &Recorded<Role>| {
+        backup
+            .iter()
+            .position(|seen| seen == wanted)
+            .unwrap_or_else(|| panic!("{wanted:?} not in {backup:?}"))
+    };
+    let started = at(&Recorded::Started("RunWorkload"));
+    let ran = at(&Recorded::Ext("RunWorkload"));
+    let finished = at(&Recorded::Finished("RunWorkload"));
+    let start_msg = at(&Recorded::Received(Coordinator, "message Start".into()));
+    let stop_msg = at(&Recorded::Received(Coordinator, "message Stop".into()));
+    let reported = at(&Recorded::Sent(Coordinator, "message Lsn(1)".into()));
+    assert!(start_msg < started && started < stop_msg, "{backup:?}");
+    assert!(
+        started < ran && ran < finished && stop_msg < finished,
+        "{backup:?}"
+    );
+    assert!(finished < reported, "{backup:?}");
+    assert_eq!(backup.len(), 6, "nothing else, nothing twice: {backup:?}");
+    // Metered: the started effect's run and its finish, once each.
+    let figures = metrics.snapshot();
+    assert_eq!(figures["ext RunWorkload"].count, 1);
+    assert_eq!(figures["finish RunWorkload"].count, 1);
+}
+
+#[tokio::test]
+async fn a_started_effect_is_retried_like_a_whole_one() {
+    // Two transient failures, then success: three attempts are enough.
+    let report = run_wrapped(
+        &started_program(555),
+        |_, e| Retry::new(e, quick_retry(3)),
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(
+        report.is_success(),
+        "{:?}",
+        report.failures().collect::<Vec<_>>()
+    );
+    assert_eq!(
+        report
+            .state(&Coordinator)
+            .and_then(|s| s.latest_from(&Backup)),
+        Some(Msg::Lsn(3))
+    );
+    // Two are not: the started effect fails its role, naming the start.
+    let report = run_wrapped(
+        &started_program(555),
+        |_, e| Retry::new(e, quick_retry(2)),
+        Duration::from_secs(5),
+    )
+    .await;
+    let failure = report.outcomes[&Backup]
+        .result
+        .as_ref()
+        .expect_err("two attempts are not enough")
+        .to_string();
+    assert!(
+        failure.starts_with("Backup failed at ext start RunWorkload as load ([1]): ")
+            && failure.contains("serialization failure"),
+        "{failure}"
+    );
+    assert_eq!(
+        report
+            .state(&Backup)
+            .map(|s| s.data().counter.load(Ordering::SeqCst)),
+        Some(2)
+    );
+}
+
+#[tokio::test]
+async fn an_injected_crash_at_a_start_or_a_finish_fails_the_role_there() {
+    // Backup's operations: receive Start (1), the start (2), receive Stop (3), the
+    // finish (4).
+    for (crash_at, step) in [
+        (2, "ext start RunWorkload as load ([1])"),
+        (4, "ext finish load (RunWorkload) ([3])"),
+    ] {
+        let report = run_wrapped(
+            &started_program(1),
+            |role, e| {
+                let plan = FaultPlan {
+                    crash_at: (role == Backup).then_some(crash_at),
+                    ..FaultPlan::default()
+                };
+                Faulty::new(e, plan)
+            },
+            Duration::from_secs(5),
+        )
+        .await;
+        let failure = report.outcomes[&Backup]
+            .result
+            .as_ref()
+            .expect_err("crashes")
+            .to_string();
+        assert_eq!(
+            failure,
+            format!("Backup failed at {step}: injected fault: crash at operation {crash_at}")
+        );
+    }
+}

@@ -135,8 +135,9 @@ pub struct RunArgs {
     /// built-in one].
     #[arg(long)]
     pub schema: Option<PathBuf>,
-    /// Let a scenario's stress mix change and drop the existing tables of the server
-    /// given with --target (off: your tables are not touched).
+    /// Let the stress mix of existing-database and stress-check change and drop the
+    /// existing tables of the server given with --target (off: your tables are not
+    /// touched); the tables each worker makes there (`w<k>_...`) stay after the run.
     #[arg(long)]
     pub on_user_tables: bool,
     /// Run pg_amcheck after every crash round of crash-recovery, not only at the end.

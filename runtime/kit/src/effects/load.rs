@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use stormchor_macros::ExtensionEffect;
 use stormchor_postgres::{Commit, Ledger, LedgerTarget, write_ledger_observed};
-use stormchor_runtime::EffectFailure;
+use stormchor_runtime::{EffectFailure, StartSignal};
 use stormchor_workloads::{
     ActionDone, LoadConfig, WorkLimit, WorkerConfig, WorkloadRegistry, run_load,
     run_worker_observed, weights,
@@ -104,6 +104,10 @@ impl DbEffect for StressLoad {
 /// ([`Node::ledger`]). Only members of a family write (their index is the writer's
 /// number).
 ///
+/// Started with `ext start` (and finished with `ext finish`), it counts as started at
+/// its first acknowledged commit: the steps the program puts after the start (a kill,
+/// a backup) come once the load is running.
+///
 /// # Example
 /// ```
 /// use std::time::Duration;
@@ -126,6 +130,9 @@ impl DbEffect for WriteLedger {
     type Output = Ledger;
 
     async fn run(&self, node: &Node) -> Result<Ledger, EffectFailure> {
+        // Started with `ext start`, the load counts as started at its first
+        // acknowledged commit (taken before any wait, or it would count from that).
+        let mut signal = StartSignal::take();
         let server = node.value(self.on)?;
         let mut whole = lock(&node.ledger).clone();
         if whole.rows_per_tx == 0 {
@@ -149,7 +156,12 @@ impl DbEffect for WriteLedger {
             &target,
             self.duration,
             &crate::interrupt::flag(),
-            |commit| seconds.observe(commit),
+            |commit| {
+                if commit.acknowledged {
+                    drop(signal.take());
+                }
+                seconds.observe(commit)
+            },
         )
         .await;
         seconds.flush();

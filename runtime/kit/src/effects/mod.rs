@@ -43,6 +43,9 @@ pub use server::{
     StopServer,
 };
 pub use sql::{Case, Expect, Finish, Level, SessionPid, Sql, Verdict};
+/// How [`StopServer`] stops (`Smart`, `Fast`, `Immediate`), here so that a scenario
+/// needs no import from the runtime's PostgreSQL layer.
+pub use stormchor_postgres::StopMode;
 pub use verify::{
     Amcheck, AmcheckAfterCrash, CompareChecksums, TableChecksums, ValidateCatalog, VerifyLedger,
 };

@@ -261,7 +261,7 @@ impl DbEffect for ServerAddress {
 /// # Example
 /// ```
 /// use stormchor_kit::effects::StopServer;
-/// use stormchor_postgres::StopMode;
+/// use stormchor_kit::effects::StopMode;
 ///
 /// let clean_stop = StopServer(StopMode::Fast);
 /// assert_eq!(clean_stop.0, StopMode::Fast);

@@ -100,6 +100,8 @@ type Running = JoinHandle<Result<Vec<SimpleQueryMessage>, tokio_postgres::Error>
 pub struct Sessions {
     client: tokio::sync::Mutex<Option<(Arc<Client>, i32)>>,
     waiting: tokio::sync::Mutex<Option<Running>>,
+    /// The statement started with `ext start` that still runs on the session.
+    started: std::sync::Mutex<Option<String>>,
     missed: std::sync::Mutex<Vec<String>>,
 }
 
@@ -128,6 +130,31 @@ impl Sessions {
             .get(0);
         *slot = Some((client.clone(), pid));
         Ok((client, pid))
+    }
+
+    /// Refuses a statement while another one of this session has not ended: a
+    /// session runs one statement at a time, so it would wait behind the first (for
+    /// the lock the first waits for) instead of running.
+    async fn free(&self, node: &Node, sql: &str) -> Result<(), EffectFailure> {
+        let busy = crate::node::lock(&self.started).clone();
+        let busy = match busy {
+            Some(started) => Some(format!(
+                "the statement `{started}` it started (`ext start`)"
+            )),
+            None if self.waiting.lock().await.is_some() => {
+                Some("the statement it left waiting (`Finish` it first)".to_owned())
+            }
+            None => None,
+        };
+        match busy {
+            Some(busy) => Err(EffectFailure::permanent(format!(
+                "{} cannot run `{sql}`: its session still runs {busy}; a session runs one \
+                 statement at a time, so finish that one first (`ext finish`), or run this \
+                 statement at another role",
+                node.role()
+            ))),
+            None => Ok(()),
+        }
     }
 
     fn miss(&self, node: &Node, sql: &str, problem: String) {
@@ -259,8 +286,18 @@ impl DbEffect for Sql {
     type Output = ();
 
     async fn run(&self, node: &Node) -> Result<(), EffectFailure> {
+        // Started with `ext start`, this effect says when it has started (once seen
+        // waiting): take the signal before the first wait (connecting, at a role's
+        // first statement), or the start would count from that wait, before the
+        // statement is even sent.
+        let signal = if self.waits {
+            StartSignal::take()
+        } else {
+            None
+        };
         let server = node.value(self.on)?;
         let sessions = &node.sessions;
+        sessions.free(node, &self.sql).await?;
         let (client, pid) = sessions.client(&server.connection).await?;
         if self.waits {
             let statement = self.sql.clone();
@@ -269,9 +306,10 @@ impl DbEffect for Sql {
                 Some(slot) => Some(node.value(slot)?),
                 None => None,
             };
-            // Started with `ext start`: this effect says when it has started (once
-            // seen waiting) and runs on to its outcome, judged against `expect`.
-            let signal = StartSignal::take();
+            // Started with `ext start`: it runs on to its outcome, judged against
+            // `expect`.
+            // Until it ends (or its role drops it), the session is this statement's.
+            let _busy = signal.is_some().then(|| Busy::new(sessions, &self.sql));
             let handle = tokio::spawn(async move { running.simple_query(&statement).await });
             let abort = AbortOnDrop(handle.abort_handle());
             if let Some(problem) = seen_waiting(&server.connection, pid, holder, &handle).await? {
@@ -320,6 +358,22 @@ impl DbEffect for Sql {
             }
         }
         Ok(())
+    }
+}
+
+/// Marks a session's started statement as running until dropped.
+struct Busy<'s>(&'s Sessions);
+
+impl<'s> Busy<'s> {
+    fn new(sessions: &'s Sessions, sql: &str) -> Self {
+        *crate::node::lock(&sessions.started) = Some(sql.to_owned());
+        Busy(sessions)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        crate::node::lock(&self.0.started).take();
     }
 }
 
