@@ -17,7 +17,7 @@ use std::time::Duration;
 use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use stormchor_choreography::{At, Extension, ExtensionEffect};
+use stormchor_choreography::{At, Extension, ExtensionEffect, Handle};
 use stormchor_kit::effects::{
     Discover, KillServer, Phase, Query, RecordPoint, RestartServer, StartServer, StressLoad,
     TableChecksums, ValidateCatalog,
@@ -32,13 +32,19 @@ use crate::rt::intern;
 use crate::slot::{Kind, PySlot, SlotSpec};
 
 /// Builds the program's extension, carried out by the roles given (`None`: the
-/// effect's own, that is every role).
-type Build = Arc<dyn Fn(Option<Vec<Role>>) -> Extension + Send + Sync>;
+/// effect's own, that is every role): the whole effect, or (with a handle) its start.
+type Build = Arc<dyn Fn(Option<Vec<Role>>, Option<Handle>) -> Extension + Send + Sync>;
 
 fn build<E: ExtensionEffect + Clone>(effect: E) -> Build {
-    Arc::new(move |at| match at {
-        None => Extension::new(effect.clone()),
-        Some(roles) => Extension::new(At::new(effect.clone(), roles)),
+    fn wrap(effect: impl ExtensionEffect, handle: Option<Handle>) -> Extension {
+        match handle {
+            None => Extension::new(effect),
+            Some(handle) => Extension::start(effect, handle),
+        }
+    }
+    Arc::new(move |at, handle| match at {
+        None => wrap(effect.clone(), handle),
+        Some(roles) => wrap(At::new(effect.clone(), roles), handle),
     })
 }
 
@@ -59,7 +65,7 @@ impl PyEffectObj {
     }
 
     fn __repr__(&self) -> String {
-        format!("{:?}", (self.build)(None))
+        format!("{:?}", (self.build)(None, None))
     }
 }
 
@@ -144,6 +150,7 @@ pub(crate) struct Context {
     params: Py<PyAny>,
     inputs: HashMap<&'static str, Py<PyAny>>,
     each: HashMap<&'static str, Py<PyAny>>,
+    round: Option<u64>,
     journal: Mutex<Vec<Entry>>,
     handle: tokio::runtime::Handle,
 }
@@ -170,6 +177,13 @@ impl Context {
     #[getter]
     fn index(&self) -> Option<u16> {
         self.index
+    }
+
+    /// In a loop's decision (`loop_until(..., until=f)`): the rounds run so far;
+    /// else None.
+    #[getter]
+    fn round(&self) -> Option<u64> {
+        self.round
     }
 
     /// The effect's parameters (a dict).
@@ -319,74 +333,137 @@ pub(crate) fn traceback(py: Python<'_>, error: &PyErr) -> String {
     }
 }
 
-/// Calls the handler of `effect` (on a blocking thread, with the GIL): its result as
-/// JSON and its journal, or the failure with the traceback.
-fn call_handler(
-    handler: &Py<PyAny>,
-    effect: &PyEffect,
-    role: String,
-    index: Option<u16>,
-    inputs: Vec<(&'static str, String)>,
-    each: Vec<(&'static str, Vec<(String, String)>)>,
-    handle: tokio::runtime::Handle,
-) -> Result<(Option<String>, Vec<Entry>), EffectFailure> {
-    Python::with_gil(|py| {
-        let fail = |error: PyErr| {
-            EffectFailure::permanent(format!(
-                "the Python handler of {} raised:\n{}",
-                effect.name,
-                traceback(py, &error)
-            ))
-        };
-        let params = json_loads(py, &effect.params).map_err(fail)?.unbind();
-        let mut values = HashMap::new();
-        for (name, json) in inputs {
-            values.insert(name, json_loads(py, &json).map_err(fail)?.unbind());
+/// What a Python call is given besides its callable: the name failures use, the
+/// parameters (JSON), the role, the slot values it reads, and the round of a loop
+/// decision.
+pub(crate) struct Call {
+    pub(crate) what: String,
+    pub(crate) params: String,
+    pub(crate) role: String,
+    pub(crate) index: Option<u16>,
+    pub(crate) inputs: Vec<(&'static str, String)>,
+    pub(crate) each: Vec<(&'static str, Vec<(String, String)>)>,
+    pub(crate) round: Option<u64>,
+    pub(crate) handle: tokio::runtime::Handle,
+}
+
+impl Call {
+    /// A call for `what` at `node`, reading `reads` and `each` now.
+    pub(crate) fn at(
+        node: &Node,
+        what: String,
+        params: String,
+        reads: &[SlotSpec],
+        each: &[SlotSpec],
+    ) -> Result<Call, EffectFailure> {
+        let mut inputs = Vec::new();
+        for slot in reads {
+            let json = slot
+                .read_json(node.values())
+                .map_err(EffectFailure::permanent)?;
+            inputs.push((slot.name, json));
         }
-        let mut senders = HashMap::new();
-        for (name, list) in each {
-            let dict = PyDict::new(py);
-            for (from, json) in list {
-                dict.set_item(from, json_loads(py, &json).map_err(fail)?)
-                    .map_err(fail)?;
+        let mut senders = Vec::new();
+        for slot in each {
+            let list = slot
+                .read_each_json(node.values())
+                .map_err(EffectFailure::permanent)?;
+            senders.push((slot.name, list));
+        }
+        Ok(Call {
+            what,
+            params,
+            role: node.role().to_owned(),
+            index: node.member(),
+            inputs,
+            each: senders,
+            round: None,
+            handle: tokio::runtime::Handle::current(),
+        })
+    }
+
+    /// Calls `callable(ctx)` on a blocking thread with the GIL; `returned` makes the
+    /// result out of what it returned (with the GIL). Gives the result and the
+    /// journal, or the failure with the traceback.
+    pub(crate) async fn run<T: Send + 'static>(
+        self,
+        callable: Arc<Py<PyAny>>,
+        returned: impl FnOnce(Python<'_>, &Bound<'_, PyAny>) -> Result<T, EffectFailure>
+        + Send
+        + 'static,
+    ) -> Result<(T, Vec<Entry>), EffectFailure> {
+        let what = self.what.clone();
+        tokio::task::spawn_blocking(move || self.call(&callable, returned))
+            .await
+            .map_err(|e| EffectFailure::permanent(format!("{what} did not finish: {e}")))?
+    }
+
+    fn call<T>(
+        self,
+        callable: &Py<PyAny>,
+        returned: impl FnOnce(Python<'_>, &Bound<'_, PyAny>) -> Result<T, EffectFailure>,
+    ) -> Result<(T, Vec<Entry>), EffectFailure> {
+        Python::with_gil(|py| {
+            let what = &self.what;
+            let fail = |error: PyErr| {
+                EffectFailure::permanent(format!("{what} raised:\n{}", traceback(py, &error)))
+            };
+            let params = json_loads(py, &self.params).map_err(fail)?.unbind();
+            let mut values = HashMap::new();
+            for (name, json) in self.inputs {
+                values.insert(name, json_loads(py, &json).map_err(fail)?.unbind());
             }
-            senders.insert(name, dict.into_any().unbind());
+            let mut senders = HashMap::new();
+            for (name, list) in self.each {
+                let dict = PyDict::new(py);
+                for (from, json) in list {
+                    dict.set_item(from, json_loads(py, &json).map_err(fail)?)
+                        .map_err(fail)?;
+                }
+                senders.insert(name, dict.into_any().unbind());
+            }
+            let context = Py::new(
+                py,
+                Context {
+                    role: self.role,
+                    index: self.index,
+                    params,
+                    inputs: values,
+                    each: senders,
+                    round: self.round,
+                    journal: Mutex::new(Vec::new()),
+                    handle: self.handle,
+                },
+            )
+            .map_err(fail)?;
+            let result = callable.call1(py, (context.clone_ref(py),)).map_err(fail)?;
+            let journal = std::mem::take(
+                &mut *context
+                    .get()
+                    .journal
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner),
+            );
+            Ok((returned(py, result.bind(py))?, journal))
+        })
+    }
+}
+
+/// Applies what a Python call recorded to the role's journal.
+pub(crate) fn apply(node: &Node, journal: Vec<Entry>) {
+    for entry in journal {
+        match entry {
+            Entry::Check {
+                name,
+                passed,
+                summary,
+                evidence,
+            } => node.journal().check(name, passed, summary, evidence),
+            Entry::Figure(name, value) => node.journal().figure(&name, value),
+            Entry::Count(name, n) => node.journal().count(&name, n),
+            Entry::Phase(name) => node.journal().enter(&name),
         }
-        let context = Py::new(
-            py,
-            Context {
-                role,
-                index,
-                params,
-                inputs: values,
-                each: senders,
-                journal: Mutex::new(Vec::new()),
-                handle,
-            },
-        )
-        .map_err(fail)?;
-        let returned = handler.call1(py, (context.clone_ref(py),)).map_err(fail)?;
-        let journal = std::mem::take(
-            &mut *context
-                .get()
-                .journal
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
-        let returned = returned.bind(py);
-        if returned.is_none() {
-            return Ok((None, journal));
-        }
-        if effect.into.is_none() {
-            return Err(EffectFailure::permanent(format!(
-                "the Python handler of {} returned a value ({}) but the effect has no into= slot to keep it in",
-                effect.name,
-                type_name(returned)
-            )));
-        }
-        let json = json_dumps(py, returned).map_err(fail)?;
-        Ok((Some(json), journal))
-    })
+    }
 }
 
 /// Carries out a Python effect at `node` with its handler from `handlers`.
@@ -401,47 +478,35 @@ pub(crate) async fn run_python(
             effect.name
         ))
     })?;
-    let mut inputs = Vec::new();
-    for slot in &effect.reads {
-        let json = slot
-            .read_json(node.values())
-            .map_err(EffectFailure::permanent)?;
-        inputs.push((slot.name, json));
-    }
-    let mut each = Vec::new();
-    for slot in &effect.each {
-        let list = slot
-            .read_each_json(node.values())
-            .map_err(EffectFailure::permanent)?;
-        each.push((slot.name, list));
-    }
-    let role = node.role().to_owned();
-    let index = node.member();
-    let handle = tokio::runtime::Handle::current();
-    let call = effect.clone();
-    let (output, journal) = tokio::task::spawn_blocking(move || {
-        call_handler(&handler, &call, role, index, inputs, each, handle)
-    })
-    .await
-    .map_err(|e| {
-        EffectFailure::permanent(format!(
-            "the Python handler of {} did not finish: {e}",
-            effect.name
-        ))
-    })??;
-    for entry in journal {
-        match entry {
-            Entry::Check {
-                name,
-                passed,
-                summary,
-                evidence,
-            } => node.journal().check(name, passed, summary, evidence),
-            Entry::Figure(name, value) => node.journal().figure(&name, value),
-            Entry::Count(name, n) => node.journal().count(&name, n),
-            Entry::Phase(name) => node.journal().enter(&name),
-        }
-    }
+    let call = Call::at(
+        node,
+        format!("the Python handler of {}", effect.name),
+        effect.params.clone(),
+        &effect.reads,
+        &effect.each,
+    )?;
+    let name = effect.name;
+    let keeps = effect.into.is_some();
+    let (output, journal) = call
+        .run(handler, move |py, returned| {
+            if returned.is_none() {
+                return Ok(None);
+            }
+            if !keeps {
+                return Err(EffectFailure::permanent(format!(
+                    "the Python handler of {name} returned a value ({}) but the effect has no into= slot to keep it in",
+                    type_name(returned)
+                )));
+            }
+            json_dumps(py, returned).map(Some).map_err(|error| {
+                EffectFailure::permanent(format!(
+                    "the Python handler of {name} raised:\n{}",
+                    traceback(py, &error)
+                ))
+            })
+        })
+        .await?;
+    apply(node, journal);
     match (&effect.into, output) {
         (Some(slot), Some(json)) => slot
             .write_json(node.values(), &json)
@@ -454,7 +519,7 @@ pub(crate) async fn run_python(
     }
 }
 
-fn slot_list(obj: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Vec<SlotSpec>> {
+pub(crate) fn slot_list(obj: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Vec<SlotSpec>> {
     let Some(obj) = obj else {
         return Ok(Vec::new());
     };
@@ -679,7 +744,21 @@ pub(crate) fn extension(
     at: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Extension> {
     let roles = at.map(|at| roles_arg(at, "at=")).transpose()?;
-    Ok((effect.build)(roles))
+    Ok((effect.build)(roles, None))
+}
+
+/// The start of the effect under `handle`, carried out by `at` (None: its own
+/// roles).
+pub(crate) fn started(
+    effect: &PyEffectObj,
+    handle: &str,
+    at: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Extension> {
+    if handle.is_empty() {
+        return Err(PyValueError::new_err("a handle's name cannot be empty"));
+    }
+    let roles = at.map(|at| roles_arg(at, "at=")).transpose()?;
+    Ok((effect.build)(roles, Some(Handle::from(handle))))
 }
 
 pub(crate) fn add(m: &Bound<'_, PyModule>) -> PyResult<()> {

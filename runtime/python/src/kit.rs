@@ -12,6 +12,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use stormchor_kit::KitState;
 
+use crate::decision::PyDecide;
 use crate::effect::{PyEffect, run_python};
 use crate::errors::{RegistryError, text};
 use crate::role::{Role, type_name};
@@ -74,6 +75,11 @@ pub(crate) fn registry(handlers: Handlers) -> PyResult<stormchor_kit::Kit<Role>>
         .register_unit::<PyEffect, _>(move |state: &KitState<Role>, effect: &PyEffect| {
             let handlers = handlers.clone();
             Box::pin(async move { run_python(&handlers, state.data(), effect).await })
+        })
+        .map_err(text::<RegistryError>)?;
+    kit.registry_mut()
+        .register_unit::<PyDecide, _>(|state: &KitState<Role>, effect: &PyDecide| {
+            Box::pin(async move { effect.run(state.data()).await })
         })
         .map_err(text::<RegistryError>)?;
     stormchor_kit::register::<crate::stress::StressWith, Role>(kit.registry_mut())

@@ -8,6 +8,8 @@
 //! - [`program`]: the global program builder, projection, check, mermaid, run;
 //! - [`effect`]: kit effects built from Python, and Python-defined effects whose
 //!   handlers are Python callables, run on a blocking thread with the GIL;
+//! - [`decision`]: run-time decisions of choices and decided loops, made by a
+//!   Python callable or a slot's value at the deciding role;
 //! - [`kit`]: the Python handlers registered beside the kit's effects;
 //! - [`actions`]: the action registry (StormWeaver's vocabulary), Python actions, the
 //!   stress mix;
@@ -26,6 +28,7 @@ mod actions;
 mod cluster;
 mod config;
 mod connection;
+mod decision;
 mod effect;
 mod errors;
 mod kit;
