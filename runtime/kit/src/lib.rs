@@ -78,7 +78,7 @@ pub use node::{KitRole, KitState, Node};
 pub use report::{Recovery, RoleRecord, RoleResult, ScenarioReport};
 pub use scenario::{
     Defaults, Fault, KitScenario, RoleFuture, RunFuture, Scenario, ScenarioError, ScenarioOptions,
-    ScenarioRegistry, check_options, run_deadline, run_program,
+    ScenarioRegistry, check_options, run_deadline, run_program, run_program_within,
 };
 pub use stormchor_choreography::{Program, project_all};
 pub use value::{Carry, Slot, Value, ValueError, Values, encode};

@@ -20,6 +20,7 @@ use stormchor_choreography::ExtensionEffect;
 use stormchor_kit::{Node, Slot};
 use stormchor_runtime::EffectFailure;
 
+use crate::cancel::Abandoned;
 use crate::effect::{Call, apply, traceback};
 use crate::role::{Role, type_name};
 use crate::slot::SlotSpec;
@@ -128,10 +129,14 @@ impl PyDecide {
     }
 
     /// Decides at `node` and records the decision in its `Decisions`.
-    pub(crate) async fn run(&self, node: &Node) -> Result<(), EffectFailure> {
+    pub(crate) async fn run(
+        &self,
+        node: &Node,
+        abandoned: &Abandoned,
+    ) -> Result<(), EffectFailure> {
         match &self.what {
             What::Choice(labels) => {
-                let label = self.label(node).await?;
+                let label = self.label(node, abandoned).await?;
                 if !labels.contains(&label) {
                     return Err(EffectFailure::permanent(format!(
                         "{} ({}) gave `{label}`, which is not one of its branches ({})",
@@ -156,7 +161,7 @@ impl PyDecide {
                 let go_on = if max_rounds.is_some_and(|max| round >= max) {
                     false
                 } else {
-                    !self.stop(node, round).await?
+                    !self.stop(node, round, abandoned).await?
                 };
                 node.decisions().go_on(go_on);
                 Ok(())
@@ -165,7 +170,7 @@ impl PyDecide {
     }
 
     /// The label a choice's decider gives.
-    async fn label(&self, node: &Node) -> Result<String, EffectFailure> {
+    async fn label(&self, node: &Node, abandoned: &Abandoned) -> Result<String, EffectFailure> {
         let what = self.describe();
         match &self.by {
             By::Slot(slot) => {
@@ -181,13 +186,14 @@ impl PyDecide {
                 }
             }
             By::Call(callable, name) => {
-                let call = Call::at(
+                let mut call = Call::at(
                     node,
                     format!("{what} ({name})"),
                     "{}".to_owned(),
                     &self.reads,
                     &[],
                 )?;
+                call.abandoned = Some(abandoned.clone());
                 let label_of = format!("{what} ({name})");
                 let (label, journal) = call
                     .run(callable.clone(), move |_py, returned| {
@@ -210,7 +216,12 @@ impl PyDecide {
     }
 
     /// Whether the loop's decider says stop before round `round`.
-    async fn stop(&self, node: &Node, round: u64) -> Result<bool, EffectFailure> {
+    async fn stop(
+        &self,
+        node: &Node,
+        round: u64,
+        abandoned: &Abandoned,
+    ) -> Result<bool, EffectFailure> {
         match &self.by {
             By::Slot(slot) => {
                 let json = slot
@@ -224,6 +235,7 @@ impl PyDecide {
                 let what = format!("{} ({name})", self.describe());
                 let mut call = Call::at(node, what.clone(), "{}".to_owned(), &self.reads, &[])?;
                 call.round = Some(round);
+                call.abandoned = Some(abandoned.clone());
                 let (stop, journal) = call
                     .run(callable.clone(), move |py, returned| {
                         returned.is_truthy().map_err(|error| {

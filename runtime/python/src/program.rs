@@ -16,8 +16,9 @@ use pyo3::types::{PyDict, PyTuple};
 use stormchor_choreography::{
     Global, Program, SeededPolicy, check, project, project_all, to_mermaid,
 };
-use stormchor_kit::{Carry, ScenarioOptions, ScenarioReport, run_program};
+use stormchor_kit::{Carry, ScenarioOptions, ScenarioReport, run_deadline, run_program_within};
 
+use crate::cancel::Abandoned;
 use crate::decision::{PyDecide, What, by_arg};
 use crate::effect::{PyEffect, PyEffectObj, extension, started};
 use crate::errors::{RegistryError, ScenarioError, text};
@@ -421,7 +422,7 @@ impl PyProgram {
     /// node, the kit's effects and `kit`'s Python handlers. Servers the program
     /// starts (kit.StartServer) are throwaway clusters, or the `target` server
     /// (a libpq connection string) where the effect allows one.
-    #[pyo3(signature = (kit = None, *, name = "python", workers = 2, seconds = 2.0, rounds = 3, seed = 1, target = None))]
+    #[pyo3(signature = (kit = None, *, name = "python", workers = 2, seconds = 2.0, rounds = 3, seed = 1, target = None, inject = None, timeout = None))]
     #[allow(clippy::too_many_arguments)]
     fn run(
         &self,
@@ -433,7 +434,27 @@ impl PyProgram {
         rounds: u32,
         seed: u64,
         target: Option<String>,
+        inject: Option<&str>,
+        timeout: Option<f64>,
     ) -> PyResult<PyReport> {
+        let deadline = timeout
+            .map(|t| {
+                Duration::try_from_secs_f64(t)
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(|| {
+                        PyValueError::new_err(format!(
+                            "timeout= is a number of seconds > 0, not {t}"
+                        ))
+                    })
+            })
+            .transpose()?;
+        let fault = inject
+            .map(|name| {
+                name.parse::<stormchor_kit::Fault>()
+                    .map_err(|e| PyValueError::new_err(format!("inject=: {e}")))
+            })
+            .transpose()?;
         let handlers = kit.map(|k| k.handlers.clone()).unwrap_or_default();
         // Every Python effect needs its handler: say so before anything starts.
         let mut missing = Vec::new();
@@ -453,7 +474,8 @@ impl PyProgram {
             )));
         }
         project_all(&self.inner).map_err(|e| crate::errors::projection(&e))?;
-        let kit = registry(handlers)?;
+        let abandoned = Abandoned::default();
+        let kit = registry(handlers, &abandoned)?;
         let mut options = ScenarioOptions::short();
         options.workers = workers;
         options.duration = Duration::try_from_secs_f64(seconds)
@@ -461,13 +483,31 @@ impl PyProgram {
         options.rounds = rounds;
         options.seed = seed;
         options.target = target;
+        options.fault = fault;
         options.started = SystemTime::now();
         let program = self.inner.clone();
         let rt = runtime()?;
         let name = name.to_owned();
-        let report = py
-            .allow_threads(|| rt.block_on(run_program(&name, &program, &options, kit)))
+        let deadline = deadline.unwrap_or_else(|| run_deadline(&options));
+        let mut report = py
+            .allow_threads(|| {
+                rt.block_on(run_program_within(&name, &program, &options, kit, deadline))
+            })
             .map_err(text::<ScenarioError>)?;
+        // A role its deadline ended says only that: add the Python call it was in.
+        for (role, what, running) in abandoned.take() {
+            if let Some(failure) = report
+                .roles
+                .iter_mut()
+                .find(|r| r.role == role)
+                .and_then(|r| r.failure.as_mut())
+            {
+                failure.push_str(&format!(
+                    "; {role} was in {what}, running for {:.1} s, when it was stopped",
+                    running.as_secs_f64()
+                ));
+            }
+        }
         PyReport::new(py, report)
     }
 
