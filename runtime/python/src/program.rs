@@ -24,7 +24,7 @@ use crate::effect::{PyEffect, PyEffectObj, extension, started};
 use crate::errors::{RegistryError, ScenarioError, text};
 use crate::kit::{PyKit, registry};
 use crate::role::{PyRole, Role, family_arg, role_arg, roles_arg, type_name};
-use crate::rt::{intern, runtime};
+use crate::rt::intern;
 use crate::slot::PySlot;
 
 type Prog = Program<Role, Carry>;
@@ -486,14 +486,14 @@ impl PyProgram {
         options.fault = fault;
         options.started = SystemTime::now();
         let program = self.inner.clone();
-        let rt = runtime()?;
         let name = name.to_owned();
         let deadline = deadline.unwrap_or_else(|| run_deadline(&options));
-        let mut report = py
-            .allow_threads(|| {
-                rt.block_on(run_program_within(&name, &program, &options, kit, deadline))
-            })
-            .map_err(text::<ScenarioError>)?;
+        // Ctrl-C reaches Python while it runs: `wait` looks for signals, and drops the
+        // run (stopping its servers) when one raises.
+        let mut report = crate::rt::wait(py, async move {
+            run_program_within(&name, &program, &options, kit, deadline).await
+        })?
+        .map_err(text::<ScenarioError>)?;
         // A role its deadline ended says only that: add the Python call it was in.
         for (role, what, running) in abandoned.take() {
             if let Some(failure) = report
