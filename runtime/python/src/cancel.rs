@@ -33,10 +33,10 @@ impl Abandoned {
     }
 }
 
-/// The thread running a call, while it runs the callable (read and written under
-/// the GIL only).
+/// The thread running a call while it runs the callable, and whether it was sent an
+/// interrupt (read and written under the GIL only).
 #[derive(Default)]
-pub(crate) struct Running(Mutex<Option<u64>>);
+pub(crate) struct Running(Mutex<(Option<u64>, bool)>);
 
 fn set_async_exc(py: Python<'_>, thread: u64, exception: Option<Bound<'_, PyAny>>) -> PyResult<()> {
     let ctypes = py.import("ctypes")?;
@@ -54,7 +54,7 @@ fn set_async_exc(py: Python<'_>, thread: u64, exception: Option<Bound<'_, PyAny>
 }
 
 impl Running {
-    fn slot(&self) -> std::sync::MutexGuard<'_, Option<u64>> {
+    fn slot(&self) -> std::sync::MutexGuard<'_, (Option<u64>, bool)> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -63,19 +63,27 @@ impl Running {
         let id = py
             .import("threading")
             .and_then(|t| t.getattr("get_ident")?.call0()?.extract::<u64>());
-        *self.slot() = id.ok();
+        *self.slot() = (id.ok(), false);
     }
 
-    /// The call returned: no interrupt may reach the thread from now on.
+    /// The call returned: no interrupt may reach the thread from now on (one sent
+    /// and not yet delivered is cleared).
     pub(crate) fn leave(&self, py: Python<'_>) {
-        if let Some(thread) = self.slot().take() {
+        let (thread, interrupted) = std::mem::take(&mut *self.slot());
+        if let (Some(thread), true) = (thread, interrupted) {
             let _ = set_async_exc(py, thread, None);
         }
     }
 
     /// Interrupts the call if it still runs.
     fn interrupt(&self, py: Python<'_>) {
-        if let Some(thread) = *self.slot() {
+        // Marked first, the lock not held while Python runs.
+        let thread = {
+            let mut slot = self.slot();
+            slot.1 = slot.0.is_some();
+            slot.0
+        };
+        if let Some(thread) = thread {
             let error = py
                 .import("builtins")
                 .and_then(|b| b.getattr("TimeoutError"));
