@@ -11,6 +11,8 @@
 //!   another role, which reads it typed; [`slots`] holds the kit's own;
 //! - [`Node`]: what one role owns (its server, backups, restored clusters, catalog,
 //!   ledger, SQL session, journal, values); nothing is shared between roles;
+//! - [`Decisions`]: a role's run-time decisions, recorded by an effect, taken by the
+//!   choice or decided loop that follows;
 //! - [`Journal`] / [`ScenarioReport`]: what each role records, merged into the report;
 //! - [`Scenario`] / [`KitScenario`] / [`ScenarioRegistry`]: named scenarios with their
 //!   faults and defaults, and [`run_program`], the in-process runner;
@@ -55,6 +57,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod decision;
 mod effect;
 pub mod effects;
 pub mod interrupt;
@@ -66,6 +69,7 @@ mod scenario;
 pub mod slots;
 mod value;
 
+pub use decision::Decisions;
 pub use effect::{DbEffect, Kit, Produce, register};
 pub use journal::{
     ActionRecord, CheckRecord, Entries, EventKind, EventRecord, Figure, Journal, LoadSecond,
@@ -78,6 +82,7 @@ pub use report::{
 pub use scenario::{
     Defaults, Fault, KitLayers, KitScenario, RoleFuture, RunFuture, Scenario, ScenarioError,
     ScenarioOptions, ScenarioRegistry, check_options, kit_layers, run_deadline, run_program,
+    run_program_within,
 };
 pub use stormchor_choreography::{Program, project_all};
 pub use value::{Carry, Slot, Value, ValueError, Values, encode};

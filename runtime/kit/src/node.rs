@@ -15,9 +15,10 @@ use stormchor_choreography::RoleId;
 use stormchor_postgres::{
     ActionRegistry, BackupInProgress, BaseBackup, Catalog, Ledger, PgCluster, PgTarget, WalArchive,
 };
-use stormchor_runtime::{EffectFailure, RoleLogic, RoleState};
+use stormchor_runtime::{EffectFailure, Labels, RoleLogic, RoleState};
 use stormchor_workloads::WorkerReport;
 
+use crate::decision::Decisions;
 use crate::effects::sql::Sessions;
 use crate::journal::Journal;
 use crate::scenario::{Fault, ScenarioOptions};
@@ -101,6 +102,8 @@ pub struct Node {
     pub(crate) run_schema: tokio::sync::Mutex<Option<stormchor_postgres::RunSchema>>,
     /// Where this role's SQL log goes (none when no temporary directory could be made).
     logs: Option<tempfile::TempDir>,
+    /// The decisions for this role's next choice and loop round.
+    decisions: Decisions,
 }
 
 impl Node {
@@ -133,6 +136,7 @@ impl Node {
             run_schema: tokio::sync::Mutex::new(None),
             // Marked with its owner, so that a later run removes it if this one dies.
             logs: stormchor_postgres::owned_temp_dir("stormchor-logs-").ok(),
+            decisions: Decisions::default(),
             role,
         }
     }
@@ -165,6 +169,12 @@ impl Node {
     /// The values the role holds.
     pub fn values(&self) -> &Values {
         &self.values
+    }
+
+    /// The decisions for the role's next choice and next loop round (an effect
+    /// records them; the choice or loop that follows takes them).
+    pub fn decisions(&self) -> &Decisions {
+        &self.decisions
     }
 
     /// The role's schema catalog.
@@ -296,5 +306,20 @@ impl<R: RoleId> RoleLogic<R, Carry> for Node {
                 value.slot()
             )),
         }
+    }
+
+    /// The branch an effect decided ([`Decisions::choose`]), else the first.
+    fn choose(state: &KitState<R>, labels: Labels<'_, R, Carry>) -> usize {
+        match state.data().decisions.take_choice() {
+            None => 0,
+            // A label the choice lacks: an index past the branches, which the
+            // interpreter reports as a bad choice.
+            Some(label) => labels.position(&label).unwrap_or(labels.len()),
+        }
+    }
+
+    /// What an effect decided ([`Decisions::go_on`]), else stop.
+    fn keep_looping(state: &KitState<R>, _round: u64) -> bool {
+        state.data().decisions.take_go_on().unwrap_or(false)
     }
 }

@@ -553,13 +553,25 @@ pub async fn run_program<R: KitRole>(
     options: &ScenarioOptions,
     kit: Kit<R>,
 ) -> Result<ScenarioReport, ScenarioError> {
+    run_program_within(name, program, options, kit, run_deadline(options)).await
+}
+
+/// [`run_program`] with every role given at most `deadline` (instead of
+/// [`run_deadline`]): a role still running then fails as timed out, the others are
+/// told, and the report comes back.
+pub async fn run_program_within<R: KitRole>(
+    name: &str,
+    program: &Program<R, Carry>,
+    options: &ScenarioOptions,
+    kit: Kit<R>,
+    deadline: Duration,
+) -> Result<ScenarioReport, ScenarioError> {
     project_all(program).map_err(|source| ScenarioError::Projection {
         scenario: name.to_owned(),
         source: Box::new(source),
     })?;
     let registry = std::sync::Arc::new(kit.into_registry());
     let began = Instant::now();
-    let deadline = run_deadline(options);
     let run = run_all_layered(
         program,
         |role: R| {

@@ -19,9 +19,9 @@ pub(crate) struct PyCluster {
 impl PyCluster {
     #[new]
     fn new(py: Python<'_>) -> PyResult<Self> {
-        let rt = runtime()?;
-        let cluster = py
-            .allow_threads(|| rt.block_on(PgCluster::start(ClusterOptions::default())))
+        // Ctrl-C while the cluster starts reaches Python, and the half-started
+        // cluster is removed.
+        let cluster = crate::rt::wait(py, PgCluster::start(ClusterOptions::default()))?
             .map_err(text::<ClusterError>)?;
         let connection = cluster.connection_string();
         Ok(PyCluster {

@@ -12,33 +12,35 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use stormchor_choreography::{At, Extension, ExtensionEffect};
-use stormchor_kit::effects::{
-    Discover, KillServer, Phase, Query, RecordPoint, RestartServer, StartServer, StressLoad,
-    TableChecksums, ValidateCatalog,
-};
-use stormchor_kit::{DbEffect, Node};
+use stormchor_choreography::{At, Extension, ExtensionEffect, Handle};
+use stormchor_kit::Node;
 use stormchor_runtime::EffectFailure;
 
-use crate::errors::SlotError;
+use crate::cancel::{Abandoned, Running, Waiting};
 use crate::kit::Handlers;
 use crate::role::{Role, roles_arg, type_name};
 use crate::rt::intern;
-use crate::slot::{Kind, PySlot, SlotSpec};
+use crate::slot::{PySlot, SlotSpec};
 
 /// Builds the program's extension, carried out by the roles given (`None`: the
-/// effect's own, that is every role).
-type Build = Arc<dyn Fn(Option<Vec<Role>>) -> Extension + Send + Sync>;
+/// effect's own, that is every role): the whole effect, or (with a handle) its start.
+type Build = Arc<dyn Fn(Option<Vec<Role>>, Option<Handle>) -> Extension + Send + Sync>;
 
 fn build<E: ExtensionEffect + Clone>(effect: E) -> Build {
-    Arc::new(move |at| match at {
-        None => Extension::new(effect.clone()),
-        Some(roles) => Extension::new(At::new(effect.clone(), roles)),
+    fn wrap(effect: impl ExtensionEffect, handle: Option<Handle>) -> Extension {
+        match handle {
+            None => Extension::new(effect),
+            Some(handle) => Extension::start(effect, handle),
+        }
+    }
+    Arc::new(move |at, handle| match at {
+        None => wrap(effect.clone(), handle),
+        Some(roles) => wrap(At::new(effect.clone(), roles), handle),
     })
 }
 
@@ -50,6 +52,16 @@ pub(crate) struct PyEffectObj {
     pub(crate) build: Build,
 }
 
+impl PyEffectObj {
+    /// An effect to put in programs.
+    pub(crate) fn of<E: ExtensionEffect + Clone>(name: String, effect: E) -> PyEffectObj {
+        PyEffectObj {
+            name,
+            build: build(effect),
+        }
+    }
+}
+
 #[pymethods]
 impl PyEffectObj {
     /// The effect's name.
@@ -59,7 +71,7 @@ impl PyEffectObj {
     }
 
     fn __repr__(&self) -> String {
-        format!("{:?}", (self.build)(None))
+        format!("{:?}", (self.build)(None, None))
     }
 }
 
@@ -73,6 +85,7 @@ pub(crate) struct PyEffect {
     pub(crate) each: Vec<SlotSpec>,
     pub(crate) into: Option<SlotSpec>,
     pub(crate) ordered: bool,
+    pub(crate) timeout: Option<Duration>,
 }
 
 impl fmt::Debug for PyEffect {
@@ -91,6 +104,9 @@ impl fmt::Debug for PyEffect {
         }
         if let Some(into) = &self.into {
             write!(f, " => {}", into.name)?;
+        }
+        if let Some(limit) = self.timeout {
+            write!(f, " within {limit:?}")?;
         }
         Ok(())
     }
@@ -144,6 +160,7 @@ pub(crate) struct Context {
     params: Py<PyAny>,
     inputs: HashMap<&'static str, Py<PyAny>>,
     each: HashMap<&'static str, Py<PyAny>>,
+    round: Option<u64>,
     journal: Mutex<Vec<Entry>>,
     handle: tokio::runtime::Handle,
 }
@@ -170,6 +187,13 @@ impl Context {
     #[getter]
     fn index(&self) -> Option<u16> {
         self.index
+    }
+
+    /// In a loop's decision (`loop_until(..., until=f)`): the rounds run so far;
+    /// else None.
+    #[getter]
+    fn round(&self) -> Option<u64> {
+        self.round
     }
 
     /// The effect's parameters (a dict).
@@ -319,116 +343,157 @@ pub(crate) fn traceback(py: Python<'_>, error: &PyErr) -> String {
     }
 }
 
-/// Calls the handler of `effect` (on a blocking thread, with the GIL): its result as
-/// JSON and its journal, or the failure with the traceback.
-fn call_handler(
-    handler: &Py<PyAny>,
-    effect: &PyEffect,
-    role: String,
-    index: Option<u16>,
-    inputs: Vec<(&'static str, String)>,
-    each: Vec<(&'static str, Vec<(String, String)>)>,
-    handle: tokio::runtime::Handle,
-) -> Result<(Option<String>, Vec<Entry>), EffectFailure> {
-    Python::with_gil(|py| {
-        let fail = |error: PyErr| {
-            EffectFailure::permanent(format!(
-                "the Python handler of {} raised:\n{}",
-                effect.name,
-                traceback(py, &error)
-            ))
-        };
-        let params = json_loads(py, &effect.params).map_err(fail)?.unbind();
-        let mut values = HashMap::new();
-        for (name, json) in inputs {
-            values.insert(name, json_loads(py, &json).map_err(fail)?.unbind());
-        }
-        let mut senders = HashMap::new();
-        for (name, list) in each {
-            let dict = PyDict::new(py);
-            for (from, json) in list {
-                dict.set_item(from, json_loads(py, &json).map_err(fail)?)
-                    .map_err(fail)?;
-            }
-            senders.insert(name, dict.into_any().unbind());
-        }
-        let context = Py::new(
-            py,
-            Context {
-                role,
-                index,
-                params,
-                inputs: values,
-                each: senders,
-                journal: Mutex::new(Vec::new()),
-                handle,
-            },
-        )
-        .map_err(fail)?;
-        let returned = handler.call1(py, (context.clone_ref(py),)).map_err(fail)?;
-        let journal = std::mem::take(
-            &mut *context
-                .get()
-                .journal
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
-        let returned = returned.bind(py);
-        if returned.is_none() {
-            return Ok((None, journal));
-        }
-        if effect.into.is_none() {
-            return Err(EffectFailure::permanent(format!(
-                "the Python handler of {} returned a value ({}) but the effect has no into= slot to keep it in",
-                effect.name,
-                type_name(returned)
-            )));
-        }
-        let json = json_dumps(py, returned).map_err(fail)?;
-        Ok((Some(json), journal))
-    })
+/// What a Python call is given besides its callable: the name failures use, the
+/// parameters (JSON), the role, the slot values it reads, and the round of a loop
+/// decision.
+pub(crate) struct Call {
+    pub(crate) what: String,
+    pub(crate) params: String,
+    pub(crate) role: String,
+    pub(crate) index: Option<u16>,
+    pub(crate) inputs: Vec<(&'static str, String)>,
+    pub(crate) each: Vec<(&'static str, Vec<(String, String)>)>,
+    pub(crate) round: Option<u64>,
+    pub(crate) handle: tokio::runtime::Handle,
+    /// How long to wait for the callable (None: as long as the role may run).
+    pub(crate) limit: Option<Duration>,
+    /// Where the run keeps the calls its roles were dropped in.
+    pub(crate) abandoned: Option<Abandoned>,
 }
 
-/// Carries out a Python effect at `node` with its handler from `handlers`.
-pub(crate) async fn run_python(
-    handlers: &Handlers,
-    node: &Node,
-    effect: &PyEffect,
-) -> Result<(), EffectFailure> {
-    let handler = handlers.get(effect.name).cloned().ok_or_else(|| {
-        EffectFailure::permanent(format!(
-            "no Python handler is registered for {}",
-            effect.name
-        ))
-    })?;
-    let mut inputs = Vec::new();
-    for slot in &effect.reads {
-        let json = slot
-            .read_json(node.values())
-            .map_err(EffectFailure::permanent)?;
-        inputs.push((slot.name, json));
+impl Call {
+    /// A call for `what` at `node`, reading `reads` and `each` now.
+    pub(crate) fn at(
+        node: &Node,
+        what: String,
+        params: String,
+        reads: &[SlotSpec],
+        each: &[SlotSpec],
+    ) -> Result<Call, EffectFailure> {
+        let mut inputs = Vec::new();
+        for slot in reads {
+            let json = slot
+                .read_json(node.values())
+                .map_err(EffectFailure::permanent)?;
+            inputs.push((slot.name, json));
+        }
+        let mut senders = Vec::new();
+        for slot in each {
+            let list = slot
+                .read_each_json(node.values())
+                .map_err(EffectFailure::permanent)?;
+            senders.push((slot.name, list));
+        }
+        Ok(Call {
+            what,
+            params,
+            role: node.role().to_owned(),
+            index: node.member(),
+            inputs,
+            each: senders,
+            round: None,
+            handle: tokio::runtime::Handle::current(),
+            limit: None,
+            abandoned: None,
+        })
     }
-    let mut each = Vec::new();
-    for slot in &effect.each {
-        let list = slot
-            .read_each_json(node.values())
-            .map_err(EffectFailure::permanent)?;
-        each.push((slot.name, list));
+
+    /// Calls `callable(ctx)` on a blocking thread with the GIL; `returned` makes the
+    /// result out of what it returned (with the GIL). Gives the result and the
+    /// journal, or the failure with the traceback.
+    pub(crate) async fn run<T: Send + 'static>(
+        self,
+        callable: Arc<Py<PyAny>>,
+        returned: impl FnOnce(Python<'_>, &Bound<'_, PyAny>) -> Result<T, EffectFailure>
+        + Send
+        + 'static,
+    ) -> Result<(T, Vec<Entry>), EffectFailure> {
+        let running = Arc::new(Running::default());
+        let mut waiting = Waiting {
+            running: running.clone(),
+            abandoned: self.abandoned.clone(),
+            role: self.role.clone(),
+            what: self.what.clone(),
+            began: Instant::now(),
+            done: false,
+        };
+        let (what, role, limit) = (self.what.clone(), self.role.clone(), self.limit);
+        let task = tokio::task::spawn_blocking(move || self.call(&callable, &running, returned));
+        let joined = match limit {
+            None => task.await,
+            Some(limit) => match tokio::time::timeout(limit, task).await {
+                Ok(joined) => joined,
+                Err(_) => {
+                    waiting.timed_out();
+                    return Err(EffectFailure::permanent(format!(
+                        "{what} at {role} did not return within {limit:?} (its timeout=): stopped \
+                         waiting and interrupted it (Python code stops at its next instruction; \
+                         a call blocked in C, as time.sleep, runs on until it returns)"
+                    )));
+                }
+            },
+        };
+        waiting.done = true;
+        joined.map_err(|e| EffectFailure::permanent(format!("{what} did not finish: {e}")))?
     }
-    let role = node.role().to_owned();
-    let index = node.member();
-    let handle = tokio::runtime::Handle::current();
-    let call = effect.clone();
-    let (output, journal) = tokio::task::spawn_blocking(move || {
-        call_handler(&handler, &call, role, index, inputs, each, handle)
-    })
-    .await
-    .map_err(|e| {
-        EffectFailure::permanent(format!(
-            "the Python handler of {} did not finish: {e}",
-            effect.name
-        ))
-    })??;
+
+    fn call<T>(
+        self,
+        callable: &Py<PyAny>,
+        running: &Running,
+        returned: impl FnOnce(Python<'_>, &Bound<'_, PyAny>) -> Result<T, EffectFailure>,
+    ) -> Result<(T, Vec<Entry>), EffectFailure> {
+        Python::with_gil(|py| {
+            let what = &self.what;
+            let fail = |error: PyErr| {
+                EffectFailure::permanent(format!("{what} raised:\n{}", traceback(py, &error)))
+            };
+            let params = json_loads(py, &self.params).map_err(fail)?.unbind();
+            let mut values = HashMap::new();
+            for (name, json) in self.inputs {
+                values.insert(name, json_loads(py, &json).map_err(fail)?.unbind());
+            }
+            let mut senders = HashMap::new();
+            for (name, list) in self.each {
+                let dict = PyDict::new(py);
+                for (from, json) in list {
+                    dict.set_item(from, json_loads(py, &json).map_err(fail)?)
+                        .map_err(fail)?;
+                }
+                senders.insert(name, dict.into_any().unbind());
+            }
+            let context = Py::new(
+                py,
+                Context {
+                    role: self.role,
+                    index: self.index,
+                    params,
+                    inputs: values,
+                    each: senders,
+                    round: self.round,
+                    journal: Mutex::new(Vec::new()),
+                    handle: self.handle,
+                },
+            )
+            .map_err(fail)?;
+            running.enter(py);
+            let result = callable.call1(py, (context.clone_ref(py),));
+            running.leave(py);
+            let result = result.map_err(fail)?;
+            let journal = std::mem::take(
+                &mut *context
+                    .get()
+                    .journal
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner),
+            );
+            Ok((returned(py, result.bind(py))?, journal))
+        })
+    }
+}
+
+/// Applies what a Python call recorded to the role's journal.
+pub(crate) fn apply(node: &Node, journal: Vec<Entry>) {
     for entry in journal {
         match entry {
             Entry::Check {
@@ -442,6 +507,52 @@ pub(crate) async fn run_python(
             Entry::Phase(name) => node.journal().enter(&name),
         }
     }
+}
+
+/// Carries out a Python effect at `node` with its handler from `handlers`.
+pub(crate) async fn run_python(
+    handlers: &Handlers,
+    node: &Node,
+    effect: &PyEffect,
+    abandoned: &Abandoned,
+) -> Result<(), EffectFailure> {
+    let handler = handlers.get(effect.name).cloned().ok_or_else(|| {
+        EffectFailure::permanent(format!(
+            "no Python handler is registered for {}",
+            effect.name
+        ))
+    })?;
+    let mut call = Call::at(
+        node,
+        format!("the Python handler of {}", effect.name),
+        effect.params.clone(),
+        &effect.reads,
+        &effect.each,
+    )?;
+    call.limit = effect.timeout;
+    call.abandoned = Some(abandoned.clone());
+    let name = effect.name;
+    let keeps = effect.into.is_some();
+    let (output, journal) = call
+        .run(handler, move |py, returned| {
+            if returned.is_none() {
+                return Ok(None);
+            }
+            if !keeps {
+                return Err(EffectFailure::permanent(format!(
+                    "the Python handler of {name} returned a value ({}) but the effect has no into= slot to keep it in",
+                    type_name(returned)
+                )));
+            }
+            json_dumps(py, returned).map(Some).map_err(|error| {
+                EffectFailure::permanent(format!(
+                    "the Python handler of {name} raised:\n{}",
+                    traceback(py, &error)
+                ))
+            })
+        })
+        .await?;
+    apply(node, journal);
     match (&effect.into, output) {
         (Some(slot), Some(json)) => slot
             .write_json(node.values(), &json)
@@ -454,7 +565,7 @@ pub(crate) async fn run_python(
     }
 }
 
-fn slot_list(obj: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Vec<SlotSpec>> {
+pub(crate) fn slot_list(obj: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Vec<SlotSpec>> {
     let Some(obj) = obj else {
         return Ok(Vec::new());
     };
@@ -469,12 +580,14 @@ fn slot_list(obj: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Vec<SlotSpe
     Ok(slots)
 }
 
-/// `effect(name, params=None, *, reads=(), each=(), into=None, ordered=True)`: a
-/// Python effect, carried out by the handler registered under `name` in a `Kit`.
+/// `effect(name, params=None, *, reads=(), each=(), into=None, ordered=True,
+/// timeout=None)`: a Python effect, carried out by the handler registered under
+/// `name` in a `Kit`; `timeout`: seconds to wait for the handler before failing the
+/// effect (and interrupting the handler).
 /// `reads`: slots whose latest value the handler reads (`ctx[slot]`); `each`: slots
 /// whose latest value from every sender it reads (`ctx.each(slot)`).
 #[pyfunction]
-#[pyo3(signature = (name, params = None, *, reads = None, each = None, into = None, ordered = true))]
+#[pyo3(signature = (name, params = None, *, reads = None, each = None, into = None, ordered = true, timeout = None))]
 #[allow(clippy::too_many_arguments)]
 fn effect(
     py: Python<'_>,
@@ -484,7 +597,18 @@ fn effect(
     each: Option<&Bound<'_, PyAny>>,
     into: Option<PySlot>,
     ordered: bool,
+    timeout: Option<f64>,
 ) -> PyResult<PyEffectObj> {
+    let timeout = timeout
+        .map(|t| {
+            Duration::try_from_secs_f64(t)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    PyValueError::new_err(format!("timeout= is a number of seconds > 0, not {t}"))
+                })
+        })
+        .transpose()?;
     if name.is_empty() {
         return Err(PyValueError::new_err("an effect's name cannot be empty"));
     }
@@ -511,166 +635,12 @@ fn effect(
         each: slot_list(each, "each=")?,
         into: into.map(|s| s.0),
         ordered,
+        timeout,
     };
     Ok(PyEffectObj {
         name: name.to_owned(),
         build: build(effect),
     })
-}
-
-fn kit_effect<E: DbEffect>(
-    effect: E,
-    into: Option<PySlot>,
-    output: Option<Kind>,
-) -> PyResult<PyEffectObj> {
-    let name = effect.type_name().to_owned();
-    let Some(into) = into else {
-        return Ok(PyEffectObj {
-            name,
-            build: build(effect),
-        });
-    };
-    let Some(kind) = output else {
-        return Err(SlotError::new_err(format!(
-            "{name} gives back no value to put into slot `{}`",
-            into.0.name
-        )));
-    };
-    let slot = into
-        .0
-        .typed::<E::Output>(kind, &format!("{name}'s into="))?;
-    Ok(PyEffectObj {
-        name,
-        build: build(effect.into_slot(slot)),
-    })
-}
-
-fn server_slot(
-    slot: &PySlot,
-    what: &str,
-) -> PyResult<stormchor_kit::Slot<stormchor_kit::effects::ServerInfo>> {
-    slot.0.typed(Kind::Server, what)
-}
-
-fn seconds(value: f64, what: &str) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(value).map_err(|_| {
-        PyValueError::new_err(format!(
-            "{what} must be a number of seconds >= 0, not {value}"
-        ))
-    })
-}
-
-/// The kit's `Phase(name)`.
-#[pyfunction(name = "Phase")]
-fn phase(name: &str) -> PyResult<PyEffectObj> {
-    kit_effect(Phase(intern(name)), None, None)
-}
-
-/// The kit's `StartServer`: a throwaway cluster (or the run's target, `target=True`).
-#[pyfunction(name = "StartServer")]
-#[pyo3(signature = (*, into = None, archive = false, target = false))]
-fn start_server(into: Option<PySlot>, archive: bool, target: bool) -> PyResult<PyEffectObj> {
-    let mut effect = if target {
-        StartServer::target_in_own_schema_or_throwaway()
-    } else {
-        StartServer::throwaway()
-    };
-    effect.archive = archive;
-    kit_effect(effect, into, Some(Kind::Server))
-}
-
-/// The kit's `KillServer` (SIGKILL this role's server).
-#[pyfunction(name = "KillServer")]
-fn kill_server() -> PyResult<PyEffectObj> {
-    kit_effect(KillServer, None, None)
-}
-
-/// The kit's `RestartServer`.
-#[pyfunction(name = "RestartServer")]
-fn restart_server() -> PyResult<PyEffectObj> {
-    kit_effect(RestartServer, None, None)
-}
-
-/// The kit's `Query(on, sql, args=[])`: the rows as `psql -At` prints them.
-#[pyfunction(name = "Query")]
-#[pyo3(signature = (on, sql, args = Vec::new(), *, into = None))]
-fn query(on: PySlot, sql: &str, args: Vec<PySlot>, into: Option<PySlot>) -> PyResult<PyEffectObj> {
-    let args = args
-        .iter()
-        .map(|a| a.0.typed(Kind::Str, "Query's args="))
-        .collect::<PyResult<Vec<_>>>()?;
-    let effect = Query {
-        on: server_slot(&on, "Query's on=")?,
-        sql: intern(sql),
-        args,
-    };
-    kit_effect(effect, into, Some(Kind::Str))
-}
-
-/// The kit's `Discover(on)`: the server's schema into the role's catalog.
-#[pyfunction(name = "Discover")]
-#[pyo3(signature = (on, *, into = None))]
-fn discover(on: PySlot, into: Option<PySlot>) -> PyResult<PyEffectObj> {
-    let effect = Discover {
-        on: server_slot(&on, "Discover's on=")?,
-    };
-    kit_effect(effect, into, Some(Kind::Int))
-}
-
-/// The kit's `StressLoad(on, seconds)`: the node's default action mix, or the
-/// actions of `registry` (an ActionRegistry, copied now: later changes to it do not
-/// reach the program).
-#[pyfunction(name = "StressLoad")]
-#[pyo3(signature = (on, seconds, *, into = None, registry = None))]
-fn stress_load(
-    on: PySlot,
-    seconds: f64,
-    into: Option<PySlot>,
-    registry: Option<PyRef<'_, crate::actions::PyActionRegistry>>,
-) -> PyResult<PyEffectObj> {
-    let on = server_slot(&on, "StressLoad's on=")?;
-    let duration = self::seconds(seconds, "StressLoad's seconds")?;
-    match registry {
-        None => kit_effect(StressLoad { on, duration }, into, Some(Kind::Int)),
-        Some(registry) => kit_effect(
-            crate::stress::StressWith {
-                on,
-                duration,
-                registry: registry.inner.clone(),
-            },
-            into,
-            Some(Kind::Int),
-        ),
-    }
-}
-
-/// The kit's `RecordPoint(on)`: a point (LSN and checksums) on the server.
-#[pyfunction(name = "RecordPoint")]
-#[pyo3(signature = (on, *, into = None))]
-fn record_point(on: PySlot, into: Option<PySlot>) -> PyResult<PyEffectObj> {
-    let effect = RecordPoint {
-        on: server_slot(&on, "RecordPoint's on=")?,
-    };
-    kit_effect(effect, into, Some(Kind::Point))
-}
-
-/// The kit's `TableChecksums(of)`.
-#[pyfunction(name = "TableChecksums")]
-#[pyo3(signature = (of, *, into = None))]
-fn table_checksums(of: PySlot, into: Option<PySlot>) -> PyResult<PyEffectObj> {
-    let effect = TableChecksums {
-        of: server_slot(&of, "TableChecksums's of=")?,
-    };
-    kit_effect(effect, into, Some(Kind::Checksums))
-}
-
-/// The kit's `ValidateCatalog(on)`: the role's catalog against the server.
-#[pyfunction(name = "ValidateCatalog")]
-fn validate_catalog(on: PySlot) -> PyResult<PyEffectObj> {
-    let effect = ValidateCatalog {
-        on: server_slot(&on, "ValidateCatalog's on=")?,
-    };
-    kit_effect(effect, None, None)
 }
 
 /// The effect's extension for `at` (None: its own roles).
@@ -679,23 +649,25 @@ pub(crate) fn extension(
     at: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Extension> {
     let roles = at.map(|at| roles_arg(at, "at=")).transpose()?;
-    Ok((effect.build)(roles))
+    Ok((effect.build)(roles, None))
+}
+
+/// The start of the effect under `handle`, carried out by `at` (None: its own
+/// roles).
+pub(crate) fn started(
+    effect: &PyEffectObj,
+    handle: &str,
+    at: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Extension> {
+    if handle.is_empty() {
+        return Err(PyValueError::new_err("a handle's name cannot be empty"));
+    }
+    let roles = at.map(|at| roles_arg(at, "at=")).transpose()?;
+    Ok((effect.build)(roles, Some(Handle::from(handle))))
 }
 
 pub(crate) fn add(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(effect, m)?)?;
-    let py = m.py();
-    let kit = PyModule::new(py, "kit")?;
-    kit.add_function(wrap_pyfunction!(phase, &kit)?)?;
-    kit.add_function(wrap_pyfunction!(start_server, &kit)?)?;
-    kit.add_function(wrap_pyfunction!(kill_server, &kit)?)?;
-    kit.add_function(wrap_pyfunction!(restart_server, &kit)?)?;
-    kit.add_function(wrap_pyfunction!(query, &kit)?)?;
-    kit.add_function(wrap_pyfunction!(discover, &kit)?)?;
-    kit.add_function(wrap_pyfunction!(stress_load, &kit)?)?;
-    kit.add_function(wrap_pyfunction!(record_point, &kit)?)?;
-    kit.add_function(wrap_pyfunction!(table_checksums, &kit)?)?;
-    kit.add_function(wrap_pyfunction!(validate_catalog, &kit)?)?;
-    m.add_submodule(&kit)?;
+    crate::kit_effects::add(m)?;
     Ok(())
 }

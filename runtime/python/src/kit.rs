@@ -12,6 +12,8 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use stormchor_kit::KitState;
 
+use crate::cancel::Abandoned;
+use crate::decision::PyDecide;
 use crate::effect::{PyEffect, run_python};
 use crate::errors::{RegistryError, text};
 use crate::role::{Role, type_name};
@@ -67,13 +69,25 @@ impl PyKit {
 }
 
 /// The Rust registry of a run: every kit effect, and the Python effects' handler.
-pub(crate) fn registry(handlers: Handlers) -> PyResult<stormchor_kit::Kit<Role>> {
+pub(crate) fn registry(
+    handlers: Handlers,
+    abandoned: &Abandoned,
+) -> PyResult<stormchor_kit::Kit<Role>> {
     let handlers = Arc::new(handlers);
+    let dropped = abandoned.clone();
+    let decided = abandoned.clone();
     let mut kit = stormchor_kit::Kit::<Role>::new().map_err(text::<RegistryError>)?;
     kit.registry_mut()
         .register_unit::<PyEffect, _>(move |state: &KitState<Role>, effect: &PyEffect| {
             let handlers = handlers.clone();
-            Box::pin(async move { run_python(&handlers, state.data(), effect).await })
+            let abandoned = dropped.clone();
+            Box::pin(async move { run_python(&handlers, state.data(), effect, &abandoned).await })
+        })
+        .map_err(text::<RegistryError>)?;
+    kit.registry_mut()
+        .register_unit::<PyDecide, _>(move |state: &KitState<Role>, effect: &PyDecide| {
+            let abandoned = decided.clone();
+            Box::pin(async move { effect.run(state.data(), &abandoned).await })
         })
         .map_err(text::<RegistryError>)?;
     stormchor_kit::register::<crate::stress::StressWith, Role>(kit.registry_mut())

@@ -6,8 +6,11 @@
 //! - [`role`]: roles and families, interned so that they are `Copy` Rust roles;
 //! - [`slot`]: named, typed values between roles (the kit's slots and Python's own);
 //! - [`program`]: the global program builder, projection, check, mermaid, run;
-//! - [`effect`]: kit effects built from Python, and Python-defined effects whose
-//!   handlers are Python callables, run on a blocking thread with the GIL;
+//! - [`effect`]: Python-defined effects whose handlers are Python callables, run on
+//!   a blocking thread with the GIL;
+//! - [`kit_effects`]: every kit effect, built with typed Python arguments;
+//! - [`decision`]: run-time decisions of choices and decided loops, made by a
+//!   Python callable or a slot's value at the deciding role;
 //! - [`kit`]: the Python handlers registered beside the kit's effects;
 //! - [`actions`]: the action registry (StormWeaver's vocabulary), Python actions, the
 //!   stress mix;
@@ -19,16 +22,21 @@
 //!   default), resolved by the command's own code;
 //! - [`stress`]: the kit's stress load with an action registry from Python;
 //! - [`cluster`]: throwaway PostgreSQL clusters;
+//! - [`cancel`]: Python calls that do not return: timeouts, interrupts, and where
+//!   each role was when its run ended it;
 //! - [`rt`]: the tokio runtime every blocking call runs on, with the GIL released,
 //!   and the interner of names.
 
 mod actions;
+mod cancel;
 mod cluster;
 mod config;
 mod connection;
+mod decision;
 mod effect;
 mod errors;
 mod kit;
+mod kit_effects;
 mod program;
 mod role;
 mod rt;

@@ -7,6 +7,7 @@
 //! its own `Node`, the kit's effects and the Python effects' handlers registered
 //! together, every server started by the program stopped and removed at the end.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -15,13 +16,15 @@ use pyo3::types::{PyDict, PyTuple};
 use stormchor_choreography::{
     Global, Program, SeededPolicy, check, project, project_all, to_mermaid,
 };
-use stormchor_kit::{Carry, ScenarioOptions, ScenarioReport, run_program};
+use stormchor_kit::{Carry, ScenarioOptions, ScenarioReport, run_deadline, run_program_within};
 
-use crate::effect::{PyEffect, PyEffectObj, extension};
+use crate::cancel::Abandoned;
+use crate::decision::{PyDecide, What, by_arg};
+use crate::effect::{PyEffect, PyEffectObj, extension, started};
 use crate::errors::{RegistryError, ScenarioError, text};
 use crate::kit::{PyKit, registry};
 use crate::role::{PyRole, Role, family_arg, role_arg, roles_arg, type_name};
-use crate::rt::{intern, runtime};
+use crate::rt::intern;
 use crate::slot::PySlot;
 
 type Prog = Program<Role, Carry>;
@@ -131,8 +134,18 @@ impl PyProgram {
     }
 
     /// `at` picks one of the labelled branches: a dict `{label: Program}` or a list
-    /// of `(label, Program)` pairs.
-    fn choice(&self, at: &Bound<'_, PyAny>, branches: &Bound<'_, PyAny>) -> PyResult<PyProgram> {
+    /// of `(label, Program)` pairs. At run time `decide` picks it at `at`: a callable
+    /// `decide(ctx)` returning the label (called at the choice, with the slots of
+    /// `reads`), or a slot whose latest value at `at` is the label. Without it, the
+    /// first branch is taken (`check` explores them all).
+    #[pyo3(signature = (at, branches, *, decide = None, reads = None))]
+    fn choice(
+        &self,
+        at: &Bound<'_, PyAny>,
+        branches: &Bound<'_, PyAny>,
+        decide: Option<&Bound<'_, PyAny>>,
+        reads: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyProgram> {
         let items = match branches.downcast::<PyDict>() {
             Ok(dict) => dict.items().into_any(),
             Err(_) => branches.clone(),
@@ -151,11 +164,22 @@ impl PyProgram {
             let label: String = pair.get_item(0)?.extract()?;
             list.push((label, program_arg(&pair.get_item(1)?, "a branch")?));
         }
-        Ok(wrap(
-            self.inner
-                .clone()
-                .choice(role_arg(at, "the chooser")?, list),
-        ))
+        let at = role_arg(at, "the chooser")?;
+        let mut program = self.inner.clone();
+        if let Some(decide) = decide {
+            let effect = PyDecide {
+                role: at,
+                what: What::Choice(list.iter().map(|(l, _)| l.clone()).collect()),
+                by: by_arg(decide, "decide=")?,
+                reads: crate::effect::slot_list(reads, "reads=")?,
+            };
+            program = program.ext(effect);
+        } else if reads.is_some() {
+            return Err(PyTypeError::new_err(
+                "reads= is for the decide= callable; give decide= too",
+            ));
+        }
+        Ok(wrap(program.choice(at, list)))
     }
 
     /// Runs `body` exactly `rounds` times.
@@ -167,24 +191,82 @@ impl PyProgram {
         ))
     }
 
-    /// Runs `body` until `decider` decides to stop (the kit's roles decide to run
-    /// no round; `check` explores rounds with its seed).
+    /// Runs `body` until `decider` decides to stop: before every round, `until` at
+    /// `decider`, a callable `until(ctx)` (`ctx.round`: the rounds run so far; the
+    /// slots of `reads`) whose true result stops the loop, or a slot whose latest
+    /// value, when true, stops it; at most `max_rounds` rounds. Without `until`, the
+    /// loop runs no round at run time (`check` explores rounds with its seed).
+    #[pyo3(signature = (decider, body, *, until = None, reads = None, max_rounds = None))]
     fn loop_until(
         &self,
         decider: &Bound<'_, PyAny>,
         body: &Bound<'_, PyAny>,
+        until: Option<&Bound<'_, PyAny>>,
+        reads: Option<&Bound<'_, PyAny>>,
+        max_rounds: Option<u64>,
     ) -> PyResult<PyProgram> {
-        Ok(wrap(self.inner.clone().loop_until(
-            role_arg(decider, "the decider")?,
-            program_arg(body, "the loop body")?,
-        )))
+        let decider = role_arg(decider, "the decider")?;
+        let body = program_arg(body, "the loop body")?;
+        let Some(until) = until else {
+            if reads.is_some() || max_rounds.is_some() {
+                return Err(PyTypeError::new_err(
+                    "reads= and max_rounds= are for the until= decider; give until= too",
+                ));
+            }
+            return Ok(wrap(self.inner.clone().loop_until(decider, body)));
+        };
+        static LOOPS: AtomicU64 = AtomicU64::new(0);
+        let counter = intern(&format!(
+            "stormchor.rounds.{}",
+            LOOPS.fetch_add(1, Ordering::Relaxed)
+        ));
+        let by = by_arg(until, "until=")?;
+        let reads_list = crate::effect::slot_list(reads, "reads=")?;
+        let decide = |first| PyDecide {
+            role: decider,
+            what: What::Loop {
+                first,
+                counter,
+                max_rounds,
+            },
+            by: by.clone(),
+            reads: reads_list.clone(),
+        };
+        let body = body.ext(decide(false));
+        Ok(wrap(
+            self.inner
+                .clone()
+                .ext(decide(true))
+                .loop_until(decider, body),
+        ))
     }
 
-    /// Runs the parts concurrently; no two may use one directed channel.
+    /// Runs the parts concurrently; no two may use one directed channel, and no
+    /// two may hold run-time decisions (decide=, until=) of one role.
     fn par(&self, parts: &Bound<'_, PyAny>) -> PyResult<PyProgram> {
         let mut list = Vec::new();
         for part in parts.try_iter()? {
             list.push(program_arg(&part?, "a part")?);
+        }
+        let mut deciders: Vec<(Role, usize)> = Vec::new();
+        for (k, part) in list.iter().enumerate() {
+            let mut here = Vec::new();
+            part.walk(|_, effect| {
+                if let Global::Ext(ext) = effect {
+                    if let Some(decide) = ext.downcast_ref::<PyDecide>() {
+                        here.push(decide.role);
+                    }
+                }
+            });
+            for role in here {
+                if let Some((_, other)) = deciders.iter().find(|(r, p)| *r == role && *p != k) {
+                    return Err(PyValueError::new_err(format!(
+                        "parts {other} and {k} of the par both hold run-time decisions of {role:?} \
+                         (decide= or until=): a role decides one thing at a time"
+                    )));
+                }
+                deciders.push((role, k));
+            }
         }
         Ok(wrap(self.inner.clone().par(list)))
     }
@@ -221,10 +303,37 @@ impl PyProgram {
         Ok(wrap(self.inner.clone().ext_shared(extension(&effect, at)?)))
     }
 
-    // TODO(start/finish): the effect-order work adds `start`/`finish` to the Rust
-    // `Program` (an effect begun at one point and ended at a later one). Once it is
-    // merged, expose both here as `start(effect, at=None)` / `finish(effect, at=None)`
-    // beside `ext`, and add them to tests/test_program.py's builder test.
+    /// Starts an effect under `handle` at the roles `at` (None: the effect's own)
+    /// and goes on: the roles run the next steps while it runs, until
+    /// `ext_finish(handle)` waits for its outcome (and keeps its value in its
+    /// `into=` slot). Projection refuses a start never finished in its block, a
+    /// finish of nothing, a handle started twice (ProjectionError, with the path).
+    #[pyo3(signature = (effect, handle, at = None))]
+    fn ext_start(
+        &self,
+        effect: &Bound<'_, PyAny>,
+        handle: &str,
+        at: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyProgram> {
+        let effect = effect.extract::<PyRef<'_, PyEffectObj>>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "ext_start() takes an Effect (stormchor.effect(...) or stormchor.kit.*), not {}",
+                type_name(effect)
+            ))
+        })?;
+        Ok(wrap(
+            self.inner.clone().ext_shared(started(&effect, handle, at)?),
+        ))
+    }
+
+    /// Waits, at the roles that started it, for the outcome of the effect started
+    /// under `handle` with `ext_start`.
+    fn ext_finish(&self, handle: &str) -> PyResult<PyProgram> {
+        if handle.is_empty() {
+            return Err(PyValueError::new_err("a handle's name cannot be empty"));
+        }
+        Ok(wrap(self.inner.clone().ext_finish(handle)))
+    }
 
     /// This program followed by `other`.
     fn then(&self, other: &Bound<'_, PyAny>) -> PyResult<PyProgram> {
@@ -313,7 +422,7 @@ impl PyProgram {
     /// node, the kit's effects and `kit`'s Python handlers. Servers the program
     /// starts (kit.StartServer) are throwaway clusters, or the `target` server
     /// (a libpq connection string) where the effect allows one.
-    #[pyo3(signature = (kit = None, *, name = "python", workers = 2, seconds = 2.0, rounds = 3, seed = 1, target = None))]
+    #[pyo3(signature = (kit = None, *, name = "python", workers = 2, seconds = 2.0, rounds = 3, seed = 1, target = None, inject = None, timeout = None))]
     #[allow(clippy::too_many_arguments)]
     fn run(
         &self,
@@ -325,7 +434,27 @@ impl PyProgram {
         rounds: u32,
         seed: u64,
         target: Option<String>,
+        inject: Option<&str>,
+        timeout: Option<f64>,
     ) -> PyResult<PyReport> {
+        let deadline = timeout
+            .map(|t| {
+                Duration::try_from_secs_f64(t)
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(|| {
+                        PyValueError::new_err(format!(
+                            "timeout= is a number of seconds > 0, not {t}"
+                        ))
+                    })
+            })
+            .transpose()?;
+        let fault = inject
+            .map(|name| {
+                name.parse::<stormchor_kit::Fault>()
+                    .map_err(|e| PyValueError::new_err(format!("inject=: {e}")))
+            })
+            .transpose()?;
         let handlers = kit.map(|k| k.handlers.clone()).unwrap_or_default();
         // Every Python effect needs its handler: say so before anything starts.
         let mut missing = Vec::new();
@@ -345,7 +474,8 @@ impl PyProgram {
             )));
         }
         project_all(&self.inner).map_err(|e| crate::errors::projection(&e))?;
-        let kit = registry(handlers)?;
+        let abandoned = Abandoned::default();
+        let kit = registry(handlers, &abandoned)?;
         let mut options = ScenarioOptions::short();
         options.workers = workers;
         options.duration = Duration::try_from_secs_f64(seconds)
@@ -353,13 +483,31 @@ impl PyProgram {
         options.rounds = rounds;
         options.seed = seed;
         options.target = target;
+        options.fault = fault;
         options.started = SystemTime::now();
         let program = self.inner.clone();
-        let rt = runtime()?;
         let name = name.to_owned();
-        let report = py
-            .allow_threads(|| rt.block_on(run_program(&name, &program, &options, kit)))
-            .map_err(text::<ScenarioError>)?;
+        let deadline = deadline.unwrap_or_else(|| run_deadline(&options));
+        // Ctrl-C reaches Python while it runs: `wait` looks for signals, and drops the
+        // run (stopping its servers) when one raises.
+        let mut report = crate::rt::wait(py, async move {
+            run_program_within(&name, &program, &options, kit, deadline).await
+        })?
+        .map_err(text::<ScenarioError>)?;
+        // A role its deadline ended says only that: add the Python call it was in.
+        for (role, what, running) in abandoned.take() {
+            if let Some(failure) = report
+                .roles
+                .iter_mut()
+                .find(|r| r.role == role)
+                .and_then(|r| r.failure.as_mut())
+            {
+                failure.push_str(&format!(
+                    "; {role} was in {what}, running for {:.1} s, when it was stopped",
+                    running.as_secs_f64()
+                ));
+            }
+        }
         PyReport::new(py, report)
     }
 

@@ -3,16 +3,18 @@
 //!
 //! A slot's kind is the Rust type its value has, so that kit effects and Python
 //! effects read each other's values: `server` (where a server is: the kit's
-//! `ServerInfo`), `str`, `int`, `checksums`, `point`, and `json` (any value Python's
-//! `json` module writes, for Python effects among themselves). Python sees every
+//! `ServerInfo`), `str`, `int`, `checksums`, `point` and the other kit outputs (see
+//! `Kind::ALL`), and `json` (any value Python's `json` module writes, for Python
+//! effects among themselves). Python sees every
 //! value as what `json.loads` makes of it.
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use serde::{Deserialize, Serialize};
-use stormchor_kit::effects::{Point, ServerInfo};
+use stormchor_kit::effects::verify::LedgerSummary;
+use stormchor_kit::effects::{BackupOutcome, Point, RecoveryGoal, ServerInfo, WorkloadSummary};
 use stormchor_kit::{Carry, Slot, Values};
-use stormchor_postgres::Checksums;
+use stormchor_postgres::{Checksums, Ledger};
 
 use crate::rt::intern;
 
@@ -20,25 +22,114 @@ use crate::rt::intern;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct PyJson(pub(crate) String);
 
+/// Calls `$body` with `$T` the Rust type of kind `$kind` (every kind but `json`).
+macro_rules! with_type {
+    ($kind:expr, $T:ident => $body:expr, json => $json:expr) => {
+        match $kind {
+            Kind::Json => $json,
+            Kind::Str => {
+                type $T = String;
+                $body
+            }
+            Kind::Int => {
+                type $T = u64;
+                $body
+            }
+            Kind::Count => {
+                type $T = usize;
+                $body
+            }
+            Kind::Bool => {
+                type $T = bool;
+                $body
+            }
+            Kind::Pid => {
+                type $T = i32;
+                $body
+            }
+            Kind::OptionalStr => {
+                type $T = Option<String>;
+                $body
+            }
+            Kind::StrList => {
+                type $T = Vec<String>;
+                $body
+            }
+            Kind::Server => {
+                type $T = ServerInfo;
+                $body
+            }
+            Kind::Checksums => {
+                type $T = Checksums;
+                $body
+            }
+            Kind::Point => {
+                type $T = Point;
+                $body
+            }
+            Kind::Goal => {
+                type $T = RecoveryGoal;
+                $body
+            }
+            Kind::Ledger => {
+                type $T = Ledger;
+                $body
+            }
+            Kind::LedgerSummary => {
+                type $T = LedgerSummary;
+                $body
+            }
+            Kind::BackupOutcome => {
+                type $T = BackupOutcome;
+                $body
+            }
+            Kind::WorkloadSummary => {
+                type $T = WorkloadSummary;
+                $body
+            }
+        }
+    };
+}
+
 /// The Rust type of a slot's value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Kind {
     Json,
     Str,
     Int,
+    Count,
+    Bool,
+    Pid,
+    OptionalStr,
+    StrList,
     Server,
     Checksums,
     Point,
+    Goal,
+    Ledger,
+    LedgerSummary,
+    BackupOutcome,
+    WorkloadSummary,
 }
 
 impl Kind {
-    const ALL: [(&'static str, Kind); 6] = [
+    const ALL: [(&'static str, Kind); 16] = [
         ("json", Kind::Json),
         ("str", Kind::Str),
         ("int", Kind::Int),
+        ("count", Kind::Count),
+        ("bool", Kind::Bool),
+        ("pid", Kind::Pid),
+        ("optional_str", Kind::OptionalStr),
+        ("str_list", Kind::StrList),
         ("server", Kind::Server),
         ("checksums", Kind::Checksums),
         ("point", Kind::Point),
+        ("goal", Kind::Goal),
+        ("ledger", Kind::Ledger),
+        ("ledger_summary", Kind::LedgerSummary),
+        ("backup_outcome", Kind::BackupOutcome),
+        ("workload_summary", Kind::WorkloadSummary),
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -92,65 +183,40 @@ impl SlotSpec {
     pub(crate) fn read_json(&self, values: &Values) -> Result<String, String> {
         let name = self.name;
         let text = |e: stormchor_kit::ValueError| e.to_string();
-        match self.kind {
-            Kind::Json => values
-                .get(Slot::<PyJson>::new(name))
-                .map(|v| v.0)
-                .map_err(text),
-            Kind::Str => to_json(&values.get(Slot::<String>::new(name)).map_err(text)?),
-            Kind::Int => to_json(&values.get(Slot::<u64>::new(name)).map_err(text)?),
-            Kind::Server => to_json(&values.get(Slot::<ServerInfo>::new(name)).map_err(text)?),
-            Kind::Checksums => to_json(&values.get(Slot::<Checksums>::new(name)).map_err(text)?),
-            Kind::Point => to_json(&values.get(Slot::<Point>::new(name)).map_err(text)?),
-        }
+        with_type!(self.kind,
+            T => to_json(&values.get(Slot::<T>::new(name)).map_err(text)?),
+            json => values.get(Slot::<PyJson>::new(name)).map(|v| v.0).map_err(text)
+        )
     }
 
     /// The latest value of the slot from each role that sent one, as JSON, in
     /// role-name order.
     pub(crate) fn read_each_json(&self, values: &Values) -> Result<Vec<(String, String)>, String> {
-        fn each<T: stormchor_kit::Value + Serialize>(
-            values: &Values,
-            name: &'static str,
-        ) -> Result<Vec<(String, String)>, String> {
-            values
+        let name = self.name;
+        with_type!(self.kind,
+            T => values
                 .from_each(Slot::<T>::new(name))
                 .map_err(|e| e.to_string())?
                 .into_iter()
                 .map(|(from, v)| Ok((from, to_json(&v)?)))
-                .collect()
-        }
-        let name = self.name;
-        match self.kind {
-            Kind::Json => Ok(values
+                .collect(),
+            json => Ok(values
                 .from_each(Slot::<PyJson>::new(name))
                 .map_err(|e| e.to_string())?
                 .into_iter()
                 .map(|(from, v)| (from, v.0))
-                .collect()),
-            Kind::Str => each::<String>(values, name),
-            Kind::Int => each::<u64>(values, name),
-            Kind::Server => each::<ServerInfo>(values, name),
-            Kind::Checksums => each::<Checksums>(values, name),
-            Kind::Point => each::<Point>(values, name),
-        }
+                .collect())
+        )
     }
 
     /// Keeps `json` as the role's own value of the slot, as the slot's type.
     pub(crate) fn write_json(&self, values: &Values, json: &str) -> Result<(), String> {
         let name = self.name;
         let kind = self.kind.name();
-        let result = match self.kind {
-            Kind::Json => values.put(Slot::<PyJson>::new(name), &PyJson(json.to_owned())),
-            Kind::Str => values.put(Slot::<String>::new(name), &from_json(json, self, kind)?),
-            Kind::Int => values.put(Slot::<u64>::new(name), &from_json(json, self, kind)?),
-            Kind::Server => {
-                values.put(Slot::<ServerInfo>::new(name), &from_json(json, self, kind)?)
-            }
-            Kind::Checksums => {
-                values.put(Slot::<Checksums>::new(name), &from_json(json, self, kind)?)
-            }
-            Kind::Point => values.put(Slot::<Point>::new(name), &from_json(json, self, kind)?),
-        };
+        let result = with_type!(self.kind,
+            T => values.put(Slot::<T>::new(name), &from_json::<T>(json, self, kind)?),
+            json => values.put(Slot::<PyJson>::new(name), &PyJson(json.to_owned()))
+        );
         result.map_err(|e| e.to_string())
     }
 
@@ -218,10 +284,14 @@ pub(crate) fn add(m: &Bound<'_, PyModule>) -> PyResult<()> {
     for (name, kind) in [
         ("PRIMARY", ("primary", Kind::Server)),
         ("REPLICA", ("replica", Kind::Server)),
+        ("CASCADE", ("cascade", Kind::Server)),
         ("RESTORED", ("restored", Kind::Server)),
+        ("LEDGER", ("ledger", Kind::Ledger)),
+        ("GOAL", ("goal", Kind::Goal)),
         ("POINT", ("point", Kind::Point)),
         ("CHECKSUMS", ("checksums", Kind::Checksums)),
         ("ACTIONS", ("actions", Kind::Int)),
+        ("MISSED", ("missed expectations", Kind::StrList)),
     ] {
         slots.add(
             name,

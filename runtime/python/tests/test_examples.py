@@ -50,8 +50,16 @@ def test_choreography():
     assert "[ok] every row is there (Coordinator): found 300, expected 300" in out
 
 
+def test_rounds_and_backup():
+    out = run("rounds_and_backup.py", "250")
+    # 100 rows a round: the Python condition stops the loop after the third.
+    assert "rounds: 3, rows: 300 (wanted 250)" in out, out
+    # The background backup completed, so the Python decision chose to verify it.
+    assert "[ok] pg_verifybackup (Backup)" in out, out
+
+
 @pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.py")))
 def test_every_example_has_a_test(name):
     tested = {"custom_sql_actions.py", "runtime_action_management.py", "scenario_function.py",
-              "workload.py", "choreography.py"}
+              "workload.py", "choreography.py", "rounds_and_backup.py"}
     assert name in tested, f"examples/python/{name} has no test here"
