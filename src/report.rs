@@ -259,23 +259,35 @@ fn escaped_strings(list: &Value) -> Vec<String> {
 }
 
 /// The colour of an event kind's marker.
+/// Seconds between two marks of a time scale `elapsed` long: a round step that gives
+/// at most about ten marks.
+fn time_step(elapsed: f64) -> f64 {
+    [
+        1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+    ]
+    .into_iter()
+    .find(|step| elapsed / step <= 10.0)
+    .unwrap_or((elapsed / 10.0).ceil().max(1.0))
+}
+
 fn event_color(kind: &str) -> &'static str {
     match kind {
         "kill" => "#cf222e",
         "restart" => "#1a7f37",
-        "backup-start" | "backup-end" => "#0969da",
+        "backup-start" => "#0969da",
+        "backup-end" => "#54aeff",
         "restore" => "#8250df",
         "promote" => "#bf8700",
         "point" => "#57606a",
         "fault" => "#ff6d00",
-        "resumed" => "#2da44e",
+        "resumed" => "#4ac26b",
         _ => "#999999",
     }
 }
 
 /// The writers' load second by second (acknowledged commits stacked per role,
 /// failures below the axis, the slowest role's p99 latency as a line) on the
-/// timeline's time axis, the kills, restarts and promotions as vertical lines, and
+/// timeline's time axis, every event as a vertical line, a time scale, and
 /// the recovery time after each kill; then a table of the recoveries. Empty when the
 /// report has no load.
 fn load_around_events(report: &Value, elapsed: f64, width: f64, left: f64) -> String {
@@ -300,6 +312,8 @@ fn load_around_events(report: &Value, elapsed: f64, width: f64, left: f64) -> St
     let height = axis + below + 30.0;
     let bar = (width / elapsed).max(1.0);
     let x_of = |at: f64| left + at / elapsed * width;
+    // A second's bar, cut at the end of the run (the last second is often partial).
+    let bar_width = |at: f64| (bar - 1.0).min(left + width - x_of(at)).max(1.0);
     let colors = [
         "#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860",
     ];
@@ -312,6 +326,27 @@ fn load_around_events(report: &Value, elapsed: f64, width: f64, left: f64) -> St
         width + left + 60.0,
         left + width
     );
+    if top_err > 0.0 {
+        let _ = write!(
+            out,
+            "<text x=\"0\" y=\"{:.1}\" fill=\"#cf222e\">failed (max {top_err:.0})</text>",
+            axis + below - 2.0
+        );
+    }
+    // The time scale, in seconds from the start of the run.
+    let step = time_step(elapsed);
+    let mut tick = 0.0;
+    while tick <= elapsed {
+        let x = x_of(tick);
+        let _ = write!(
+            out,
+            "<line x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#444\"/><text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{tick:.0} s</text>",
+            axis + below,
+            axis + below + 4.0,
+            axis + below + 16.0
+        );
+        tick += step;
+    }
     // Stacked bars: each role's acknowledged commits in each second.
     let mut stacked: BTreeMap<u64, f64> = BTreeMap::new();
     for (k, (role, seconds)) in load.iter().enumerate() {
@@ -325,7 +360,7 @@ fn load_around_events(report: &Value, elapsed: f64, width: f64, left: f64) -> St
                 "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"{}\"><title>{} second {at}: {ok} acknowledged, {} failed, p99 {:.1} ms</title></rect>",
                 x_of(at as f64),
                 axis - *base - h,
-                (bar - 1.0).max(1.0),
+                bar_width(at as f64),
                 colors[k % colors.len()],
                 escape(role),
                 second(s, "errors"),
@@ -341,7 +376,7 @@ fn load_around_events(report: &Value, elapsed: f64, width: f64, left: f64) -> St
                 out,
                 "<rect x=\"{:.1}\" y=\"{axis:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"#cf222e\"><title>second {at}: {errors} failed or in doubt</title></rect>",
                 x_of(*at as f64),
-                (bar - 1.0).max(1.0),
+                bar_width(*at as f64),
             );
         }
     }
@@ -367,12 +402,6 @@ fn load_around_events(report: &Value, elapsed: f64, width: f64, left: f64) -> St
     );
     for event in report["events"].as_array().into_iter().flatten() {
         let kind = event["kind"].as_str().unwrap_or("?");
-        if !matches!(
-            kind,
-            "kill" | "restart" | "promote" | "backup-start" | "backup-end" | "fault"
-        ) {
-            continue;
-        }
         let x = x_of(event["at_s"].as_f64().unwrap_or(0.0));
         let _ = writeln!(
             out,
@@ -685,6 +714,38 @@ mod tests {
         // Not interrupted: the verdict is the run's.
         let page = render_scenario_html(&scenario(json!({})));
         assert!(page.contains(">PASSED</span></h1>"), "{page}");
+    }
+
+    #[test]
+    fn the_time_scale_has_round_steps_and_about_ten_marks() {
+        assert_eq!(time_step(3.0), 1.0);
+        assert_eq!(time_step(10.0), 1.0);
+        assert_eq!(time_step(11.0), 2.0);
+        assert_eq!(time_step(95.0), 10.0);
+        assert_eq!(time_step(5_400.0), 600.0);
+        assert!(86_400.0 / time_step(86_400.0) <= 10.0);
+    }
+
+    #[test]
+    fn every_event_is_a_line_on_the_load_chart_with_a_time_scale() {
+        let report = scenario(json!({
+            "elapsed_s": 4.0,
+            "load": { "Worker(0)": [ { "second": 1, "ok": 10, "errors": 2, "p50_us": 900, "p99_us": 2000 } ] },
+            "events": [
+                { "role": "Coordinator", "kind": "point", "detail": "point 0", "at_s": 1.5 },
+                { "role": "Backup", "kind": "restore", "detail": "restored", "at_s": 2.5 },
+                { "role": "Worker(0)", "kind": "resumed", "detail": "back", "at_s": 3.0 }
+            ]
+        }));
+        let page = render_scenario_html(&report);
+        for kind in ["point", "restore", "resumed"] {
+            assert!(
+                page.contains(&format!("stroke-dasharray=\"5 3\"><title>{kind}: ")),
+                "{kind}: {page}"
+            );
+        }
+        assert!(page.contains(">failed (max 2)</text>"), "{page}");
+        assert!(page.contains(">4 s</text>"), "{page}");
     }
 
     #[test]
