@@ -127,9 +127,8 @@ fn list_and_describe_name_the_workloads() {
     let (code, _, err) = stormchor(&["describe", "tpcc"]);
     assert_eq!(code, 2);
     assert!(
-        err.contains(
-            "no workload named tpcc; known workloads: ecommerce, read-only, sql, stress, tpcb"
-        ),
+        err.contains("no scenario or workload named `tpcc` (did you mean `tpcb`?)")
+            && err.contains("the workloads are ecommerce, read-only, sql, stress, tpcb"),
         "{err}"
     );
 }
