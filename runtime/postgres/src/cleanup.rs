@@ -165,6 +165,7 @@ pub fn remove_all_clusters_now() {
         }
     }
     for (root, _) in &clusters {
+        release_shared_memory_in(root);
         remove_owned(root);
     }
     // Backups and archives are not clusters: remove every directory this process owns.
@@ -254,6 +255,7 @@ fn sweep(remove: impl Fn(Owner) -> bool) -> Vec<PathBuf> {
             continue;
         }
         kill_servers_in(&path);
+        release_shared_memory_in(&path);
         if remove_owned(&path) {
             removed.push(path);
         }
@@ -288,6 +290,44 @@ fn remove_owned(root: &Path) -> bool {
         return false;
     }
     fs::remove_dir_all(root).is_ok()
+}
+
+/// Removes the System V shared memory segment of the server of data directory `data`
+/// (its id is on the seventh line of `postmaster.pid`). A server ended with SIGKILL
+/// leaves that segment behind, and the kernel's table of them is small (4,096 by
+/// default): once it is full no PostgreSQL on the machine starts ("could not create
+/// shared memory segment"). A server that stopped cleanly removed its own segment and
+/// its `postmaster.pid`, so there is nothing to do then.
+pub(crate) fn release_shared_memory(data: &Path) {
+    let Some(id) = fs::read_to_string(data.join("postmaster.pid"))
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .nth(6)?
+                .split_whitespace()
+                .nth(1)?
+                .parse::<u64>()
+                .ok()
+        })
+    else {
+        return;
+    };
+    let _ = Command::new("ipcrm")
+        .args(["-m", &id.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// [`release_shared_memory`] of every data directory directly in `root`.
+pub(crate) fn release_shared_memory_in(root: &Path) {
+    let Ok(dirs) = fs::read_dir(root) else {
+        return;
+    };
+    for dir in dirs.flatten() {
+        release_shared_memory(&dir.path());
+    }
 }
 
 /// Kills the postmaster whose data directory is in `root`, if it still runs.

@@ -1050,7 +1050,9 @@ impl PgCluster {
                     "cannot remove the cluster's directory {}",
                     root.path().display()
                 );
+                let data = self.data.clone();
                 off_runtime(&what.clone(), PREPARE_LIMIT, move || {
+                    cleanup::release_shared_memory(&data);
                     root.close().map_err(io(what))
                 })
                 .await
@@ -1302,6 +1304,9 @@ impl Drop for PgCluster {
             && Instant::now() < deadline
         {
             std::thread::sleep(Duration::from_millis(5));
+        }
+        if self.root.is_some() {
+            cleanup::release_shared_memory(&self.data);
         }
         drop(self.root.take());
     }

@@ -576,3 +576,45 @@ async fn data_checksums_make_a_damaged_page_fail_its_read() {
     assert_eq!(shown, "off");
     assert!(read.is_ok(), "{read:?}");
 }
+
+/// The System V shared memory id of the running server of `cluster`.
+fn shared_memory_id(cluster: &PgCluster) -> u64 {
+    let pid = std::fs::read_to_string(cluster.data_dir().join("postmaster.pid")).expect("pid file");
+    pid.lines()
+        .nth(6)
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|id| id.parse().ok())
+        .expect("a shared memory id on the seventh line")
+}
+
+/// Whether the kernel still has System V shared memory segment `id`.
+fn segment_exists(id: u64) -> bool {
+    std::fs::read_to_string("/proc/sysvipc/shm")
+        .expect("the kernel's list")
+        .lines()
+        .skip(1)
+        .any(|line| line.split_whitespace().nth(1) == Some(id.to_string().as_str()))
+}
+
+/// A server ended with SIGKILL leaves its shared memory segment behind; the kernel's
+/// table of them fills (4,096) and then no PostgreSQL starts. Ending a cluster, by
+/// `shutdown` or by drop, removes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ending_a_cluster_removes_its_shared_memory_segment() {
+    let cluster = PgCluster::start(ClusterOptions::default())
+        .await
+        .expect("start");
+    let id = shared_memory_id(&cluster);
+    assert!(segment_exists(id), "the running server's segment {id}");
+    cluster.shutdown().await.expect("shut down");
+    assert!(!segment_exists(id), "segment {id} left behind by shutdown");
+
+    let cluster = PgCluster::start(ClusterOptions::default())
+        .await
+        .expect("start");
+    let id = shared_memory_id(&cluster);
+    tokio::task::spawn_blocking(move || drop(cluster))
+        .await
+        .expect("dropped");
+    assert!(!segment_exists(id), "segment {id} left behind by drop");
+}
