@@ -289,7 +289,15 @@ fn remove_owned(root: &Path) -> bool {
     if !others(root).is_empty() {
         return false;
     }
-    fs::remove_dir_all(root).is_ok()
+    if fs::remove_dir_all(root).is_ok() {
+        return true;
+    }
+    // Something wrote in it meanwhile, after the owner file went: put one back, so that
+    // the next run removes the rest.
+    if root.exists() {
+        let _ = mark_owned(root);
+    }
+    false
 }
 
 /// Removes the System V shared memory segment of the server of data directory `data`
