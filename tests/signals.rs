@@ -24,14 +24,23 @@ struct Run {
     output: Arc<Mutex<String>>,
     /// Every directory the run was seen to own.
     dirs: BTreeSet<PathBuf>,
+    /// Where the run makes its directories (its `TMPDIR`).
+    tmp: PathBuf,
 }
 
 impl Run {
     fn start(args: &[&str]) -> Run {
+        Run::start_in(args, std::env::temp_dir())
+    }
+
+    /// A run that makes its directories in `tmp` (its `TMPDIR`), where only the runs
+    /// given the same `tmp` look for stale directories of dead runs.
+    fn start_in(args: &[&str], tmp: PathBuf) -> Run {
         use std::os::unix::process::CommandExt;
         let mut child = Command::new(env!("CARGO_BIN_EXE_stormchor"))
             .args(args)
             .env_remove("STORMCHOR_TARGET")
+            .env("TMPDIR", &tmp)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
@@ -55,6 +64,7 @@ impl Run {
             child,
             output,
             dirs: BTreeSet::new(),
+            tmp,
         }
     }
 
@@ -71,7 +81,7 @@ impl Run {
 
     /// Remembers the directories the run owns now (their owner file names its pid).
     fn note_dirs(&mut self) {
-        self.dirs.extend(owned_by(self.pid()));
+        self.dirs.extend(owned_by(self.pid(), &self.tmp));
     }
 
     /// Polls `ready` (noting directories as it goes) for at most `within`; fails the
@@ -137,9 +147,9 @@ impl Run {
     }
 }
 
-/// The stormchor directories whose owner file names `pid`.
-fn owned_by(pid: i32) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+/// The stormchor directories in `tmp` whose owner file names `pid`.
+fn owned_by(pid: i32, tmp: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
         return Vec::new();
     };
     entries
@@ -318,7 +328,17 @@ fn a_second_sigint_still_cleans_up() {
 
 #[test]
 fn after_sigkill_the_servers_die_and_the_next_run_removes_the_directories() {
-    let mut run = Run::start(&["run", "tpcb", "--duration", "30"]);
+    // Every run removes the stale directories of dead runs in its `TMPDIR`: a run of
+    // another test started meanwhile would remove the killed run's directories before
+    // the next run of this test could show that it does. These two runs have a
+    // `TMPDIR` of their own (open to the server's user, who works in it).
+    let tmp = tempfile::tempdir().expect("a directory");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("permissions");
+    }
+    let mut run = Run::start_in(&["run", "tpcb", "--duration", "30"], tmp.path().into());
     run.wait_for("the load", Duration::from_secs(120), in_load);
     let postmasters = postmasters_of(&run);
     assert!(
@@ -354,7 +374,7 @@ fn after_sigkill_the_servers_die_and_the_next_run_removes_the_directories() {
         "the killed run could not remove its directories; something else did"
     );
     // The next run removes them before it creates its own.
-    let mut next = Run::start(&["run", "tpcb", "--duration", "1"]);
+    let mut next = Run::start_in(&["run", "tpcb", "--duration", "1"], tmp.path().into());
     assert_eq!(
         next.exit_code(Duration::from_secs(120)),
         0,
