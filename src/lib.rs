@@ -52,13 +52,11 @@ pub use stormchor_workloads as workloads;
 pub mod runtime {
     pub use stormchor_runtime::*;
 
-    /// The PostgreSQL layer ([`stormchor::postgres`](crate::postgres)) with the stress
-    /// worker ([`stormchor::workloads`](crate::workloads)), where they were before.
+    /// The PostgreSQL layer ([`stormchor::postgres`](crate::postgres)), where it was
+    /// before. The stress mix it ran is the `stress` workload of
+    /// [`stormchor::workloads`](crate::workloads) now, run by the load runner.
     pub mod postgres {
         pub use stormchor_postgres::*;
-        pub use stormchor_workloads::{
-            ActionStats, WorkLimit, WorkerConfig, WorkerReport, run_worker,
-        };
     }
 
     /// The workloads ([`stormchor::workloads`](crate::workloads)), where they were

@@ -45,10 +45,11 @@ pub fn errors_json(errors: &BTreeMap<String, u64>) -> Value {
 ///     per_second_latency: Vec::new(),
 ///     per_client: vec![22],
 ///     missed: 0,
+///     reconnects: 0,
 /// };
 /// let json = workload_json(&report, 1, 1, None);
 /// assert_eq!(json["schema"], "stormchor-report/1");
-/// assert_eq!(json["revision"], 2);
+/// assert_eq!(json["revision"], 3);
 /// assert_eq!(json["per_second"][1], 12);
 /// ```
 pub fn workload_json(report: &LoadReport, seed: u64, clients: u16, rate: Option<f64>) -> Value {
@@ -657,7 +658,9 @@ pub fn render_scenario_html(report: &Value) -> String {
             }
         );
     }
-    html.push_str("</table>\n<h2>Figures</h2>\n<table>\n");
+    html.push_str("</table>\n");
+    html.push_str(&stress_loads_html(report));
+    html.push_str("<h2>Figures</h2>\n<table>\n");
     for (figure, value) in report["figures"].as_object().into_iter().flatten() {
         let _ = writeln!(
             html,
@@ -678,6 +681,46 @@ pub fn render_scenario_html(report: &Value) -> String {
             .unwrap_or(""),
         escape(report["diagram"].as_str().unwrap_or(""))
     );
+    html
+}
+
+/// Each stress load's figures per action (the report's `stress`), a table per load;
+/// nothing when the run had no stress load.
+fn stress_loads_html(report: &Value) -> String {
+    let Some(loads) = report["stress"].as_array().filter(|l| !l.is_empty()) else {
+        return String::new();
+    };
+    let mut html = String::from("<h2>Stress loads</h2>\n");
+    for load in loads {
+        let _ = writeln!(
+            html,
+            "<h3>{} <small>(seed {}, {:.1} s, {} reconnects)</small></h3>\n<table><tr><th>action</th><th>runs</th><th>ok</th><th>failed (by SQLSTATE)</th><th>p50 ms</th><th>p99 ms</th></tr>",
+            escape(load["load"].as_str().unwrap_or("?")),
+            load["seed"],
+            load["elapsed_s"].as_f64().unwrap_or(0.0),
+            load["reconnects"]
+        );
+        for (action, a) in load["actions"].as_object().into_iter().flatten() {
+            let failed: Vec<String> = a["errors"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(code, n)| format!("{}: {n}", escape(code)))
+                .collect();
+            let ms = |key: &str| a[key].as_u64().unwrap_or(0) as f64 / 1e3;
+            let _ = writeln!(
+                html,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td></tr>",
+                escape(action),
+                a["runs"],
+                a["ok"],
+                failed.join(", "),
+                ms("p50_us"),
+                ms("p99_us")
+            );
+        }
+        html.push_str("</table>\n");
+    }
     html
 }
 
@@ -754,5 +797,28 @@ mod tests {
         assert!(page.contains("Fault injected: skip-wal-replay"), "{page}");
         let page = render_scenario_html(&scenario(json!({ "fault": null })));
         assert!(!page.contains("Fault injected"), "{page}");
+    }
+
+    #[test]
+    fn every_stress_load_has_a_table_of_its_actions() {
+        let html = render_scenario_html(&scenario(json!({
+            "stress": [{
+                "role": "Worker(0)", "load": "Worker(0)#0", "seed": 9, "elapsed_s": 2.0,
+                "reconnects": 1,
+                "actions": { "<create>": { "runs": 5, "ok": 3, "errors": { "40P01": 2 },
+                                           "p50_us": 1500, "p99_us": 4000 } },
+            }],
+        })));
+        assert!(html.contains("<h2>Stress loads</h2>"), "{html}");
+        assert!(
+            html.contains("Worker(0)#0 <small>(seed 9, 2.0 s, 1 reconnects)</small>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<tr><td>&lt;create&gt;</td><td>5</td><td>3</td><td>40P01: 2</td><td>1.50</td><td>4.00</td></tr>"),
+            "{html}"
+        );
+        let without = render_scenario_html(&scenario(json!({})));
+        assert!(!without.contains("Stress loads"), "{without}");
     }
 }

@@ -352,6 +352,32 @@ async fn existing_database_keeps_the_catalog_exact() {
         "one load per worker: {:?}",
         report.load
     );
+    // Each worker's stress load, with its figures per action, reaches the JSON report:
+    // its actions add up to that worker's load seconds, and over every load, to the
+    // merged actions.
+    let json = report.to_json();
+    let loads = json["stress"].as_array().expect("stress loads");
+    assert_eq!(loads.len(), 2, "one stress load per worker: {json:#}");
+    let count = |v: &serde_json::Value| v.as_u64().unwrap_or_else(|| panic!("a count: {v}"));
+    for load in loads {
+        let role = load["role"].as_str().expect("its role");
+        let runs: u64 = load["actions"]
+            .as_object()
+            .expect("its actions")
+            .values()
+            .map(|a| count(&a["runs"]))
+            .sum();
+        let seconds: u64 = report.load[role].iter().map(|s| s.ok + s.errors).sum();
+        assert!(runs > 0, "{load:#}");
+        assert_eq!(runs, seconds, "{role}: {load:#}");
+    }
+    for (action, merged) in &report.actions {
+        let per_load: u64 = loads
+            .iter()
+            .map(|l| l["actions"][action]["runs"].as_u64().unwrap_or(0))
+            .sum();
+        assert_eq!(per_load, merged.runs, "{action}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -149,10 +149,60 @@ pub struct ActionRecord {
     pub ok: u64,
     /// Failed runs by SQLSTATE (or `connection`, `no target`).
     pub errors: BTreeMap<String, u64>,
-    /// Median latency, microseconds (merged: the slowest role's).
+    /// Median latency of the successful runs, microseconds (merged: the slowest
+    /// load's).
     pub p50_us: u64,
-    /// 99th percentile latency, microseconds (merged: the slowest role's).
+    /// 99th percentile latency of the successful runs, microseconds (merged: the
+    /// slowest load's).
     pub p99_us: u64,
+}
+
+/// One stress load a role ran ([`StressLoad`](crate::effects::StressLoad), or the
+/// Python binding's with its own registry): its stream, how long it ran, how often it
+/// reconnected, and what each action of the mix did in it.
+///
+/// # Example
+/// ```
+/// use std::collections::BTreeMap;
+/// use stormchor_kit::{ActionRecord, StressRecord};
+///
+/// let create = ActionRecord { runs: 12, ok: 10, errors: BTreeMap::from([("40P01".into(), 2)]), p50_us: 800, p99_us: 2400 };
+/// let load = StressRecord {
+///     role: "Worker(0)".into(),
+///     load: "Worker(0)#0".into(),
+///     seed: 7,
+///     elapsed_s: 2.0,
+///     reconnects: 0,
+///     actions: BTreeMap::from([("create_table".into(), create)]),
+/// };
+/// assert_eq!((load.runs(), load.ok()), (12, 10));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StressRecord {
+    /// The role that ran it.
+    pub role: String,
+    /// Its name: the role and the how-manieth load of the role it is (`Worker(0)#1`).
+    pub load: String,
+    /// The seed of its random stream (the run's seed mixed with its name).
+    pub seed: u64,
+    /// How long it ran, in seconds.
+    pub elapsed_s: f64,
+    /// How many times it connected again after losing its connection.
+    pub reconnects: u64,
+    /// Per action that ran at least once, by name (latencies: of its successful runs).
+    pub actions: BTreeMap<String, ActionRecord>,
+}
+
+impl StressRecord {
+    /// Actions run, successful or not.
+    pub fn runs(&self) -> u64 {
+        self.actions.values().map(|a| a.runs).sum()
+    }
+
+    /// Successful actions.
+    pub fn ok(&self) -> u64 {
+        self.actions.values().map(|a| a.ok).sum()
+    }
 }
 
 impl ActionRecord {
@@ -185,6 +235,9 @@ pub struct Entries {
     /// The role's load, second by second (seconds without load are absent).
     #[serde(default)]
     pub load: Vec<LoadSecond>,
+    /// The role's stress loads, in the order they ended.
+    #[serde(default)]
+    pub stress: Vec<StressRecord>,
 }
 
 impl Journal {
@@ -319,6 +372,11 @@ impl Journal {
             .entry(name.to_owned())
             .or_default()
             .add(record);
+    }
+
+    /// Records a stress load that ended (its actions also go to [`Journal::action`]).
+    pub fn stress(&self, record: StressRecord) {
+        self.entries().stress.push(record);
     }
 
     /// The phases so far.

@@ -73,7 +73,7 @@ pub use decision::Decisions;
 pub use effect::{DbEffect, Kit, Produce, register};
 pub use journal::{
     ActionRecord, CheckRecord, Entries, EventKind, EventRecord, Figure, Journal, LoadSecond,
-    PhaseRecord,
+    PhaseRecord, StressRecord,
 };
 pub use node::{KitRole, KitState, Node};
 pub use report::{

@@ -16,11 +16,10 @@ use stormchor_postgres::{
     ActionRegistry, BackupInProgress, BaseBackup, Catalog, Ledger, PgCluster, PgTarget, WalArchive,
 };
 use stormchor_runtime::{EffectFailure, Labels, RoleLogic, RoleState};
-use stormchor_workloads::WorkerReport;
 
 use crate::decision::Decisions;
 use crate::effects::sql::Sessions;
-use crate::journal::Journal;
+use crate::journal::{Journal, StressRecord};
 use crate::scenario::{Fault, ScenarioOptions};
 use crate::value::{Carry, Values};
 
@@ -89,8 +88,6 @@ pub struct Node {
     pub(crate) ledger: Mutex<Ledger>,
     /// The action mix of this role's stress load.
     pub(crate) actions: ActionRegistry,
-    /// The reports of this role's stress loads.
-    pub(crate) stress: Mutex<Vec<WorkerReport>>,
     /// Crashes this role caused so far.
     pub(crate) crashes: AtomicU32,
     /// This role's ledger writer ended its last round in an outage (its last commit
@@ -129,7 +126,6 @@ impl Node {
             share: Mutex::new(Vec::new()),
             ledger: Mutex::new(Ledger::default()),
             actions: ActionRegistry::default_actions(),
-            stress: Mutex::new(Vec::new()),
             crashes: AtomicU32::new(0),
             ledger_outage: std::sync::atomic::AtomicBool::new(false),
             sessions: Sessions::default(),
@@ -203,9 +199,9 @@ impl Node {
         &self.ledger
     }
 
-    /// The reports of the stress loads this role ran.
-    pub fn stress_reports(&self) -> Vec<WorkerReport> {
-        lock(&self.stress).clone()
+    /// The stress loads this role ran, each with its figures per action.
+    pub fn stress_loads(&self) -> Vec<StressRecord> {
+        self.journal.entries_now().stress
     }
 
     /// Where this role logs the SQL of its stress load, if anywhere.

@@ -10,6 +10,7 @@ use stormchor_runtime::{RoleOutcome, RunErrorKind, RunReport};
 
 use crate::journal::{
     ActionRecord, CheckRecord, Entries, EventKind, EventRecord, Figure, LoadSecond, PhaseRecord,
+    StressRecord,
 };
 use crate::node::{KitRole, Node};
 use crate::value::Carry;
@@ -53,8 +54,9 @@ pub const REPORT_SCHEMA: &str = "stormchor-report/1";
 /// The revision of [`REPORT_SCHEMA`]: it grows when fields are added (never when one
 /// changes meaning or goes; that would be a new schema). Revision 2 added a scenario's
 /// `events`, `load`, `recoveries`, `diagram_svg` and the `recovery_ms_max` figure, and
-/// a workload's `missed` (see `docs/cli.md`).
-pub const REPORT_REVISION: u32 = 2;
+/// a workload's `missed`; revision 3 a scenario's `stress`, each stress load's figures
+/// per action (see `docs/cli.md`).
+pub const REPORT_REVISION: u32 = 3;
 
 /// How long the load took to come back after one kill: from the SIGKILL to the first
 /// acknowledged commit of any writer after it.
@@ -128,6 +130,26 @@ impl Recovery {
     }
 }
 
+/// A markdown table of the stress mix's actions: runs, successes, failures by
+/// SQLSTATE, latency percentiles.
+fn actions_table(actions: &BTreeMap<String, ActionRecord>) -> String {
+    let mut out = String::from(
+        "| action | runs | ok | failed (by SQLSTATE) | p50 ms | p99 ms |\n|---|---:|---:|---|---:|---:|\n",
+    );
+    for (name, a) in actions {
+        let failed: Vec<String> = a.errors.iter().map(|(c, n)| format!("{c}: {n}")).collect();
+        out.push_str(&format!(
+            "| {name} | {} | {} | {} | {:.2} | {:.2} |\n",
+            a.runs,
+            a.ok,
+            failed.join(", "),
+            a.p50_us as f64 / 1e3,
+            a.p99_us as f64 / 1e3
+        ));
+    }
+    out
+}
+
 /// The report of one scenario run.
 ///
 /// # Example
@@ -165,6 +187,9 @@ pub struct ScenarioReport {
     pub figures: BTreeMap<String, Value>,
     /// The stress mix's actions over every role, by name.
     pub actions: BTreeMap<String, ActionRecord>,
+    /// Every stress load of every role (in role order, each role's in the order they
+    /// ended), with its figures per action.
+    pub stress: Vec<StressRecord>,
     /// Every role's moments that matter (kills, restarts, backups, restores,
     /// promotions, points, faults, resumed commits), in time order.
     pub events: Vec<EventRecord>,
@@ -266,6 +291,7 @@ impl ScenarioReport {
         let mut actions: BTreeMap<String, ActionRecord> = BTreeMap::new();
         let mut events = Vec::new();
         let mut load = BTreeMap::new();
+        let mut stress = Vec::new();
         let mut completed = true;
         for result in results {
             let entries = result.entries;
@@ -278,6 +304,7 @@ impl ScenarioReport {
             for (action, record) in &entries.actions {
                 actions.entry(action.clone()).or_default().add(record);
             }
+            stress.extend(entries.stress);
             checks.extend(entries.checks);
             for (figure, value) in entries.figures {
                 match value {
@@ -321,6 +348,7 @@ impl ScenarioReport {
             roles,
             figures,
             actions,
+            stress,
             events,
             load,
             recoveries,
@@ -422,20 +450,28 @@ impl ScenarioReport {
             }
         }
         if !self.actions.is_empty() {
+            out.push_str("\n## Actions (all workers)\n\n");
+            out.push_str(&actions_table(&self.actions));
+        }
+        if !self.stress.is_empty() {
             out.push_str(
-                "\n## Actions (all workers)\n\n| action | runs | ok | failed (by SQLSTATE) | p50 ms | p99 ms |\n|---|---:|---:|---|---:|---:|\n",
+                "\n## Stress loads\n\n| load | seed | s | runs | ok | failed | reconnects |\n|---|---:|---:|---:|---:|---:|---:|\n",
             );
-            for (name, a) in &self.actions {
-                let failed: Vec<String> =
-                    a.errors.iter().map(|(c, n)| format!("{c}: {n}")).collect();
+            for load in &self.stress {
                 out.push_str(&format!(
-                    "| {name} | {} | {} | {} | {:.2} | {:.2} |\n",
-                    a.runs,
-                    a.ok,
-                    failed.join(", "),
-                    a.p50_us as f64 / 1e3,
-                    a.p99_us as f64 / 1e3
+                    "| {} | {} | {:.1} | {} | {} | {} | {} |\n",
+                    load.load,
+                    load.seed,
+                    load.elapsed_s,
+                    load.runs(),
+                    load.ok(),
+                    load.runs() - load.ok(),
+                    load.reconnects
                 ));
+            }
+            for load in &self.stress {
+                out.push_str(&format!("\n### {}\n\n", load.load));
+                out.push_str(&actions_table(&load.actions));
             }
         }
         if !self.figures.is_empty() {
@@ -477,6 +513,7 @@ impl ScenarioReport {
             })).collect::<Vec<_>>(),
             "figures": self.figures,
             "actions": self.actions,
+            "stress": self.stress,
             "events": self.events.iter().map(|e| json!({
                 "role": e.role, "kind": e.kind.name(), "detail": e.detail, "at_s": e.at.as_secs_f64(),
             })).collect::<Vec<_>>(),

@@ -8,7 +8,8 @@
 //! worker's own session (timed and logged like every statement), a
 //! `random.Random` seeded from the worker's stream, and a random table of the
 //! catalog (None while it is empty). `run(...)` runs the stress mix on a server:
-//! every worker on its own copy, all on one shared catalog.
+//! every worker on its own copy, all on one shared catalog (each worker a one-client
+//! run of the load runner with the `stress` workload).
 //!
 //! The callable runs on tokio's blocking pool with the GIL; each `execute` hands
 //! its statement to the worker's task, which runs it and hands the rows back: the
@@ -27,7 +28,7 @@ use stormchor_postgres::{
     Action, ActionContext, ActionError as RustActionError, ActionErrorKind, ActionRegistry,
     Catalog, TableKind,
 };
-use stormchor_workloads::{WorkLimit, WorkerConfig, run_worker};
+use stormchor_workloads::{LoadConfig, Stress, Workload, run_load, stream_seed, weights};
 use tokio::sync::mpsc;
 
 use crate::connection::{Connection, Request, as_sql_error, serve};
@@ -239,11 +240,12 @@ impl PyActionRegistry {
         per_worker: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Vec<Bound<'py, PyDict>>> {
         let limit = match (seconds, actions) {
-            (Some(s), None) => WorkLimit::Duration(
+            (Some(s), None) => LoadConfig::new(
+                1,
                 Duration::try_from_secs_f64(s)
                     .map_err(|_| PyValueError::new_err(format!("seconds must be >= 0, not {s}")))?,
             ),
-            (None, Some(n)) => WorkLimit::Actions(n),
+            (None, Some(n)) => LoadConfig::operations_per_client(1, n),
             _ => {
                 return Err(PyValueError::new_err(
                     "run() needs exactly one of seconds= and actions=",
@@ -256,17 +258,33 @@ impl PyActionRegistry {
             if let Some(change) = &per_worker {
                 change.call1((k, copy.clone_ref(py)))?;
             }
-            copies.push(copy.borrow(py).inner.clone());
+            let registry = copy.borrow(py).inner.clone();
+            if registry.list().iter().all(|(_, weight)| *weight == 0) {
+                return Err(text::<ActionError>(format!(
+                    "worker{k} has no runnable action (every weight is 0)"
+                )));
+            }
+            copies.push(registry);
         }
         let rt = runtime()?;
         let catalog = Arc::new(Catalog::new());
+        // Every worker is a one-client run of the load runner on its own copy, all on
+        // the one catalog; each draws the stream of its name.
         let reports = py.allow_threads(|| {
             rt.block_on(async {
                 let mut tasks = tokio::task::JoinSet::new();
                 for (k, registry) in copies.into_iter().enumerate() {
-                    let config =
-                        WorkerConfig::new(format!("worker{k}"), seed, connection.clone(), limit);
-                    tasks.spawn(run_worker(config, registry, catalog.clone()));
+                    let name = format!("worker{k}");
+                    let mut config = limit.clone();
+                    config.seed = stream_seed(seed, &name);
+                    config.reconnect_attempts = Some(50);
+                    let mix = Stress::new(registry, catalog.clone());
+                    let connection = connection.clone();
+                    tasks.spawn(async move {
+                        let weights = weights(&mix.info(), None)?;
+                        let report = run_load(Arc::new(mix), &connection, &weights, config).await;
+                        report.map(|report| (name, report))
+                    });
                 }
                 let mut reports = Vec::new();
                 while let Some(joined) = tasks.join_next().await {
@@ -281,17 +299,17 @@ impl PyActionRegistry {
         });
         let mut out = Vec::new();
         for report in reports {
-            let report = report.map_err(text::<ActionError>)?;
+            let (name, report) = report.map_err(text::<ActionError>)?;
             let dict = PyDict::new(py);
-            dict.set_item("name", &report.name)?;
+            dict.set_item("name", name)?;
             dict.set_item("runs", report.runs())?;
             dict.set_item("reconnects", report.reconnects)?;
             dict.set_item("elapsed_s", report.elapsed.as_secs_f64())?;
             let per_action = PyDict::new(py);
-            for (name, stats) in &report.actions {
+            for (name, metrics) in report.operations.iter().filter(|(_, m)| m.runs() > 0) {
                 let entry = PyDict::new(py);
-                entry.set_item("ok", stats.ok)?;
-                let errors: BTreeMap<String, u64> = stats.errors.clone();
+                entry.set_item("ok", metrics.count)?;
+                let errors: BTreeMap<String, u64> = metrics.errors.clone();
                 entry.set_item("errors", errors)?;
                 per_action.set_item(name, entry)?;
             }

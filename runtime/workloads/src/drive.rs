@@ -117,6 +117,11 @@ impl Driver {
         Poll::Pending
     }
 
+    /// Whether the connection has ended (the server went away or closed it).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.connection.is_none()
+    }
+
     /// Lets the connection finish (its client is gone: it says goodbye to the server
     /// and ends), within a bound.
     pub(crate) async fn close(self) {

@@ -1,6 +1,6 @@
 //! stormchor's workloads: plugins that set up a schema and data and run weighted
-//! operations on it, the closed-loop load runner with per-operation metrics, and the
-//! stress worker that runs the PostgreSQL layer's weighted actions.
+//! operations on it, and the one load engine that runs them with per-operation
+//! metrics; the PostgreSQL layer's weighted actions (the stress mix) are one of them.
 //!
 //! A [`Workload`] describes itself, reads its own config section (unknown keys are
 //! errors that name the key), sets up its schema and bulk-loads its data, and opens a
@@ -11,6 +11,11 @@
 //! and the client polls its connection itself, with the operation (`drive`): no task
 //! switch per statement. A workload that [pipelines](Workload::pipelines) can send an
 //! operation's statements without waiting for each reply ([`LoadConfig::pipeline`]).
+//! A run lasts a duration, or a number of operations per client
+//! ([`LoadConfig::operations_per_client`]), as a closed loop or at a rate; it stops
+//! early when its `stop` flag is set, shows live figures ([`Live`]), calls an
+//! [`Observer`] after every operation, and reconnects through a server that goes away
+//! (bounded by [`LoadConfig::reconnect_attempts`]).
 //!
 //! # Modules
 //! - `workload`: the plugin interface ([`Workload`], [`WorkloadSession`],
@@ -20,14 +25,13 @@
 //! - `pgbench`: the built-in `tpcb` and `read-only` workloads ([`Pgbench`]);
 //! - `sql`: workloads described in TOML or YAML files, and the bundled `ecommerce`
 //!   ([`SqlWorkload`], [`Generator`]);
-//! - `stress`: the `stress` workload: the PostgreSQL layer's weighted actions as
-//!   operations ([`Stress`]);
-//! - `runner`: the closed-loop load runner and its figures ([`run_load`], [`run_ramp`],
-//!   [`LoadReport`], [`OperationMetrics`], [`Live`]);
+//! - `stress`: the `stress` workload, the stress mix: the actions of an
+//!   [`ActionRegistry`](stormchor_postgres::ActionRegistry) as operations, on a shared
+//!   catalog, with a SQL log ([`Stress`]);
+//! - `runner`: the load engine and its figures ([`run_load`], [`run_ramp`],
+//!   [`LoadConfig`], [`LoadReport`], [`OperationMetrics`], [`Live`], [`Observer`],
+//!   [`OperationDone`], [`stream_seed`]);
 //! - `drive`: a client that polls its own connection while it runs an operation;
-//! - `worker`: the stress worker: draws actions from an
-//!   [`ActionRegistry`](stormchor_postgres::ActionRegistry) and runs them on its own
-//!   connection ([`run_worker`], [`WorkerReport`], [`ActionStats`]);
 //! - `copy`, `config`: bulk loading with `COPY`, and reading config sections.
 //!
 //! # Example
@@ -51,19 +55,18 @@ mod registry;
 mod runner;
 mod sql;
 mod stress;
-mod worker;
 mod workload;
 
 pub(crate) use config::{integer_key, known_keys};
 pub(crate) use copy::copy_lines;
 pub use pgbench::Pgbench;
 pub use registry::{WorkloadRegistry, weights};
-pub use runner::{Live, LoadConfig, LoadReport, OperationMetrics, run_load, run_ramp};
+pub use runner::{
+    Live, LoadConfig, LoadReport, Observer, OperationDone, OperationMetrics, run_load, run_ramp,
+    stream_seed,
+};
 pub use sql::{Generator, MAX_TEXT_LENGTH, SqlWorkload};
 pub use stress::Stress;
-pub use worker::{
-    ActionDone, ActionStats, WorkLimit, WorkerConfig, WorkerReport, run_worker, run_worker_observed,
-};
 pub use workload::{
     Operation, Workload, WorkloadError, WorkloadFactory, WorkloadInfo, WorkloadSession,
 };

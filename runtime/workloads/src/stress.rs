@@ -16,22 +16,61 @@ use stormchor_postgres::{
 ///
 /// `setup` discovers what the database already holds, `cleanup` drops every table the
 /// catalog knows. [`Stress::validate`] compares the catalog with the database.
+///
+/// Run by the load runner ([`run_load`](crate::run_load)) like any workload: a run's
+/// figures are then per action ([`OperationMetrics`](crate::OperationMetrics)), its
+/// errors by SQLSTATE or `connection`, `no target` (nothing suited the action),
+/// `registry`, `raised` (a custom action raised).
+///
+/// # Example
+/// ```no_run
+/// use std::sync::Arc;
+/// use stormchor_postgres::{ActionRegistry, Catalog};
+/// use stormchor_workloads::{LoadConfig, Stress, Workload, WorkloadError, run_load, weights};
+///
+/// # async fn demo(catalog: Arc<Catalog>) -> Result<(), WorkloadError> {
+/// let mix = Stress::new(ActionRegistry::default_actions(), catalog);
+/// let weights = weights(&mix.info(), None)?;
+/// let report = run_load(
+///     Arc::new(mix),
+///     "host=127.0.0.1 user=postgres",
+///     &weights,
+///     LoadConfig::operations_per_client(1, 100),
+/// )
+/// .await?;
+/// assert_eq!(report.runs(), 100);
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Stress {
     actions: ActionRegistry,
     catalog: Arc<Catalog>,
+    log: SqlLog,
 }
 
 impl Default for Stress {
     fn default() -> Self {
-        Stress {
-            actions: ActionRegistry::default_actions(),
-            catalog: Arc::new(Catalog::new()),
-        }
+        Stress::new(ActionRegistry::default_actions(), Arc::new(Catalog::new()))
     }
 }
 
 impl Stress {
+    /// The actions of `actions` on `catalog` (shared with whoever else holds it: the
+    /// other loads of a role, a verifier).
+    pub fn new(actions: ActionRegistry, catalog: Arc<Catalog>) -> Self {
+        Stress {
+            actions,
+            catalog,
+            log: SqlLog::discard(),
+        }
+    }
+
+    /// Logs every statement of its sessions, timed and with its outcome, to `log`.
+    pub fn with_sql_log(mut self, log: SqlLog) -> Self {
+        self.log = log;
+        self
+    }
+
     /// The shared catalog.
     pub fn catalog(&self) -> &Arc<Catalog> {
         &self.catalog
@@ -183,7 +222,7 @@ impl Workload for Stress {
     ) -> BoxFuture<'a, Result<Box<dyn WorkloadSession>, WorkloadError>> {
         Box::pin(async move {
             Ok(Box::new(StressSession {
-                sql: SqlSession::new(client, SqlLog::discard()),
+                sql: SqlSession::new(client, self.log.clone()),
                 actions: self.actions.clone(),
                 names: self
                     .actions

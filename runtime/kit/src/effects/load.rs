@@ -1,29 +1,32 @@
 //! Load: the stress mix of DDL/DML on a role's share of the schema, and the ledger
 //! writer whose every transaction's outcome is known.
 
-use std::time::Duration;
-
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use stormchor_macros::ExtensionEffect;
-use stormchor_postgres::{Commit, Ledger, LedgerTarget, write_ledger_observed};
+use stormchor_postgres::{
+    ActionRegistry, Commit, Ledger, LedgerTarget, SqlLog, write_ledger_observed,
+};
 use stormchor_runtime::{EffectFailure, StartSignal};
 use stormchor_workloads::{
-    ActionDone, LoadConfig, WorkLimit, WorkerConfig, WorkloadRegistry, run_load,
-    run_worker_observed, weights,
+    LoadConfig, Observer, OperationDone, OperationMetrics, Stress, Workload, WorkloadRegistry,
+    run_load, stream_seed, weights,
 };
 
 use super::server::ServerInfo;
 use super::{connect, failed};
 use crate::effect::DbEffect;
-use crate::journal::{EventKind, Journal, LoadSecond};
+use crate::journal::{ActionRecord, EventKind, Journal, LoadSecond, StressRecord};
 use crate::node::{Node, lock};
 use crate::value::Slot;
 
 /// Runs the action mix for `duration` on the server in `on`, on this role's catalog
 /// (discover it first with [`Discover`](super::Discover)); the output is the number of
-/// actions run. Ends early on an interrupt.
+/// actions run. Ends early on an interrupt. See [`stress`], which it runs with the
+/// role's mix.
 ///
 /// # Example
 /// ```
@@ -48,53 +51,131 @@ impl DbEffect for StressLoad {
     type Output = u64;
 
     async fn run(&self, node: &Node) -> Result<u64, EffectFailure> {
-        let server = node.value(self.on)?;
-        // Each load of a role draws its own stream: the run's seed, the role and the
-        // how-manieth load it is.
-        let load = node
-            .journal()
-            .counts()
-            .get("stress_loads")
-            .copied()
-            .unwrap_or(0);
-        node.journal().count("stress_loads", 1);
-        let mut config = WorkerConfig::new(
-            format!("{}#{load}", node.role()),
-            node.options().seed,
-            server.connection,
-            WorkLimit::Duration(self.duration),
-        );
-        config.stop = crate::interrupt::flag();
-        config.sql_log = node.sql_log_path();
-        // The mix's errors (a serialization failure, a table another worker dropped)
-        // are its normal life: only a lost connection is an outage.
-        let mut seconds = LoadSeconds::new(node.journal(), false);
-        let report = run_worker_observed(
-            config,
-            node.actions.clone(),
-            node.catalog().clone(),
-            |done: ActionDone<'_>| seconds.observe_action(done),
-        )
-        .await
-        .map_err(failed)?;
-        seconds.flush();
-        let runs = report.runs();
-        node.journal().count("stress_actions", runs);
-        for (name, stats) in &report.actions {
-            node.journal().action(
-                name,
-                &crate::journal::ActionRecord {
-                    runs: stats.runs(),
-                    ok: stats.ok,
-                    errors: stats.errors.clone(),
-                    p50_us: stats.latency.value_at_quantile(0.5),
-                    p99_us: stats.latency.value_at_quantile(0.99),
-                },
-            );
-        }
-        lock(&node.stress).push(report);
-        Ok(runs)
+        stress(node, self.on, self.duration, node.actions.clone()).await
     }
+}
+
+/// Runs the actions of `registry` for `duration` on the server in `on`, on this role's
+/// catalog, as one client of the load runner (the [`Stress`] workload); returns the
+/// number of actions run. The one stress load of the kit: [`StressLoad`] runs it with
+/// the role's own mix, the Python binding's `StressLoad(registry=...)` with the
+/// registry given.
+///
+/// Each load of a role draws its own stream ([`stream_seed`] of the run's seed and
+/// `Role#n`, the how-manieth load of the role it is), logs its statements to the role's
+/// SQL log, ends early on an interrupt, and reconnects through a crash (50 attempts,
+/// 200 ms apart, then it fails naming the server). Its outcomes go to the role's
+/// journal second by second ([`LoadSecond`]), its return after an outage as an
+/// [`EventKind::Resumed`] event, and its figures per action both into the role's
+/// actions and as a [`StressRecord`](crate::StressRecord) of its own (the report's
+/// `stress`).
+///
+/// # Example
+/// ```no_run
+/// use std::time::Duration;
+/// use stormchor_kit::effects::load::stress;
+/// use stormchor_kit::slots::PRIMARY;
+/// use stormchor_kit::Node;
+/// use stormchor_postgres::ActionRegistry;
+///
+/// # async fn demo(node: &Node) -> Result<(), stormchor_runtime::EffectFailure> {
+/// let mut mix = ActionRegistry::new();
+/// mix.insert_sql("probe", 1, "SELECT 1").expect("a new name");
+/// let ran = stress(node, PRIMARY, Duration::from_secs(1), mix).await?;
+/// assert_eq!(node.stress_loads()[0].runs(), ran);
+/// # Ok(()) }
+/// ```
+pub async fn stress(
+    node: &Node,
+    on: Slot<ServerInfo>,
+    duration: Duration,
+    registry: ActionRegistry,
+) -> Result<u64, EffectFailure> {
+    let server = node.value(on)?;
+    let journal = node.journal();
+    let load = journal.counts().get("stress_loads").copied().unwrap_or(0);
+    journal.count("stress_loads", 1);
+    let name = format!("{}#{load}", node.role());
+    let seed = stream_seed(node.options().seed, &name);
+    let log = match node.sql_log_path() {
+        Some(path) => SqlLog::to_file(&path).map_err(failed)?,
+        None => SqlLog::discard(),
+    };
+    let mix = Stress::new(registry, node.catalog().clone()).with_sql_log(log);
+    let info = mix.info();
+    let weights = weights(&info, None).map_err(failed)?;
+    let mut config = LoadConfig::new(1, duration);
+    config.seed = seed;
+    config.stop = crate::interrupt::flag();
+    config.reconnect_attempts = Some(50);
+    // The client's thread sends each outcome here; this task writes them into the
+    // journal as they come.
+    let (outcomes, mut observed) = tokio::sync::mpsc::unbounded_channel();
+    config.observer = Some(Observer::new(move |done: OperationDone<'_>| {
+        let _ = outcomes.send(ActionOutcome {
+            action: done.index,
+            ok: done.ok,
+            latency: done.latency,
+            after_reconnect: done.after_reconnect,
+        });
+    }));
+    let names: Vec<&str> = info.operations.iter().map(|o| o.name.as_str()).collect();
+    // The mix's errors (a serialization failure, a table another worker dropped)
+    // are its normal life: only a lost connection is an outage.
+    let mut seconds = LoadSeconds::new(journal, false);
+    let run = run_load(Arc::new(mix), &server.connection, &weights, config);
+    tokio::pin!(run);
+    let report = loop {
+        tokio::select! {
+            Some(outcome) = observed.recv() => seconds.observe_action(&names, outcome),
+            report = &mut run => break report,
+        }
+    };
+    while let Ok(outcome) = observed.try_recv() {
+        seconds.observe_action(&names, outcome);
+    }
+    seconds.flush();
+    let report = report.map_err(failed)?;
+    let runs = report.runs();
+    journal.count("stress_actions", runs);
+    let actions: BTreeMap<String, ActionRecord> = report
+        .operations
+        .iter()
+        .filter(|(_, metrics)| metrics.runs() > 0)
+        .map(|(action, metrics)| (action.clone(), action_record(metrics)))
+        .collect();
+    for (action, record) in &actions {
+        journal.action(action, record);
+    }
+    journal.stress(StressRecord {
+        role: node.role().to_owned(),
+        load: name,
+        seed,
+        elapsed_s: report.elapsed.as_secs_f64(),
+        reconnects: report.reconnects,
+        actions,
+    });
+    Ok(runs)
+}
+
+/// The report's record of one action's figures.
+fn action_record(metrics: &OperationMetrics) -> ActionRecord {
+    ActionRecord {
+        runs: metrics.runs(),
+        ok: metrics.count,
+        errors: metrics.errors.clone(),
+        p50_us: metrics.latency.value_at_quantile(0.5),
+        p99_us: metrics.latency.value_at_quantile(0.99),
+    }
+}
+
+/// How one action of a stress load ended, on its way from the client's thread.
+struct ActionOutcome {
+    /// Its index among the mix's actions.
+    action: usize,
+    ok: bool,
+    latency: Duration,
+    after_reconnect: bool,
 }
 
 /// Writes ledger transactions (3 rows each) to the server in `on` for `duration`,
@@ -215,14 +296,15 @@ impl<'a> LoadSeconds<'a> {
         }
     }
 
-    /// An action of the stress mix: only a lost connection starts an outage (its
-    /// errors are part of the mix), the next successful action ends it.
-    fn observe_action(&mut self, done: ActionDone<'_>) {
+    /// An action of the stress mix (named in `names`): only a lost connection starts
+    /// an outage (its errors are part of the mix), the next successful action ends it.
+    fn observe_action(&mut self, names: &[&str], done: ActionOutcome) {
         self.next_second();
         self.outage |= done.after_reconnect;
         if done.ok {
             self.succeeded(done.latency, || {
-                format!("successful action ({})", done.action)
+                let action = names.get(done.action).copied().unwrap_or("?");
+                format!("successful action ({action})")
             });
         } else {
             self.errors += 1;
@@ -368,13 +450,8 @@ impl DbEffect for RunWorkload {
         let report = run_load(Arc::from(workload), &server.connection, &weights, config)
             .await
             .map_err(failed)?;
-        let operations = report.successes();
-        let errors: u64 = report
-            .operations
-            .values()
-            .map(|o| o.errors.values().sum::<u64>())
-            .sum();
-        let per_second = operations as f64 / report.elapsed.as_secs_f64().max(1e-9);
+        let (operations, errors) = (report.successes(), report.failures());
+        let per_second = report.throughput();
         let journal = node.journal();
         journal.count(&format!("{}_operations", self.workload), operations);
         journal.count(&format!("{}_errors", self.workload), errors);

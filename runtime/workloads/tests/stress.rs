@@ -1,19 +1,56 @@
-//! The stress worker against a real PostgreSQL: a closed port, a replayable single
-//! worker, concurrent workers with no catalog divergence, reconnection after a crash,
-//! the stress mix over two schemas, and names that look like SQL.
+//! The stress mix (the `stress` workload on the load runner) against a real
+//! PostgreSQL: a closed port, a replayable single client, concurrent clients with no
+//! catalog divergence, reconnection after a crash, the mix over two schemas, and names
+//! that look like SQL.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use stormchor_postgres::{
-    ActionRegistry, Catalog, ClusterOptions, PgCluster, Schemas, discover_schemas, validate,
-    validate_schemas,
+    ActionRegistry, Catalog, ClusterOptions, PgCluster, Schemas, SqlLog, discover_schemas,
+    validate, validate_schemas,
 };
-use stormchor_workloads::{WorkLimit, WorkerConfig, run_worker};
+use stormchor_workloads::{
+    LoadConfig, LoadReport, Stress, Workload, WorkloadError, run_load, stream_seed, weights,
+};
+
+/// The default mix on `catalog` at `connection`, drawing the stream `name` of run
+/// `seed` (the streams the stress worker these tests were written for drew).
+async fn mix(
+    connection: &str,
+    catalog: &Arc<Catalog>,
+    (seed, name): (u64, &str),
+    config: LoadConfig,
+) -> Result<LoadReport, WorkloadError> {
+    mix_logged(connection, catalog, (seed, name), config, SqlLog::discard()).await
+}
+
+/// The same, every statement logged to `log`.
+async fn mix_logged(
+    connection: &str,
+    catalog: &Arc<Catalog>,
+    (seed, name): (u64, &str),
+    mut config: LoadConfig,
+    log: SqlLog,
+) -> Result<LoadReport, WorkloadError> {
+    let stress = Stress::new(ActionRegistry::default_actions(), catalog.clone()).with_sql_log(log);
+    let weights = weights(&stress.info(), None)?;
+    config.seed = stream_seed(seed, name);
+    run_load(Arc::new(stress), connection, &weights, config).await
+}
+
+/// Actions that ran, by name.
+fn ran(report: &LoadReport) -> Vec<&str> {
+    report
+        .operations
+        .iter()
+        .filter(|(_, m)| m.runs() > 0)
+        .map(|(name, _)| name.as_str())
+        .collect()
+}
 
 #[tokio::test]
-async fn a_worker_that_cannot_connect_names_the_server_and_the_attempts() {
-    let registry = ActionRegistry::default_actions();
+async fn a_mix_that_cannot_connect_names_the_server_and_the_attempts() {
     // Bound but not listening: connections are refused, and nothing else can take
     // the port while the test runs.
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
@@ -21,19 +58,31 @@ async fn a_worker_that_cannot_connect_names_the_server_and_the_attempts() {
         .bind("127.0.0.1:0".parse().expect("address"))
         .expect("bind");
     let port = socket.local_addr().expect("addr").port();
-    let mut config = WorkerConfig::new(
-        "w",
-        1,
-        format!("host=127.0.0.1 port={port} user=postgres"),
-        WorkLimit::Actions(1),
-    );
-    config.reconnect_attempts = 0;
-    let error = run_worker(config, registry, Arc::new(Catalog::new()))
+    let target = format!("host=127.0.0.1 port={port} user=postgres");
+    let catalog = Arc::new(Catalog::new());
+    let mut config = LoadConfig::operations_per_client(1, 1);
+    config.reconnect_attempts = Some(1);
+    let error = mix(&target, &catalog, (1, "w"), config)
         .await
         .expect_err("nothing listens");
     assert!(
         error.to_string().contains(&format!(
-            "connect worker w to `host=127.0.0.1 port={port} user=postgres` after 1 attempts"
+            "workload stress: connecting client 0 to `{target}` after 2 attempts"
+        )),
+        "{error}"
+    );
+    // Unbounded reconnection still needs a first connection: it fails at once.
+    let error = mix(
+        &target,
+        &catalog,
+        (1, "w"),
+        LoadConfig::new(1, Duration::from_secs(60)),
+    )
+    .await
+    .expect_err("nothing listens");
+    assert!(
+        error.to_string().contains(&format!(
+            "workload stress: connecting client 0 to `{target}`: "
         )),
         "{error}"
     );
@@ -53,7 +102,7 @@ fn statements(log: &std::path::Path) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_single_worker_replays_exactly_and_keeps_the_catalog_true() {
+async fn a_single_client_replays_exactly_and_keeps_the_catalog_true() {
     let dir = tempfile::tempdir().expect("dir");
     let mut logs = Vec::new();
     for run in 0..2 {
@@ -61,25 +110,19 @@ async fn a_single_worker_replays_exactly_and_keeps_the_catalog_true() {
             .await
             .expect("start");
         let catalog = Arc::new(Catalog::new());
-        let mut config = WorkerConfig::new(
-            "worker-1",
-            42,
-            cluster.connection_string(),
-            WorkLimit::Actions(400),
-        );
         let log = dir.path().join(format!("run{run}.sql.log"));
-        config.sql_log = Some(log.clone());
-        let report = run_worker(config, ActionRegistry::default_actions(), catalog.clone())
-            .await
-            .expect("ran");
+        let report = mix_logged(
+            &cluster.connection_string(),
+            &catalog,
+            (42, "worker-1"),
+            LoadConfig::operations_per_client(1, 400),
+            SqlLog::to_file(&log).expect("log"),
+        )
+        .await
+        .expect("ran");
         assert_eq!(report.runs(), 400);
         // Every built-in action ran.
-        assert_eq!(
-            report.actions.len(),
-            14,
-            "{:?}",
-            report.actions.keys().collect::<Vec<_>>()
-        );
+        assert_eq!(ran(&report).len(), 14, "{:?}", ran(&report));
         let client = cluster.connect().await.expect("connect");
         let divergences = validate(&client, "public", &catalog)
             .await
@@ -101,31 +144,21 @@ async fn a_single_worker_replays_exactly_and_keeps_the_catalog_true() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_workers_leave_no_divergence() {
+async fn concurrent_clients_leave_no_divergence() {
     let cluster = PgCluster::start(ClusterOptions::default())
         .await
         .expect("start");
     let catalog = Arc::new(Catalog::new());
-    let workers: Vec<_> = (0..4)
-        .map(|i| {
-            let config = WorkerConfig::new(
-                format!("worker-{i}"),
-                7,
-                cluster.connection_string(),
-                WorkLimit::Actions(300),
-            );
-            tokio::spawn(run_worker(
-                config,
-                ActionRegistry::default_actions(),
-                catalog.clone(),
-            ))
-        })
-        .collect();
-    let mut total = 0;
-    for worker in workers {
-        total += worker.await.expect("joined").expect("ran").runs();
-    }
-    assert_eq!(total, 1200);
+    let report = mix(
+        &cluster.connection_string(),
+        &catalog,
+        (7, "workers"),
+        LoadConfig::operations_per_client(4, 300),
+    )
+    .await
+    .expect("ran");
+    assert_eq!(report.runs(), 1200);
+    assert_eq!(report.per_client.len(), 4);
     let client = cluster.connect().await.expect("connect");
     let divergences = validate(&client, "public", &catalog)
         .await
@@ -142,33 +175,27 @@ async fn concurrent_workers_leave_no_divergence() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_reconnects_after_the_server_is_killed() {
+async fn the_mix_reconnects_after_the_server_is_killed() {
     let mut cluster = PgCluster::start(ClusterOptions::default())
         .await
         .expect("start");
     let catalog = Arc::new(Catalog::new());
-    let config = WorkerConfig::new(
-        "survivor",
-        3,
-        cluster.connection_string(),
-        WorkLimit::Duration(Duration::from_secs(4)),
-    );
-    let worker = tokio::spawn(run_worker(
-        config,
-        ActionRegistry::default_actions(),
-        catalog.clone(),
-    ));
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    cluster.kill().await.expect("kill -9");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    cluster.restart().await.expect("recovered");
-    let report = worker.await.expect("joined").expect("kept going");
+    let connection = cluster.connection_string();
+    let mut config = LoadConfig::new(1, Duration::from_secs(4));
+    config.reconnect_attempts = Some(50);
+    let (report, ()) = tokio::join!(mix(&connection, &catalog, (3, "survivor"), config), async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        cluster.kill().await.expect("kill -9");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        cluster.restart().await.expect("recovered");
+    });
+    let report = report.expect("kept going");
     assert!(report.reconnects >= 1, "{report:?}");
     // The crash shows as a lost connection, or, for a backend that outlived the
     // postmaster for a moment, as SQLSTATE class 57 (operator intervention) or 08
     // (connection exception).
     let crash_errors: u64 = report
-        .actions
+        .operations
         .values()
         .flat_map(|s| s.errors.iter())
         .filter(|(code, _)| {
@@ -176,39 +203,29 @@ async fn a_worker_reconnects_after_the_server_is_killed() {
         })
         .map(|(_, n)| n)
         .sum();
-    let errors: Vec<_> = report.actions.values().map(|s| &s.errors).collect();
+    let errors: Vec<_> = report.operations.values().map(|s| &s.errors).collect();
     assert!(crash_errors >= 1, "{errors:?}");
-    assert!(report.actions.values().map(|s| s.ok).sum::<u64>() > 10);
+    assert!(report.successes() > 10);
 }
 
-/// The long run: 8 workers x 60 s of the default mix, then no divergence.
-/// `cargo test -p stormchor-workloads --test worker -- --ignored --nocapture`
+/// The long run: 8 clients x 60 s of the default mix, then no divergence.
+/// `cargo test -p stormchor-workloads --test stress -- --ignored --nocapture`
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a minute long; run on purpose"]
-async fn eight_workers_for_a_minute_leave_no_divergence() {
+async fn eight_clients_for_a_minute_leave_no_divergence() {
     let cluster = PgCluster::start(ClusterOptions::default())
         .await
         .expect("start");
     let catalog = Arc::new(Catalog::new());
-    let workers: Vec<_> = (0..8)
-        .map(|i| {
-            let config = WorkerConfig::new(
-                format!("worker-{i}"),
-                11,
-                cluster.connection_string(),
-                WorkLimit::Duration(Duration::from_secs(60)),
-            );
-            tokio::spawn(run_worker(
-                config,
-                ActionRegistry::default_actions(),
-                catalog.clone(),
-            ))
-        })
-        .collect();
-    let mut total = 0;
-    for worker in workers {
-        total += worker.await.expect("joined").expect("ran").runs();
-    }
+    let total = mix(
+        &cluster.connection_string(),
+        &catalog,
+        (11, "workers"),
+        LoadConfig::new(8, Duration::from_secs(60)),
+    )
+    .await
+    .expect("ran")
+    .runs();
     let client = cluster.connect().await.expect("connect");
     let divergences = validate(&client, "public", &catalog)
         .await
@@ -268,15 +285,14 @@ async fn the_stress_mix_keeps_a_catalog_of_two_schemas_true() {
     discover_schemas(&client, &selection, &catalog)
         .await
         .expect("discovered");
-    let config = WorkerConfig::new(
-        "worker-1",
-        5,
-        cluster.connection_string(),
-        WorkLimit::Actions(300),
-    );
-    let report = run_worker(config, ActionRegistry::default_actions(), catalog.clone())
-        .await
-        .expect("ran");
+    let report = mix(
+        &cluster.connection_string(),
+        &catalog,
+        (5, "worker-1"),
+        LoadConfig::operations_per_client(1, 300),
+    )
+    .await
+    .expect("ran");
     assert_eq!(report.runs(), 300);
     let divergences = validate_schemas(&client, &selection, &catalog)
         .await
@@ -293,7 +309,7 @@ async fn the_stress_mix_keeps_a_catalog_of_two_schemas_true() {
     eprintln!(
         "after the mix: {:?}; actions {:?}",
         names(&catalog),
-        report.actions.keys().collect::<Vec<_>>()
+        ran(&report)
     );
     // The mix did work in `sales`: tables there were renamed, partitioned or altered.
     let touched: Vec<String> = names(&catalog)
@@ -361,27 +377,23 @@ async fn hostile_names_are_identifiers_and_the_mix_never_runs_them_as_sql() {
         names.contains(&"\"t; DROP TABLE victim.keep; --\"".to_owned()),
         "{names:?}"
     );
-    let config = WorkerConfig::new(
-        "worker-1",
-        11,
-        cluster.connection_string(),
-        WorkLimit::Actions(400),
-    );
-    let report = run_worker(config, ActionRegistry::default_actions(), catalog.clone())
-        .await
-        .expect("ran");
+    let report = mix(
+        &cluster.connection_string(),
+        &catalog,
+        (11, "worker-1"),
+        LoadConfig::operations_per_client(1, 400),
+    )
+    .await
+    .expect("ran");
     // No statement of the mix broke on a name: a syntax error would be 42601.
-    for (action, stats) in &report.actions {
+    for (action, stats) in &report.operations {
         assert!(
             !stats.errors.contains_key("42601"),
             "{action} sent SQL that does not parse: {:?}",
             stats.errors
         );
     }
-    assert!(
-        report.actions.values().map(|s| s.ok).sum::<u64>() > 100,
-        "{report:?}"
-    );
+    assert!(report.successes() > 100, "{report:?}");
     let after = table_checksums(&client, "victim").await.expect("checksums");
     assert_eq!(after, before, "the table of the other schema was touched");
     let divergences = validate(&client, "public", &catalog)
