@@ -255,7 +255,7 @@ fn a_scenario_with_an_injected_fault_fails_with_its_evidence_in_every_report() {
     assert_eq!(report["success"], false);
     assert_eq!(report["seed"], 5);
     assert_eq!(report["schema"], "stormchor-report/1");
-    assert_eq!(report["revision"], 2);
+    assert_eq!(report["revision"], 3);
     // The report says which fault was injected, in every form.
     assert_eq!(report["fault"], "delete-acknowledged-row");
     assert!(

@@ -97,7 +97,7 @@ fn a_workload_run_writes_a_json_report() {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("written")).expect("json");
     assert_eq!(report["schema"], "stormchor-report/1");
-    assert_eq!(report["revision"], 2);
+    assert_eq!(report["revision"], 3);
     assert_eq!(report["kind"], "workload");
     assert_eq!(report["name"], "read-only");
     let count = report["operations"]["select"]["count"]
