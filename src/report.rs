@@ -640,7 +640,11 @@ pub fn render_scenario_html(report: &Value) -> String {
     html.push_str("</table>\n<h2>Roles</h2>\n<table><tr><th>role</th><th>ended</th><th>last phase</th><th>failure</th></tr>\n");
     for role in report["roles"].as_array().into_iter().flatten() {
         let log = escaped_strings(&role["sql_log"]);
-        let failure = role["failure"].as_str().map(escape).unwrap_or_default();
+        let failure = match (role["failure"].as_str(), role["peer_down"].as_str()) {
+            (Some(failure), _) => escape(failure),
+            (None, Some(down)) => format!("then peer {}", escape(down)),
+            (None, None) => String::new(),
+        };
         let _ = writeln!(
             html,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{failure}{}</td></tr>",

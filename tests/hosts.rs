@@ -5,9 +5,13 @@
 //! its peers find by its silence. Needs root and `ip`; without them the tests say why and
 //! skip.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::{children_of, ledger_rows};
 
 use stormchor::kit::{RoleResult, ScenarioReport};
 
@@ -79,6 +83,46 @@ impl Hosts {
         format!("10.213.{net}.{}", 2 + i)
     }
 
+    /// A namespace on the same bridge but on another subnet (`10.214.{net}.2/24`),
+    /// routed to the hosts' subnet and host `reaches` routed back to it: a client
+    /// from outside the run's network that can reach that host. Its index.
+    fn add_outsider(&mut self, net: u8, reaches: usize) -> Result<usize, String> {
+        let i = self.namespaces.len();
+        let namespace = format!("{}-outside", self.namespaces[0]);
+        ip(&["netns", "add", &namespace])?;
+        self.namespaces.push(namespace.clone());
+        let link = format!("{}o", self.links[0]);
+        ip(&[
+            "link", "add", &link, "type", "veth", "peer", "name", "eth0", "netns", &namespace,
+        ])?;
+        self.links.push(link.clone());
+        ip(&["link", "set", &link, "master", &self.bridge])?;
+        ip(&["link", "set", &link, "up"])?;
+        let (address, hosts, outside) = (
+            format!("{}/24", Hosts::outsider_address(net)),
+            format!("10.213.{net}.0/24"),
+            format!("10.214.{net}.0/24"),
+        );
+        for (inside, args) in [
+            (&namespace, vec!["addr", "add", &address, "dev", "eth0"]),
+            (&namespace, vec!["link", "set", "eth0", "up"]),
+            (&namespace, vec!["route", "add", &hosts, "dev", "eth0"]),
+            (
+                &self.namespaces[reaches],
+                vec!["route", "add", &outside, "dev", "eth0"],
+            ),
+        ] {
+            let mut all = vec!["netns", "exec", inside.as_str(), "ip"];
+            all.extend(args);
+            ip(&all)?;
+        }
+        Ok(i)
+    }
+
+    fn outsider_address(net: u8) -> String {
+        format!("10.214.{net}.2")
+    }
+
     /// Starts `program ARGS` in namespace `i`, its output into `log`.
     fn spawn(
         &mut self,
@@ -125,6 +169,79 @@ impl Drop for Hosts {
             eprintln!("cleanup: {error}");
         }
     }
+}
+
+/// What `psql` says, run in `namespace`, connecting over TCP to `host:port`: its
+/// standard output when it connected, its error when not.
+fn psql_from(namespace: &str, host: &str, port: &str) -> Result<String, String> {
+    let output = Command::new("ip")
+        .args(["netns", "exec", namespace])
+        .arg(common::psql())
+        .args([
+            "-X", "-At", "-h", host, "-p", port, "-U", "postgres", "-d", "postgres",
+        ])
+        .args(["-c", "SELECT 'admitted'"])
+        .env("PGCONNECT_TIMEOUT", "5")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run psql: {e}"))?;
+    if output.status.success() {
+        Ok(common::text(&output.stdout))
+    } else {
+        Err(common::text(&output.stderr))
+    }
+}
+
+/// The server at `server` (`host:port`) admits a client from the run's subnet (in
+/// namespace `insider`) and refuses one from another subnet that reaches it (in
+/// namespace `outsider`), by its `pg_hba.conf`. Polls each (the server may be
+/// between a start and a stop) while `running` says the run goes on.
+fn admits_its_subnet_only(
+    hosts: &Hosts,
+    server: &str,
+    (insider, outsider): (usize, usize),
+    mut running: impl FnMut() -> bool,
+) -> Result<(), String> {
+    let (host, port) = server.rsplit_once(':').expect("host:port");
+    let limit = Instant::now() + Duration::from_secs(60);
+    let mut last = (None, None);
+    while running() && Instant::now() < limit {
+        if last.0.is_none() {
+            if let Ok(out) = psql_from(&hosts.namespaces[insider], host, port) {
+                last.0 = Some(out);
+            }
+        }
+        if last.1.is_none() {
+            match psql_from(&hosts.namespaces[outsider], host, port) {
+                Ok(out) => {
+                    return Err(format!(
+                        "a client from outside the run's subnet was admitted: {out}"
+                    ));
+                }
+                Err(error) if error.contains("no pg_hba.conf entry for host") => {
+                    last.1 = Some(error);
+                }
+                // Not up (yet, or any more): ask again.
+                Err(_) => {}
+            }
+        }
+        if let (Some(admitted), Some(refused)) = &last {
+            println!(
+                "from the run's subnet: {}; from outside it: {}",
+                admitted.trim(),
+                refused.trim()
+            );
+            return if admitted.trim() == "admitted" {
+                Ok(())
+            } else {
+                Err(format!("the insider's query said {admitted:?}"))
+            };
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(format!(
+        "the server at {server} did not answer both clients: {last:?}"
+    ))
 }
 
 /// The local addresses of the TCP sockets listening in `namespace`.
@@ -219,6 +336,13 @@ fn run_on_hosts(
         return None;
     }
     let mut hosts = Hosts::new(net, roles.len()).expect("the namespaces and the bridge are made");
+    let node = roles
+        .iter()
+        .position(|r| *r == "Primary")
+        .expect("a Primary");
+    let outsider = hosts
+        .add_outsider(net, node)
+        .expect("the outsider's namespace is made");
     let dir = tempfile::tempdir().expect("dir");
     let began = Instant::now();
     let (results, logs) = start_roles(&mut hosts, dir.path(), scenario, roles, net, options);
@@ -228,10 +352,6 @@ fn run_on_hosts(
     // The first node role's server, once it listens, listens on its host's address
     // only: every listening socket of that namespace is there (the role's own, and
     // the server's).
-    let node = roles
-        .iter()
-        .position(|r| *r == "Primary")
-        .expect("a Primary");
     let host = Hosts::address(net, node);
     let sockets = loop {
         let sockets = listening(&hosts.namespaces[node]);
@@ -248,6 +368,21 @@ fn run_on_hosts(
         sockets.iter().all(|s| s.starts_with(&format!("{host}:"))),
         "the Primary's namespace listens elsewhere than on {host}: {sockets:?}"
     );
+    // And it lets in the run's subnet only: a worker's host is admitted, a host of
+    // another subnet that reaches it is refused.
+    let server = sockets
+        .iter()
+        .find(|s| !s.ends_with(":7400"))
+        .expect("the server's socket");
+    let worker = roles
+        .iter()
+        .position(|r| r.starts_with("Worker"))
+        .expect("a worker");
+    let primary = hosts.children[node].id();
+    let running = || common::alive(primary);
+    if let Err(error) = admits_its_subnet_only(&hosts, server, (worker, outsider), running) {
+        panic!("{error}");
+    }
     let mut outputs = Vec::new();
     for (i, child) in hosts.children.iter_mut().enumerate() {
         loop {
@@ -325,51 +460,6 @@ fn failover_with_every_role_on_its_own_host() {
         report.figures.get("found")
     );
     assert!(report.checks.iter().all(|c| c.passed));
-}
-
-/// The processes whose parent is `parent`, with their command names.
-fn children_of(parent: u32) -> Vec<(u32, String)> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let ppid = stat[close + 1..]
-            .split_whitespace()
-            .nth(1)
-            .and_then(|p| p.parse::<u32>().ok());
-        if ppid == Some(parent) {
-            found.push((pid, stat[open + 1..close].to_owned()));
-        }
-    }
-    found
-}
-
-/// How many rows the ledger of the server `postmaster` (a pid) holds, asked over its
-/// Unix socket (reachable from any network namespace); `None` while it cannot say.
-fn ledger_rows(postmaster: u32) -> Option<u64> {
-    let data = std::fs::read_link(format!("/proc/{postmaster}/cwd")).ok()?;
-    let pid_file = std::fs::read_to_string(data.join("postmaster.pid")).ok()?;
-    let lines: Vec<&str> = pid_file.lines().collect();
-    let (port, sockets) = (lines.get(3)?.trim(), lines.get(4)?.trim());
-    let psql = ["/usr/bin/psql", "/usr/lib/postgresql/15/bin/psql"]
-        .into_iter()
-        .find(|p| Path::new(p).is_file())?;
-    let output = Command::new(psql)
-        .args([
-            "-X", "-At", "-h", sockets, "-p", port, "-U", "postgres", "-d", "postgres",
-        ])
-        .args(["-c", "SELECT count(*) FROM stormchor_ledger"])
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    String::from_utf8_lossy(&output.stdout).trim().parse().ok()
 }
 
 /// A partition: the coordinator's host is cut off (its link to the bridge down, so

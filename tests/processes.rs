@@ -2,10 +2,17 @@
 //! handshake refusing a peer with other options) and `stormchor run --processes` (the
 //! launcher), whose verdicts and evidence must be the in-process run's.
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+mod common;
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{
+    alive, arguments, children_of, directories_of, eventually, free_port, ledger_rows,
+    server_place, servers_of, still_there, tcp_clients, text,
+};
 use serde_json::Value;
 use stormchor::scenarios::{Fault, ScenarioOptions, registry};
 
@@ -16,10 +23,6 @@ fn stormchor(args: &[&str]) -> Output {
         .env_remove("STORMCHOR_JSON")
         .output()
         .expect("runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// A scenario's report, in-process, as JSON.
@@ -218,13 +221,6 @@ fn write_peers(dir: &Path, text: &str) -> String {
     path.display().to_string()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a port")
-}
-
 /// Backup and Worker(0) (the two highest roles: Backup dials Worker(0) first) with
 /// different seeds: the handshake refuses before anything starts, and both say which
 /// peer and what differs.
@@ -364,51 +360,127 @@ fn processes_apply_to_scenarios_only() {
     );
 }
 
-/// The processes whose parent is `parent`, with their command names.
-fn children_of(parent: u32) -> Vec<(u32, String)> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // `pid (comm) state ppid ...`; comm may hold blanks, so split after its `)`.
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let ppid = stat[close + 1..]
-            .split_whitespace()
-            .nth(1)
-            .and_then(|p| p.parse::<u32>().ok());
-        if ppid == Some(parent) {
-            found.push((pid, stat[open + 1..close].to_owned()));
-        }
-    }
-    found
+/// `stormchor run SCENARIO --processes ARGS --json` in the background, its standard
+/// error into a file; killed (and reaped) when dropped, whatever the test did.
+struct Launch {
+    child: Child,
+    json: PathBuf,
+    stderr: PathBuf,
 }
 
-fn alive(pid: u32) -> bool {
-    // A zombie is dead: only its entry is left until its parent reaps it.
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rfind(')')
-            .is_some_and(|i| !stat[i + 1..].trim_start().starts_with('Z'))
-    })
+impl Launch {
+    fn start(dir: &Path, scenario: &str, args: &[&str]) -> Launch {
+        let json = dir.join("report.json");
+        let stderr = dir.join("stderr");
+        let child = Command::new(env!("CARGO_BIN_EXE_stormchor"))
+            .args(["run", scenario, "--processes"])
+            .args(args)
+            .arg("--json")
+            .arg(&json)
+            .env_remove("STORMCHOR_TARGET")
+            .env_remove("STORMCHOR_JSON")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(std::fs::File::create(&stderr).expect("a file")))
+            .spawn()
+            .expect("started");
+        Launch {
+            child,
+            json,
+            stderr,
+        }
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Its role processes, by role (`stormchor role SCENARIO ROLE ...`).
+    fn roles(&self) -> BTreeMap<String, u32> {
+        children_of(self.child.id())
+            .into_iter()
+            .filter_map(|(pid, _)| Some((arguments(pid).get(3)?.clone(), pid)))
+            .collect()
+    }
+
+    /// Waits until `condition` holds (at most 300 s: a run's setup on a loaded
+    /// machine), failing the test if it does not or the launcher ends first.
+    fn wait_until(&mut self, what: &str, mut condition: impl FnMut(&Launch) -> bool) {
+        let mut ended = None;
+        let held = eventually(Duration::from_secs(300), || {
+            ended = self.child.try_wait().expect("waits");
+            ended.is_none() && condition(self)
+        });
+        if !held {
+            panic!(
+                "{what} did not happen (launcher: {ended:?}; roles {:?})\n{}",
+                self.roles(),
+                self.stderr()
+            );
+        }
+    }
+
+    /// Waits (at most 300 s) for the launcher to end, calling `tick` at each poll.
+    fn wait(&mut self, mut tick: impl FnMut()) -> ExitStatus {
+        let mut status = None;
+        let ended = eventually(Duration::from_secs(300), || {
+            tick();
+            status = self.child.try_wait().expect("waits");
+            status.is_some()
+        });
+        match status {
+            Some(status) if ended => status,
+            _ => panic!("the launcher did not end\n{}", self.stderr()),
+        }
+    }
+
+    fn report(&self) -> Value {
+        let text = std::fs::read_to_string(&self.json)
+            .unwrap_or_else(|e| panic!("no report ({e})\n{}", self.stderr()));
+        serde_json::from_str(&text).expect("JSON")
+    }
 }
 
-/// Polls `condition` every 50 ms for at most `within`.
-fn eventually(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let until = std::time::Instant::now() + within;
-    loop {
-        if condition() {
-            return true;
-        }
-        if std::time::Instant::now() > until {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
+impl Drop for Launch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
+}
+
+fn signal(pid: u32, signal: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(pid).expect("a pid")),
+        signal,
+    )
+    .expect("signalled");
+}
+
+/// Role `name` of a report.
+fn role_of<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["roles"]
+        .as_array()
+        .and_then(|roles| roles.iter().find(|r| r["role"] == name))
+        .unwrap_or_else(|| panic!("no role {name}: {report}"))
+}
+
+/// Every process of the servers `roles` run now (postmasters and their children), the
+/// directories the roles own (clusters, archives, backups) and the servers' Unix
+/// sockets: what must all be gone at the end of the run.
+fn held_by(roles: &BTreeMap<String, u32>) -> (Vec<u32>, Vec<PathBuf>) {
+    let mut processes = Vec::new();
+    let mut paths = Vec::new();
+    for pid in roles.values() {
+        for server in servers_of(*pid) {
+            processes.push(server);
+            processes.extend(children_of(server).into_iter().map(|(pid, _)| pid));
+            if let Some((data, sockets, port)) = server_place(server) {
+                paths.push(data);
+                paths.push(sockets.join(format!(".s.PGSQL.{port}")));
+            }
+        }
+        paths.extend(directories_of(*pid));
+    }
+    (processes, paths)
 }
 
 /// SIGTERM to the launcher while its roles run: it passes it on, every role ends
@@ -417,61 +489,37 @@ fn eventually(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
 #[test]
 fn sigterm_to_the_launcher_ends_every_role_and_its_servers() {
     let dir = tempfile::tempdir().expect("dir");
-    let json = dir.path().join("report.json");
-    let mut launcher = Command::new(env!("CARGO_BIN_EXE_stormchor"))
-        .args(["run", "crash-recovery", "--processes", "--workers", "1"])
-        .args(["--duration", "60", "--rounds", "1", "--seed", "5", "--json"])
-        .arg(&json)
-        .env_remove("STORMCHOR_TARGET")
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(
-            std::fs::File::create(dir.path().join("stderr")).expect("a file"),
-        ))
-        .spawn()
-        .expect("started");
-    let stderr = || std::fs::read_to_string(dir.path().join("stderr")).unwrap_or_default();
-    // Wait until the Primary's role process runs its server (a postgres child).
-    let mut roles = Vec::new();
-    let mut servers = Vec::new();
-    let up = eventually(Duration::from_secs(300), || {
-        roles = children_of(launcher.id());
-        servers = roles
-            .iter()
-            .flat_map(|(pid, _)| children_of(*pid))
-            .filter(|(_, name)| name == "postgres")
-            .map(|(pid, _)| pid)
-            .collect();
-        roles.len() == 3 && !servers.is_empty()
+    let mut launch = Launch::start(
+        dir.path(),
+        "crash-recovery",
+        &[
+            "--workers",
+            "1",
+            "--duration",
+            "60",
+            "--rounds",
+            "1",
+            "--seed",
+            "5",
+        ],
+    );
+    // Wait until the Primary's role process runs its server.
+    launch.wait_until("the Primary's server start", |l| {
+        let roles = l.roles();
+        roles.len() == 3
+            && roles
+                .get("Primary")
+                .is_some_and(|p| !servers_of(*p).is_empty())
     });
-    if !up {
-        let _ = launcher.kill();
-        let _ = launcher.wait();
-        panic!(
-            "the roles did not start their server: {roles:?}\n{}",
-            stderr()
-        );
-    }
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(i32::try_from(launcher.id()).expect("a pid")),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .expect("signalled");
-    let mut status = None;
-    let ended = eventually(Duration::from_secs(300), || {
-        status = launcher.try_wait().expect("waits");
-        status.is_some()
-    });
-    if !ended {
-        let _ = launcher.kill();
-        let _ = launcher.wait();
-        panic!("the launcher did not end after SIGTERM");
-    }
-    assert_eq!(status.and_then(|s| s.code()), Some(128 + 15));
-    let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).expect("a report")).expect("JSON");
+    let roles = launch.roles();
+    let (mut pids, paths) = held_by(&roles);
+    pids.extend(roles.values());
+    signal(launch.child.id(), nix::sys::signal::Signal::SIGTERM);
+    let status = launch.wait(|| {});
+    assert_eq!(status.code(), Some(128 + 15));
+    let report = launch.report();
     assert_eq!(report["interrupted"], "SIGTERM");
     assert_eq!(report["roles"].as_array().map_or(0, Vec::len), 3);
-    let pids: Vec<u32> = roles.iter().map(|(pid, _)| *pid).chain(servers).collect();
     assert!(
         eventually(Duration::from_secs(20), || pids
             .iter()
@@ -479,133 +527,164 @@ fn sigterm_to_the_launcher_ends_every_role_and_its_servers() {
         "still running: {:?}",
         pids.iter().filter(|pid| alive(**pid)).collect::<Vec<_>>()
     );
+    assert_eq!(still_there(&paths), Vec::<&Path>::new());
 }
 
-/// SIGKILL of one role's process: its peers end with an error naming it, the launcher
-/// reports it (the role's process ended without a result) and exits non-zero, and
-/// nothing is left running.
-#[test]
-fn a_killed_role_fails_the_run_and_leaves_nothing_running() {
+/// When a role of backup-restore is killed.
+#[derive(Clone, Copy, Debug)]
+enum Moment {
+    /// The workers run their load on the Primary's server (two clients on it).
+    Load,
+    /// The Backup runs the restored cluster (the workers load it next).
+    Restore,
+}
+
+/// One kind of role, and when it is killed.
+struct Kill {
+    kind: &'static str,
+    role: &'static str,
+    when: Moment,
+}
+
+/// Every kind of role backup-restore has, each killed where it has peers that use it.
+const KILLS: [Kill; 5] = [
+    Kill {
+        kind: "coordinator",
+        role: "Coordinator",
+        when: Moment::Load,
+    },
+    Kill {
+        kind: "node agent hosting the primary",
+        role: "Primary",
+        when: Moment::Load,
+    },
+    Kill {
+        kind: "backup node hosting the restored cluster",
+        role: "Backup",
+        when: Moment::Restore,
+    },
+    Kill {
+        kind: "load worker",
+        role: "Worker(0)",
+        when: Moment::Load,
+    },
+    Kill {
+        kind: "another member of the worker family",
+        role: "Worker(1)",
+        when: Moment::Restore,
+    },
+];
+
+/// Kills `kill.role` of a backup-restore run with every role a process of its own and
+/// checks the aftermath; returns a line on how long after the kill each peer's
+/// process ended (having written its result), and the launcher.
+fn kill_and_check(kill: &Kill) -> String {
     let dir = tempfile::tempdir().expect("dir");
-    let json = dir.path().join("report.json");
-    let mut launcher = Command::new(env!("CARGO_BIN_EXE_stormchor"))
-        .args(["run", "crash-recovery", "--processes", "--workers", "1"])
-        .args(["--duration", "20", "--rounds", "1", "--seed", "5", "--json"])
-        .arg(&json)
-        .env_remove("STORMCHOR_TARGET")
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(
-            std::fs::File::create(dir.path().join("stderr")).expect("a file"),
-        ))
-        .spawn()
-        .expect("started");
-    let stderr = || std::fs::read_to_string(dir.path().join("stderr")).unwrap_or_default();
-    let mut roles = Vec::new();
-    let mut servers = Vec::new();
-    // The roles run and the Primary's server is up: the worker is then about to write
-    // for 20 s (it starts once the ledger exists), and the coordinator waits for its
-    // ledger.
-    let up = eventually(Duration::from_secs(300), || {
-        roles = children_of(launcher.id());
-        servers = roles
-            .iter()
-            .flat_map(|(pid, _)| children_of(*pid))
-            .filter(|(_, name)| name == "postgres")
-            .map(|(pid, _)| pid)
-            .collect();
-        roles.len() == 3 && !servers.is_empty()
-    });
-    if !up {
-        let status = launcher.try_wait();
-        let _ = launcher.kill();
-        let _ = launcher.wait();
-        panic!(
-            "the roles did not start: {roles:?} (launcher: {status:?})\n{}",
-            stderr()
-        );
-    }
-    // The role processes start in role order: Coordinator, Primary, Worker(0).
-    let mut by_age = roles.clone();
-    by_age.sort();
-    let worker = by_age[2].0;
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(i32::try_from(worker).expect("a pid")),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .expect("killed");
-    let mut status = None;
-    let ended = eventually(Duration::from_secs(300), || {
-        status = launcher.try_wait().expect("waits");
-        status.is_some()
-    });
-    if !ended {
-        let _ = launcher.kill();
-        let _ = launcher.wait();
-        panic!("the launcher did not end after a role was killed");
-    }
-    assert_eq!(status.and_then(|s| s.code()), Some(1));
-    let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).expect("a report")).expect("JSON");
-    assert_eq!(report["success"], false);
-    let role = |name: &str| {
-        report["roles"]
-            .as_array()
-            .and_then(|roles| roles.iter().find(|r| r["role"] == name))
-            .unwrap_or_else(|| panic!("no role {name}: {report}"))
-            .clone()
+    let mut launch = Launch::start(
+        dir.path(),
+        "backup-restore",
+        &["--workers", "2", "--duration", "4", "--seed", "5"],
+    );
+    let moment = |l: &Launch| {
+        let roles = l.roles();
+        roles.len() == 5
+            && match kill.when {
+                Moment::Load => roles
+                    .get("Primary")
+                    .is_some_and(|p| servers_of(*p).iter().any(|s| tcp_clients(*s) >= 2)),
+                Moment::Restore => roles
+                    .get("Backup")
+                    .is_some_and(|b| !servers_of(*b).is_empty()),
+            }
     };
-    let killed = role("Worker(0)");
+    launch.wait_until(&format!("{:?} (to kill {})", kill.when, kill.role), moment);
+    let roles = launch.roles();
+    let (mut pids, paths) = held_by(&roles);
+    pids.extend(roles.values());
+    let killed = Instant::now();
+    signal(roles[kill.role], nix::sys::signal::Signal::SIGKILL);
+    let mut ended: BTreeMap<&str, Duration> = BTreeMap::new();
+    let status = launch.wait(|| {
+        for (role, pid) in &roles {
+            if role != kill.role && !ended.contains_key(role.as_str()) && !alive(*pid) {
+                ended.insert(role.as_str(), killed.elapsed());
+            }
+        }
+    });
+    let launcher = killed.elapsed();
+    let context = format!("killing {} ({})", kill.role, kill.kind);
+    assert_eq!(status.code(), Some(1), "{context}\n{}", launch.stderr());
+    let report = launch.report();
+    assert_eq!(report["success"], false, "{context}");
+    let lost = role_of(&report, kill.role);
     assert!(
-        killed["failure"]
+        lost["failure"]
             .as_str()
             .is_some_and(|f| f.contains("its process ended (signal: 9 (SIGKILL)) without a result")),
-        "{killed}"
+        "{context}: {lost}"
     );
-    let coordinator = role("Coordinator");
-    assert!(
-        coordinator["failure"]
+    // Every other role says which peer died, and the phase it was in: a failure
+    // naming it, or (a role whose own part was over, lingering for its peers) the
+    // notice that it died.
+    let peer = format!("peer {} failed: ", kill.role);
+    let mut said = Vec::new();
+    for role in roles.keys().filter(|r| *r != kill.role) {
+        let record = role_of(&report, role);
+        let failure = record["failure"].as_str();
+        let notice = record["peer_down"]
             .as_str()
-            .is_some_and(|f| f.contains("peer Worker(0) failed")),
-        "{report}"
-    );
-    let pids: Vec<u32> = roles.iter().map(|(pid, _)| *pid).chain(servers).collect();
+            .map(|down| format!("peer {down}"));
+        let told = failure.map(str::to_owned).or(notice).unwrap_or_default();
+        assert!(told.contains(&peer), "{context}: {role} says {record}");
+        assert!(
+            record["phase"].as_str().is_some_and(|p| !p.is_empty()),
+            "{context}: {record}"
+        );
+        said.push(format!("{role} in phase {}", record["phase"]));
+    }
+    // Nothing of any role runs or stays on disk: the killed role's servers died with
+    // it, and the launcher removed what it left.
     assert!(
         eventually(Duration::from_secs(20), || pids
             .iter()
             .all(|pid| !alive(*pid))),
-        "still running: {:?}",
+        "{context}: still running: {:?}",
         pids.iter().filter(|pid| alive(**pid)).collect::<Vec<_>>()
     );
+    assert_eq!(still_there(&paths), Vec::<&Path>::new(), "{context}");
+    assert!(
+        !paths.is_empty(),
+        "{context}: the servers' places were found"
+    );
+    let last = ended.values().max().copied().unwrap_or_default();
+    format!(
+        "kill -9 of {} ({}, {:?}): the last peer's report {:.2} s after, the launcher's \
+         exit {:.2} s after; peers {}; reported by {}",
+        kill.role,
+        kill.kind,
+        kill.when,
+        last.as_secs_f64(),
+        launcher.as_secs_f64(),
+        ended
+            .iter()
+            .map(|(role, at)| format!("{role} {:.2} s", at.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        said.join(", ")
+    )
 }
 
-/// `psql` from the PATH or the PostgreSQL 15 packages.
-fn psql() -> std::path::PathBuf {
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .chain([std::path::PathBuf::from("/usr/lib/postgresql/15/bin")])
-        .map(|dir| dir.join("psql"))
-        .find(|path| path.is_file())
-        .unwrap_or_else(|| "psql".into())
-}
-
-/// How many rows the ledger of the server `postmaster` (a pid) holds: its data
-/// directory is the postmaster's working directory, whose `postmaster.pid` says its
-/// port and socket directory. `None` while it cannot be asked (starting, no table).
-fn ledger_rows(postmaster: u32) -> Option<u64> {
-    let data = std::fs::read_link(format!("/proc/{postmaster}/cwd")).ok()?;
-    let pid_file = std::fs::read_to_string(data.join("postmaster.pid")).ok()?;
-    let lines: Vec<&str> = pid_file.lines().collect();
-    let (port, sockets) = (lines.get(3)?.trim(), lines.get(4)?.trim());
-    let output = Command::new(psql())
-        .args([
-            "-X", "-At", "-h", sockets, "-p", port, "-U", "postgres", "-d", "postgres",
-        ])
-        .args(["-c", "SELECT count(*) FROM stormchor_ledger"])
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    text(&output.stdout).trim().parse().ok()
+/// SIGKILL of each kind of role (table [`KILLS`]): every other role reports which
+/// peer died and the phase it was in, the launcher reports the killed role and exits
+/// 1, and no server process, data directory or socket of any role is left. Prints,
+/// per kind, how long after the kill the last peer's report came (its process ended
+/// with its result written).
+#[test]
+fn a_killed_role_of_each_kind_is_reported_by_every_peer_and_leaves_nothing() {
+    let figures: Vec<String> = KILLS.iter().map(kill_and_check).collect();
+    for line in figures {
+        println!("{line}");
+    }
 }
 
 /// SIGKILL of the coordinator while the worker is inside a 60 s load (`WriteLedger`)
@@ -616,92 +695,60 @@ fn ledger_rows(postmaster: u32) -> Option<u64> {
 #[test]
 fn a_killed_role_is_noticed_by_a_peer_inside_a_long_effect() {
     let dir = tempfile::tempdir().expect("dir");
-    let json = dir.path().join("report.json");
-    let mut launcher = Command::new(env!("CARGO_BIN_EXE_stormchor"))
-        .args(["run", "crash-recovery", "--processes", "--workers", "1"])
-        .args(["--duration", "60", "--rounds", "1", "--seed", "5", "--json"])
-        .arg(&json)
-        .env_remove("STORMCHOR_TARGET")
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(
-            std::fs::File::create(dir.path().join("stderr")).expect("a file"),
-        ))
-        .spawn()
-        .expect("started");
-    let stderr = || std::fs::read_to_string(dir.path().join("stderr")).unwrap_or_default();
-    // The role processes start in role order: Coordinator, Primary, Worker(0). The
-    // worker is inside its load once the ledger has rows.
-    let mut roles = Vec::new();
-    let mut servers = Vec::new();
-    let loading = eventually(Duration::from_secs(300), || {
-        roles = children_of(launcher.id());
-        roles.sort();
-        servers = roles
-            .iter()
-            .flat_map(|(pid, _)| children_of(*pid))
-            .filter(|(_, name)| name == "postgres")
-            .map(|(pid, _)| pid)
-            .collect();
-        roles.len() == 3 && servers.iter().any(|pid| ledger_rows(*pid) > Some(0))
+    let mut launch = Launch::start(
+        dir.path(),
+        "crash-recovery",
+        &[
+            "--workers",
+            "1",
+            "--duration",
+            "60",
+            "--rounds",
+            "1",
+            "--seed",
+            "5",
+        ],
+    );
+    // The worker is inside its load once the ledger has rows.
+    launch.wait_until("the worker's load", |l| {
+        let roles = l.roles();
+        roles.len() == 3
+            && roles
+                .get("Primary")
+                .is_some_and(|p| servers_of(*p).iter().any(|s| ledger_rows(*s) > Some(0)))
     });
-    if !loading {
-        let status = launcher.try_wait();
-        let _ = launcher.kill();
-        let _ = launcher.wait();
-        panic!(
-            "the worker did not start its load: {roles:?} (launcher: {status:?})\n{}",
-            stderr()
-        );
-    }
-    let (coordinator, primary, worker) = (roles[0].0, roles[1].0, roles[2].0);
-    let killed = std::time::Instant::now();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(i32::try_from(coordinator).expect("a pid")),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .expect("killed");
+    let roles = launch.roles();
+    let (mut pids, paths) = held_by(&roles);
+    pids.extend(roles.values());
+    let (primary, worker) = (roles["Primary"], roles["Worker(0)"]);
+    let killed = Instant::now();
+    signal(roles["Coordinator"], nix::sys::signal::Signal::SIGKILL);
     let mut ended = [None, None];
-    let mut status = None;
-    let over = eventually(Duration::from_secs(300), || {
+    let status = launch.wait(|| {
         for (slot, pid) in ended.iter_mut().zip([primary, worker]) {
             if slot.is_none() && !alive(pid) {
                 *slot = Some(killed.elapsed());
             }
         }
-        status = launcher.try_wait().expect("waits");
-        status.is_some()
     });
-    if !over {
-        let _ = launcher.kill();
-        let _ = launcher.wait();
-        panic!("the launcher did not end after the coordinator was killed");
-    }
     let launcher_ended = killed.elapsed();
     println!(
         "SIGKILL of the coordinator: the primary's process ended {:?} after, the worker's {:?} \
          after, the launcher {launcher_ended:?} after",
         ended[0], ended[1]
     );
-    assert_eq!(status.and_then(|s| s.code()), Some(1), "{}", stderr());
-    let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).expect("a report")).expect("JSON");
-    let role = |name: &str| {
-        report["roles"]
-            .as_array()
-            .and_then(|roles| roles.iter().find(|r| r["role"] == name))
-            .unwrap_or_else(|| panic!("no role {name}: {report}"))
-            .clone()
-    };
+    assert_eq!(status.code(), Some(1), "{}", launch.stderr());
+    let report = launch.report();
     assert!(
-        role("Coordinator")["failure"]
+        role_of(&report, "Coordinator")["failure"]
             .as_str()
             .is_some_and(|f| f.contains("its process ended (signal: 9 (SIGKILL)) without a result")),
         "{report}"
     );
-    println!("Primary: {}", role("Primary"));
+    println!("Primary: {}", role_of(&report, "Primary"));
     // The worker failed inside its load (past it, it would have failed at sending its
     // ledger instead), naming the coordinator.
-    let failure = role("Worker(0)")["failure"]
+    let failure = role_of(&report, "Worker(0)")["failure"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
@@ -710,7 +757,6 @@ fn a_killed_role_is_noticed_by_a_peer_inside_a_long_effect() {
             && failure.contains("peer Coordinator failed: its connection closed without a goodbye"),
         "{failure}"
     );
-    let pids: Vec<u32> = roles.iter().map(|(pid, _)| *pid).chain(servers).collect();
     assert!(
         eventually(Duration::from_secs(20), || pids
             .iter()
@@ -718,4 +764,5 @@ fn a_killed_role_is_noticed_by_a_peer_inside_a_long_effect() {
         "still running: {:?}",
         pids.iter().filter(|pid| alive(**pid)).collect::<Vec<_>>()
     );
+    assert_eq!(still_there(&paths), Vec::<&Path>::new());
 }

@@ -89,6 +89,11 @@ pub struct RoleOutcome<R, M, S> {
     pub elapsed: Duration,
     /// Its final state (absent if the role panicked).
     pub state: Option<RoleState<R, M, S>>,
+    /// A role that completed although a peer died or fell silent (over TCP: once its
+    /// own part was over, while it waited for its peers to end): the first such
+    /// notice. `None` otherwise; a role that failed because of a peer names it in its
+    /// failure.
+    pub peer_down: Option<PeerDown>,
 }
 
 impl<R: RoleId, M, S> RoleOutcome<R, M, S> {
@@ -109,6 +114,7 @@ impl<R: RoleId, M, S> RoleOutcome<R, M, S> {
             trace: Vec::new(),
             elapsed: Duration::ZERO,
             state: None,
+            peer_down: None,
         }
     }
 }
@@ -269,6 +275,7 @@ where
                         trace,
                         elapsed,
                         state: Some(state),
+                        peer_down: None,
                     },
                 );
             }

@@ -24,6 +24,7 @@ use std::fmt::Debug;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bincode::Options;
@@ -50,7 +51,7 @@ use crate::transport::{Alarm, Bell, Endpoint, Frame, FrameSink, Incoming, PeerDo
 /// The largest frame accepted, in bytes.
 pub const MAX_FRAME: usize = 16 * 1024 * 1024;
 
-const PROTOCOL: &str = "stormchor/3";
+const PROTOCOL: &str = "stormchor/4";
 
 /// How long a goodbye may take to write before the connection is given up on.
 const GOODBYE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -104,6 +105,10 @@ enum Wire<M> {
     Failed(String),
     /// Nothing but "still here" (after the first three, so they keep their tags).
     Beat,
+    /// The goodbye of a role whose part is over and that stays until every peer has
+    /// said goodbye (its servers outlive their use): the connection stays open, so
+    /// that its closing before this side's goodbye means the role died.
+    Staying,
 }
 
 /// How peers tell each other they are alive: each sends a heartbeat on every
@@ -266,6 +271,7 @@ pub fn decode_frame<M: DeserializeOwned>(bytes: &[u8]) -> Result<Frame<M>, Strin
             "a failure notice where a frame was expected: {reason}"
         )),
         Wire::Beat => Err("a heartbeat where a frame was expected".to_owned()),
+        Wire::Staying => Err("a goodbye where a frame was expected".to_owned()),
     }
 }
 
@@ -330,12 +336,12 @@ impl<M: Serialize + Send + 'static> FrameSink<M> for TcpSink<M> {
     }
 
     async fn close(&mut self, outcome: Result<(), String>) {
-        goodbye::<M>(&self.writer, outcome).await;
+        goodbye::<M>(&self.writer, outcome, false).await;
     }
 }
 
 /// Writes the goodbye (once, within [`GOODBYE_TIMEOUT`]) and closes the writing half.
-async fn goodbye<M: Serialize>(writer: &SharedWriter, outcome: Result<(), String>) {
+async fn goodbye<M: Serialize>(writer: &SharedWriter, outcome: Result<(), String>, staying: bool) {
     let write = async {
         let mut writer = writer.lock().await;
         if writer.closed {
@@ -343,6 +349,7 @@ async fn goodbye<M: Serialize>(writer: &SharedWriter, outcome: Result<(), String
         }
         writer.closed = true;
         let goodbye: Wire<M> = match outcome {
+            Ok(()) if staying => Wire::Staying,
             Ok(()) => Wire::Done,
             Err(reason) => Wire::Failed(reason),
         };
@@ -350,7 +357,13 @@ async fn goodbye<M: Serialize>(writer: &SharedWriter, outcome: Result<(), String
             // The peer may be gone already; there is nobody left to tell then.
             let _ = writer.framed.send(bytes).await;
         }
-        let _ = SinkExt::<Bytes>::close(&mut writer.framed).await;
+        // A role that stays keeps its side open until it ends (the socket closes
+        // then, or when its process dies).
+        if staying {
+            let _ = SinkExt::<Bytes>::flush(&mut writer.framed).await;
+        } else {
+            let _ = SinkExt::<Bytes>::close(&mut writer.framed).await;
+        }
     };
     let _ = tokio::time::timeout(GOODBYE_TIMEOUT, write).await;
 }
@@ -390,13 +403,16 @@ struct Connections<M> {
     readers: JoinSet<()>,
     beaters: JoinSet<()>,
     alarm: Alarm,
+    /// Set once this role says goodbye: a peer that stayed may close from then on.
+    farewell: Arc<AtomicBool>,
     _message: PhantomData<fn(M)>,
 }
 
 impl<M: Serialize> Connections<M> {
-    async fn goodbye(&mut self, outcome: Result<(), String>) {
+    async fn goodbye(&mut self, outcome: Result<(), String>, staying: bool) {
+        self.farewell.store(true, Ordering::SeqCst);
         for writer in &self.writers {
-            goodbye::<M>(writer, outcome.clone()).await;
+            goodbye::<M>(writer, outcome.clone(), staying).await;
         }
         self.beaters.abort_all();
         while self.beaters.join_next().await.is_some() {}
@@ -410,7 +426,7 @@ impl<M: Serialize> Connections<M> {
     /// Says goodbye and, if `linger` is set, waits (at most that long) until every
     /// peer has said goodbye too or is gone, then stops the readers.
     async fn close(&mut self, outcome: Result<(), String>, linger: Option<Duration>) {
-        self.goodbye(outcome).await;
+        self.goodbye(outcome, linger.is_some()).await;
         if let Some(within) = linger {
             let _ = tokio::time::timeout(within, async {
                 while self.readers.join_next().await.is_some() {}
@@ -639,6 +655,7 @@ where
     let mut readers = JoinSet::new();
     let mut beaters = JoinSet::new();
     let (bell, alarm) = Alarm::new();
+    let farewell = Arc::new(AtomicBool::new(false));
     for (index, stream) in streams.into_iter().enumerate() {
         let Some(stream) = stream else {
             sinks.push(None);
@@ -665,6 +682,7 @@ where
                 queues: senders.clone(),
                 bell: bell.clone(),
                 liveness,
+                farewell: farewell.clone(),
             },
             FramedRead::new(read, codec()),
         ));
@@ -676,6 +694,7 @@ where
             readers,
             beaters,
             alarm,
+            farewell,
             _message: PhantomData,
         },
     })
@@ -771,6 +790,8 @@ struct Reader<M> {
     queues: Vec<mpsc::UnboundedSender<Incoming<M>>>,
     bell: Bell,
     liveness: Liveness,
+    /// Whether this role has said goodbye.
+    farewell: Arc<AtomicBool>,
 }
 
 /// Moves frames from a connection into the role's queue for that peer; a peer that
@@ -785,15 +806,36 @@ async fn read_frames<M: DeserializeOwned + Send + 'static>(
         queues,
         bell,
         liveness,
+        farewell,
     } = reader;
     let mut heard = Instant::now();
     let quiet = tokio::time::sleep(liveness.silence);
     tokio::pin!(quiet);
+    // The peer said goodbye and stays (no more heartbeats): only its connection
+    // closing before this role's goodbye says something now, that it died.
+    let mut staying = false;
     let (reason, ring) = loop {
         tokio::select! {
             biased;
             next = frames.next() => {
                 heard = Instant::now();
+                if staying {
+                    if farewell.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let how = match next {
+                        Some(Ok(_)) => continue,
+                        Some(Err(error)) => format!("its connection broke: {error}"),
+                        None => "its connection closed".to_owned(),
+                    };
+                    break (
+                        format!(
+                            "its part was over and it stayed for its peers, then {how} \
+                             before this role was done (its process died?)"
+                        ),
+                        true,
+                    );
+                }
                 match next {
                     Some(Ok(bytes)) => match decode::<Wire<M>>(&bytes) {
                         Ok(Wire::Frame(frame)) => {
@@ -803,6 +845,9 @@ async fn read_frames<M: DeserializeOwned + Send + 'static>(
                         }
                         Ok(Wire::Beat) => {}
                         Ok(Wire::Done) => return,
+                        // Both parts are over: nothing more to hear from it.
+                        Ok(Wire::Staying) if farewell.load(Ordering::SeqCst) => return,
+                        Ok(Wire::Staying) => staying = true,
                         // A peer that failed in order: waits end with its reason, but
                         // an effect under way runs on (it may be gathering evidence).
                         Ok(Wire::Failed(reason)) => break (reason, false),
@@ -812,7 +857,7 @@ async fn read_frames<M: DeserializeOwned + Send + 'static>(
                     None => break ("its connection closed without a goodbye".to_owned(), true),
                 }
             }
-            () = &mut quiet => {
+            () = &mut quiet, if !staying => {
                 let silent = heard.elapsed();
                 if silent >= liveness.silence {
                     break (
@@ -1091,11 +1136,16 @@ where
     // The handler (and the endpoint's queues in it) outlives the lingering: readers
     // that still deliver a frame do not end early.
     drop(handler);
+    let peer_down = result
+        .is_ok()
+        .then(|| connections.alarm.rung_already())
+        .flatten();
     Ok(RoleOutcome {
         result,
         trace,
         elapsed,
         state: Some(state),
+        peer_down,
     })
 }
 

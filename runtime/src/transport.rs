@@ -56,6 +56,10 @@ impl<M> Frame<M> {
     }
 }
 
+/// How long an effect that failed on a role with an [`Alarm`] waits for the alarm
+/// before its failure is its own: a peer that died within this is the cause.
+const CAUSE_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Notice that a peer failed or its connection broke.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 #[error("{peer} failed: {reason}")]
@@ -310,14 +314,28 @@ impl<R: RoleId, M: Message, T: FrameSink<M>> ChoreoHandler<R, M> for Endpoint<R,
         let Some(alarm) = self.alarm.as_mut() else {
             return Ok(registry.handle(env, effect, &role).await?);
         };
-        tokio::select! {
+        let error = tokio::select! {
             biased;
-            done = registry.handle(env, effect, &role) => Ok(done?),
-            down = alarm.rung() => Err(RunErrorKind::PeerFailed {
+            done = registry.handle(env, effect, &role) => match done {
+                Ok(value) => return Ok(value),
+                Err(error) => RunError::from(error),
+            },
+            down = alarm.rung() => return Err(RunErrorKind::PeerFailed {
                 peer: down.peer,
                 reason: down.reason,
             }
             .into()),
+        };
+        // A peer that dies can take the effect down with it before its notice is in (a
+        // load on the server of a node role that was killed loses its connection at the
+        // same moment the node's does): the peer's death is then what the failure says.
+        match tokio::time::timeout(CAUSE_GRACE, alarm.rung()).await {
+            Ok(down) => Err(RunErrorKind::PeerFailed {
+                peer: down.peer,
+                reason: format!("{} (and the step failed with it: {error})", down.reason),
+            }
+            .into()),
+            Err(_) => Err(error),
         }
     }
 

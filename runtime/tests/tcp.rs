@@ -247,7 +247,7 @@ async fn raw_peer_with(
         }
     };
     let hello = Hello {
-        protocol: "stormchor/3".into(),
+        protocol: "stormchor/4".into(),
         fingerprint,
         from: format!("{from:?}"),
         to: format!("{to:?}"),

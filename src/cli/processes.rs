@@ -95,6 +95,12 @@ pub fn role(scenario: &dyn Scenario, options: ScenarioOptions, args: &RoleArgs) 
                 {
                     println!("{line}");
                 }
+                if let Some(down) = &result.peer_down {
+                    eprintln!(
+                        "role {}: its part completed, but then peer {down}",
+                        result.role
+                    );
+                }
             }
             if result.completed && checks_held {
                 ExitCode::SUCCESS

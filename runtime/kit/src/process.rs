@@ -715,18 +715,23 @@ pub async fn launch(
         }
     };
     let mut results = Vec::new();
+    let mut lost = false;
     for (role, status) in roles.iter().zip(statuses) {
         let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
         let result = std::fs::read_to_string(result_path(role))
             .ok()
             .and_then(|text| serde_json::from_str::<RoleResult>(&text).ok())
             .unwrap_or_else(|| {
+                lost = true;
                 RoleResult::lost(
                     role.clone(),
                     format!("its process ended ({status}) without a result"),
                 )
             });
         results.push(result);
+    }
+    if lost {
+        reap_lost_servers().await;
     }
     Ok(ScenarioReport::from_roles(
         scenario.name(),
@@ -735,4 +740,13 @@ pub async fn launch(
         results,
         scenario.diagram(options),
     ))
+}
+
+/// What a role killed mid-run leaves: its servers die with it (each one's watchdog
+/// kills it when its owner dies), but their directories (data, Unix socket, WAL
+/// archive) and shared memory stay until a sweep; this sweeps them now, once every
+/// role has ended (off the async threads: killing a server waits for it).
+async fn reap_lost_servers() {
+    // A sweep that panicked leaves them to the next run's sweep: nothing more to do.
+    let _ = tokio::task::spawn_blocking(stormchor_postgres::remove_stale_directories).await;
 }

@@ -29,6 +29,7 @@ use crate::value::Carry;
 ///     phase: Some("restore".into()),
 ///     failure: Some("Restore failed: pg_ctl start exited 1".into()),
 ///     sql_log: Vec::new(),
+///     peer_down: None,
 /// };
 /// assert!(!backup.completed && backup.failure.is_some());
 /// ```
@@ -46,6 +47,9 @@ pub struct RoleRecord {
     pub failure: Option<String>,
     /// The last statements of its SQL log, when it failed and has one.
     pub sql_log: Vec<String>,
+    /// A role that completed although a peer died (once its own part was over, while
+    /// it waited for its peers to end): which peer, and what happened to it.
+    pub peer_down: Option<String>,
 }
 
 /// The JSON reports' schema: a reader that knows it can read every report.
@@ -55,7 +59,7 @@ pub const REPORT_SCHEMA: &str = "stormchor-report/1";
 /// changes meaning or goes; that would be a new schema). Revision 2 added a scenario's
 /// `events`, `load`, `recoveries`, `diagram_svg` and the `recovery_ms_max` figure, and
 /// a workload's `missed`; revision 3 a scenario's `stress`, each stress load's figures
-/// per action (see `docs/cli.md`).
+/// per action, and each role's `peer_down` (see `docs/cli.md`).
 pub const REPORT_REVISION: u32 = 3;
 
 /// How long the load took to come back after one kill: from the SIGKILL to the first
@@ -221,6 +225,10 @@ pub struct RoleResult {
     pub sql_log: Vec<String>,
     /// Its journal.
     pub entries: Entries,
+    /// A role that completed although a peer died (once its own part was over, while
+    /// it waited for its peers to end): which peer, and what happened to it.
+    #[serde(default)]
+    pub peer_down: Option<String>,
 }
 
 impl RoleResult {
@@ -241,6 +249,7 @@ impl RoleResult {
                 _ => Vec::new(),
             },
             entries: node.map(|n| n.journal().entries_now()).unwrap_or_default(),
+            peer_down: outcome.peer_down.as_ref().map(ToString::to_string),
         }
     }
 
@@ -253,6 +262,7 @@ impl RoleResult {
             failure: Some(why.into()),
             sql_log: Vec::new(),
             entries: Entries::default(),
+            peer_down: None,
         }
     }
 }
@@ -322,6 +332,7 @@ impl ScenarioReport {
                 phase: role_phase,
                 failure: result.failure,
                 sql_log: result.sql_log,
+                peer_down: result.peer_down,
             });
         }
         phases.sort_by_key(|p| p.at);
@@ -411,9 +422,13 @@ impl ScenarioReport {
             let phase = role.phase.as_deref().unwrap_or("-");
             match &role.failure {
                 None => out.push_str(&format!(
-                    "- {}: completed in {:.1} s (last phase: {phase})\n",
+                    "- {}: completed in {:.1} s (last phase: {phase}){}\n",
                     role.role,
-                    role.elapsed.as_secs_f64()
+                    role.elapsed.as_secs_f64(),
+                    role.peer_down
+                        .as_ref()
+                        .map(|down| format!("; then peer {down}"))
+                        .unwrap_or_default()
                 )),
                 Some(failure) => {
                     out.push_str(&format!(
@@ -510,6 +525,7 @@ impl ScenarioReport {
             "roles": self.roles.iter().map(|r| json!({
                 "role": r.role, "completed": r.completed, "elapsed_s": r.elapsed.as_secs_f64(),
                 "phase": r.phase, "failure": r.failure, "sql_log": r.sql_log,
+                "peer_down": r.peer_down,
             })).collect::<Vec<_>>(),
             "figures": self.figures,
             "actions": self.actions,
