@@ -17,7 +17,9 @@
 //! - [`config`]: the run settings' precedence (flags > `STORMCHOR_*` variables >
 //!   config file > defaults), shared by the command and the Python package;
 //! - [`isolation_suite`]: `stormchor isolation-suite`, PostgreSQL's isolation specs run
-//!   on a server (with `stormchor_isolation`).
+//!   on a server (with `stormchor_isolation`);
+//! - [`report`]: the typed report of a workload run, and the HTML pages of workload and
+//!   scenario reports, drawn from the typed reports their JSON is serialized from.
 //!
 //! Most code only needs the [`prelude`].
 //!

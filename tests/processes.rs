@@ -31,7 +31,7 @@ async fn in_process(name: &str, options: ScenarioOptions) -> Value {
         .run(name, options)
         .await
         .expect("the scenario runs");
-    report.to_json()
+    report.to_json().expect("the report as JSON")
 }
 
 /// A scenario's report with every role a process of its own, as JSON; the exit

@@ -3,15 +3,19 @@
 
 use std::path::Path;
 
+use serde::Serialize;
 use stormchor::workloads::LoadReport;
 
 use super::config::Settings;
 
-/// Writes `report` as JSON to the `--json` path, if one is set.
-pub fn write_json(settings: &Settings, report: &serde_json::Value) -> Result<(), String> {
+/// Writes `report` (a typed report, under its `VersionedReport` header) as JSON to the
+/// `--json` path, if one is set.
+pub async fn write_json(settings: &Settings, report: &impl Serialize) -> Result<(), String> {
     if let Some(path) = &settings.json.value {
-        let text = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
-        std::fs::write(path, text + "\n")
+        let text = serde_json::to_string_pretty(report)
+            .map_err(|e| format!("cannot write the report as JSON: {e}"))?;
+        tokio::fs::write(path, text + "\n")
+            .await
             .map_err(|e| format!("cannot write the JSON report to {}: {e}", path.display()))?;
         println!("Wrote the JSON report to {}.", path.display());
     }
@@ -19,8 +23,9 @@ pub fn write_json(settings: &Settings, report: &serde_json::Value) -> Result<(),
 }
 
 /// Writes an HTML page to `path`.
-pub fn write_html(path: &Path, page: &str) -> Result<(), String> {
-    std::fs::write(path, page)
+pub async fn write_html(path: &Path, page: &str) -> Result<(), String> {
+    tokio::fs::write(path, page)
+        .await
         .map_err(|e| format!("cannot write the HTML report to {}: {e}", path.display()))?;
     println!("Wrote the HTML report to {}.", path.display());
     Ok(())

@@ -9,7 +9,7 @@ use stormchor::scenarios::{Scenario, ScenarioOptions, ScenarioRegistry};
 use super::args::RunArgs;
 use super::config::{Settings, Source};
 use super::output::{write_html, write_json};
-use super::signals::mark_interrupted;
+use super::signals::interruption;
 
 /// The options of a scenario from the settings and its defaults.
 pub fn scenario_options(
@@ -86,7 +86,7 @@ pub async fn run_scenario(
              if that is not what you want."
         );
     }
-    let report = if processes {
+    let mut report = if processes {
         let scenario = registry.get(name).map_err(|e| e.to_string())?;
         let mut report = super::processes::launch(scenario, &options).await?;
         if report.diagram_svg.is_empty() {
@@ -101,11 +101,10 @@ pub async fn run_scenario(
             .map_err(|e| e.to_string())?
     };
     report.print();
-    let mut json = report.to_json();
-    mark_interrupted(&mut json);
-    write_json(settings, &json)?;
+    report.interrupted = interruption();
+    write_json(settings, &report.versioned()).await?;
     if let Some(path) = &settings.html.value {
-        write_html(path, &render_scenario_html(&json))?;
+        write_html(path, &render_scenario_html(&report)).await?;
     }
     Ok(report.success)
 }

@@ -29,15 +29,12 @@ pub fn signal_name(number: i32) -> String {
     }
 }
 
-/// Marks a report as cut short by a signal, when one stopped the run.
-pub fn mark_interrupted(report: &mut serde_json::Value) {
-    if let Some(number) = signalled() {
-        report["interrupted"] = serde_json::json!(signal_name(number));
-        println!(
-            "\nINTERRUPTED by {}: the report covers what ran until then.",
-            signal_name(number)
-        );
-    }
+/// The name of the signal that cut the run short, for its report's `interrupted`,
+/// when one did (and says so on standard output).
+pub fn interruption() -> Option<String> {
+    let name = signal_name(signalled()?);
+    println!("\nINTERRUPTED by {name}: the report covers what ran until then.");
+    Some(name)
 }
 
 /// Watches for the signals on `runtime`; the first sets `stop` and interrupts the

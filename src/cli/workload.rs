@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use stormchor::postgres::{ClusterOptions, PgTarget, RunSchema, connect};
-use stormchor::report::{render_html, workload_json};
+use stormchor::report::{WorkloadReport, render_html};
 use stormchor::workloads::{
     Live, LoadConfig, Workload, WorkloadInfo, WorkloadRegistry, run_load, weights,
 };
@@ -15,7 +15,7 @@ use stormchor::workloads::{
 use super::config::{Settings, Source};
 use super::output::{print_workload_table, write_html, write_json};
 use super::progress::show_progress;
-use super::signals::mark_interrupted;
+use super::signals::interruption;
 
 /// Whether `name` names a workload file (`.toml`, `.yaml`, `.yml`).
 pub fn is_workload_file(name: &str) -> bool {
@@ -228,7 +228,7 @@ async fn drive_workload(
             );
         }
     }
-    let mut json = workload_json(
+    let mut typed = WorkloadReport::of(
         &report,
         settings.seed.value,
         settings.workers.value,
@@ -244,18 +244,10 @@ async fn drive_workload(
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        json["custom"] = serde_json::Value::Object(
-            custom
-                .into_iter()
-                .map(|(name, value)| (name, serde_json::json!(value)))
-                .collect(),
-        );
+        typed.custom = custom.into_iter().collect();
     }
-    mark_interrupted(&mut json);
-    let written = write_json(settings, &json).and_then(|()| match &settings.html.value {
-        Some(path) => write_html(path, &render_html(&json)?),
-        None => Ok(()),
-    });
+    typed.interrupted = interruption();
+    let written = write_reports(settings, &typed).await;
     // The cleanup runs even when a report could not be written.
     let cleaned = workload.cleanup(&client).await.map_err(|e| e.to_string());
     written?;
@@ -263,4 +255,13 @@ async fn drive_workload(
     // Failed operations are in the report (some workloads, like `stress`, fail by design);
     // the run fails only if nothing succeeded.
     Ok(report.successes() > 0)
+}
+
+/// Writes the `--json` and `--html` reports of a workload run, when asked for.
+async fn write_reports(settings: &Settings, report: &WorkloadReport) -> Result<(), String> {
+    write_json(settings, &report.versioned()).await?;
+    match &settings.html.value {
+        Some(path) => write_html(path, &render_html(report)?).await,
+        None => Ok(()),
+    }
 }

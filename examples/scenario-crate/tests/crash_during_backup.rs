@@ -142,9 +142,7 @@ fn a_complete_backup_fails_the_rejection_check() {
         }
         cluster.stop(StopMode::Fast).await.expect("stops");
         cluster.shutdown().await.expect("removed");
-        tokio::task::spawn_blocking(move || drop(backup))
-            .await
-            .expect("removed");
+        backup.remove().await.expect("removed");
     });
 }
 

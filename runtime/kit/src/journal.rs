@@ -15,7 +15,8 @@ pub struct PhaseRecord {
     pub role: String,
     /// The phase.
     pub phase: String,
-    /// When, from the start of the run.
+    /// When, from the start of the run (`at_s` in the JSON report, in seconds).
+    #[serde(rename = "at_s", with = "crate::seconds")]
     pub at: Duration,
 }
 
@@ -71,7 +72,8 @@ pub struct EventRecord {
     pub kind: EventKind,
     /// One line about it.
     pub detail: String,
-    /// When, from the start of the run.
+    /// When, from the start of the run (`at_s` in the JSON report, in seconds).
+    #[serde(rename = "at_s", with = "crate::seconds")]
     pub at: Duration,
 }
 

@@ -13,7 +13,8 @@
 //!   ledger, SQL session, journal, values); nothing is shared between roles;
 //! - [`Decisions`]: a role's run-time decisions, recorded by an effect, taken by the
 //!   choice or decided loop that follows;
-//! - [`Journal`] / [`ScenarioReport`]: what each role records, merged into the report;
+//! - [`Journal`] / [`ScenarioReport`]: what each role records, merged into the report,
+//!   whose JSON form is its `Serialize` under a [`VersionedReport`] header;
 //! - [`Scenario`] / [`KitScenario`] / [`ScenarioRegistry`]: named scenarios with their
 //!   faults and defaults, and [`run_program`], the in-process runner;
 //! - [`kit_layers`]: the middleware every role runs with, in one process or in its own;
@@ -66,6 +67,7 @@ mod node;
 pub mod process;
 mod report;
 mod scenario;
+mod seconds;
 pub mod slots;
 mod value;
 
@@ -78,6 +80,7 @@ pub use journal::{
 pub use node::{KitRole, KitState, Node};
 pub use report::{
     REPORT_REVISION, REPORT_SCHEMA, Recovery, RoleRecord, RoleResult, ScenarioReport,
+    VersionedReport,
 };
 pub use scenario::{
     Defaults, Fault, KitLayers, KitScenario, RoleFuture, RunFuture, Scenario, ScenarioError,

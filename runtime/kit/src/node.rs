@@ -234,9 +234,9 @@ impl Node {
             .map_err(|e| EffectFailure::permanent(e.to_string()))
     }
 
-    /// Stops and removes every server this role owns (with `shutdown`, and the
-    /// backups and archives off the async threads: removing a directory is blocking
-    /// file-system work).
+    /// Stops and removes every server, backup and archive this role owns, without
+    /// blocking the runtime (`shutdown`, `remove`, `release`): what cannot be removed
+    /// is said, not hidden (the next run's sweep removes it).
     pub async fn release(&self) {
         if let Some(schema) = self.run_schema.lock().await.take() {
             // The role's own sessions hold no lock on it once the program is over; a
@@ -259,7 +259,27 @@ impl Node {
         for cluster in restored.into_values() {
             end_cluster(cluster).await;
         }
-        let _ = tokio::task::spawn_blocking(move || drop((backup, in_progress, archive))).await;
+        if let Some(in_progress) = in_progress {
+            if let Err(error) = in_progress.remove().await {
+                eprintln!("cannot remove {}'s backup in progress: {error}", self.role);
+            }
+        }
+        if let Some(backup) = backup {
+            remove_backup(self, backup).await;
+        }
+        if let Some(archive) = archive {
+            if let Err(error) = archive.release().await {
+                eprintln!("cannot remove {}'s WAL archive: {error}", self.role);
+            }
+        }
+    }
+}
+
+/// Removes a base backup of `node`'s (one it replaced, or the last); a directory that
+/// cannot be removed is said, not hidden (the next run's sweep removes it).
+pub(crate) async fn remove_backup(node: &Node, backup: BaseBackup) {
+    if let Err(error) = backup.remove().await {
+        eprintln!("cannot remove {}'s base backup: {error}", node.role);
     }
 }
 

@@ -1,10 +1,11 @@
 //! The report of a scenario run: every role's journal merged, how each role ended,
-//! the verdict; as console text and as JSON.
+//! the verdict; as console text, and as JSON by `serde` from the same structs
+//! ([`VersionedReport`] adds the schema's header).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Value, json};
 use stormchor_runtime::{RoleOutcome, RunErrorKind, RunReport};
 
@@ -39,7 +40,8 @@ pub struct RoleRecord {
     pub role: String,
     /// Whether it ran to its end.
     pub completed: bool,
-    /// How long it ran.
+    /// How long it ran (`elapsed_s` in the JSON report, in seconds).
+    #[serde(rename = "elapsed_s", with = "crate::seconds")]
     pub elapsed: Duration,
     /// The last phase it entered.
     pub phase: Option<String>,
@@ -62,6 +64,47 @@ pub const REPORT_SCHEMA: &str = "stormchor-report/1";
 /// per action, and each role's `peer_down` (see `docs/cli.md`).
 pub const REPORT_REVISION: u32 = 3;
 
+/// A report as its JSON file holds it: [`REPORT_SCHEMA`], [`REPORT_REVISION`] and the
+/// kind of run first, then the report's own fields (its `Serialize`).
+///
+/// # Example
+/// ```
+/// use stormchor_kit::{REPORT_REVISION, VersionedReport};
+///
+/// #[derive(serde::Serialize)]
+/// struct Tally { name: &'static str, runs: u64 }
+///
+/// let json = serde_json::to_value(VersionedReport::new("tally", &Tally { name: "t", runs: 3 }))
+///     .expect("serialized");
+/// assert_eq!(json["schema"], "stormchor-report/1");
+/// assert_eq!(json["revision"], REPORT_REVISION);
+/// assert_eq!((json["kind"].as_str(), json["runs"].as_u64()), (Some("tally"), Some(3)));
+/// ```
+#[derive(Debug, Serialize)]
+pub struct VersionedReport<'a, T> {
+    /// [`REPORT_SCHEMA`].
+    pub schema: &'static str,
+    /// [`REPORT_REVISION`].
+    pub revision: u32,
+    /// The kind of run: `scenario` or `workload`.
+    pub kind: &'static str,
+    /// The report.
+    #[serde(flatten)]
+    pub report: &'a T,
+}
+
+impl<'a, T: Serialize> VersionedReport<'a, T> {
+    /// `report` of a run of `kind`, at this schema and revision.
+    pub fn new(kind: &'static str, report: &'a T) -> Self {
+        VersionedReport {
+            schema: REPORT_SCHEMA,
+            revision: REPORT_REVISION,
+            kind,
+            report,
+        }
+    }
+}
+
 /// How long the load took to come back after one kill: from the SIGKILL to the first
 /// acknowledged commit of any writer after it.
 ///
@@ -79,7 +122,7 @@ pub const REPORT_REVISION: u32 = 3;
 /// };
 /// assert_eq!(recovery.time(), Some(Duration::from_millis(450)));
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Recovery {
     /// The role whose server was killed.
     pub role: String,
@@ -93,6 +136,31 @@ pub struct Recovery {
     pub resumed_at: Option<Duration>,
     /// The writer whose commit that was.
     pub resumed_by: Option<String>,
+}
+
+/// The JSON form of a recovery: its times in seconds, and `recovery_s`, its
+/// [`time`](Recovery::time).
+impl Serialize for Recovery {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct InSeconds<'a> {
+            role: &'a str,
+            kill_at_s: f64,
+            restarted_at_s: Option<f64>,
+            resumed_at_s: Option<f64>,
+            resumed_by: Option<&'a str>,
+            recovery_s: Option<f64>,
+        }
+        InSeconds {
+            role: &self.role,
+            kill_at_s: self.kill_at.as_secs_f64(),
+            restarted_at_s: self.restarted_at.as_ref().map(Duration::as_secs_f64),
+            resumed_at_s: self.resumed_at.as_ref().map(Duration::as_secs_f64),
+            resumed_by: self.resumed_by.as_deref(),
+            recovery_s: self.time().as_ref().map(Duration::as_secs_f64),
+        }
+        .serialize(serializer)
+    }
 }
 
 impl Recovery {
@@ -154,7 +222,9 @@ fn actions_table(actions: &BTreeMap<String, ActionRecord>) -> String {
     out
 }
 
-/// The report of one scenario run.
+/// The report of one scenario run. Its `Serialize` is the JSON report's body (kind
+/// `scenario`; [`versioned`](ScenarioReport::versioned) adds the header): the field
+/// names, with durations as seconds in `elapsed_s` and `at_s`.
 ///
 /// # Example
 /// ```
@@ -179,7 +249,8 @@ pub struct ScenarioReport {
     pub fault: Option<String>,
     /// Every role completed and every check held.
     pub success: bool,
-    /// How long it ran.
+    /// How long it ran (`elapsed_s` in the JSON report, in seconds).
+    #[serde(rename = "elapsed_s", with = "crate::seconds")]
     pub elapsed: Duration,
     /// Every phase every role entered, in time order.
     pub phases: Vec<PhaseRecord>,
@@ -205,6 +276,10 @@ pub struct ScenarioReport {
     pub diagram: String,
     /// The same diagram as self-contained SVG (empty when the runner drew none).
     pub diagram_svg: String,
+    /// The signal that cut the run short, by name (`SIGTERM`), if one did; absent from
+    /// the JSON report otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<String>,
 }
 
 /// What one role of a run brings to the report: how it ended and its journal. A role
@@ -365,6 +440,7 @@ impl ScenarioReport {
             recoveries,
             diagram,
             diagram_svg: String::new(),
+            interrupted: None,
         }
     }
 
@@ -503,47 +579,14 @@ impl ScenarioReport {
         println!("{}", self.render());
     }
 
-    /// The report as JSON (schema [`REPORT_SCHEMA`] at [`REPORT_REVISION`], kind
-    /// `scenario`).
-    pub fn to_json(&self) -> Value {
-        json!({
-            "schema": REPORT_SCHEMA,
-            "revision": REPORT_REVISION,
-            "kind": "scenario",
-            "name": self.name,
-            "seed": self.seed,
-            "fault": self.fault,
-            "success": self.success,
-            "elapsed_s": self.elapsed.as_secs_f64(),
-            "phases": self.phases.iter().map(|p| json!({
-                "role": p.role, "phase": p.phase, "at_s": p.at.as_secs_f64(),
-            })).collect::<Vec<_>>(),
-            "checks": self.checks.iter().map(|c| json!({
-                "name": c.name, "role": c.role, "passed": c.passed,
-                "summary": c.summary, "evidence": c.evidence, "interrupted": c.interrupted,
-            })).collect::<Vec<_>>(),
-            "roles": self.roles.iter().map(|r| json!({
-                "role": r.role, "completed": r.completed, "elapsed_s": r.elapsed.as_secs_f64(),
-                "phase": r.phase, "failure": r.failure, "sql_log": r.sql_log,
-                "peer_down": r.peer_down,
-            })).collect::<Vec<_>>(),
-            "figures": self.figures,
-            "actions": self.actions,
-            "stress": self.stress,
-            "events": self.events.iter().map(|e| json!({
-                "role": e.role, "kind": e.kind.name(), "detail": e.detail, "at_s": e.at.as_secs_f64(),
-            })).collect::<Vec<_>>(),
-            "load": self.load.iter().map(|(role, seconds)| (role.clone(), json!(seconds))).collect::<serde_json::Map<_, _>>(),
-            "recoveries": self.recoveries.iter().map(|r| json!({
-                "role": r.role,
-                "kill_at_s": r.kill_at.as_secs_f64(),
-                "restarted_at_s": r.restarted_at.map(|at| at.as_secs_f64()),
-                "resumed_at_s": r.resumed_at.map(|at| at.as_secs_f64()),
-                "resumed_by": r.resumed_by,
-                "recovery_s": r.time().map(|t| t.as_secs_f64()),
-            })).collect::<Vec<_>>(),
-            "diagram": self.diagram,
-            "diagram_svg": self.diagram_svg,
-        })
+    /// The report as its JSON file holds it (schema [`REPORT_SCHEMA`] at
+    /// [`REPORT_REVISION`], kind `scenario`): serialize this.
+    pub fn versioned(&self) -> VersionedReport<'_, ScenarioReport> {
+        VersionedReport::new("scenario", self)
+    }
+
+    /// [`versioned`](ScenarioReport::versioned) as a JSON value.
+    pub fn to_json(&self) -> Result<Value, serde_json::Error> {
+        serde_json::to_value(self.versioned())
     }
 }

@@ -267,7 +267,7 @@ fn sweep(remove: impl Fn(Owner) -> bool) -> Vec<PathBuf> {
 /// written in it (an `initdb` the signal has not reached yet) and it cannot go whole,
 /// the owner file stays, so that the next run removes the rest once this process is
 /// gone. Whether the directory is gone.
-fn remove_owned(root: &Path) -> bool {
+pub(crate) fn remove_owned(root: &Path) -> bool {
     let others = |root: &Path| -> Vec<PathBuf> {
         fs::read_dir(root)
             .map(|entries| {

@@ -533,19 +533,60 @@ fn could_not_bind(log: &str) -> bool {
         || log.contains("could not create listen socket")
 }
 
-/// A directory that collects archived WAL, shared by a primary and its restores.
+/// A directory that collects archived WAL, shared (in an `Arc`) by a primary, its
+/// backups and its restores.
+///
+/// Each holder lets go of it with [`release`](WalArchive::release) and the last one
+/// removes the directory, without blocking the runtime: async code ends an archive
+/// with it. Dropping the last holder removes the directory too, but blocks the
+/// dropping thread: that is the last resort (a panic, an early return).
+///
+/// # Example
+/// ```no_run
+/// use stormchor_postgres::{ClusterOptions, PgCluster, WalArchive};
+///
+/// # async fn demo() -> Result<(), stormchor_postgres::PgError> {
+/// let archive = WalArchive::create().await?;
+/// let primary = PgCluster::start(ClusterOptions {
+///     archive: Some(archive.clone()),
+///     ..ClusterOptions::default()
+/// })
+/// .await?;
+/// let backup = primary.base_backup().await?; // holds the archive too
+/// primary.shutdown().await?;
+/// backup.remove().await?;
+/// archive.release().await?; // the last holder: the directory goes
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct WalArchive {
     dir: TempDir,
 }
 
 impl WalArchive {
-    /// A new, empty archive.
+    /// A new, empty archive. It creates a directory (blocking file-system work): async
+    /// code uses [`create`](WalArchive::create).
     pub fn new() -> Result<Arc<Self>, PgError> {
         let run_as = RunAs::detect()?;
         Ok(Arc::new(WalArchive {
             dir: run_as.temp_dir("stormchor-wal-")?,
         }))
+    }
+
+    /// [`new`](WalArchive::new) on a blocking thread.
+    pub async fn create() -> Result<Arc<Self>, PgError> {
+        off_runtime("creating a WAL archive", PREPARE_LIMIT, WalArchive::new).await
+    }
+
+    /// Lets go of this holder's share of the archive; the last holder removes its
+    /// directory (its owner file last), without blocking the runtime. Fails when the
+    /// directory cannot be removed whole (the owner file stays then, and the next run's
+    /// sweep of stale directories removes the rest).
+    pub async fn release(self: Arc<Self>) -> Result<(), PgError> {
+        match Arc::into_inner(self) {
+            Some(last) => remove_owned_directory(last.dir, "the WAL archive").await,
+            None => Ok(()),
+        }
     }
 
     /// The directory.
@@ -1034,10 +1075,10 @@ impl PgCluster {
     }
 
     /// Ends the cluster: kills the server and every process it started, waits (at most
-    /// 5 s) until they are gone, and removes its directory, without blocking the
-    /// runtime. Async code ends a cluster with this; dropping one is the last resort.
-    /// Fails when the directory cannot be removed (it is left to the next run's sweep
-    /// of stale directories then).
+    /// 5 s) until they are gone, removes its directory and lets go of its WAL archive
+    /// ([`WalArchive::release`]), without blocking the runtime. Async code ends a
+    /// cluster with this; dropping one is the last resort. Fails when a directory
+    /// cannot be removed (it is left to the next run's sweep of stale directories then).
     pub async fn shutdown(mut self) -> Result<(), PgError> {
         let children = self.kill_server().await;
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -1059,8 +1100,13 @@ impl PgCluster {
             }
             None => Ok(()),
         };
-        // `self` drops here: no server, no directory; it unregisters and frees its port.
-        removed
+        let released = match self.archive.take() {
+            Some(archive) => archive.release().await,
+            None => Ok(()),
+        };
+        // `self` drops here: no server, no directory, no archive; it unregisters and
+        // frees its port.
+        removed.and(released)
     }
 
     /// The postmaster has exited (or is about to be restarted): its watchdog goes.
@@ -1119,7 +1165,10 @@ impl PgCluster {
         if replica {
             command.arg("--write-recovery-conf");
         }
-        run(&mut command).await?;
+        if let Err(error) = run(&mut command).await {
+            remove_directory(root).await;
+            return Err(error);
+        }
         Ok(BaseBackup {
             binaries: self.binaries.clone(),
             run_as: self.run_as,
@@ -1352,13 +1401,33 @@ async fn any_lives(pids: &[i32]) -> bool {
 }
 
 /// Removes a directory of this crate's on a blocking thread (an error path that did
-/// not get as far as a cluster).
+/// not get as far as a cluster or a backup); what cannot be removed is left to the
+/// next run's sweep.
 async fn remove_directory(root: TempDir) {
-    let _ = off_runtime("removing a directory", PREPARE_LIMIT, move || {
-        drop(root);
-        Ok(())
+    let _ = remove_owned_directory(root, "a directory").await;
+}
+
+/// Removes `root`, a directory of this crate's that holds `what`, on a blocking
+/// thread, its owner file last (see the `cleanup` module); fails, naming it, when
+/// something is left (the owner file stays then, for the next run's sweep).
+async fn remove_owned_directory(root: TempDir, what: &str) -> Result<(), PgError> {
+    let failed = format!(
+        "cannot remove the directory of {what}, {}",
+        root.path().display()
+    );
+    let error = failed.clone();
+    off_runtime(&failed, PREPARE_LIMIT, move || {
+        let path = root.keep();
+        if cleanup::remove_owned(&path) {
+            Ok(())
+        } else {
+            Err(PgError::Io {
+                what: error,
+                source: std::io::Error::other("something in it could not be removed"),
+            })
+        }
     })
-    .await;
+    .await
 }
 
 /// The processes whose parent is `pid`.
@@ -1387,7 +1456,25 @@ fn sql(what: &str) -> impl FnOnce(tokio_postgres::Error) -> PgError {
     move |source| PgError::Sql { what, source }
 }
 
-/// A base backup taken with `pg_basebackup`.
+/// A base backup taken with `pg_basebackup`, in a temporary directory.
+///
+/// [`remove`](BaseBackup::remove) removes the directory without blocking the runtime:
+/// async code ends a backup with it (or starts a cluster from it, which takes the
+/// directory over). Dropping a backup removes the directory too, but blocks the
+/// dropping thread: that is the last resort (a panic, an early return).
+///
+/// # Example
+/// ```no_run
+/// use stormchor_postgres::{BaseBackup, ClusterOptions, PgCluster};
+///
+/// # async fn demo() -> Result<(), stormchor_postgres::PgError> {
+/// let primary = PgCluster::start(ClusterOptions::default()).await?;
+/// let backup = BaseBackup::take(&primary.connection_string(), false, None).await?;
+/// backup.verify().await?;
+/// backup.remove().await?; // its directory goes
+/// primary.shutdown().await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct BaseBackup {
     binaries: PgBinaries,
@@ -1412,7 +1499,10 @@ impl BaseBackup {
         if replica {
             command.arg("--write-recovery-conf");
         }
-        run(&mut command).await?;
+        if let Err(error) = run(&mut command).await {
+            remove_directory(root).await;
+            return Err(error);
+        }
         Ok(BaseBackup {
             binaries,
             run_as,
@@ -1420,6 +1510,19 @@ impl BaseBackup {
             data,
             archive: None,
         })
+    }
+
+    /// Removes the backup's directory (its owner file last) and lets go of its WAL
+    /// archive ([`WalArchive::release`]), without blocking the runtime. Fails when
+    /// something is left (the next run's sweep of stale directories removes it).
+    pub async fn remove(self) -> Result<(), PgError> {
+        let BaseBackup { root, archive, .. } = self;
+        let removed = remove_owned_directory(root, "a base backup").await;
+        let released = match archive {
+            Some(archive) => archive.release().await,
+            None => Ok(()),
+        };
+        removed.and(released)
     }
 
     /// The backup's directory.
@@ -1446,14 +1549,18 @@ impl BaseBackup {
         })
         .await?;
         let data = root.path().join("data");
-        run(self
+        let copied = run(self
             .run_as
             .command("cp")
             .arg("-a")
             .arg(&self.data)
             .arg(&data)
             .current_dir(root.path()))
-        .await?;
+        .await;
+        if let Err(error) = copied {
+            remove_directory(root).await;
+            return Err(error);
+        }
         Ok(BaseBackup {
             binaries: self.binaries.clone(),
             run_as: self.run_as,
@@ -1465,7 +1572,7 @@ impl BaseBackup {
 
     /// Starts a cluster from the backup, on a new port. A replica backup starts as a
     /// streaming replica; any other backup recovers to its end and becomes a primary.
-    pub async fn start(self, options: ClusterOptions) -> Result<PgCluster, PgError> {
+    pub async fn start(self, mut options: ClusterOptions) -> Result<PgCluster, PgError> {
         let BaseBackup {
             binaries,
             run_as,
@@ -1473,9 +1580,19 @@ impl BaseBackup {
             data,
             archive,
         } = self;
+        let archive = match (options.archive.take(), archive) {
+            (Some(given), Some(own)) => {
+                // The cluster archives where it is told; the backup's own archive is
+                // let go of here (what cannot be removed is left to the next run's
+                // sweep).
+                let _ = own.release().await;
+                Some(given)
+            }
+            (given, own) => given.or(own),
+        };
         let options = ClusterOptions {
             binaries: Some(binaries.clone()),
-            archive: options.archive.clone().or(archive),
+            archive,
             ..options
         };
         PgCluster::start_from_parts(binaries, run_as, root, data, options).await
@@ -1493,11 +1610,15 @@ impl BaseBackup {
         let archive = archive.as_ref();
         let signal = self.data.join("recovery.signal");
         let run_as = self.run_as;
-        off_runtime("writing recovery.signal", PREPARE_LIMIT, move || {
+        let written = off_runtime("writing recovery.signal", PREPARE_LIMIT, move || {
             fs::write(&signal, b"").map_err(io("cannot write recovery.signal"))?;
             run_as.own(&signal)
         })
-        .await?;
+        .await;
+        if let Err(error) = written {
+            let _ = self.remove().await;
+            return Err(error);
+        }
         let mut settings = options.settings.clone();
         settings.push((
             "restore_command".to_owned(),
@@ -1525,20 +1646,31 @@ impl BaseBackup {
         // started a new timeline that branched off before the target.
         settings.push(("recovery_target_timeline".to_owned(), "current".to_owned()));
         // The restored cluster must not archive into the archive it restores from: its
-        // new timeline would lead the next restore astray.
-        let backup = BaseBackup {
-            archive: None,
-            ..self
-        };
-        let cluster = backup
+        // new timeline would lead the next restore astray. The backup's hold on that
+        // archive lasts until the recovery is over, then it is let go of.
+        let mut backup = self;
+        let held = backup.archive.take();
+        let restored = match backup
             .start(ClusterOptions {
                 settings,
                 archive: None,
                 ..options
             })
-            .await?;
-        cluster.wait_until_primary(Duration::from_secs(120)).await?;
-        Ok(cluster)
+            .await
+        {
+            Ok(cluster) => match cluster.wait_until_primary(Duration::from_secs(120)).await {
+                Ok(()) => Ok(cluster),
+                Err(error) => {
+                    let _ = cluster.shutdown().await;
+                    Err(error)
+                }
+            },
+            Err(error) => Err(error),
+        };
+        if let Some(held) = held {
+            let _ = held.release().await;
+        }
+        restored
     }
 }
 
@@ -1562,13 +1694,19 @@ impl BaseBackup {
             command.arg(format!("--max-rate={rate}"));
         }
         let line = format!("{command:?}");
-        let child = tokio::process::Command::from(command)
+        let spawned = tokio::process::Command::from(command)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
-            .spawn()
-            .map_err(io(format!("cannot run {line}")))?;
+            .spawn();
+        let child = match spawned {
+            Ok(child) => child,
+            Err(error) => {
+                remove_directory(root).await;
+                return Err(io(format!("cannot run {line}"))(error));
+            }
+        };
         Ok(BackupInProgress {
             backup: BaseBackup {
                 binaries,
@@ -1584,7 +1722,11 @@ impl BaseBackup {
 }
 
 /// A base backup being taken: `pg_basebackup` running in the background (made by
-/// [`BaseBackup::begin`]). Dropping it kills `pg_basebackup` and removes what it wrote.
+/// [`BaseBackup::begin`]). End it with [`finish`](BackupInProgress::finish), or with
+/// [`remove`](BackupInProgress::remove), which kills `pg_basebackup` and removes what
+/// it wrote without blocking the runtime. Dropping it kills `pg_basebackup` (not the
+/// WAL streamer it forked) and removes the directory blocking the dropping thread:
+/// that is the last resort.
 #[derive(Debug)]
 pub struct BackupInProgress {
     backup: BaseBackup,
@@ -1604,6 +1746,32 @@ impl BackupInProgress {
             .try_wait()
             .map(|status| status.is_some())
             .map_err(io(format!("cannot wait for {}", self.line)))
+    }
+
+    /// Kills `pg_basebackup` and its process group (it streams WAL from a child of its
+    /// own), waits (at most 5 s) until they are gone, and removes what it wrote
+    /// ([`BaseBackup::remove`]), without blocking the runtime.
+    pub async fn remove(self) -> Result<(), PgError> {
+        let BackupInProgress {
+            backup,
+            mut child,
+            line,
+        } = self;
+        // Not reaped yet, so its pid (and process group) is still this child's.
+        let killed = match child.id() {
+            Some(pid) => {
+                let pid = pid as i32;
+                off_runtime(&format!("killing {line}"), PREPARE_LIMIT, move || {
+                    cleanup::kill_group(pid);
+                    Ok(())
+                })
+                .await
+            }
+            None => Ok(()),
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+        let removed = backup.remove().await;
+        killed.and(removed)
     }
 
     /// Waits (at most `within`; then it is killed) until `pg_basebackup` ends, and

@@ -6,8 +6,9 @@
 //! # Modules
 //! - `cluster`: [`PgBinaries`] (where the server programs are), [`PgCluster`] (a
 //!   cluster in a temporary directory: start, stop, crash, restart, base backups,
-//!   point-in-time recovery, streaming replicas), [`PgTarget`] (a throwaway cluster or
-//!   an external server);
+//!   point-in-time recovery, streaming replicas), [`BaseBackup`] and [`WalArchive`]
+//!   (directories that async code ends with `remove` / `release`, as a cluster with
+//!   `shutdown`), [`PgTarget`] (a throwaway cluster or an external server);
 //! - `cleanup`: no server or directory outlives its run, whatever ends it
 //!   ([`interrupt`], [`remove_all_clusters_now`], [`remove_stale_directories`]);
 //! - `connection`: bounded [`connect`]s, [`redact`]ed connection strings;

@@ -551,10 +551,9 @@ pub(crate) struct PyReport {
 
 impl PyReport {
     fn new(py: Python<'_>, report: ScenarioReport) -> PyResult<PyReport> {
-        let json = py
-            .import("json")?
-            .call_method1("loads", (report.to_json().to_string(),))?
-            .unbind();
+        let text = serde_json::to_string(&report.versioned())
+            .map_err(|e| PyValueError::new_err(format!("the report as JSON: {e}")))?;
+        let json = py.import("json")?.call_method1("loads", (text,))?.unbind();
         Ok(PyReport {
             success: report.success,
             text: report.render(),

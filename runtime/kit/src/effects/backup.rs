@@ -15,7 +15,7 @@ use super::wal::{Goal, RecoveryGoal};
 use super::{connect, failed};
 use crate::effect::DbEffect;
 use crate::journal::EventKind;
-use crate::node::{Node, end_cluster};
+use crate::node::{Node, end_cluster, remove_backup};
 use crate::scenario::Fault;
 use crate::value::Slot;
 
@@ -61,7 +61,9 @@ impl DbEffect for TakeBackup {
             .await
             .map_err(failed)?;
         let old = node.backup.lock().await.replace(backup);
-        let _ = tokio::task::spawn_blocking(move || drop(old)).await;
+        if let Some(old) = old {
+            remove_backup(node, old).await;
+        }
         node.journal().count("backups", 1);
         node.journal()
             .event(EventKind::BackupEnd, "the base backup completed");
@@ -389,6 +391,47 @@ async fn start_streaming(
             server.owner
         ),
     );
+    match streaming_or_ended(&client, &mut running, began, &server.owner).await {
+        Ok(true) => {}
+        Ok(false) => {
+            let (backup, outcome) = running.finish(STREAMING_BOUND).await;
+            remove_backup(node, backup).await;
+            return Err(failed(format!(
+                "pg_basebackup of {} ended before the server reported it streaming ({}); \
+                 lower max_rate_kb to keep it streaming",
+                server.owner,
+                match outcome {
+                    Ok(()) => "it completed".to_owned(),
+                    Err(e) => e.to_string(),
+                }
+            )));
+        }
+        Err(error) => {
+            if let Err(removing) = running.remove().await {
+                eprintln!(
+                    "cannot remove {}'s backup in progress: {removing}",
+                    node.role()
+                );
+            }
+            return Err(error);
+        }
+    }
+    node.journal().figure(
+        "backup_streaming_after_ms",
+        began.elapsed().as_millis() as u64,
+    );
+    Ok(running)
+}
+
+/// Polls until the server reports `running` streaming data files (`true`) or
+/// `pg_basebackup` ends first (`false`); fails after [`STREAMING_BOUND`] (since
+/// `began`), or when the server (of `owner`) cannot say.
+async fn streaming_or_ended(
+    client: &tokio_postgres::Client,
+    running: &mut BackupInProgress,
+    began: std::time::Instant,
+    owner: &str,
+) -> Result<bool, EffectFailure> {
     loop {
         let streaming = client
             .query_opt(
@@ -400,33 +443,18 @@ async fn start_streaming(
             .map_err(failed)?
             .is_some();
         if streaming {
-            break;
+            return Ok(true);
         }
         if running.has_ended().map_err(failed)? {
-            let (_, outcome) = running.finish(STREAMING_BOUND).await;
-            return Err(failed(format!(
-                "pg_basebackup of {} ended before the server reported it streaming ({}); \
-                 lower max_rate_kb to keep it streaming",
-                server.owner,
-                match outcome {
-                    Ok(()) => "it completed".to_owned(),
-                    Err(e) => e.to_string(),
-                }
-            )));
+            return Ok(false);
         }
         if began.elapsed() > STREAMING_BOUND {
             return Err(failed(format!(
-                "the server of {} did not report pg_basebackup streaming within {STREAMING_BOUND:?}",
-                server.owner
+                "the server of {owner} did not report pg_basebackup streaming within {STREAMING_BOUND:?}"
             )));
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    node.journal().figure(
-        "backup_streaming_after_ms",
-        began.elapsed().as_millis() as u64,
-    );
-    Ok(running)
 }
 
 /// How a base backup taken in the background ended.
@@ -496,7 +524,9 @@ async fn finish_running(
         path: backup.path().to_path_buf(),
     };
     let old = node.backup.lock().await.replace(backup);
-    let _ = tokio::task::spawn_blocking(move || drop(old)).await;
+    if let Some(old) = old {
+        remove_backup(node, old).await;
+    }
     node.journal().count(
         if result.completed {
             "backups"

@@ -14,7 +14,7 @@ use super::server::ServerInfo;
 use super::{connect, failed};
 use crate::effect::DbEffect;
 use crate::journal::EventKind;
-use crate::node::Node;
+use crate::node::{Node, remove_backup};
 use crate::value::Slot;
 
 /// Starts this role's server as a streaming replica of the server in `of` (a
@@ -291,7 +291,9 @@ impl DbEffect for PrepareReplica {
             .await
             .map_err(failed)?;
         let old = node.backup.lock().await.replace(backup);
-        let _ = tokio::task::spawn_blocking(move || drop(old)).await;
+        if let Some(old) = old {
+            remove_backup(node, old).await;
+        }
         Ok(())
     }
 }

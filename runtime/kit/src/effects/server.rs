@@ -163,7 +163,7 @@ impl DbEffect for StartServer {
         // An archive for a throwaway cluster only: a target archives (or not) as its
         // owner set it up.
         let archive = if self.archive && target.is_none() {
-            Some(WalArchive::new().map_err(failed)?)
+            Some(WalArchive::create().await.map_err(failed)?)
         } else {
             None
         };
@@ -177,7 +177,19 @@ impl DbEffect for StartServer {
             data_checksums: self.data_checksums,
             ..ClusterOptions::default()
         };
-        let cluster = match PgTarget::resolve(target, options).await.map_err(failed)? {
+        let resolved = PgTarget::resolve(target, options).await;
+        let resolved = match resolved {
+            Ok(resolved) => resolved,
+            Err(error) => {
+                if let Some(archive) = archive {
+                    if let Err(removing) = archive.release().await {
+                        eprintln!("cannot remove {}'s WAL archive: {removing}", node.role());
+                    }
+                }
+                return Err(failed(error));
+            }
+        };
+        let cluster = match resolved {
             PgTarget::Throwaway(cluster) => cluster,
             PgTarget::External(target) => {
                 let connection = if self.own_schema {
@@ -203,7 +215,12 @@ impl DbEffect for StartServer {
             archive: archive.as_ref().map(|a| a.path().to_path_buf()),
             controlled: true,
         };
-        *lock(&node.archive) = archive;
+        let replaced = std::mem::replace(&mut *lock(&node.archive), archive);
+        if let Some(replaced) = replaced {
+            if let Err(removing) = replaced.release().await {
+                eprintln!("cannot remove {}'s WAL archive: {removing}", node.role());
+            }
+        }
         *server = Some(PgTarget::Throwaway(cluster));
         node.journal().count("servers_started", 1);
         Ok(info)
