@@ -1,4 +1,4 @@
-//! The JSON report's shape (schema `stormchor-report/1`, revision 2, docs/cli.md) pinned
+//! The JSON report's shape (schema `stormchor-report/1`, revision 3, docs/cli.md) pinned
 //! on real runs: every object's set of keys and every value's JSON type, for a
 //! scenario with kills and an injected fault, a scenario whose workers run the stress
 //! mix, and a workload in an open loop. A field added, gone, renamed or of another
@@ -211,12 +211,21 @@ fn scenario_shape() -> Value {
         "roles": [{
             "role": "string", "completed": "bool", "elapsed_s": "float",
             "phase": "string|null", "failure": "string|null", "sql_log": ["string"],
+            "peer_down": "string|null",
         }],
         "figures": { "*": "integer|float|string|bool" },
         "actions": { "*": {
             "runs": "integer", "ok": "integer", "errors": { "*": "integer" },
             "p50_us": "integer", "p99_us": "integer",
         } },
+        "stress": [{
+            "role": "string", "load": "string", "seed": "integer", "elapsed_s": "float",
+            "reconnects": "integer",
+            "actions": { "*": {
+                "runs": "integer", "ok": "integer", "errors": { "*": "integer" },
+                "p50_us": "integer", "p99_us": "integer",
+            } },
+        }],
         "events": [{ "role": "string", "kind": "string", "detail": "string", "at_s": "float" }],
         "load": { "*": [{
             "second": "integer", "ok": "integer", "errors": "integer",
@@ -252,7 +261,7 @@ fn workload_shape() -> Value {
 }
 
 #[test]
-fn scenario_reports_keep_the_revision_2_shape() {
+fn scenario_reports_keep_the_revision_3_shape() {
     // Kills, restarts, recoveries, load, an injected fault and its evidence.
     let crash = report_of(
         &[
@@ -285,7 +294,7 @@ fn scenario_reports_keep_the_revision_2_shape() {
     );
     for report in [&crash, &stress] {
         assert_eq!(report["schema"], "stormchor-report/1");
-        assert_eq!(report["revision"], 2);
+        assert_eq!(report["revision"], 3);
         assert_eq!(report["kind"], "scenario");
     }
     assert_eq!(crash["fault"], "delete-acknowledged-row");
@@ -299,7 +308,7 @@ fn scenario_reports_keep_the_revision_2_shape() {
 }
 
 #[test]
-fn workload_reports_keep_the_revision_2_shape() {
+fn workload_reports_keep_the_revision_3_shape() {
     // An open loop (a rate), the stress workload (its custom metric, and failures by
     // design: errors by code and class).
     let stress = report_of(
@@ -318,7 +327,7 @@ fn workload_reports_keep_the_revision_2_shape() {
         0,
     );
     assert_eq!(stress["schema"], "stormchor-report/1");
-    assert_eq!(stress["revision"], 2);
+    assert_eq!(stress["revision"], 3);
     assert_eq!(stress["kind"], "workload");
     assert_eq!(stress["rate"], 200.0);
     assert!(stress["custom"]["catalog_tables"].is_number(), "{stress}");

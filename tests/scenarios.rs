@@ -355,7 +355,7 @@ async fn existing_database_keeps_the_catalog_exact() {
     // Each worker's stress load, with its figures per action, reaches the JSON report:
     // its actions add up to that worker's load seconds, and over every load, to the
     // merged actions.
-    let json = report.to_json();
+    let json = report.to_json().expect("the report as JSON");
     let loads = json["stress"].as_array().expect("stress loads");
     assert_eq!(loads.len(), 2, "one stress load per worker: {json:#}");
     let count = |v: &serde_json::Value| v.as_u64().unwrap_or_else(|| panic!("a count: {v}"));

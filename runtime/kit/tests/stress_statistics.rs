@@ -153,7 +153,7 @@ fn every_stress_load_reports_its_actions_with_the_counts_the_database_holds() {
         .expect("runs");
     let text = report.render();
     assert!(report.success, "{text}");
-    let json = report.to_json();
+    let json = report.to_json().expect("the report as JSON");
     assert_eq!(json["revision"], 3);
     let loads = json["stress"].as_array().expect("a list of loads");
     assert_eq!(loads.len(), 2, "one load per worker: {json:#}");
@@ -250,7 +250,7 @@ fn a_stress_load_that_cannot_reach_its_server_fails_naming_it_and_reports_no_act
         )),
         "{failure}"
     );
-    let json = report.to_json();
+    let json = report.to_json().expect("the report as JSON");
     assert_eq!(json["stress"], serde_json::json!([]), "{json:#}");
     assert_eq!(json["actions"], serde_json::json!({}), "{json:#}");
     assert!(!report.render().contains("## Stress loads"));
