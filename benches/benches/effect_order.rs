@@ -63,14 +63,14 @@ type Registry = Arc<ExtensionRegistry<RoleState<u8, u64, ()>>>;
 /// Runs the projections: one interpreter per role, each in its own task.
 async fn run(locals: &Projections<u8, u64>, registry: &Registry) {
     let roles: Vec<u8> = locals.keys().copied().collect();
-    let (endpoints, _notifier) = memory_mesh::<u8, u64>(&roles);
+    let (handlers, _notifier) = memory_mesh::<u8, u64>(&roles);
     let mut tasks = Vec::new();
-    for (local, mut endpoint) in locals.values().cloned().zip(endpoints) {
+    for (local, mut handler) in locals.values().cloned().zip(handlers) {
         let (registry, roles) = (registry.clone(), roles.clone());
         tasks.push(tokio::spawn(async move {
             let state = RoleState::new(*local.role(), roles, ());
             let interpreter = Interpreter::new(&state, &registry).with_trace(false);
-            interpreter.run(&local, &mut endpoint).await.0.is_ok()
+            interpreter.run(&local, &mut handler).await.0.is_ok()
         }));
     }
     for task in tasks {

@@ -110,10 +110,10 @@ async fn choreography(
     in_database_ns: &Arc<AtomicU64>,
 ) -> Duration {
     let roles: Vec<u16> = locals.keys().copied().collect();
-    let (endpoints, _notifier) = memory_mesh::<u16, u8>(&roles);
+    let (handlers, _notifier) = memory_mesh::<u16, u8>(&roles);
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for (local, mut endpoint) in locals.values().cloned().zip(endpoints) {
+    for (local, mut handler) in locals.values().cloned().zip(handlers) {
         let role = *local.role();
         let (client, statement) = match role
             .checked_sub(1)
@@ -131,7 +131,7 @@ async fn choreography(
         tasks.push(tokio::spawn(async move {
             let state = RoleState::new(role, roles, conn);
             let interpreter = Interpreter::new(&state, &registry).with_trace(false);
-            interpreter.run(&local, &mut endpoint).await.0.is_ok()
+            interpreter.run(&local, &mut handler).await.0.is_ok()
         }));
     }
     for task in tasks {

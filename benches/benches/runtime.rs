@@ -72,9 +72,9 @@ async fn interpreted(rounds: u64) {
     let program: Program<u8, u64> =
         Program::new().loop_n(rounds, Program::new().send(0, 1, 0).send(1, 0, 0));
     let locals = project_all(&program).expect("sound");
-    let (mut endpoints, _notifier) = memory_mesh::<u8, u64>(&[0, 1]);
-    let mut b_end = endpoints.pop().expect("b");
-    let mut a_end = endpoints.pop().expect("a");
+    let (mut handlers, _notifier) = memory_mesh::<u8, u64>(&[0, 1]);
+    let mut b_end = handlers.pop().expect("b");
+    let mut a_end = handlers.pop().expect("a");
     let b_local = locals[&1].clone();
     let b = tokio::spawn(async move {
         let registry = ExtensionRegistry::new();
@@ -91,10 +91,10 @@ async fn interpreted(rounds: u64) {
 
 /// The same ping-pong straight through two endpoints, without the interpreter.
 async fn endpoints_only(rounds: u64) {
-    use stormchor_runtime::ChoreoHandler;
-    let (mut endpoints, _notifier) = memory_mesh::<u8, u64>(&[0, 1]);
-    let mut b_end = endpoints.pop().expect("b");
-    let mut a_end = endpoints.pop().expect("a");
+    use stormchor_runtime::Transport;
+    let (mut handlers, _notifier) = memory_mesh::<u8, u64>(&[0, 1]);
+    let mut b_end = handlers.pop().expect("b").transport;
+    let mut a_end = handlers.pop().expect("a").transport;
     let b = tokio::spawn(async move {
         for _ in 0..rounds {
             let v = b_end.recv(0).await.unwrap_or(0);
@@ -161,7 +161,7 @@ async fn tcp_interpreted(rounds: u64) {
         let state = RoleState::new(1u8, [0, 1], ());
         let ok = Interpreter::new(&state, &registry)
             .with_trace(false)
-            .run(&b_local, &mut session.endpoint)
+            .run(&b_local, &mut session.handler)
             .await
             .0
             .is_ok();
@@ -176,7 +176,7 @@ async fn tcp_interpreted(rounds: u64) {
     let state = RoleState::new(0u8, [0, 1], ());
     let ok = Interpreter::new(&state, &registry)
         .with_trace(false)
-        .run(&locals[&0], &mut session.endpoint)
+        .run(&locals[&0], &mut session.handler)
         .await
         .0
         .is_ok();
@@ -208,12 +208,12 @@ async fn interpreted_effects(effects: u64) {
         .role(0)
         .loop_n(effects, Program::new().ext(Noop));
     let locals = project_all(&program).expect("sound");
-    let (mut endpoints, _notifier) = memory_mesh::<u8, u64>(&[0]);
-    let mut endpoint = endpoints.pop().expect("endpoint");
+    let (mut handlers, _notifier) = memory_mesh::<u8, u64>(&[0]);
+    let mut handler = handlers.pop().expect("handler");
     let registry = registry();
     let state = RoleState::new(0u8, [0], ());
     let interpreter = Interpreter::new(&state, &registry).with_trace(false);
-    assert!(interpreter.run(&locals[&0], &mut endpoint).await.0.is_ok());
+    assert!(interpreter.run(&locals[&0], &mut handler).await.0.is_ok());
 }
 
 /// Nanoseconds per round (or effect): the best of `samples` runs of `rounds`.

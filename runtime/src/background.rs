@@ -17,7 +17,7 @@ use futures::future::BoxFuture;
 use futures::task::AtomicWaker;
 use stormchor_choreography::Handle;
 
-use crate::handler::ExtOutcome;
+use crate::effects::ExtOutcome;
 use crate::handler::RunError;
 
 tokio::task_local! {

@@ -16,9 +16,11 @@ use stormchor_choreography::{
 
 use crate::background::Background;
 
-use crate::handler::{Channels, ChoreoHandler, RunError, RunErrorKind};
+use crate::effects::{EffectContext, Effects};
+use crate::handler::{Handler, RunError, RunErrorKind};
 use crate::registry::ExtensionRegistry;
 use crate::state::{Labels, RoleLogic, RoleState};
+use crate::transport::{Channels, Transport};
 
 /// One thing a role did, for its trace.
 #[derive(Clone, Debug, PartialEq)]
@@ -176,8 +178,8 @@ enum Cont<'p, R, M> {
 /// let locals = project_all(&program).expect("sound");
 /// let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
 /// rt.block_on(async {
-///     let (mut endpoints, _) = memory_mesh::<&str, u32>(&["a", "b"]);
-///     let (mut b_end, mut a_end) = (endpoints.pop().expect("b"), endpoints.pop().expect("a"));
+///     let (mut handlers, _) = memory_mesh::<&str, u32>(&["a", "b"]);
+///     let (mut b_end, mut a_end) = (handlers.pop().expect("b"), handlers.pop().expect("a"));
 ///     let registry = ExtensionRegistry::new();
 ///     let a_state = RoleState::new("a", ["a", "b"], ());
 ///     let b_state = RoleState::new("b", ["a", "b"], ());
@@ -221,10 +223,10 @@ where
     }
 
     /// Runs `local` to its end; returns how it ended and the trace.
-    pub async fn run<H: ChoreoHandler<R, M>>(
+    pub async fn run<T: Transport<R, M>, E: Effects<R>>(
         &self,
         local: &LocalProgram<R, M>,
-        handler: &mut H,
+        handler: &mut Handler<T, E>,
     ) -> (Result<(), RoleFailure>, Vec<Event<R>>) {
         let mut events = Vec::new();
         // The effects this role starts and has not finished yet.
@@ -253,10 +255,10 @@ where
 
     #[inline(always)]
     /// [`run`](Interpreter::run) within `deadline`; past it the role fails as timed out.
-    pub async fn run_within<H: ChoreoHandler<R, M>>(
+    pub async fn run_within<T: Transport<R, M>, E: Effects<R>>(
         &self,
         local: &LocalProgram<R, M>,
-        handler: &mut H,
+        handler: &mut Handler<T, E>,
         deadline: Duration,
     ) -> (Result<(), RoleFailure>, Vec<Event<R>>) {
         match tokio::time::timeout(deadline, self.run(local, handler)).await {
@@ -305,6 +307,11 @@ where
         .await
     }
 
+    /// What the role's extension effects run with.
+    fn context(&self) -> EffectContext<'a, R, RoleState<R, M, S>> {
+        EffectContext::new(self.state.role(), self.registry, self.state)
+    }
+
     fn event(&self, events: &mut Vec<Event<R>>, kind: EventKind<R>) {
         if self.trace {
             events.push(Event {
@@ -314,10 +321,10 @@ where
         }
     }
 
-    fn run_seq<'b, H: ChoreoHandler<R, M>>(
+    fn run_seq<'b, T: Transport<R, M>, E: Effects<R>>(
         &'b self,
         seq: &'b [Local<R, M>],
-        handler: &'b mut H,
+        handler: &'b mut Handler<T, E>,
         prefix: Vec<usize>,
         events: &'b mut Vec<Event<R>>,
         background: &'b Background<'a>,
@@ -334,10 +341,10 @@ where
 
     /// Runs a sequence; received values wait in `pending` until the role's state must
     /// show them.
-    async fn drive<'b, H: ChoreoHandler<R, M>>(
+    async fn drive<'b, T: Transport<R, M>, E: Effects<R>>(
         &'b self,
         seq: &'b [Local<R, M>],
-        handler: &'b mut H,
+        handler: &'b mut Handler<T, E>,
         prefix: Vec<usize>,
         events: &'b mut Vec<Event<R>>,
         pending: &mut Pending<R, M>,
@@ -364,13 +371,18 @@ where
                             *pos += 1;
                             let done = match effect {
                                 Local::Send { to, msg, .. } => handler
+                                    .transport
                                     .send(*to, self.message(*to, msg, pending))
                                     .await
                                     .map(|()| self.event(events, EventKind::Sent { to: *to })),
-                                Local::Recv { from, msg, .. } => match handler.recv(*from).await {
-                                    Ok(value) => self.received(*from, msg, value, events, pending),
-                                    Err(error) => Err(error),
-                                },
+                                Local::Recv { from, msg, .. } => {
+                                    match handler.transport.recv(*from).await {
+                                        Ok(value) => {
+                                            self.received(*from, msg, value, events, pending)
+                                        }
+                                        Err(error) => Err(error),
+                                    }
+                                }
                                 Local::Ext(ext) if ext.stage() != &Stage::Whole => {
                                     // Starts and finishes take the slow path.
                                     *pos -= 1;
@@ -379,12 +391,13 @@ where
                                 Local::Ext(ext) => {
                                     self.extension(ext, handler, events, pending).await
                                 }
-                                Local::OrderSend { to, .. } => handler
-                                    .order(*to)
-                                    .await
-                                    .map(|()| self.event(events, EventKind::OrderSent { to: *to })),
+                                Local::OrderSend { to, .. } => {
+                                    handler.transport.order(*to).await.map(|()| {
+                                        self.event(events, EventKind::OrderSent { to: *to })
+                                    })
+                                }
                                 Local::OrderRecv { from, .. } => {
-                                    handler.await_order(*from).await.map(|()| {
+                                    handler.transport.await_order(*from).await.map(|()| {
                                         self.event(events, EventKind::OrderReceived { from: *from })
                                     })
                                 }
@@ -441,7 +454,7 @@ where
                         }
                         let go_on = S::keep_looping(self.state, this_round);
                         for peer in tell {
-                            if let Err(error) = handler.decide(*peer, go_on).await {
+                            if let Err(error) = handler.transport.decide(*peer, go_on).await {
                                 return Err(Failure {
                                     path: path_of(&prefix, &stack),
                                     effect: format!("tell {peer:?} the loop decision"),
@@ -466,7 +479,7 @@ where
                     } => {
                         let (body, decider, this_round, at) = (*body, *decider, *round, *at);
                         *round += 1;
-                        match handler.follow(decider).await {
+                        match handler.transport.follow(decider).await {
                             Ok(true) => {
                                 self.event(events, EventKind::Round { round: this_round });
                                 Some(Cont::Seq(body, 0, 0))
@@ -535,17 +548,17 @@ where
     }
 
     /// Carries out an extension effect and keeps its result.
-    async fn extension<H: ChoreoHandler<R, M>>(
+    async fn extension<T: Transport<R, M>, E: Effects<R>>(
         &self,
         ext: &stormchor_choreography::Extension,
-        handler: &mut H,
+        handler: &mut Handler<T, E>,
         events: &mut Vec<Event<R>>,
         pending: &mut Pending<R, M>,
     ) -> Result<(), RunError> {
         // The handler reads the state: show it every value received so far.
         pending.flush(self.state);
         let started = self.trace.then(Instant::now);
-        if let Some(value) = handler.extension(self.registry, self.state, ext).await? {
+        if let Some(value) = handler.effects.extension(self.context(), ext).await? {
             self.state.store_result(ext.effect_type_id(), value);
         }
         if let Some(started) = started {
@@ -562,10 +575,10 @@ where
 
     /// Carries out one effect; returns the continuation to push, if any.
     #[allow(clippy::too_many_arguments)] // the interpreter's own state, passed down
-    async fn step<'b, H: ChoreoHandler<R, M>>(
+    async fn step<'b, T: Transport<R, M>, E: Effects<R>>(
         &'b self,
         effect: &'b Local<R, M>,
-        handler: &mut H,
+        handler: &mut Handler<T, E>,
         stack: &[Cont<'b, R, M>],
         prefix: &[usize],
         events: &mut Vec<Event<R>>,
@@ -585,12 +598,15 @@ where
         }
         match effect {
             Local::Send { to, msg, .. } => {
-                handler.send(*to, self.message(*to, msg, pending)).await?;
+                handler
+                    .transport
+                    .send(*to, self.message(*to, msg, pending))
+                    .await?;
                 self.event(events, EventKind::Sent { to: *to });
                 Ok(None)
             }
             Local::Recv { from, msg, .. } => {
-                let value = handler.recv(*from).await?;
+                let value = handler.transport.recv(*from).await?;
                 self.received(*from, msg, value, events, pending)?;
                 Ok(None)
             }
@@ -603,7 +619,7 @@ where
                     })));
                 };
                 for peer in tell {
-                    handler.choose(*peer, index as u32).await?;
+                    handler.transport.choose(*peer, index as u32).await?;
                 }
                 self.event(
                     events,
@@ -619,7 +635,7 @@ where
                 branches,
                 ..
             } => {
-                let index = handler.offer(*from).await?;
+                let index = handler.transport.offer(*from).await?;
                 let Some((label, body)) = branches.get(index as usize) else {
                     return Err(StepError::Here(RunError::from(
                         RunErrorKind::UnknownLabel {
@@ -630,7 +646,7 @@ where
                     )));
                 };
                 for peer in tell {
-                    handler.choose(*peer, index).await?;
+                    handler.transport.choose(*peer, index).await?;
                 }
                 self.event(
                     events,
@@ -660,7 +676,7 @@ where
             Local::Par { parts } => {
                 let channels: Vec<Channels<R>> =
                     parts.iter().map(|part| Channels::of(part)).collect();
-                let mut handlers = handler.split(&channels)?;
+                let mut handlers = handler.split::<R, M>(&channels)?;
                 let here = path_of(prefix, stack);
                 let mut part_events: Vec<Vec<Event<R>>> =
                     parts.iter().map(|_| Vec::new()).collect();
@@ -677,7 +693,7 @@ where
                         });
                     try_join_all(runs).await
                 };
-                handler.join(handlers);
+                handler.join::<R, M>(handlers);
                 for part in part_events {
                     events.extend(part);
                 }
@@ -705,7 +721,7 @@ where
                         let since = Instant::now();
                         // Through the middleware, which wraps the run (it must not
                         // hold the handler: the role goes on with it meanwhile).
-                        let run = handler.start_extension(self.registry, self.state, ext);
+                        let run = handler.effects.start_extension(self.context(), ext);
                         let future = async move { run.run().await };
                         background
                             .start(
@@ -733,7 +749,11 @@ where
                                 .into(),
                             ));
                         };
-                        if let Some(value) = handler.finish_extension(ext, outcome).await? {
+                        if let Some(value) = handler
+                            .effects
+                            .finish_extension(self.state.role(), ext, outcome)
+                            .await?
+                        {
                             self.state.store_result(ext.effect_type_id(), value);
                         }
                         self.event(
@@ -748,12 +768,12 @@ where
                 Ok(None)
             }
             Local::OrderSend { to, .. } => {
-                handler.order(*to).await?;
+                handler.transport.order(*to).await?;
                 self.event(events, EventKind::OrderSent { to: *to });
                 Ok(None)
             }
             Local::OrderRecv { from, .. } => {
-                handler.await_order(*from).await?;
+                handler.transport.await_order(*from).await?;
                 self.event(events, EventKind::OrderReceived { from: *from });
                 Ok(None)
             }

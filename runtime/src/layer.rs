@@ -3,30 +3,32 @@
 //! [`run_all_over_tcp_layered`](crate::tcp::run_all_over_tcp_layered) and
 //! [`run_role_wrapped`](crate::tcp::run_role_wrapped)).
 //!
-//! A [`Layer`] makes one handler out of another, for one role; [`Layers`] stacks
-//! them, the first added outermost (it sees every operation first), as a tower
+//! A [`Layer`] makes one [`Handler`](crate::Handler) out of another, for one role,
+//! wrapping the side it changes (the transport, the effects, or both); [`Layers`]
+//! stacks them, the first added outermost (it sees every operation first), as a tower
 //! `ServiceBuilder` does. The middleware of this crate has a layer each:
-//! [`TraceLayer`](crate::TraceLayer), [`RetryLayer`](crate::RetryLayer),
-//! [`MetricsLayer`](crate::MetricsLayer), [`FaultLayer`](crate::FaultLayer).
+//! [`TraceLayer`](crate::TraceLayer) and [`MetricsLayer`](crate::MetricsLayer) (both
+//! sides), [`RetryLayer`](crate::RetryLayer) (effects),
+//! [`FaultLayer`](crate::FaultLayer) (both sides).
 
 /// Wraps a role's handler `H` in another handler (middleware), for role `R`.
 ///
 /// # Example
 /// ```
-/// use stormchor_runtime::{memory_mesh, ChoreoHandler, Layer, Traced};
+/// use stormchor_runtime::{memory_mesh, Handler, Layer, Traced, Transport};
 ///
-/// /// Traces every role but `b`... as an example of a layer of one's own.
-/// struct TraceA;
-/// impl<H> Layer<&'static str, H> for TraceA {
-///     type Handler = Traced<H>;
-///     fn layer(&self, _role: &'static str, inner: H) -> Traced<H> {
-///         Traced::new(inner)
+/// /// Traces the transport side only: a layer of one's own.
+/// struct TraceFrames;
+/// impl<R, T, E> Layer<R, Handler<T, E>> for TraceFrames {
+///     type Handler = Handler<Traced<T>, E>;
+///     fn layer(&self, _role: R, inner: Handler<T, E>) -> Self::Handler {
+///         inner.map_transport(Traced::new)
 ///     }
 /// }
 ///
-/// let (mut endpoints, _) = memory_mesh::<&str, u8>(&["a", "b"]);
-/// let traced = TraceA.layer("a", endpoints.remove(0));
-/// assert_eq!(traced.role(), "a");
+/// let (mut handlers, _) = memory_mesh::<&str, u8>(&["a", "b"]);
+/// let traced = TraceFrames.layer("a", handlers.remove(0));
+/// assert_eq!(traced.transport.role(), "a");
 /// ```
 pub trait Layer<R, H> {
     /// The handler it makes.

@@ -1,14 +1,19 @@
 //! The stormchor runtime: runs projected choreographies.
 //!
 //! - [`ExtensionRegistry`]: async handlers for extension effects, by effect type;
-//! - [`ChoreoHandler`]: the transport side of a running role (send, receive, choose,
-//!   offer), implemented by [`Endpoint`] and wrapped by middleware;
-//! - [`Interpreter`]: runs one role's local program;
+//! - [`Handler`]: what a role runs with, a pair of two sides that middleware wraps
+//!   apart:
+//!   - [`Transport`]: the transport side (send, receive, choose, offer, split for a
+//!     `par`), implemented by [`Endpoint`];
+//!   - [`Effects`]: the effect side (whole, started and finished extension effects),
+//!     implemented by [`Dispatch`] (the registry, raced against the [`Alarm`]);
+//! - [`Interpreter`]: runs one role's local program with a [`Handler`];
 //! - [`run_all`]: runs every role of a program in one process;
 //! - [`Alarm`]: rings when a peer is down, so a role inside a long effect learns it;
 //! - [`RoleState`] / [`RoleLogic`]: the values a role receives and keeps, and the
 //!   decisions it makes from them;
-//! - middleware: [`Traced`], [`Retry`], [`Metered`], [`Faulty`], [`Recording`];
+//! - middleware: [`Traced`], [`Metered`], [`Faulty`], [`Recording`] (both sides),
+//!   [`Retry`] (effects);
 //! - [`Layer`] / [`Layers`]: middleware stacked the same way for every runner;
 //! - [`tcp`]: one role per process (or host), over TCP.
 //!
@@ -18,6 +23,7 @@
 #![deny(missing_docs)]
 
 mod background;
+mod effects;
 mod handler;
 mod interpreter;
 mod layer;
@@ -30,7 +36,8 @@ pub mod tcp;
 mod transport;
 
 pub use background::StartSignal;
-pub use handler::{Channels, ChoreoHandler, ExtOutcome, RunError, RunErrorKind, StartedRun};
+pub use effects::{Dispatch, EffectContext, Effects, ExtOutcome, StartedRun};
+pub use handler::{Handler, RunError, RunErrorKind};
 pub use interpreter::{Event, EventKind, Interpreter, RoleFailure};
 pub use layer::{Identity, Layer, Layers, Stack};
 pub use middleware::{
@@ -46,6 +53,6 @@ pub use runner::{
 pub use state::{Labels, RoleLogic, RoleState};
 pub use stormchor_choreography as choreography;
 pub use transport::{
-    Alarm, Bell, Endpoint, Frame, FrameSink, Incoming, MemoryEndpoint, MemorySink, Notifier,
-    PeerDown, memory_mesh,
+    Alarm, Bell, Channels, Endpoint, Frame, FrameSink, Incoming, MemoryEndpoint, MemoryHandler,
+    MemorySink, Notifier, PeerDown, Transport, memory_mesh,
 };

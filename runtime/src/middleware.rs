@@ -1,96 +1,83 @@
-//! Middleware: handlers that wrap another handler and add one concern each.
+//! Middleware: wrappers around one side of a role's [`Handler`], or both, each adding
+//! one concern.
 //!
-//! Every layer implements [`ChoreoHandler`] by delegating to the handler it wraps, so
-//! layers stack in any order: `Traced::new(Retry::new(Metered::new(endpoint, ..), ..))`.
-//! Effects started in the background (`ext start`) go through the layers too: each
-//! wraps the started effect's run ([`ChoreoHandler::start_extension`]) and sees its
-//! finish ([`ChoreoHandler::finish_extension`]).
+//! A wrapper of the transport side implements [`Transport`] by delegating to the
+//! transport it wraps; a wrapper of the effect side implements [`Effects`] the same
+//! way; a concern that touches both wraps each side with the same type (sharing what
+//! it must through an `Arc`). So a layer implements only the side it changes, and
+//! layers stack in any order. Effects started in the background (`ext start`) go
+//! through the effect side too: each layer wraps the started effect's run
+//! ([`Effects::start_extension`]) and sees its finish ([`Effects::finish_extension`]).
 //!
-//! - [`Traced`]: a `tracing` span for every operation, with the role and the peer or
-//!   effect;
-//! - [`Retry`]: retries extension effects whose error is transient, a bounded number of
-//!   times, with exponential backoff and jitter;
-//! - [`Metered`]: counts and total durations of sends, receives and extension effects;
-//! - [`Faulty`]: seeded fault injection (delays, dropped messages, a crash after some
-//!   operations) that replays identically with the same seed;
-//! - [`Recording`]: the sequence of frames and effects, for tests to assert on.
+//! - [`Traced`] (both sides): a `tracing` span for every operation, with the role and
+//!   the peer or effect;
+//! - [`Retry`] (effects): retries extension effects whose error is transient, a bounded
+//!   number of times, with exponential backoff and jitter;
+//! - [`Metered`] (both): counts and total durations of sends, receives and extension
+//!   effects;
+//! - [`Faulty`] (both): seeded fault injection (delays, dropped messages, a crash after
+//!   some operations) that replays identically with the same seed;
+//! - [`Recording`] (both): the sequence of frames and effects, for tests to assert on.
 //!
 //! The first four have a [`Layer`] each ([`TraceLayer`], [`RetryLayer`],
 //! [`MetricsLayer`], [`FaultLayer`]), to stack with [`Layers`](crate::Layers) for any
 //! runner.
 
 use std::collections::BTreeMap;
-use std::hash::{DefaultHasher, Hasher};
+use std::future::Future;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-use futures::future::BoxFuture;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use stormchor_choreography::{Extension, Message, RoleId};
 use tracing::Instrument;
 
-use crate::handler::{Channels, ChoreoHandler, ExtOutcome, RunError, RunErrorKind, StartedRun};
+use crate::effects::{EffectContext, Effects, ExtOutcome, StartedRun};
+use crate::handler::{Handler, RunError, RunErrorKind};
 use crate::layer::Layer;
-use crate::registry::{ExtValue, ExtensionRegistry};
-use crate::transport::Frame;
+use crate::sync::lock;
+use crate::transport::{Channels, Frame, Transport};
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// `split` and `join` for a layer whose only state besides `inner` is shared
-/// (cloned into every part).
-macro_rules! split_join {
-    ($layer:ident { $($shared:ident),* }) => {
-        fn split(&mut self, parts: &[Channels<R>]) -> Result<Vec<Self>, RunError> {
-            Ok(self
-                .inner
-                .split(parts)?
-                .into_iter()
-                .map(|inner| $layer { inner, $($shared: self.$shared.clone()),* })
-                .collect())
-        }
-
-        fn join(&mut self, parts: Vec<Self>) {
-            self.inner.join(parts.into_iter().map(|part| part.inner).collect());
-        }
-    };
-}
+/// Added to a seed for each part of a `par`, so parts draw different numbers.
+const PART_SEED_STEP: u64 = 0x9E37_79B9_7F4A_7C15;
 
 // ---------------------------------------------------------------- tracing
 
-/// A `tracing` span around every operation, named after it, with the role and the
-/// peer or effect as fields.
+/// A `tracing` span around every operation, named after it (`send`, `recv`, `ext`,
+/// `ext start`, `ext finish`), with the role and the peer or effect as fields. Wraps
+/// a transport, an effect side, or both ([`TraceLayer`]).
 ///
 /// # Example
 /// ```
-/// use stormchor_runtime::{memory_mesh, ChoreoHandler, Traced};
+/// use stormchor_runtime::{memory_mesh, Layer, TraceLayer, Traced, Transport};
 ///
-/// let (mut endpoints, _) = memory_mesh::<&str, u8>(&["a", "b"]);
-/// let traced = Traced::new(endpoints.remove(0));
-/// assert_eq!(traced.role(), "a");
+/// let (mut handlers, _) = memory_mesh::<&str, u8>(&["a", "b"]);
+/// // Both sides, as a layer does; `map_transport(Traced::new)` for one.
+/// let traced = TraceLayer.layer("a", handlers.remove(0));
+/// assert_eq!(traced.transport.role(), "a");
+/// # let _: &Traced<_> = &traced.effects;
 /// ```
 #[derive(Debug)]
-pub struct Traced<H> {
-    inner: H,
+pub struct Traced<X> {
+    inner: X,
 }
 
-impl<H> Traced<H> {
-    /// Traces `inner`.
-    pub fn new(inner: H) -> Self {
+impl<X> Traced<X> {
+    /// Traces `inner` (one side of a handler).
+    pub fn new(inner: X) -> Self {
         Traced { inner }
     }
 
-    /// The wrapped handler.
-    pub fn into_inner(self) -> H {
+    /// The wrapped side.
+    pub fn into_inner(self) -> X {
         self.inner
     }
 }
 
-impl<R: RoleId, M: Message, H: ChoreoHandler<R, M>> ChoreoHandler<R, M> for Traced<H> {
+impl<R: RoleId, M: Message, T: Transport<R, M>> Transport<R, M> for Traced<T> {
     fn role(&self) -> R {
         self.inner.role()
     }
@@ -105,17 +92,31 @@ impl<R: RoleId, M: Message, H: ChoreoHandler<R, M>> ChoreoHandler<R, M> for Trac
         self.inner.recv_frame(from).instrument(span).await
     }
 
+    fn split(&mut self, parts: &[Channels<R>]) -> Result<Vec<Self>, RunError> {
+        Ok(self
+            .inner
+            .split(parts)?
+            .into_iter()
+            .map(Traced::new)
+            .collect())
+    }
+
+    fn join(&mut self, parts: Vec<Self>) {
+        self.inner
+            .join(parts.into_iter().map(Traced::into_inner).collect());
+    }
+}
+
+impl<R: RoleId, X: Effects<R>> Effects<R> for Traced<X> {
     async fn extension<'a, E: Sync + 'static>(
         &'a mut self,
-        registry: &'a ExtensionRegistry<E>,
-        env: &'a E,
+        context: EffectContext<'a, R, E>,
         effect: &'a Extension,
-    ) -> Result<Option<ExtValue>, RunError> {
-        let span =
-            tracing::info_span!("ext", role = ?self.inner.role(), effect = effect.type_name());
+    ) -> ExtOutcome {
+        let span = tracing::info_span!("ext", role = ?context.role, effect = effect.type_name());
         let result = self
             .inner
-            .extension(registry, env, effect)
+            .extension(context, effect)
             .instrument(span.clone())
             .await;
         if let Err(error) = &result {
@@ -126,17 +127,16 @@ impl<R: RoleId, M: Message, H: ChoreoHandler<R, M>> ChoreoHandler<R, M> for Trac
 
     fn start_extension<'s, E: Sync + 'static>(
         &mut self,
-        registry: &'s ExtensionRegistry<E>,
-        env: &'s E,
+        context: EffectContext<'s, R, E>,
         effect: &Extension,
     ) -> StartedRun<'s> {
         let span = tracing::info_span!(
             "ext start",
-            role = ?self.inner.role(),
+            role = ?context.role,
             effect = effect.type_name()
         );
         self.inner
-            .start_extension(registry, env, effect)
+            .start_extension(context, effect)
             .map(move |attempt| {
                 let span = span.clone();
                 Box::pin(async move {
@@ -151,32 +151,35 @@ impl<R: RoleId, M: Message, H: ChoreoHandler<R, M>> ChoreoHandler<R, M> for Trac
 
     async fn finish_extension<'a>(
         &'a mut self,
+        role: R,
         effect: &'a Extension,
         outcome: ExtOutcome,
     ) -> ExtOutcome {
-        let span = tracing::info_span!(
-            "ext finish",
-            role = ?self.inner.role(),
-            effect = effect.type_name()
-        );
+        let span = tracing::info_span!("ext finish", role = ?role, effect = effect.type_name());
         self.inner
-            .finish_extension(effect, outcome)
+            .finish_extension(role, effect, outcome)
             .instrument(span)
             .await
     }
 
-    split_join!(Traced {});
+    fn fork(&mut self, parts: usize) -> Vec<Self> {
+        self.inner
+            .fork(parts)
+            .into_iter()
+            .map(Traced::new)
+            .collect()
+    }
 }
 
-/// The [`Layer`] of [`Traced`].
+/// The [`Layer`] of [`Traced`], on both sides.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TraceLayer;
 
-impl<R, H> Layer<R, H> for TraceLayer {
-    type Handler = Traced<H>;
+impl<R, T, E> Layer<R, Handler<T, E>> for TraceLayer {
+    type Handler = Handler<Traced<T>, Traced<E>>;
 
-    fn layer(&self, _role: R, inner: H) -> Traced<H> {
-        Traced::new(inner)
+    fn layer(&self, _role: R, inner: Handler<T, E>) -> Self::Handler {
+        Handler::new(Traced::new(inner.transport), Traced::new(inner.effects))
     }
 }
 
@@ -206,179 +209,162 @@ impl Default for RetryPolicy {
     }
 }
 
-/// Retries extension effects that fail with a transient error.
+/// Retries extension effects that fail with a transient error: an effect-side layer,
+/// which leaves the transport alone (a lost message is a protocol failure, not a
+/// hiccup).
 ///
 /// Each wait is the backoff (doubling from `initial_backoff`, capped at `max_backoff`)
 /// times a random factor between 0.5 and 1.5 drawn from the seeded generator.
-/// Messages are never retried: a lost message is a protocol failure, not a hiccup.
 ///
 /// # Example
 /// ```
 /// use std::time::Duration;
 /// use stormchor_runtime::{memory_mesh, Retry, RetryPolicy};
 ///
-/// let (mut endpoints, _) = memory_mesh::<&str, u8>(&["a"]);
+/// let (mut handlers, _) = memory_mesh::<&str, u8>(&["a"]);
 /// let policy = RetryPolicy { attempts: 5, initial_backoff: Duration::from_millis(1), ..RetryPolicy::default() };
-/// let retrying = Retry::new(endpoints.remove(0), policy);
-/// assert_eq!(retrying.retries(), 0);
+/// let retrying = handlers.remove(0).map_effects(|effects| Retry::new(effects, policy));
+/// assert_eq!(retrying.effects.retries(), 0);
 /// ```
 #[derive(Debug)]
-pub struct Retry<H> {
-    inner: H,
+pub struct Retry<X> {
+    inner: X,
     policy: RetryPolicy,
     rng: SmallRng,
-    retries: u64,
-    /// Retries of started effects, which run apart from the handler (shared with
-    /// the parts of a `par`).
-    started_retries: Arc<AtomicU64>,
+    /// Retries made, of whole and started effects, by this role and its parts.
+    retries: Arc<AtomicU64>,
 }
 
-impl<H> Retry<H> {
-    /// Retries `inner`'s extension effects according to `policy`.
-    pub fn new(inner: H, policy: RetryPolicy) -> Self {
+impl<X> Retry<X> {
+    /// Retries the effects of `inner` (an effect side) according to `policy`.
+    pub fn new(inner: X, policy: RetryPolicy) -> Self {
         let rng = SmallRng::seed_from_u64(policy.seed);
         Retry {
             inner,
             policy,
             rng,
-            retries: 0,
-            started_retries: Arc::new(AtomicU64::new(0)),
+            retries: Arc::new(AtomicU64::new(0)),
         }
     }
 
-    /// How many retries this handler made (of started effects too).
+    /// How many retries this role made (of started effects and in `par` parts too).
     pub fn retries(&self) -> u64 {
-        self.retries + self.started_retries.load(Ordering::Relaxed)
+        self.retries.load(Ordering::Relaxed)
     }
 }
 
-impl<R: RoleId, M: Message, H: ChoreoHandler<R, M>> ChoreoHandler<R, M> for Retry<H> {
-    fn role(&self) -> R {
-        self.inner.role()
-    }
-
-    fn send_frame(
-        &mut self,
-        to: R,
-        frame: Frame<M>,
-    ) -> impl Future<Output = Result<(), RunError>> + Send {
-        self.inner.send_frame(to, frame)
-    }
-
-    fn recv_frame(&mut self, from: R) -> impl Future<Output = Result<Frame<M>, RunError>> + Send {
-        self.inner.recv_frame(from)
-    }
-
+impl<R: RoleId, X: Effects<R>> Effects<R> for Retry<X> {
     async fn extension<'a, E: Sync + 'static>(
         &'a mut self,
-        registry: &'a ExtensionRegistry<E>,
-        env: &'a E,
+        context: EffectContext<'a, R, E>,
         effect: &'a Extension,
-    ) -> Result<Option<ExtValue>, RunError> {
-        let mut backoff = self.policy.initial_backoff;
-        let mut attempt = 1;
+    ) -> ExtOutcome {
+        let mut backoff = Backoff::new(&self.policy);
         loop {
-            let result = self.inner.extension(registry, env, effect).await;
-            if !transient(&result) || attempt >= self.policy.attempts.max(1) {
+            let result = self.inner.extension(context, effect).await;
+            let Some(wait) = backoff.after(&result, &mut self.rng) else {
                 return result;
-            }
-            let factor: f64 = self.rng.random_range(0.5..1.5);
-            tokio::time::sleep(backoff.mul_f64(factor)).await;
-            backoff = (backoff * 2).min(self.policy.max_backoff);
-            attempt += 1;
-            self.retries += 1;
+            };
+            self.retries.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(wait).await;
         }
     }
 
     fn start_extension<'s, E: Sync + 'static>(
         &mut self,
-        registry: &'s ExtensionRegistry<E>,
-        env: &'s E,
+        context: EffectContext<'s, R, E>,
         effect: &Extension,
     ) -> StartedRun<'s> {
-        let run = self.inner.start_extension(registry, env, effect);
+        let run = self.inner.start_extension(context, effect);
         let policy = self.policy.clone();
         let seed = self.rng.random::<u64>();
-        let counter = self.started_retries.clone();
+        let retries = self.retries.clone();
         StartedRun::new(move || {
-            let (run, policy, counter) = (run.clone(), policy.clone(), counter.clone());
-            let attempts: BoxFuture<'s, ExtOutcome> = Box::pin(async move {
+            let (run, policy, retries) = (run.clone(), policy.clone(), retries.clone());
+            Box::pin(async move {
                 let mut rng = SmallRng::seed_from_u64(seed);
-                let mut retries = 0;
-                let result = retrying(&policy, &mut rng, &mut retries, || run.run()).await;
-                counter.fetch_add(retries, Ordering::Relaxed);
-                result
-            });
-            attempts
+                let mut backoff = Backoff::new(&policy);
+                loop {
+                    let result = run.run().await;
+                    let Some(wait) = backoff.after(&result, &mut rng) else {
+                        return result;
+                    };
+                    retries.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(wait).await;
+                }
+            })
         })
     }
 
-    fn split(&mut self, parts: &[Channels<R>]) -> Result<Vec<Self>, RunError> {
-        let policy = self.policy.clone();
+    fn finish_extension<'a>(
+        &'a mut self,
+        role: R,
+        effect: &'a Extension,
+        outcome: ExtOutcome,
+    ) -> impl Future<Output = ExtOutcome> + Send + 'a {
+        self.inner.finish_extension(role, effect, outcome)
+    }
+
+    fn fork(&mut self, parts: usize) -> Vec<Self> {
         let mut seed = self.rng.random::<u64>();
-        Ok(self
-            .inner
-            .split(parts)?
+        self.inner
+            .fork(parts)
             .into_iter()
             .map(|inner| {
-                seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-                let mut part = Retry::new(
+                seed = seed.wrapping_add(PART_SEED_STEP);
+                Retry {
                     inner,
-                    RetryPolicy {
-                        seed,
-                        ..policy.clone()
-                    },
-                );
-                part.started_retries = self.started_retries.clone();
-                part
+                    policy: self.policy.clone(),
+                    rng: SmallRng::seed_from_u64(seed),
+                    retries: self.retries.clone(),
+                }
             })
-            .collect())
-    }
-
-    fn join(&mut self, parts: Vec<Self>) {
-        self.retries += parts.iter().map(|p| p.retries).sum::<u64>();
-        self.inner
-            .join(parts.into_iter().map(|part| part.inner).collect());
+            .collect()
     }
 }
 
-/// Whether an extension effect failed with a transient error.
-fn transient(result: &ExtOutcome) -> bool {
-    matches!(result, Err(e) if matches!(e.kind(), RunErrorKind::Extension(x) if x.is_transient()))
+/// The waits between the attempts of one effect under a [`RetryPolicy`].
+struct Backoff<'p> {
+    policy: &'p RetryPolicy,
+    next: Duration,
+    tried: u32,
 }
 
-/// Runs `attempt` until it succeeds, fails for good, or `policy`'s attempts are
-/// spent, waiting between attempts; counts the retries into `retries`.
-async fn retrying<F: Future<Output = ExtOutcome>>(
-    policy: &RetryPolicy,
-    rng: &mut SmallRng,
-    retries: &mut u64,
-    mut attempt: impl FnMut() -> F,
-) -> ExtOutcome {
-    let mut backoff = policy.initial_backoff;
-    let mut tried = 1;
-    loop {
-        let result = attempt().await;
-        if !transient(&result) || tried >= policy.attempts.max(1) {
-            return result;
+impl<'p> Backoff<'p> {
+    fn new(policy: &'p RetryPolicy) -> Self {
+        Backoff {
+            policy,
+            next: policy.initial_backoff,
+            tried: 1,
         }
-        let factor: f64 = rng.random_range(0.5..1.5);
-        tokio::time::sleep(backoff.mul_f64(factor)).await;
-        backoff = (backoff * 2).min(policy.max_backoff);
-        tried += 1;
-        *retries += 1;
+    }
+
+    /// The wait before the next attempt after `result`, or `None` to end with it: it
+    /// succeeded, failed for good, or was the last attempt.
+    fn after(&mut self, result: &ExtOutcome, rng: &mut SmallRng) -> Option<Duration> {
+        let transient = matches!(
+            result,
+            Err(e) if matches!(e.kind(), RunErrorKind::Extension(x) if x.is_transient())
+        );
+        if !transient || self.tried >= self.policy.attempts.max(1) {
+            return None;
+        }
+        let wait = self.next.mul_f64(rng.random_range(0.5..1.5));
+        self.next = (self.next * 2).min(self.policy.max_backoff);
+        self.tried += 1;
+        Some(wait)
     }
 }
 
-/// The [`Layer`] of [`Retry`]: every role retries with `policy`.
+/// The [`Layer`] of [`Retry`], on the effect side: every role retries with `policy`.
 #[derive(Clone, Debug, Default)]
 pub struct RetryLayer(pub RetryPolicy);
 
-impl<R, H> Layer<R, H> for RetryLayer {
-    type Handler = Retry<H>;
+impl<R, T, E> Layer<R, Handler<T, E>> for RetryLayer {
+    type Handler = Handler<T, Retry<E>>;
 
-    fn layer(&self, _role: R, inner: H) -> Retry<H> {
-        Retry::new(inner, self.0.clone())
+    fn layer(&self, _role: R, inner: Handler<T, E>) -> Self::Handler {
+        inner.map_effects(|effects| Retry::new(effects, self.0.clone()))
     }
 }
 
@@ -407,52 +393,63 @@ impl Metrics {
         Arc::new(Metrics::default())
     }
 
-    /// The figures so far, by operation (`send`, `recv`, `ext <Type>`).
+    /// The figures so far, by operation (`send`, `recv`, `ext <Type>`,
+    /// `finish <Type>`).
     pub fn snapshot(&self) -> BTreeMap<String, OpStats> {
         lock(&self.ops).clone()
     }
 
     fn record(&self, op: &str, took: Duration, ok: bool) {
         let mut ops = lock(&self.ops);
-        let stats = ops.entry(op.to_owned()).or_default();
+        let stats = match ops.get_mut(op) {
+            Some(stats) => stats,
+            None => ops.entry(op.to_owned()).or_default(),
+        };
         stats.count += 1;
         stats.errors += u64::from(!ok);
         stats.total += took;
     }
 }
 
-/// Counts and times every send, receive and extension effect into shared [`Metrics`].
+/// Counts and times every send and receive (on the transport side) and every
+/// extension effect (on the effect side) into shared [`Metrics`].
 ///
 /// # Example
 /// ```
-/// use stormchor_runtime::{memory_mesh, ChoreoHandler, Metered, Metrics};
+/// use stormchor_runtime::{memory_mesh, Layer, Metered, MetricsLayer, Metrics, Transport};
 ///
 /// let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
 /// rt.block_on(async {
 ///     let metrics = Metrics::new();
-///     let (mut endpoints, _) = memory_mesh::<&str, u8>(&["a", "b"]);
-///     let mut b = Metered::new(endpoints.pop().expect("b"), metrics.clone());
-///     let mut a = Metered::new(endpoints.pop().expect("a"), metrics.clone());
-///     a.send("b", 1).await.expect("sent");
-///     b.recv("a").await.expect("received");
+///     let (mut handlers, _) = memory_mesh::<&str, u8>(&["a", "b"]);
+///     // Both sides, as the layer does; `Metered::new` wraps one.
+///     let layer = MetricsLayer::new(metrics.clone());
+///     let mut b = layer.layer("b", handlers.pop().expect("b"));
+///     let mut a = handlers.pop().expect("a").map_transport(|t| Metered::new(t, metrics.clone()));
+///     a.transport.send("b", 1).await.expect("sent");
+///     b.transport.recv("a").await.expect("received");
 ///     let figures = metrics.snapshot();
 ///     assert_eq!((figures["send"].count, figures["recv"].count), (1, 1));
 /// });
 /// ```
 #[derive(Debug)]
-pub struct Metered<H> {
-    inner: H,
+pub struct Metered<X> {
+    inner: X,
     metrics: Arc<Metrics>,
 }
 
-impl<H> Metered<H> {
-    /// Measures `inner` into `metrics`.
-    pub fn new(inner: H, metrics: Arc<Metrics>) -> Self {
+impl<X> Metered<X> {
+    /// Measures `inner` (one side of a handler) into `metrics`.
+    pub fn new(inner: X, metrics: Arc<Metrics>) -> Self {
         Metered { inner, metrics }
+    }
+
+    fn part(&self, inner: X) -> Self {
+        Metered::new(inner, self.metrics.clone())
     }
 }
 
-impl<R: RoleId, M: Message, H: ChoreoHandler<R, M>> ChoreoHandler<R, M> for Metered<H> {
+impl<R: RoleId, M: Message, T: Transport<R, M>> Transport<R, M> for Metered<T> {
     fn role(&self) -> R {
         self.inner.role()
     }
@@ -473,32 +470,39 @@ impl<R: RoleId, M: Message, H: ChoreoHandler<R, M>> ChoreoHandler<R, M> for Mete
         result
     }
 
+    fn split(&mut self, parts: &[Channels<R>]) -> Result<Vec<Self>, RunError> {
+        let split = self.inner.split(parts)?;
+        Ok(split.into_iter().map(|inner| self.part(inner)).collect())
+    }
+
+    fn join(&mut self, parts: Vec<Self>) {
+        self.inner
+            .join(parts.into_iter().map(|part| part.inner).collect());
+    }
+}
+
+impl<R: RoleId, X: Effects<R>> Effects<R> for Metered<X> {
     async fn extension<'a, E: Sync + 'static>(
         &'a mut self,
-        registry: &'a ExtensionRegistry<E>,
-        env: &'a E,
+        context: EffectContext<'a, R, E>,
         effect: &'a Extension,
-    ) -> Result<Option<ExtValue>, RunError> {
+    ) -> ExtOutcome {
         let started = Instant::now();
-        let result = self.inner.extension(registry, env, effect).await;
-        self.metrics.record(
-            &format!("ext {}", effect.type_name()),
-            started.elapsed(),
-            result.is_ok(),
-        );
+        let result = self.inner.extension(context, effect).await;
+        let op = format!("ext {}", effect.type_name());
+        self.metrics.record(&op, started.elapsed(), result.is_ok());
         result
     }
 
     fn start_extension<'s, E: Sync + 'static>(
         &mut self,
-        registry: &'s ExtensionRegistry<E>,
-        env: &'s E,
+        context: EffectContext<'s, R, E>,
         effect: &Extension,
     ) -> StartedRun<'s> {
         let metrics = self.metrics.clone();
         let op = format!("ext {}", effect.type_name());
         self.inner
-            .start_extension(registry, env, effect)
+            .start_extension(context, effect)
             .map(move |attempt| {
                 let (metrics, op) = (metrics.clone(), op.clone());
                 Box::pin(async move {
@@ -512,23 +516,25 @@ impl<R: RoleId, M: Message, H: ChoreoHandler<R, M>> ChoreoHandler<R, M> for Mete
 
     async fn finish_extension<'a>(
         &'a mut self,
+        role: R,
         effect: &'a Extension,
         outcome: ExtOutcome,
     ) -> ExtOutcome {
         let started = Instant::now();
-        let result = self.inner.finish_extension(effect, outcome).await;
-        self.metrics.record(
-            &format!("finish {}", effect.type_name()),
-            started.elapsed(),
-            result.is_ok(),
-        );
+        let result = self.inner.finish_extension(role, effect, outcome).await;
+        let op = format!("finish {}", effect.type_name());
+        self.metrics.record(&op, started.elapsed(), result.is_ok());
         result
     }
 
-    split_join!(Metered { metrics });
+    fn fork(&mut self, parts: usize) -> Vec<Self> {
+        let forked = self.inner.fork(parts);
+        forked.into_iter().map(|inner| self.part(inner)).collect()
+    }
 }
 
-/// The [`Layer`] of [`Metered`]: every role measures into the same [`Metrics`].
+/// The [`Layer`] of [`Metered`], on both sides: every role measures into the same
+/// [`Metrics`].
 #[derive(Clone, Debug)]
 pub struct MetricsLayer(Arc<Metrics>);
 
@@ -539,11 +545,14 @@ impl MetricsLayer {
     }
 }
 
-impl<R, H> Layer<R, H> for MetricsLayer {
-    type Handler = Metered<H>;
+impl<R, T, E> Layer<R, Handler<T, E>> for MetricsLayer {
+    type Handler = Handler<Metered<T>, Metered<E>>;
 
-    fn layer(&self, _role: R, inner: H) -> Metered<H> {
-        Metered::new(inner, self.0.clone())
+    fn layer(&self, _role: R, inner: Handler<T, E>) -> Self::Handler {
+        Handler::new(
+            Metered::new(inner.transport, self.0.clone()),
+            Metered::new(inner.effects, self.0.clone()),
+        )
     }
 }
 
@@ -591,168 +600,194 @@ pub enum Fault {
 }
 
 /// Injects seeded faults into a role's operations: delays and drops on sends, and a
-/// crash at a chosen operation. Every role draws from its own generator, derived from
-/// the plan's seed and the role, so a failing run replays with the same seed.
+/// crash at a chosen operation (sends, receives and effects alike count). Every role
+/// draws from its own generator, derived from the plan's seed and the role, so a
+/// failing run replays with the same seed.
+///
+/// It wraps both sides of a handler ([`Faulty::around`], [`FaultLayer`]): the two
+/// share one count of operations, and split together for the parts of a `par`.
 ///
 /// # Example
 /// ```
-/// use stormchor_runtime::{memory_mesh, ChoreoHandler, FaultPlan, Faulty};
+/// use stormchor_runtime::{memory_mesh, FaultPlan, Faulty, Transport};
 ///
 /// let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
 /// rt.block_on(async {
-///     let (mut endpoints, _) = memory_mesh::<&str, u8>(&["a", "b"]);
+///     let (mut handlers, _) = memory_mesh::<&str, u8>(&["a", "b"]);
 ///     let plan = FaultPlan { seed: 7, crash_at: Some(2), ..FaultPlan::default() };
-///     let mut a = Faulty::new(endpoints.remove(0), plan);
-///     assert!(a.send("b", 1).await.is_ok());
-///     assert!(a.send("b", 2).await.is_err(), "crashes at the second operation");
-///     assert_eq!(a.faults().len(), 1);
+///     let mut a = Faulty::around(handlers.remove(0), plan, &"a");
+///     assert!(a.transport.send("b", 1).await.is_ok());
+///     assert!(a.transport.send("b", 2).await.is_err(), "crashes at the second operation");
+///     assert_eq!(a.effects.faults().len(), 1, "both sides share the log");
 /// });
 /// ```
 #[derive(Debug)]
-pub struct Faulty<H> {
-    inner: H,
-    plan: FaultPlan,
-    rng: SmallRng,
-    op: u64,
-    log: Arc<Mutex<Vec<Fault>>>,
+pub struct Faulty<X> {
+    inner: X,
+    core: Arc<FaultCore>,
 }
 
-impl<H> Faulty<H> {
-    /// Injects the faults of `plan` into `inner`.
-    pub fn new<R: RoleId, M: Message>(inner: H, plan: FaultPlan) -> Self
-    where
-        H: ChoreoHandler<R, M>,
-    {
-        let role = inner.role();
-        Faulty::for_role(inner, plan, &role)
+/// What the two sides of a [`Faulty`] handler share.
+#[derive(Debug)]
+struct FaultCore {
+    /// The plan (a part's never crashes: only the whole role does).
+    plan: FaultPlan,
+    /// The log, shared by the role's parts.
+    log: Arc<Mutex<Vec<Fault>>>,
+    state: Mutex<FaultState>,
+}
+
+#[derive(Debug)]
+struct FaultState {
+    rng: SmallRng,
+    /// Operations so far.
+    op: u64,
+    /// The cores of the parts of the last split, made by the transport side (which
+    /// splits first) for the effect side to take.
+    parts: Vec<Arc<FaultCore>>,
+}
+
+/// What a send suffers.
+struct SendFaults {
+    op: u64,
+    delay: Option<Duration>,
+    dropped: bool,
+}
+
+impl FaultCore {
+    fn new(plan: FaultPlan, seed: u64, log: Arc<Mutex<Vec<Fault>>>) -> Arc<Self> {
+        Arc::new(FaultCore {
+            plan,
+            log,
+            state: Mutex::new(FaultState {
+                rng: SmallRng::seed_from_u64(seed),
+                op: 0,
+                parts: Vec::new(),
+            }),
+        })
     }
 
-    /// [`Faulty::new`] for a handler of `role` (the role seeds its generator).
-    pub fn for_role(inner: H, plan: FaultPlan, role: &impl std::hash::Hash) -> Self {
-        let mut hasher = DefaultHasher::new();
-        role.hash(&mut hasher);
-        let rng = SmallRng::seed_from_u64(plan.seed ^ hasher.finish());
-        Faulty {
-            inner,
-            plan,
-            rng,
-            op: 0,
-            log: Arc::new(Mutex::new(Vec::new())),
+    /// Counts an operation; fails it if the plan crashes the role there.
+    fn next_op(&self) -> Result<u64, RunError> {
+        let mut state = lock(&self.state);
+        state.op += 1;
+        let op = state.op;
+        if self.plan.crash_at == Some(op) {
+            lock(&self.log).push(Fault::Crashed { op });
+            return Err(RunErrorKind::Injected(format!("crash at operation {op}")).into());
+        }
+        Ok(op)
+    }
+
+    /// Counts a send and draws its faults.
+    fn on_send(&self) -> Result<SendFaults, RunError> {
+        let op = self.next_op()?;
+        let plan = &self.plan;
+        let mut state = lock(&self.state);
+        let delay = (plan.delay > 0.0 && state.rng.random_bool(plan.delay.clamp(0.0, 1.0)))
+            .then(|| plan.max_delay.mul_f64(state.rng.random_range(0.0..1.0)));
+        let dropped = plan.drop > 0.0 && state.rng.random_bool(plan.drop.clamp(0.0, 1.0));
+        Ok(SendFaults { op, delay, dropped })
+    }
+
+    /// New cores for `parts` parts, kept for the effect side to take.
+    fn split(&self, parts: usize) -> Vec<Arc<FaultCore>> {
+        let mut state = lock(&self.state);
+        let mut seed = state.rng.random::<u64>();
+        let plan = FaultPlan {
+            crash_at: None,
+            ..self.plan.clone()
+        };
+        state.parts = (0..parts)
+            .map(|_| {
+                seed = seed.wrapping_add(PART_SEED_STEP);
+                FaultCore::new(plan.clone(), seed, self.log.clone())
+            })
+            .collect();
+        state.parts.clone()
+    }
+
+    /// The cores the transport side made for `parts` parts (new ones if it made none).
+    fn take_parts(&self, parts: usize) -> Vec<Arc<FaultCore>> {
+        let made = std::mem::take(&mut lock(&self.state).parts);
+        if made.len() == parts {
+            made
+        } else {
+            self.split(parts);
+            std::mem::take(&mut lock(&self.state).parts)
         }
     }
+}
 
-    /// The faults injected so far.
+impl Faulty<()> {
+    /// Injects the faults of `plan` into both sides of `handler`, the handler of
+    /// `role` (the role seeds the generator).
+    pub fn around<T, E>(
+        handler: Handler<T, E>,
+        plan: FaultPlan,
+        role: &impl Hash,
+    ) -> Handler<Faulty<T>, Faulty<E>> {
+        let mut hasher = DefaultHasher::new();
+        role.hash(&mut hasher);
+        let seed = plan.seed ^ hasher.finish();
+        let core = FaultCore::new(plan, seed, Arc::default());
+        Handler::new(
+            Faulty {
+                inner: handler.transport,
+                core: core.clone(),
+            },
+            Faulty {
+                inner: handler.effects,
+                core,
+            },
+        )
+    }
+}
+
+impl<X> Faulty<X> {
+    /// The faults injected so far (by either side, and in `par` parts).
     pub fn faults(&self) -> Vec<Fault> {
-        lock(&self.log).clone()
+        lock(&self.core.log).clone()
     }
 
     /// A handle on the log of injected faults, which outlives the handler.
     pub fn fault_log(&self) -> Arc<Mutex<Vec<Fault>>> {
-        self.log.clone()
-    }
-
-    fn next_op(&mut self) -> Result<u64, RunError> {
-        self.op += 1;
-        if self.plan.crash_at == Some(self.op) {
-            lock(&self.log).push(Fault::Crashed { op: self.op });
-            return Err(RunErrorKind::Injected(format!("crash at operation {}", self.op)).into());
-        }
-        Ok(self.op)
+        self.core.log.clone()
     }
 }
 
-impl<R: RoleId, M: Message, H: ChoreoHandler<R, M>> ChoreoHandler<R, M> for Faulty<H> {
+impl<R: RoleId, M: Message, T: Transport<R, M>> Transport<R, M> for Faulty<T> {
     fn role(&self) -> R {
         self.inner.role()
     }
 
     async fn send_frame(&mut self, to: R, frame: Frame<M>) -> Result<(), RunError> {
-        let op = self.next_op()?;
-        if self.plan.delay > 0.0 && self.rng.random_bool(self.plan.delay.clamp(0.0, 1.0)) {
-            let by = self.plan.max_delay.mul_f64(self.rng.random_range(0.0..1.0));
-            lock(&self.log).push(Fault::Delayed {
-                op,
-                to: format!("{to:?}"),
-                by,
-            });
+        let SendFaults { op, delay, dropped } = self.core.on_send()?;
+        if let Some(by) = delay {
+            let to = format!("{to:?}");
+            lock(&self.core.log).push(Fault::Delayed { op, to, by });
             tokio::time::sleep(by).await;
         }
-        if self.plan.drop > 0.0 && self.rng.random_bool(self.plan.drop.clamp(0.0, 1.0)) {
-            lock(&self.log).push(Fault::Dropped {
-                op,
-                to: format!("{to:?}"),
-            });
+        if dropped {
+            let to = format!("{to:?}");
+            lock(&self.core.log).push(Fault::Dropped { op, to });
             return Ok(());
         }
         self.inner.send_frame(to, frame).await
     }
 
     async fn recv_frame(&mut self, from: R) -> Result<Frame<M>, RunError> {
-        self.next_op()?;
+        self.core.next_op()?;
         self.inner.recv_frame(from).await
     }
 
-    async fn extension<'a, E: Sync + 'static>(
-        &'a mut self,
-        registry: &'a ExtensionRegistry<E>,
-        env: &'a E,
-        effect: &'a Extension,
-    ) -> Result<Option<ExtValue>, RunError> {
-        self.next_op()?;
-        self.inner.extension(registry, env, effect).await
-    }
-
-    fn start_extension<'s, E: Sync + 'static>(
-        &mut self,
-        registry: &'s ExtensionRegistry<E>,
-        env: &'s E,
-        effect: &Extension,
-    ) -> StartedRun<'s> {
-        // A start is one operation: a crash there fails the started effect at once.
-        match self.next_op() {
-            Ok(_) => self.inner.start_extension(registry, env, effect),
-            Err(error) => {
-                let reason = error.to_string();
-                StartedRun::new(move || {
-                    let crash = RunError::from(RunErrorKind::Injected(
-                        reason.trim_start_matches("injected fault: ").to_owned(),
-                    ));
-                    Box::pin(std::future::ready(Err(crash)))
-                })
-            }
-        }
-    }
-
-    async fn finish_extension<'a>(
-        &'a mut self,
-        effect: &'a Extension,
-        outcome: ExtOutcome,
-    ) -> ExtOutcome {
-        self.next_op()?;
-        self.inner.finish_extension(effect, outcome).await
-    }
-
     fn split(&mut self, parts: &[Channels<R>]) -> Result<Vec<Self>, RunError> {
-        let mut seed = self.rng.random::<u64>();
-        let (plan, log) = (self.plan.clone(), self.log.clone());
-        Ok(self
-            .inner
-            .split(parts)?
+        let cores = self.core.split(parts.len());
+        let split = self.inner.split(parts)?;
+        Ok(split
             .into_iter()
-            .map(|inner| {
-                seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-                Faulty {
-                    inner,
-                    plan: FaultPlan {
-                        // Parts count their own operations; only the whole role crashes.
-                        crash_at: None,
-                        ..plan.clone()
-                    },
-                    rng: SmallRng::seed_from_u64(seed),
-                    op: 0,
-                    log: log.clone(),
-                }
-            })
+            .zip(cores)
+            .map(|(inner, core)| Faulty { inner, core })
             .collect())
     }
 
@@ -762,16 +797,68 @@ impl<R: RoleId, M: Message, H: ChoreoHandler<R, M>> ChoreoHandler<R, M> for Faul
     }
 }
 
-/// The [`Layer`] of [`Faulty`]: every role injects the faults of the plan, each from
-/// its own generator.
+impl<R: RoleId, X: Effects<R>> Effects<R> for Faulty<X> {
+    async fn extension<'a, E: Sync + 'static>(
+        &'a mut self,
+        context: EffectContext<'a, R, E>,
+        effect: &'a Extension,
+    ) -> ExtOutcome {
+        self.core.next_op()?;
+        self.inner.extension(context, effect).await
+    }
+
+    fn start_extension<'s, E: Sync + 'static>(
+        &mut self,
+        context: EffectContext<'s, R, E>,
+        effect: &Extension,
+    ) -> StartedRun<'s> {
+        // A start is one operation: a crash there fails the started effect at once.
+        match self.core.next_op() {
+            Ok(_) => self.inner.start_extension(context, effect),
+            Err(crash) => {
+                let reason = match crash.kind() {
+                    RunErrorKind::Injected(reason) => reason.clone(),
+                    other => other.to_string(),
+                };
+                StartedRun::new(move || {
+                    let crash = RunError::from(RunErrorKind::Injected(reason.clone()));
+                    Box::pin(std::future::ready(Err(crash)))
+                })
+            }
+        }
+    }
+
+    async fn finish_extension<'a>(
+        &'a mut self,
+        role: R,
+        effect: &'a Extension,
+        outcome: ExtOutcome,
+    ) -> ExtOutcome {
+        self.core.next_op()?;
+        self.inner.finish_extension(role, effect, outcome).await
+    }
+
+    fn fork(&mut self, parts: usize) -> Vec<Self> {
+        let cores = self.core.take_parts(parts);
+        self.inner
+            .fork(parts)
+            .into_iter()
+            .zip(cores)
+            .map(|(inner, core)| Faulty { inner, core })
+            .collect()
+    }
+}
+
+/// The [`Layer`] of [`Faulty`], on both sides: every role injects the faults of the
+/// plan, each from its own generator.
 #[derive(Clone, Debug, Default)]
 pub struct FaultLayer(pub FaultPlan);
 
-impl<R: std::hash::Hash, H> Layer<R, H> for FaultLayer {
-    type Handler = Faulty<H>;
+impl<R: Hash, T, E> Layer<R, Handler<T, E>> for FaultLayer {
+    type Handler = Handler<Faulty<T>, Faulty<E>>;
 
-    fn layer(&self, role: R, inner: H) -> Faulty<H> {
-        Faulty::for_role(inner, self.0.clone(), &role)
+    fn layer(&self, role: R, inner: Handler<T, E>) -> Self::Handler {
+        Faulty::around(inner, self.0.clone(), &role)
     }
 }
 
@@ -793,36 +880,51 @@ pub enum Recorded<R> {
     Finished(&'static str),
 }
 
-/// Records every frame sent and received and every extension effect, for tests to
-/// assert on the exact sequence.
+/// Records every frame sent and received (on the transport side) and every extension
+/// effect (on the effect side), for tests to assert on the exact sequence.
 ///
 /// # Example
 /// ```
-/// use stormchor_runtime::{memory_mesh, ChoreoHandler, Recorded, Recording};
+/// use stormchor_runtime::{memory_mesh, Recorded, Recording, Transport};
 ///
 /// let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
 /// rt.block_on(async {
-///     let (mut endpoints, _) = memory_mesh::<&str, u8>(&["a", "b"]);
-///     let mut b = endpoints.pop().expect("b");
-///     let mut a = Recording::new(endpoints.pop().expect("a"));
-///     a.send("b", 7).await.expect("sent");
-///     b.recv("a").await.expect("received");
-///     assert_eq!(a.events(), vec![Recorded::Sent("b", "message 7".to_owned())]);
+///     let (mut handlers, _) = memory_mesh::<&str, u8>(&["a", "b"]);
+///     let mut b = handlers.pop().expect("b");
+///     let mut a = Recording::around(handlers.pop().expect("a"));
+///     a.transport.send("b", 7).await.expect("sent");
+///     b.transport.recv("a").await.expect("received");
+///     assert_eq!(a.effects.events(), vec![Recorded::Sent("b", "message 7".to_owned())]);
 /// });
 /// ```
 #[derive(Debug)]
-pub struct Recording<R, H> {
-    inner: H,
+pub struct Recording<R, X> {
+    inner: X,
     log: Arc<Mutex<Vec<Recorded<R>>>>,
 }
 
-impl<R: Clone, H> Recording<R, H> {
-    /// Records what `inner` does.
-    pub fn new(inner: H) -> Self {
+impl<R: Clone, X> Recording<R, X> {
+    /// Records what `inner` (one side of a handler) does, in a log of its own.
+    pub fn new(inner: X) -> Self {
         Recording {
             inner,
-            log: Arc::new(Mutex::new(Vec::new())),
+            log: Arc::default(),
         }
+    }
+
+    /// Records what both sides of `handler` do, in one log.
+    pub fn around<T>(handler: Handler<T, X>) -> Handler<Recording<R, T>, Recording<R, X>> {
+        let log: Arc<Mutex<Vec<Recorded<R>>>> = Arc::default();
+        Handler::new(
+            Recording {
+                inner: handler.transport,
+                log: log.clone(),
+            },
+            Recording {
+                inner: handler.effects,
+                log,
+            },
+        )
     }
 
     /// What was recorded so far, in order.
@@ -834,9 +936,20 @@ impl<R: Clone, H> Recording<R, H> {
     pub fn log(&self) -> Arc<Mutex<Vec<Recorded<R>>>> {
         self.log.clone()
     }
+
+    fn record(&self, event: Recorded<R>) {
+        lock(&self.log).push(event);
+    }
+
+    fn part<Y>(&self, inner: Y) -> Recording<R, Y> {
+        Recording {
+            inner,
+            log: self.log.clone(),
+        }
+    }
 }
 
-impl<R: RoleId, M: Message, H: ChoreoHandler<R, M>> ChoreoHandler<R, M> for Recording<R, H> {
+impl<R: RoleId, M: Message, T: Transport<R, M>> Transport<R, M> for Recording<R, T> {
     fn role(&self) -> R {
         self.inner.role()
     }
@@ -844,43 +957,53 @@ impl<R: RoleId, M: Message, H: ChoreoHandler<R, M>> ChoreoHandler<R, M> for Reco
     async fn send_frame(&mut self, to: R, frame: Frame<M>) -> Result<(), RunError> {
         let description = frame.describe();
         self.inner.send_frame(to, frame).await?;
-        lock(&self.log).push(Recorded::Sent(to, description));
+        self.record(Recorded::Sent(to, description));
         Ok(())
     }
 
     async fn recv_frame(&mut self, from: R) -> Result<Frame<M>, RunError> {
         let frame = self.inner.recv_frame(from).await?;
-        lock(&self.log).push(Recorded::Received(from, frame.describe()));
+        self.record(Recorded::Received(from, frame.describe()));
         Ok(frame)
     }
 
+    fn split(&mut self, parts: &[Channels<R>]) -> Result<Vec<Self>, RunError> {
+        let split = self.inner.split(parts)?;
+        Ok(split.into_iter().map(|inner| self.part(inner)).collect())
+    }
+
+    fn join(&mut self, parts: Vec<Self>) {
+        self.inner
+            .join(parts.into_iter().map(|part| part.inner).collect());
+    }
+}
+
+impl<R: RoleId, X: Effects<R>> Effects<R> for Recording<R, X> {
     async fn extension<'a, E: Sync + 'static>(
         &'a mut self,
-        registry: &'a ExtensionRegistry<E>,
-        env: &'a E,
+        context: EffectContext<'a, R, E>,
         effect: &'a Extension,
-    ) -> Result<Option<ExtValue>, RunError> {
-        let value = self.inner.extension(registry, env, effect).await?;
-        lock(&self.log).push(Recorded::Ext(effect.type_name()));
+    ) -> ExtOutcome {
+        let value = self.inner.extension(context, effect).await?;
+        self.record(Recorded::Ext(effect.type_name()));
         Ok(value)
     }
 
     fn start_extension<'s, E: Sync + 'static>(
         &mut self,
-        registry: &'s ExtensionRegistry<E>,
-        env: &'s E,
+        context: EffectContext<'s, R, E>,
         effect: &Extension,
     ) -> StartedRun<'s> {
         let name = effect.type_name();
-        lock(&self.log).push(Recorded::Started(name));
-        let log = self.log.clone();
+        self.record(Recorded::Started(name));
+        let recording = self.part(());
         self.inner
-            .start_extension(registry, env, effect)
+            .start_extension(context, effect)
             .map(move |attempt| {
-                let log = log.clone();
+                let recording = recording.part(());
                 Box::pin(async move {
                     let value = attempt.await?;
-                    lock(&log).push(Recorded::Ext(name));
+                    recording.record(Recorded::Ext(name));
                     Ok(value)
                 })
             })
@@ -888,13 +1011,17 @@ impl<R: RoleId, M: Message, H: ChoreoHandler<R, M>> ChoreoHandler<R, M> for Reco
 
     async fn finish_extension<'a>(
         &'a mut self,
+        role: R,
         effect: &'a Extension,
         outcome: ExtOutcome,
     ) -> ExtOutcome {
-        let value = self.inner.finish_extension(effect, outcome).await?;
-        lock(&self.log).push(Recorded::Finished(effect.type_name()));
+        let value = self.inner.finish_extension(role, effect, outcome).await?;
+        self.record(Recorded::Finished(effect.type_name()));
         Ok(value)
     }
 
-    split_join!(Recording { log });
+    fn fork(&mut self, parts: usize) -> Vec<Self> {
+        let forked = self.inner.fork(parts);
+        forked.into_iter().map(|inner| self.part(inner)).collect()
+    }
 }

@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 use stormchor_choreography::{Message, Program, ProjectionError, RoleId, project_all};
 use tokio::task::JoinSet;
 
-use crate::handler::{ChoreoHandler, RunError, RunErrorKind};
+use crate::effects::Effects;
+use crate::handler::{Handler, RunError, RunErrorKind};
 use crate::interpreter::{Event, Interpreter, RoleFailure};
 use crate::layer::Layer;
 use crate::registry::ExtensionRegistry;
 use crate::state::{RoleLogic, RoleState};
-use crate::transport::{MemoryEndpoint, PeerDown, memory_mesh};
+use crate::transport::{MemoryHandler, PeerDown, Transport, memory_mesh};
 
 /// Settings of a run.
 ///
@@ -175,13 +176,13 @@ where
     M: Message,
     S: RoleLogic<R, M>,
 {
-    run_all_with(program, setup, config, |_, endpoint| endpoint).await
+    run_all_with(program, setup, config, |_, handler| handler).await
 }
 
-/// [`run_all`], with every role's endpoint wrapped in `layers` (a [`Layers`](crate::Layers)
+/// [`run_all`], with every role's handler wrapped in `layers` (a [`Layers`](crate::Layers)
 /// stack, the same that [`run_all_over_tcp_layered`](crate::tcp::run_all_over_tcp_layered)
 /// takes).
-pub async fn run_all_layered<R, M, S, L>(
+pub async fn run_all_layered<R, M, S, L, T, E>(
     program: &Program<R, M>,
     setup: impl FnMut(R) -> RoleSetup<R, M, S>,
     config: RunConfig,
@@ -191,16 +192,18 @@ where
     R: RoleId,
     M: Message,
     S: RoleLogic<R, M>,
-    L: Layer<R, MemoryEndpoint<R, M>>,
-    L::Handler: ChoreoHandler<R, M> + 'static,
+    L: Layer<R, MemoryHandler<R, M>, Handler = Handler<T, E>>,
+    T: Transport<R, M> + 'static,
+    E: Effects<R> + 'static,
 {
-    run_all_with(program, setup, config, |role, endpoint| {
-        layers.layer(role, endpoint)
+    run_all_with(program, setup, config, |role, handler| {
+        layers.layer(role, handler)
     })
     .await
 }
 
-/// [`run_all`], with every role's endpoint wrapped by `wrap` (middleware layers).
+/// [`run_all`], with every role's handler wrapped by `wrap` (middleware on either
+/// side, or both).
 ///
 /// # Example
 /// ```
@@ -211,33 +214,34 @@ where
 /// let metrics = Metrics::new();
 /// let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
 /// let report = rt
-///     .block_on(run_all_with(&program, |_| RoleSetup::new(()), RunConfig::default(), |_, endpoint| {
-///         Metered::new(endpoint, metrics.clone())
+///     .block_on(run_all_with(&program, |_| RoleSetup::new(()), RunConfig::default(), |_, handler| {
+///         handler.map_transport(|transport| Metered::new(transport, metrics.clone()))
 ///     }))
 ///     .expect("sound program");
 /// assert!(report.is_success());
 /// assert_eq!(metrics.snapshot()["send"].count, 2);
 /// ```
-pub async fn run_all_with<R, M, S, H>(
+pub async fn run_all_with<R, M, S, T, E>(
     program: &Program<R, M>,
     mut setup: impl FnMut(R) -> RoleSetup<R, M, S>,
     config: RunConfig,
-    mut wrap: impl FnMut(R, MemoryEndpoint<R, M>) -> H,
+    mut wrap: impl FnMut(R, MemoryHandler<R, M>) -> Handler<T, E>,
 ) -> Result<RunReport<R, M, S>, ProjectionError>
 where
     R: RoleId,
     M: Message,
     S: RoleLogic<R, M>,
-    H: ChoreoHandler<R, M> + 'static,
+    T: Transport<R, M> + 'static,
+    E: Effects<R> + 'static,
 {
     let locals = project_all(program)?;
     let roles: Vec<R> = locals.keys().copied().collect();
-    let (endpoints, notifier) = memory_mesh::<R, M>(&roles);
+    let (handlers, notifier) = memory_mesh::<R, M>(&roles);
     let mut tasks = JoinSet::new();
     let mut task_roles = BTreeMap::new();
-    for (local, endpoint) in locals.into_values().zip(endpoints) {
+    for (local, handler) in locals.into_values().zip(handlers) {
         let role = *local.role();
-        let mut endpoint = wrap(role, endpoint);
+        let mut handler = wrap(role, handler);
         let RoleSetup { data, registry } = setup(role);
         let state = RoleState::new(role, roles.iter().copied(), data);
         let config = config.clone();
@@ -245,7 +249,7 @@ where
             let started = Instant::now();
             let interpreter = Interpreter::new(&state, &registry).with_trace(config.trace);
             let (result, trace) = interpreter
-                .run_within(&local, &mut endpoint, config.deadline)
+                .run_within(&local, &mut handler, config.deadline)
                 .await;
             let elapsed = started.elapsed();
             (role, result, trace, elapsed, state)

@@ -34,19 +34,20 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use stormchor_choreography::{Message, Program, ProjectionError, Projections, RoleId, project_all};
 use thiserror::Error;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWrite};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 
-use crate::handler::{ChoreoHandler, RunError, RunErrorKind};
+use crate::effects::{Dispatch, Effects};
+use crate::handler::{Handler, RunError, RunErrorKind};
 use crate::interpreter::{Interpreter, RoleFailure};
 use crate::layer::Layer;
 use crate::runner::{RoleOutcome, RoleSetup, RunConfig, RunReport};
 use crate::state::{RoleLogic, RoleState};
-use crate::transport::{Alarm, Bell, Endpoint, Frame, FrameSink, Incoming, PeerDown};
+use crate::transport::{Alarm, Bell, Endpoint, Frame, FrameSink, Incoming, PeerDown, Transport};
 
 /// The largest frame accepted, in bytes.
 pub const MAX_FRAME: usize = 16 * 1024 * 1024;
@@ -289,6 +290,19 @@ fn encode<T: Serialize>(value: &T) -> Result<Bytes, String> {
         .map_err(|e| format!("cannot encode a frame: {e}"))
 }
 
+/// Writes one record made by [`encode`] on `framed` (its length, 4 bytes big-endian,
+/// then its bytes): every frame, heartbeat, goodbye and handshake record goes through
+/// here.
+async fn write_frame<W: AsyncWrite + Unpin>(
+    framed: &mut FramedWrite<W, LengthDelimitedCodec>,
+    record: Bytes,
+) -> Result<(), String> {
+    framed
+        .send(record)
+        .await
+        .map_err(|e| format!("write failed: {e}"))
+}
+
 /// A fingerprint of a projected program: peers compare it before they start.
 ///
 /// It is an FNV-1a hash of every role's local program in its text form, so it changes
@@ -321,18 +335,20 @@ pub struct TcpSink<M> {
     _message: PhantomData<fn(M)>,
 }
 
-impl<M: Serialize + Send + 'static> FrameSink<M> for TcpSink<M> {
-    async fn send(&mut self, frame: Frame<M>) -> Result<(), String> {
-        let bytes = encode(&Wire::Frame(frame))?;
-        let mut writer = self.writer.lock().await;
-        if writer.closed {
+impl Writer {
+    /// Writes `record`, unless the goodbye was written.
+    async fn write(&mut self, record: Bytes) -> Result<(), String> {
+        if self.closed {
             return Err("the connection is closed".to_owned());
         }
-        writer
-            .framed
-            .send(bytes)
-            .await
-            .map_err(|e| format!("write failed: {e}"))
+        write_frame(&mut self.framed, record).await
+    }
+}
+
+impl<M: Serialize + Send + 'static> FrameSink<M> for TcpSink<M> {
+    async fn send(&mut self, frame: Frame<M>) -> Result<(), String> {
+        let record = encode(&Wire::Frame(frame))?;
+        self.writer.lock().await.write(record).await
     }
 
     async fn close(&mut self, outcome: Result<(), String>) {
@@ -347,16 +363,16 @@ async fn goodbye<M: Serialize>(writer: &SharedWriter, outcome: Result<(), String
         if writer.closed {
             return;
         }
-        writer.closed = true;
         let goodbye: Wire<M> = match outcome {
             Ok(()) if staying => Wire::Staying,
             Ok(()) => Wire::Done,
             Err(reason) => Wire::Failed(reason),
         };
-        if let Ok(bytes) = encode(&goodbye) {
+        if let Ok(record) = encode(&goodbye) {
             // The peer may be gone already; there is nobody left to tell then.
-            let _ = writer.framed.send(bytes).await;
+            let _ = writer.write(record).await;
         }
+        writer.closed = true;
         // A role that stays keeps its side open until it ends (the socket closes
         // then, or when its process dies).
         if staying {
@@ -370,15 +386,14 @@ async fn goodbye<M: Serialize>(writer: &SharedWriter, outcome: Result<(), String
 
 /// Sends a heartbeat on `writer` every `every` until the goodbye or a broken write.
 async fn beat(writer: SharedWriter, every: Duration) {
-    let Ok(bytes) = encode(&Wire::<()>::Beat) else {
+    let Ok(record) = encode(&Wire::<()>::Beat) else {
         return;
     };
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        let mut writer = writer.lock().await;
-        if writer.closed || writer.framed.send(bytes.clone()).await.is_err() {
+        if writer.lock().await.write(record.clone()).await.is_err() {
             return;
         }
     }
@@ -387,15 +402,20 @@ async fn beat(writer: SharedWriter, every: Duration) {
 /// An endpoint whose sinks are TCP connections.
 pub type TcpEndpoint<R, M> = Endpoint<R, M, TcpSink<M>>;
 
+/// The handler a TCP session gives its role (and [`run_role_wrapped`] hands to its
+/// `wrap`): the TCP endpoint, and effects dispatched to the registry that fail when
+/// a peer is dead.
+pub type TcpHandler<R, M> = Handler<TcpEndpoint<R, M>, Dispatch>;
+
 /// A role connected to its peers over TCP, with the reader and heartbeat tasks of
 /// its connections. Dropping it stops them and closes the sockets.
 pub struct TcpSession<R, M> {
-    /// The role's endpoint (its alarm rings when a peer is down).
-    pub endpoint: TcpEndpoint<R, M>,
+    /// The role's handler (its effects' alarm rings when a peer is dead).
+    pub handler: TcpHandler<R, M>,
     connections: Connections<M>,
 }
 
-/// A session's connections without the endpoint: what says goodbye and stops the
+/// A session's connections without the handler: what says goodbye and stops the
 /// tasks, also when the endpoint is inside middleware or was dropped with a part of
 /// a `par`.
 struct Connections<M> {
@@ -688,7 +708,10 @@ where
         ));
     }
     Ok(TcpSession {
-        endpoint: Endpoint::new(role, roles, sinks, sources).with_alarm(alarm.clone()),
+        handler: Handler::new(
+            Endpoint::new(role, roles, sinks, sources),
+            Dispatch::new().with_alarm(alarm.clone()),
+        ),
         connections: Connections {
             writers,
             readers,
@@ -743,12 +766,7 @@ async fn dial<R: RoleId>(
 }
 
 async fn write_record<T: Serialize>(stream: &mut TcpStream, value: &T) -> Result<(), String> {
-    let bytes = encode(value)?;
-    let mut framed = FramedWrite::new(stream, codec());
-    framed
-        .send(bytes)
-        .await
-        .map_err(|e| format!("write failed: {e}"))
+    write_frame(&mut FramedWrite::new(stream, codec()), encode(value)?).await
 }
 
 /// Reads exactly one length-prefixed record: nothing the peer sends after it is
@@ -1029,14 +1047,15 @@ where
         setup,
         config,
         options,
-        |_, endpoint| endpoint,
+        |_, handler| handler,
     )
     .await
 }
 
-/// [`run_role_with`], with the role's endpoint wrapped by `wrap` (middleware layers,
-/// as [`run_all_with`](crate::run_all_with) wraps the in-memory one). `place` is the
-/// role's bound listener and every role's address.
+/// [`run_role_with`], with the role's handler wrapped by `wrap` (middleware, as
+/// [`run_all_with`](crate::run_all_with) wraps the in-memory one; `|role, handler|
+/// layers.layer(role, handler)` for a [`Layers`](crate::Layers) stack). `place` is
+/// the role's bound listener and every role's address.
 ///
 /// When a peer is dead (its connection broke without a goodbye, or it was silent past
 /// the [`Liveness`] limit), the extension effect the role is in fails at once with the
@@ -1048,7 +1067,7 @@ where
 /// use std::time::Duration;
 /// use stormchor_choreography::Program;
 /// use stormchor_runtime::tcp::{run_role_wrapped, LoopbackListeners, RoleOptions};
-/// use stormchor_runtime::{Metered, Metrics, RoleSetup, RunConfig};
+/// use stormchor_runtime::{Layer, MetricsLayer, Metrics, RoleSetup, RunConfig};
 ///
 /// let program: Program<&str, u64> = Program::new().role("a");
 /// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
@@ -1064,25 +1083,26 @@ where
 ///         RoleSetup::new(()),
 ///         RunConfig::default(),
 ///         &RoleOptions::new(Duration::from_secs(5)),
-///         |_, endpoint| Metered::new(endpoint, metrics.clone()),
+///         |role, handler| MetricsLayer::new(metrics.clone()).layer(role, handler),
 ///     ))
 ///     .expect("connected");
 /// assert!(outcome.result.is_ok());
 /// ```
-pub async fn run_role_wrapped<R, M, S, H>(
+pub async fn run_role_wrapped<R, M, S, T, E>(
     program: &Program<R, M>,
     role: R,
     place: (std::net::TcpListener, &BTreeMap<R, SocketAddr>),
     setup: RoleSetup<R, M, S>,
     config: RunConfig,
     options: &RoleOptions,
-    wrap: impl FnOnce(R, TcpEndpoint<R, M>) -> H,
+    wrap: impl FnOnce(R, TcpHandler<R, M>) -> Handler<T, E>,
 ) -> Result<RoleOutcome<R, M, S>, TcpError>
 where
     R: RoleId,
     M: Message + Serialize + DeserializeOwned,
     S: RoleLogic<R, M>,
-    H: ChoreoHandler<R, M>,
+    T: Transport<R, M>,
+    E: Effects<R>,
 {
     let (listener, addresses) = place;
     let (connect_timeout, terms) = (options.connect_timeout, &options.terms);
@@ -1095,7 +1115,7 @@ where
     }
     let started = Instant::now();
     let TcpSession {
-        endpoint,
+        handler,
         mut connections,
     } = connect_live::<R, M>(
         role,
@@ -1108,7 +1128,7 @@ where
     .await?;
     let RoleSetup { data, registry } = setup;
     let state = RoleState::new(role, locals.keys().copied(), data);
-    let mut handler = wrap(role, endpoint);
+    let mut handler = wrap(role, handler);
     let interpreter = Interpreter::new(&state, &registry).with_trace(config.trace);
     let (result, trace) = {
         let run = interpreter.run_within(local, &mut handler, config.deadline);
@@ -1182,25 +1202,25 @@ where
     M: Message + Serialize + DeserializeOwned,
     S: RoleLogic<R, M>,
 {
-    run_all_over_tcp_with(program, setup, config, connect_timeout, |_, endpoint| {
-        endpoint
+    run_all_over_tcp_with(program, setup, config, connect_timeout, |_, handler| {
+        handler
     })
     .await
 }
 
-/// [`run_all_over_tcp`], with every role's endpoint wrapped by `wrap` (middleware
-/// layers), as [`run_all_with`](crate::run_all_with) does in memory.
+/// [`run_all_over_tcp`], with every role's handler wrapped by `wrap` (middleware),
+/// as [`run_all_with`](crate::run_all_with) does in memory.
 ///
 /// # Example
 /// ```
 /// use std::time::Duration;
 /// use stormchor_choreography::Program;
 /// use stormchor_runtime::tcp::run_all_over_tcp_with;
-/// use stormchor_runtime::{Metered, Metrics, RoleSetup, RunConfig};
+/// use stormchor_runtime::{Layer, MetricsLayer, Metrics, RoleSetup, RunConfig};
 ///
 /// let program: Program<&str, u64> = Program::new().send("a", "b", 1).send("b", "a", 2);
 /// let metrics = Metrics::new();
-/// let wrap = { let metrics = metrics.clone(); move |_, endpoint| Metered::new(endpoint, metrics.clone()) };
+/// let wrap = { let metrics = metrics.clone(); move |role, handler| MetricsLayer::new(metrics.clone()).layer(role, handler) };
 /// let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
 /// let report = rt
 ///     .block_on(run_all_over_tcp_with(&program, |_| RoleSetup::new(()), RunConfig::default(), Duration::from_secs(5), wrap))
@@ -1208,7 +1228,7 @@ where
 /// assert!(report.is_success());
 /// assert_eq!(metrics.snapshot()["send"].count, 2);
 /// ```
-pub async fn run_all_over_tcp_with<R, M, S, H, W>(
+pub async fn run_all_over_tcp_with<R, M, S, T, E, W>(
     program: &Program<R, M>,
     mut setup: impl FnMut(R) -> RoleSetup<R, M, S>,
     config: RunConfig,
@@ -1219,8 +1239,9 @@ where
     R: RoleId,
     M: Message + Serialize + DeserializeOwned,
     S: RoleLogic<R, M>,
-    H: ChoreoHandler<R, M> + 'static,
-    W: Fn(R, TcpEndpoint<R, M>) -> H + Send + Sync + 'static,
+    T: Transport<R, M> + 'static,
+    E: Effects<R> + 'static,
+    W: Fn(R, TcpHandler<R, M>) -> Handler<T, E> + Send + Sync + 'static,
 {
     let roles = project_all(program)?.into_keys().collect::<Vec<_>>();
     // Every role's port is bound before any role starts, and stays bound: no other
@@ -1256,7 +1277,7 @@ where
                 setup,
                 config,
                 &options,
-                |role, endpoint| wrap(role, endpoint),
+                |role, handler| wrap(role, handler),
             )
             .await
         });
@@ -1296,10 +1317,10 @@ where
     Ok(RunReport { outcomes })
 }
 
-/// [`run_all_over_tcp`], with every role's endpoint wrapped in `layers` (a
+/// [`run_all_over_tcp`], with every role's handler wrapped in `layers` (a
 /// [`Layers`](crate::Layers) stack, the same that [`run_all_layered`](crate::run_all_layered)
 /// takes in memory).
-pub async fn run_all_over_tcp_layered<R, M, S, L>(
+pub async fn run_all_over_tcp_layered<R, M, S, L, T, E>(
     program: &Program<R, M>,
     setup: impl FnMut(R) -> RoleSetup<R, M, S>,
     config: RunConfig,
@@ -1310,15 +1331,16 @@ where
     R: RoleId,
     M: Message + Serialize + DeserializeOwned,
     S: RoleLogic<R, M>,
-    L: Layer<R, TcpEndpoint<R, M>> + Send + Sync + 'static,
-    L::Handler: ChoreoHandler<R, M> + 'static,
+    L: Layer<R, TcpHandler<R, M>, Handler = Handler<T, E>> + Send + Sync + 'static,
+    T: Transport<R, M> + 'static,
+    E: Effects<R> + 'static,
 {
     run_all_over_tcp_with(
         program,
         setup,
         config,
         connect_timeout,
-        move |role, endpoint| layers.layer(role, endpoint),
+        move |role, handler| layers.layer(role, handler),
     )
     .await
 }
@@ -1384,7 +1406,7 @@ impl<R: RoleId> LoopbackListeners<R> {
 impl<R: RoleId, M> Debug for TcpSession<R, M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TcpSession")
-            .field("endpoint", &self.endpoint)
+            .field("endpoint", &self.handler.transport)
             .field("readers", &self.connections.readers.len())
             .finish()
     }

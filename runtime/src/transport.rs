@@ -7,21 +7,25 @@
 //! on the other side feeds the queue. When a peer fails or its connection breaks,
 //! a [`PeerDown`] notice is pushed into every queue of the roles that could wait on
 //! it, so a waiting role ends with an error naming the peer instead of hanging. When
-//! the peer is dead (a panic, a crash, a broken or silent connection) the endpoint's
+//! the peer is dead (a panic, a crash, a broken or silent connection) the role's
 //! [`Alarm`] rings too, so a role inside an extension effect has that effect fail with
-//! the notice at once (both transports).
+//! the notice at once (both transports; the alarm is its handler's
+//! [`Dispatch`]'s).
+//!
+//! [`Transport`] is the transport side of a role's handler, which [`Endpoint`]
+//! implements and transport middleware wraps.
 
 use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use stormchor_choreography::{Extension, Message, RoleId};
+use stormchor_choreography::{Local, LoopControl, Message, RoleId};
 use thiserror::Error;
 use tokio::sync::mpsc;
 
-use crate::handler::{Channels, ChoreoHandler, RunError, RunErrorKind};
-use crate::registry::{ExtValue, ExtensionRegistry};
+use crate::effects::Dispatch;
+use crate::handler::{Handler, RunError, RunErrorKind};
 
 /// What travels on a channel.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -58,7 +62,7 @@ impl<M> Frame<M> {
 
 /// How long an effect that failed on a role with an [`Alarm`] waits for the alarm
 /// before its failure is its own: a peer that died within this is the cause.
-const CAUSE_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+pub(crate) const CAUSE_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Notice that a peer failed or its connection broke.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
@@ -73,6 +77,214 @@ pub struct PeerDown {
 /// What a role's queue holds: a frame, or the notice that a peer is down (boxed, to
 /// keep the frames that make up nearly all the traffic small).
 pub type Incoming<M> = Result<Frame<M>, Box<PeerDown>>;
+
+/// The channels a part of a role's program uses: the peers it sends to and the peers
+/// it receives from (messages, labels and loop decisions alike).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Channels<R> {
+    /// Peers this part sends to.
+    pub sends_to: Vec<R>,
+    /// Peers this part receives from.
+    pub receives_from: Vec<R>,
+}
+
+impl<R: RoleId> Channels<R> {
+    /// The channels `effects` use, nested effects included.
+    pub fn of<M>(effects: &[Local<R, M>]) -> Self {
+        let mut channels = Channels {
+            sends_to: Vec::new(),
+            receives_from: Vec::new(),
+        };
+        let mut stack = vec![effects];
+        while let Some(seq) = stack.pop() {
+            for effect in seq {
+                match effect {
+                    Local::Send { to, .. } => channels.sends_to.push(*to),
+                    Local::Recv { from, .. } => channels.receives_from.push(*from),
+                    Local::Select { tell, branches, .. } => {
+                        channels.sends_to.extend(tell);
+                        stack.extend(branches.iter().map(|(_, b)| b.as_slice()));
+                    }
+                    Local::Branch {
+                        from,
+                        tell,
+                        branches,
+                        ..
+                    } => {
+                        channels.receives_from.push(*from);
+                        channels.sends_to.extend(tell);
+                        stack.extend(branches.iter().map(|(_, b)| b.as_slice()));
+                    }
+                    Local::Loop { control, body, .. } => {
+                        match control {
+                            LoopControl::Decide { tell } => channels.sends_to.extend(tell),
+                            LoopControl::Follow { decider } => {
+                                channels.receives_from.push(*decider)
+                            }
+                            LoopControl::Count(_) => {}
+                        }
+                        stack.push(body);
+                    }
+                    Local::Par { parts } => stack.extend(parts.iter().map(Vec::as_slice)),
+                    Local::Timeout { body, .. } => stack.push(body),
+                    Local::OrderSend { to, .. } => channels.sends_to.push(*to),
+                    Local::OrderRecv { from, .. } => channels.receives_from.push(*from),
+                    Local::Ext(_) => {}
+                }
+            }
+        }
+        for list in [&mut channels.sends_to, &mut channels.receives_from] {
+            list.sort_unstable();
+            list.dedup();
+        }
+        channels
+    }
+}
+
+/// The transport side of a running role: send and receive frames, and split into
+/// independent transports for the parts of a `par`.
+///
+/// [`Endpoint`] implements it over any [`FrameSink`]. Middleware implements it by
+/// wrapping another transport, so layers stack in any order; the effect side of the
+/// role ([`Effects`](crate::Effects)) is not its concern.
+///
+/// The provided methods `send`, `recv`, `choose`, `offer`, `decide`, `follow`, `order`
+/// and `await_order` are what the interpreter calls; they are built on the two frame
+/// methods, and an implementation may override any of them (a wrapper that does
+/// should call the wrapped transport's).
+///
+/// # Example
+/// A layer that only changes the transport (here: counts the frames sent):
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use stormchor_choreography::{Message, RoleId};
+/// use stormchor_runtime::{memory_mesh, Channels, Frame, RunError, Transport};
+///
+/// struct CountSends<T> { inner: T, sent: Arc<AtomicU64> }
+///
+/// impl<R: RoleId, M: Message, T: Transport<R, M>> Transport<R, M> for CountSends<T> {
+///     fn role(&self) -> R { self.inner.role() }
+///     async fn send_frame(&mut self, to: R, frame: Frame<M>) -> Result<(), RunError> {
+///         self.sent.fetch_add(1, Ordering::Relaxed);
+///         self.inner.send_frame(to, frame).await
+///     }
+///     async fn recv_frame(&mut self, from: R) -> Result<Frame<M>, RunError> {
+///         self.inner.recv_frame(from).await
+///     }
+///     fn split(&mut self, parts: &[Channels<R>]) -> Result<Vec<Self>, RunError> {
+///         let sent = &self.sent;
+///         Ok(self.inner.split(parts)?.into_iter().map(|inner| CountSends { inner, sent: sent.clone() }).collect())
+///     }
+///     fn join(&mut self, parts: Vec<Self>) {
+///         self.inner.join(parts.into_iter().map(|part| part.inner).collect());
+///     }
+/// }
+///
+/// let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+/// rt.block_on(async {
+///     let (mut handlers, _) = memory_mesh::<&str, u8>(&["a", "b"]);
+///     let sent = Arc::new(AtomicU64::new(0));
+///     let mut b = handlers.pop().expect("b");
+///     let mut a = handlers.pop().expect("a").map_transport(|inner| CountSends { inner, sent: sent.clone() });
+///     a.transport.send("b", 1).await.expect("sent");
+///     a.transport.choose("b", 0).await.expect("sent");
+///     assert_eq!(b.transport.recv("a").await.expect("received"), 1);
+///     assert_eq!(sent.load(Ordering::Relaxed), 2);
+/// });
+/// ```
+pub trait Transport<R: RoleId, M: Message>: Send + Sized {
+    /// The role this transport runs.
+    fn role(&self) -> R;
+
+    /// Sends a frame to `to`.
+    fn send_frame(
+        &mut self,
+        to: R,
+        frame: Frame<M>,
+    ) -> impl Future<Output = Result<(), RunError>> + Send;
+
+    /// Receives the next frame from `from`.
+    fn recv_frame(&mut self, from: R) -> impl Future<Output = Result<Frame<M>, RunError>> + Send;
+
+    /// Hands the channels of each part to a transport of its own, for parts that run
+    /// concurrently; the projection guarantees that parts use disjoint channels.
+    fn split(&mut self, parts: &[Channels<R>]) -> Result<Vec<Self>, RunError>;
+
+    /// Takes back the channels of transports made by `split`.
+    fn join(&mut self, parts: Vec<Self>);
+
+    /// Sends a message value.
+    fn send(&mut self, to: R, msg: M) -> impl Future<Output = Result<(), RunError>> + Send {
+        self.send_frame(to, Frame::Message(msg))
+    }
+
+    /// Receives a message value.
+    fn recv(&mut self, from: R) -> impl Future<Output = Result<M, RunError>> + Send {
+        async move {
+            match self.recv_frame(from).await? {
+                Frame::Message(msg) => Ok(msg),
+                other => Err(unexpected(from, "a message", &other)),
+            }
+        }
+    }
+
+    /// Tells `to` which branch this role took.
+    fn choose(&mut self, to: R, branch: u32) -> impl Future<Output = Result<(), RunError>> + Send {
+        self.send_frame(to, Frame::Label(branch))
+    }
+
+    /// Learns from `from` which branch to take.
+    fn offer(&mut self, from: R) -> impl Future<Output = Result<u32, RunError>> + Send {
+        async move {
+            match self.recv_frame(from).await? {
+                Frame::Label(branch) => Ok(branch),
+                other => Err(unexpected(from, "a branch label", &other)),
+            }
+        }
+    }
+
+    /// Tells `to` whether the loop goes on.
+    fn decide(&mut self, to: R, go_on: bool) -> impl Future<Output = Result<(), RunError>> + Send {
+        self.send_frame(to, Frame::Loop(go_on))
+    }
+
+    /// Learns from `from` whether the loop goes on.
+    fn follow(&mut self, from: R) -> impl Future<Output = Result<bool, RunError>> + Send {
+        async move {
+            match self.recv_frame(from).await? {
+                Frame::Loop(go_on) => Ok(go_on),
+                other => Err(unexpected(from, "a loop decision", &other)),
+            }
+        }
+    }
+
+    /// Sends `to` an order frame: this role's effects so far have finished.
+    fn order(&mut self, to: R) -> impl Future<Output = Result<(), RunError>> + Send {
+        self.send_frame(to, Frame::Order)
+    }
+
+    /// Waits for an order frame from `from`.
+    fn await_order(&mut self, from: R) -> impl Future<Output = Result<(), RunError>> + Send {
+        async move {
+            match self.recv_frame(from).await? {
+                Frame::Order => Ok(()),
+                other => Err(unexpected(from, "an order frame", &other)),
+            }
+        }
+    }
+}
+
+/// The error for a frame of another kind than the program expects.
+#[cold]
+fn unexpected<R: Debug, M: Debug>(from: R, expected: &str, frame: &Frame<M>) -> RunError {
+    RunErrorKind::UnexpectedFrame {
+        from: format!("{from:?}"),
+        expected: expected.to_owned(),
+        received: frame.describe(),
+    }
+    .into()
+}
 
 /// The sending half of a channel to one peer.
 pub trait FrameSink<M>: Send + 'static {
@@ -99,17 +311,18 @@ impl<M: Send + 'static> FrameSink<M> for MemorySink<M> {
     }
 }
 
-/// A role's channels to its peers, by peer. Implements [`ChoreoHandler`].
+/// A role's channels to its peers, by peer: the bottom of the transport side of a
+/// handler. Implements [`Transport`].
 ///
 /// # Example
 /// ```
-/// use stormchor_runtime::{memory_mesh, ChoreoHandler};
+/// use stormchor_runtime::{memory_mesh, Transport};
 ///
 /// let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
 /// rt.block_on(async {
-///     let (mut endpoints, _notifier) = memory_mesh::<&str, u32>(&["a", "b"]);
-///     let mut b = endpoints.pop().expect("b");
-///     let mut a = endpoints.pop().expect("a");
+///     let (mut handlers, _notifier) = memory_mesh::<&str, u32>(&["a", "b"]);
+///     let mut b = handlers.pop().expect("b").transport;
+///     let mut a = handlers.pop().expect("a").transport;
 ///     a.send("b", 7).await.expect("sent");
 ///     assert_eq!(b.recv("a").await.expect("received"), 7);
 /// });
@@ -119,12 +332,11 @@ pub struct Endpoint<R, M, T> {
     roles: Arc<[R]>,
     sinks: Vec<Option<T>>,
     sources: Vec<Option<mpsc::UnboundedReceiver<Incoming<M>>>>,
-    alarm: Option<Alarm>,
 }
 
 /// Rings when a peer of a role is down, so that a role inside a long extension
-/// effect learns it at once rather than at its next send or receive: an
-/// [`Endpoint`] with an alarm ([`Endpoint::with_alarm`]) fails the effect it is
+/// effect learns it at once rather than at its next send or receive: a
+/// [`Dispatch`] with an alarm ([`Dispatch::with_alarm`]) fails the effect it is
 /// running with the peer's [`PeerDown`] notice.
 ///
 /// # Example
@@ -209,14 +421,7 @@ impl<R: RoleId, M: Message, T: FrameSink<M>> Endpoint<R, M, T> {
             roles,
             sinks,
             sources,
-            alarm: None,
         }
-    }
-
-    /// This endpoint, failing the extension effect it runs when `alarm` rings.
-    pub fn with_alarm(mut self, alarm: Alarm) -> Self {
-        self.alarm = Some(alarm);
-        self
     }
 
     fn sink(&mut self, to: R) -> Result<&mut T, RunError> {
@@ -261,7 +466,7 @@ impl<R: RoleId, M: Message, T: FrameSink<M>> Endpoint<R, M, T> {
     }
 }
 
-impl<R: RoleId, M: Message, T: FrameSink<M>> ChoreoHandler<R, M> for Endpoint<R, M, T> {
+impl<R: RoleId, M: Message, T: FrameSink<M>> Transport<R, M> for Endpoint<R, M, T> {
     fn role(&self) -> R {
         self.role
     }
@@ -302,43 +507,6 @@ impl<R: RoleId, M: Message, T: FrameSink<M>> ChoreoHandler<R, M> for Endpoint<R,
         }
     }
 
-    /// The effect's handler, raced against the alarm (if any): a peer down while the
-    /// effect runs fails it with the peer's notice, and the effect is dropped.
-    async fn extension<'a, E: Sync + 'static>(
-        &'a mut self,
-        registry: &'a ExtensionRegistry<E>,
-        env: &'a E,
-        effect: &'a Extension,
-    ) -> Result<Option<ExtValue>, RunError> {
-        let role = self.role;
-        let Some(alarm) = self.alarm.as_mut() else {
-            return Ok(registry.handle(env, effect, &role).await?);
-        };
-        let error = tokio::select! {
-            biased;
-            done = registry.handle(env, effect, &role) => match done {
-                Ok(value) => return Ok(value),
-                Err(error) => RunError::from(error),
-            },
-            down = alarm.rung() => return Err(RunErrorKind::PeerFailed {
-                peer: down.peer,
-                reason: down.reason,
-            }
-            .into()),
-        };
-        // A peer that dies can take the effect down with it before its notice is in (a
-        // load on the server of a node role that was killed loses its connection at the
-        // same moment the node's does): the peer's death is then what the failure says.
-        match tokio::time::timeout(CAUSE_GRACE, alarm.rung()).await {
-            Ok(down) => Err(RunErrorKind::PeerFailed {
-                peer: down.peer,
-                reason: format!("{} (and the step failed with it: {error})", down.reason),
-            }
-            .into()),
-            Err(_) => Err(error),
-        }
-    }
-
     fn split(&mut self, parts: &[Channels<R>]) -> Result<Vec<Self>, RunError> {
         let mut split = Vec::with_capacity(parts.len());
         for part in parts {
@@ -357,7 +525,6 @@ impl<R: RoleId, M: Message, T: FrameSink<M>> ChoreoHandler<R, M> for Endpoint<R,
                 roles: self.roles.clone(),
                 sinks,
                 sources,
-                alarm: self.alarm.clone(),
             });
         }
         Ok(split)
@@ -381,6 +548,11 @@ impl<R: RoleId, M: Message, T: FrameSink<M>> ChoreoHandler<R, M> for Endpoint<R,
 
 /// An endpoint whose sinks are in-process queues.
 pub type MemoryEndpoint<R, M> = Endpoint<R, M, MemorySink<M>>;
+
+/// The handler [`memory_mesh`] gives a role (and [`run_all_with`](crate::run_all_with)
+/// hands to its `wrap`): an in-memory endpoint, and effects dispatched to the
+/// registry that fail when the role's alarm rings.
+pub type MemoryHandler<R, M> = Handler<MemoryEndpoint<R, M>, Dispatch>;
 
 /// The error for a queue item that is not the message a role waits for.
 #[cold]
@@ -450,9 +622,10 @@ impl<M> Notifier<M> {
     }
 }
 
-/// In-memory endpoints for `roles` (sorted and deduplicated first), connected by
-/// unbounded queues, in role order; and a [`Notifier`] into all their queues.
-pub fn memory_mesh<R: RoleId, M: Message>(roles: &[R]) -> (Vec<MemoryEndpoint<R, M>>, Notifier<M>) {
+/// In-memory handlers for `roles` (sorted and deduplicated first), their endpoints
+/// connected by unbounded queues, in role order; and a [`Notifier`] into all their
+/// queues, which also rings their alarms.
+pub fn memory_mesh<R: RoleId, M: Message>(roles: &[R]) -> (Vec<MemoryHandler<R, M>>, Notifier<M>) {
     let mut sorted = roles.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
@@ -489,7 +662,10 @@ pub fn memory_mesh<R: RoleId, M: Message>(roles: &[R]) -> (Vec<MemoryEndpoint<R,
             let sources = std::mem::take(&mut receivers[me]);
             let (bell, alarm) = Alarm::new();
             bells.push(bell);
-            Endpoint::new(roles[me], roles.clone(), sinks, sources).with_alarm(alarm)
+            Handler::new(
+                Endpoint::new(roles[me], roles.clone(), sinks, sources),
+                Dispatch::new().with_alarm(alarm),
+            )
         })
         .collect();
     (

@@ -328,9 +328,7 @@ async fn the_overall_deadline_ends_a_stuck_role() {
 #[tokio::test]
 async fn unexpected_frames_and_labels_are_errors_not_panics() {
     use stormchor_choreography::{Label, Local, LocalProgram};
-    use stormchor_runtime::{
-        ChoreoHandler, ExtensionRegistry, Interpreter, RoleState, memory_mesh,
-    };
+    use stormchor_runtime::{ExtensionRegistry, Interpreter, RoleState, Transport, memory_mesh};
 
     let registry = ExtensionRegistry::new();
     let branch = |labels: &[&str]| {
@@ -347,21 +345,25 @@ async fn unexpected_frames_and_labels_are_errors_not_panics() {
             }],
         )
     };
-    let run_backup = |local: LocalProgram<Role, Msg>, mut endpoint| {
+    let run_backup = |local: LocalProgram<Role, Msg>, mut handler| {
         let registry = &registry;
         async move {
             let state = RoleState::new(Backup, [Coordinator, Backup], Data::default());
             Interpreter::new(&state, registry)
-                .run(&local, &mut endpoint)
+                .run(&local, &mut handler)
                 .await
                 .0
         }
     };
 
     // A message where a label is expected.
-    let (mut endpoints, _) = memory_mesh::<Role, Msg>(&[Coordinator, Backup]);
-    let (mut coordinator, backup) = (endpoints.remove(0), endpoints.remove(0));
-    coordinator.send(Backup, Msg::Start).await.expect("sent");
+    let (mut handlers, _) = memory_mesh::<Role, Msg>(&[Coordinator, Backup]);
+    let (mut coordinator, backup) = (handlers.remove(0), handlers.remove(0));
+    coordinator
+        .transport
+        .send(Backup, Msg::Start)
+        .await
+        .expect("sent");
     let failure = run_backup(branch(&["x"]), backup)
         .await
         .expect_err("not a label");
@@ -371,9 +373,9 @@ async fn unexpected_frames_and_labels_are_errors_not_panics() {
     );
 
     // A label the choice does not have.
-    let (mut endpoints, _) = memory_mesh::<Role, Msg>(&[Coordinator, Backup]);
-    let (mut coordinator, backup) = (endpoints.remove(0), endpoints.remove(0));
-    coordinator.choose(Backup, 5).await.expect("sent");
+    let (mut handlers, _) = memory_mesh::<Role, Msg>(&[Coordinator, Backup]);
+    let (mut coordinator, backup) = (handlers.remove(0), handlers.remove(0));
+    coordinator.transport.choose(Backup, 5).await.expect("sent");
     let failure = run_backup(branch(&["x", "y"]), backup)
         .await
         .expect_err("unknown label");
@@ -390,9 +392,13 @@ async fn unexpected_frames_and_labels_are_errors_not_panics() {
     );
 
     // A message of another kind than the program says.
-    let (mut endpoints, _) = memory_mesh::<Role, Msg>(&[Coordinator, Backup]);
-    let (mut coordinator, backup) = (endpoints.remove(0), endpoints.remove(0));
-    coordinator.send(Backup, Msg::Lsn(3)).await.expect("sent");
+    let (mut handlers, _) = memory_mesh::<Role, Msg>(&[Coordinator, Backup]);
+    let (mut coordinator, backup) = (handlers.remove(0), handlers.remove(0));
+    coordinator
+        .transport
+        .send(Backup, Msg::Lsn(3))
+        .await
+        .expect("sent");
     let recv = LocalProgram::new(
         Backup,
         vec![Local::Recv {

@@ -5,13 +5,18 @@
 mod common;
 mod support;
 
-use std::sync::atomic::Ordering;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use stormchor_choreography::Extension;
+use stormchor_runtime::tcp::{TcpHandler, run_all_over_tcp_layered};
 use stormchor_runtime::{
-    Fault, FaultPlan, Faulty, MemoryEndpoint, Metered, Metrics, Recorded, Recording, Retry,
-    RetryPolicy, RoleSetup, RunConfig, RunErrorKind, RunReport, Traced, run_all_with,
+    Channels, Dispatch, EffectContext, Effects, ExtOutcome, Fault, FaultLayer, FaultPlan, Faulty,
+    Frame, Handler, Layer, Layers, MemoryEndpoint, MemoryHandler, Metrics, MetricsLayer, Recorded,
+    Recording, Retry, RetryLayer, RetryPolicy, RoleSetup, RunConfig, RunError, RunErrorKind,
+    RunReport, StartedRun, TraceLayer, Transport, memory_mesh, run_all_layered, run_all_with,
 };
 use support::*;
 
@@ -27,13 +32,14 @@ fn quick_retry(attempts: u32) -> RetryPolicy {
     }
 }
 
-async fn run_wrapped<H>(
+async fn run_wrapped<T, E>(
     program: &P,
-    wrap: impl FnMut(Role, MemoryEndpoint<Role, Msg>) -> H,
+    wrap: impl FnMut(Role, MemoryHandler<Role, Msg>) -> Handler<T, E>,
     deadline: Duration,
 ) -> RunReport<Role, Msg, Data>
 where
-    H: stormchor_runtime::ChoreoHandler<Role, Msg> + 'static,
+    T: Transport<Role, Msg> + 'static,
+    E: Effects<Role> + 'static,
 {
     let registry = registry();
     run_all_with(
@@ -54,9 +60,10 @@ async fn transient_extension_failures_are_retried_within_bounds() {
             seconds: 555,
         })
         .send(Backup, Coordinator, Msg::Lsn(0));
+    // Retry wraps the effect side only.
     let report = run_wrapped(
         &program,
-        |_, e| Retry::new(e, quick_retry(3)),
+        |_, handler| handler.map_effects(|effects| Retry::new(effects, quick_retry(3))),
         Duration::from_secs(5),
     )
     .await;
@@ -71,7 +78,7 @@ async fn transient_extension_failures_are_retried_within_bounds() {
 
     let report = run_wrapped(
         &program,
-        |_, e| Retry::new(e, quick_retry(2)),
+        |role, handler| RetryLayer(quick_retry(2)).layer(role, handler),
         Duration::from_secs(5),
     )
     .await;
@@ -99,7 +106,7 @@ async fn permanent_failures_are_not_retried() {
     });
     let report = run_wrapped(
         &program,
-        |_, e| Retry::new(e, quick_retry(5)),
+        |role, handler| RetryLayer(quick_retry(5)).layer(role, handler),
         Duration::from_secs(5),
     )
     .await;
@@ -118,7 +125,7 @@ async fn metrics_count_every_operation() {
     let metrics = Metrics::new();
     let report = run_wrapped(
         &program,
-        |_, e| Metered::new(e, metrics.clone()),
+        |role, handler| MetricsLayer::new(metrics.clone()).layer(role, handler),
         Duration::from_secs(5),
     )
     .await;
@@ -140,9 +147,11 @@ fn faulty_run_log(plan: FaultPlan) -> (RunReport<Role, Msg, Data>, Vec<(Role, Fa
         .expect("runtime");
     let report = rt.block_on(run_wrapped(
         &program,
-        |role, e| {
-            let faulty = Faulty::new(e, plan.clone());
-            logs.lock().expect("logs").push((role, faulty.fault_log()));
+        |role, handler| {
+            let faulty = Faulty::around(handler, plan.clone(), &role);
+            logs.lock()
+                .expect("logs")
+                .push((role, faulty.transport.fault_log()));
             faulty
         },
         Duration::from_millis(500),
@@ -249,9 +258,11 @@ async fn recording_shows_the_exact_sequence() {
     let logs: Logs<Recorded<Role>> = Arc::default();
     let report = run_wrapped(
         &program,
-        |role, e| {
-            let recording = Recording::new(e);
-            logs.lock().expect("logs").push((role, recording.log()));
+        |role, handler| {
+            let recording = Recording::around(handler);
+            logs.lock()
+                .expect("logs")
+                .push((role, recording.transport.log()));
             recording
         },
         Duration::from_secs(5),
@@ -309,10 +320,15 @@ fn layers_stack_and_trace_every_operation() {
         .enable_all()
         .build()
         .expect("runtime");
+    // Traced(Retry(Metered(handler))): Retry on the effect side only.
+    let layers = Layers::new()
+        .with(TraceLayer)
+        .with(RetryLayer(quick_retry(3)))
+        .with(MetricsLayer::new(metrics.clone()));
     let report = tracing::subscriber::with_default(SpanNames(names.clone()), || {
         rt.block_on(run_wrapped(
             &program,
-            |_, e| Traced::new(Retry::new(Metered::new(e, metrics.clone()), quick_retry(3))),
+            |role, handler| layers.layer(role, handler),
             Duration::from_secs(5),
         ))
     });
@@ -358,9 +374,12 @@ async fn started_effects_and_their_finish_go_through_the_layers() {
     let metrics = Metrics::new();
     let report = run_wrapped(
         &started_program(1),
-        |role, e| {
-            let recording = Recording::new(Metered::new(e, metrics.clone()));
-            logs.lock().expect("logs").push((role, recording.log()));
+        |role, handler| {
+            let metered = MetricsLayer::new(metrics.clone()).layer(role, handler);
+            let recording = Recording::around(metered);
+            logs.lock()
+                .expect("logs")
+                .push((role, recording.effects.log()));
             recording
         },
         Duration::from_secs(5),
@@ -408,7 +427,7 @@ async fn a_started_effect_is_retried_like_a_whole_one() {
     // Two transient failures, then success: three attempts are enough.
     let report = run_wrapped(
         &started_program(555),
-        |_, e| Retry::new(e, quick_retry(3)),
+        |role, handler| RetryLayer(quick_retry(3)).layer(role, handler),
         Duration::from_secs(5),
     )
     .await;
@@ -426,7 +445,7 @@ async fn a_started_effect_is_retried_like_a_whole_one() {
     // Two are not: the started effect fails its role, naming the start.
     let report = run_wrapped(
         &started_program(555),
-        |_, e| Retry::new(e, quick_retry(2)),
+        |role, handler| RetryLayer(quick_retry(2)).layer(role, handler),
         Duration::from_secs(5),
     )
     .await;
@@ -458,12 +477,12 @@ async fn an_injected_crash_at_a_start_or_a_finish_fails_the_role_there() {
     ] {
         let report = run_wrapped(
             &started_program(1),
-            |role, e| {
+            |role, handler| {
                 let plan = FaultPlan {
                     crash_at: (role == Backup).then_some(crash_at),
                     ..FaultPlan::default()
                 };
-                Faulty::new(e, plan)
+                FaultLayer(plan).layer(role, handler)
             },
             Duration::from_secs(5),
         )
@@ -478,4 +497,259 @@ async fn an_injected_crash_at_a_start_or_a_finish_fails_the_role_there() {
             format!("Backup failed at {step}: injected fault: crash at operation {crash_at}")
         );
     }
+}
+
+// ---------------------------------------------------------------- one side only
+
+/// An effect-side layer of the tests' own: effects of the `skipped` type do not run
+/// (a dry run) and are counted. It never touches the transport.
+struct DryRun<E> {
+    inner: E,
+    skipped: &'static str,
+    count: Arc<AtomicU64>,
+}
+
+impl<E: Effects<Role>> Effects<Role> for DryRun<E> {
+    async fn extension<'a, Env: Sync + 'static>(
+        &'a mut self,
+        context: EffectContext<'a, Role, Env>,
+        effect: &'a Extension,
+    ) -> ExtOutcome {
+        if effect.type_name() == self.skipped {
+            self.count.fetch_add(1, Ordering::SeqCst);
+            return Ok(None);
+        }
+        self.inner.extension(context, effect).await
+    }
+
+    fn start_extension<'s, Env: Sync + 'static>(
+        &mut self,
+        context: EffectContext<'s, Role, Env>,
+        effect: &Extension,
+    ) -> StartedRun<'s> {
+        self.inner.start_extension(context, effect)
+    }
+
+    fn finish_extension<'a>(
+        &'a mut self,
+        role: Role,
+        effect: &'a Extension,
+        outcome: ExtOutcome,
+    ) -> impl Future<Output = ExtOutcome> + Send + 'a {
+        self.inner.finish_extension(role, effect, outcome)
+    }
+
+    fn fork(&mut self, parts: usize) -> Vec<Self> {
+        let forked = self.inner.fork(parts);
+        forked
+            .into_iter()
+            .map(|inner| DryRun {
+                inner,
+                skipped: self.skipped,
+                count: self.count.clone(),
+            })
+            .collect()
+    }
+}
+
+#[derive(Clone)]
+struct DryRunLayer {
+    skipped: &'static str,
+    count: Arc<AtomicU64>,
+}
+
+impl<T, E> Layer<Role, Handler<T, E>> for DryRunLayer {
+    type Handler = Handler<T, DryRun<E>>;
+
+    fn layer(&self, _role: Role, inner: Handler<T, E>) -> Self::Handler {
+        inner.map_effects(|inner| DryRun {
+            inner,
+            skipped: self.skipped,
+            count: self.count.clone(),
+        })
+    }
+}
+
+/// A transport-side layer of the tests' own: adds `by` to every LSN the role sends.
+/// It never touches the effects.
+struct ShiftLsn<T> {
+    inner: T,
+    by: u64,
+}
+
+impl<T: Transport<Role, Msg>> Transport<Role, Msg> for ShiftLsn<T> {
+    fn role(&self) -> Role {
+        self.inner.role()
+    }
+
+    async fn send_frame(&mut self, to: Role, frame: Frame<Msg>) -> Result<(), RunError> {
+        let frame = match frame {
+            Frame::Message(Msg::Lsn(lsn)) => Frame::Message(Msg::Lsn(lsn + self.by)),
+            other => other,
+        };
+        self.inner.send_frame(to, frame).await
+    }
+
+    fn recv_frame(
+        &mut self,
+        from: Role,
+    ) -> impl Future<Output = Result<Frame<Msg>, RunError>> + Send {
+        self.inner.recv_frame(from)
+    }
+
+    fn split(&mut self, parts: &[Channels<Role>]) -> Result<Vec<Self>, RunError> {
+        let by = self.by;
+        let split = self.inner.split(parts)?;
+        Ok(split
+            .into_iter()
+            .map(|inner| ShiftLsn { inner, by })
+            .collect())
+    }
+
+    fn join(&mut self, parts: Vec<Self>) {
+        self.inner
+            .join(parts.into_iter().map(|part| part.inner).collect());
+    }
+}
+
+#[derive(Clone)]
+struct ShiftLayer(u64);
+
+impl<T, E> Layer<Role, Handler<T, E>> for ShiftLayer {
+    type Handler = Handler<ShiftLsn<T>, E>;
+
+    fn layer(&self, _role: Role, inner: Handler<T, E>) -> Self::Handler {
+        inner.map_transport(|inner| ShiftLsn { inner, by: self.0 })
+    }
+}
+
+/// Backup runs a workload inside a part of a `par` (so the layers split with the
+/// role) and reports its result; the other part receives from the coordinator.
+fn par_program() -> P {
+    P::new().par([
+        P::new()
+            .ext(RunWorkload {
+                on: Backup,
+                seconds: 5,
+            })
+            .send(Backup, Coordinator, Msg::Lsn(0)),
+        P::new().send(Coordinator, Backup, Msg::Start),
+    ])
+}
+
+/// Runs `program` with `layers` in memory, then over loopback TCP.
+async fn in_memory_and_over_tcp<L, T1, E1, T2, E2>(
+    program: &P,
+    layers: L,
+) -> [RunReport<Role, Msg, Data>; 2]
+where
+    L: Layer<Role, MemoryHandler<Role, Msg>, Handler = Handler<T1, E1>>
+        + Layer<Role, TcpHandler<Role, Msg>, Handler = Handler<T2, E2>>
+        + Send
+        + Sync
+        + 'static,
+    T1: Transport<Role, Msg> + 'static,
+    E1: Effects<Role> + 'static,
+    T2: Transport<Role, Msg> + 'static,
+    E2: Effects<Role> + 'static,
+{
+    let registry = registry();
+    let config = RunConfig::default().with_deadline(Duration::from_secs(10));
+    let setup = |_| RoleSetup::with_registry(Data::default(), registry.clone());
+    let in_memory = run_all_layered(program, setup, config.clone(), &layers)
+        .await
+        .expect("sound");
+    let over_tcp = run_all_over_tcp_layered(program, setup, config, Duration::from_secs(5), layers)
+        .await
+        .expect("connected");
+    [in_memory, over_tcp]
+}
+
+fn backup_counter(report: &RunReport<Role, Msg, Data>) -> Option<u64> {
+    report
+        .state(&Backup)
+        .map(|s| s.data().counter.load(Ordering::SeqCst))
+}
+
+fn lsn_at_coordinator(report: &RunReport<Role, Msg, Data>) -> Option<Msg> {
+    report
+        .state(&Coordinator)
+        .and_then(|s| s.latest_from(&Backup))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_layer_of_the_effect_side_alone_changes_effects_and_leaves_frames_alone() {
+    // Without it, the workload runs and Backup reports its result.
+    let plain = run_wrapped(&par_program(), |_, handler| handler, Duration::from_secs(5)).await;
+    assert_eq!(
+        (backup_counter(&plain), lsn_at_coordinator(&plain)),
+        (Some(5), Some(Msg::Lsn(5)))
+    );
+
+    let count = Arc::new(AtomicU64::new(0));
+    let layer = DryRunLayer {
+        skipped: "RunWorkload",
+        count: count.clone(),
+    };
+    // The transport keeps the runner's own type: the layer did not wrap it.
+    let (mut handlers, _) = memory_mesh::<Role, Msg>(&[Coordinator, Backup]);
+    let _: Handler<MemoryEndpoint<Role, Msg>, DryRun<Dispatch>> =
+        layer.layer(Coordinator, handlers.remove(0));
+
+    for report in in_memory_and_over_tcp(&par_program(), layer).await {
+        assert!(
+            report.is_success(),
+            "{:?}",
+            report.failures().collect::<Vec<_>>()
+        );
+        // The workload did not run, and the message about it still went through.
+        assert_eq!(
+            (backup_counter(&report), lsn_at_coordinator(&report)),
+            (Some(0), Some(Msg::Lsn(0)))
+        );
+    }
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        2,
+        "skipped once per runner, by the part's forked layer"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_layer_of_the_transport_side_alone_changes_frames_and_leaves_effects_alone() {
+    // The effects keep the runner's own type: the layer did not wrap them.
+    let (mut handlers, _) = memory_mesh::<Role, Msg>(&[Coordinator, Backup]);
+    let _: Handler<ShiftLsn<MemoryEndpoint<Role, Msg>>, Dispatch> =
+        ShiftLayer(100).layer(Coordinator, handlers.remove(0));
+
+    for report in in_memory_and_over_tcp(&par_program(), ShiftLayer(100)).await {
+        assert!(
+            report.is_success(),
+            "{:?}",
+            report.failures().collect::<Vec<_>>()
+        );
+        // The workload ran as ever; what Backup sent about it was shifted on the way
+        // out, by the transport of the part that sent it.
+        assert_eq!(
+            (backup_counter(&report), lsn_at_coordinator(&report)),
+            (Some(5), Some(Msg::Lsn(105)))
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn layers_of_either_side_stack_in_one_stack() {
+    let count = Arc::new(AtomicU64::new(0));
+    let layers = Layers::new().with(ShiftLayer(100)).with(DryRunLayer {
+        skipped: "RunWorkload",
+        count: count.clone(),
+    });
+    for report in in_memory_and_over_tcp(&par_program(), layers).await {
+        assert!(report.is_success());
+        assert_eq!(
+            (backup_counter(&report), lsn_at_coordinator(&report)),
+            (Some(0), Some(Msg::Lsn(100)))
+        );
+    }
+    assert_eq!(count.load(Ordering::SeqCst), 2);
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
+use stormchor_postgres::lock;
 use stormchor_runtime::{
     EffectFailure, ExtensionRegistry, RoleLogic, RoleSetup, RoleState, RunConfig, run_all,
 };
@@ -62,12 +63,6 @@ struct Shared {
     stopped: watch::Sender<bool>,
     /// The controller's own error, kept whole.
     error: Mutex<Option<DriverError>>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Every role's data: the spec's shared state.

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use std::sync::Mutex;
 
 use futures::StreamExt;
+use stormchor_postgres::lock;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, CancelToken, Client, NoTls, SimpleQueryMessage, Statement};
@@ -112,12 +113,6 @@ impl Drop for PgLine {
     fn drop(&mut self) {
         self.forwarder.abort();
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl PgLine {
@@ -253,13 +248,11 @@ async fn collect(
     let fail = |e: tokio_postgres::Error, collected: &mut Collected| {
         let (error, failure) = describe(&e);
         if let Some(db) = e.as_db_error() {
-            if let Ok(mut errors) = errors.lock() {
-                errors.push(ServerError {
-                    at: Instant::now(),
-                    code: db.code().code().to_string(),
-                    text: format!("{}:  {}", db.severity(), db.message()),
-                });
-            }
+            lock(errors).push(ServerError {
+                at: Instant::now(),
+                code: db.code().code().to_string(),
+                text: format!("{}:  {}", db.severity(), db.message()),
+            });
         }
         // After a FATAL error the server closes the connection, and libpq returns a
         // second result of its own: the FATAL message followed by its lost-connection
