@@ -261,3 +261,98 @@ fn describe_refuses_a_missing_permutation_and_a_broken_spec() {
     );
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// A corpus of one spec, `clobber`, whose setup drops and re-creates a table named
+/// `ppk` and whose teardown drops it.
+fn clobbering_corpus(dir: &Path) {
+    std::fs::create_dir_all(dir.join("specs")).expect("specs");
+    std::fs::create_dir_all(dir.join("expected")).expect("expected");
+    std::fs::write(dir.join("isolation_schedule"), "test: clobber\n").expect("schedule");
+    std::fs::write(
+        dir.join("specs/clobber.spec"),
+        "setup { DROP TABLE IF EXISTS ppk; CREATE TABLE ppk (a int); }\n\
+         teardown { DROP TABLE ppk; }\n\
+         session s1\n\
+         step s1i { INSERT INTO ppk VALUES (1); }\n",
+    )
+    .expect("spec");
+    std::fs::write(
+        dir.join("expected/clobber.out"),
+        "Parsed test spec with 1 sessions\n\nstarting permutation: s1i\nstep s1i: INSERT INTO ppk VALUES (1);\n",
+    )
+    .expect("expected");
+}
+
+/// The user's `ppk` rows, and the databases whose name is a run's.
+async fn users_state(target: &str) -> (Vec<(i32, String)>, Vec<String>) {
+    let client = stormchor::postgres::connect(target).await.expect("connect");
+    let rows = client
+        .query("SELECT a, precious FROM ppk ORDER BY a", &[])
+        .await
+        .expect("the user's table is there")
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let databases = client
+        .query(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'stormchor\\_run\\_isolation\\_%'",
+            &[],
+        )
+        .await
+        .expect("databases")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    (rows, databases)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_on_a_target_works_in_a_database_of_its_own_and_drops_it() {
+    use stormchor::postgres::{ClusterOptions, PgCluster};
+    let cluster = PgCluster::start(ClusterOptions::default())
+        .await
+        .expect("the user's server starts");
+    let target = cluster.connection_string();
+    stormchor::postgres::connect(&target)
+        .await
+        .expect("connect")
+        .batch_execute(
+            "CREATE TABLE ppk (a int PRIMARY KEY, precious text);
+             INSERT INTO ppk SELECT g, 'user data ' || g FROM generate_series(1, 100) g",
+        )
+        .await
+        .expect("the user's data");
+    let (before, none) = users_state(&target).await;
+    assert_eq!(before.len(), 100);
+    assert!(none.is_empty(), "{none:?}");
+    let dir = tempfile::tempdir().expect("temp dir");
+    clobbering_corpus(dir.path());
+    let output = tokio::task::spawn_blocking({
+        let (dir, target) = (dir.path().to_owned(), target.clone());
+        move || {
+            Command::new(env!("CARGO_BIN_EXE_stormchor"))
+                .arg("isolation-suite")
+                .arg(&dir)
+                .args(["--target", &target, "--step-timeout", "30"])
+                .env_remove("STORMCHOR_TARGET")
+                .output()
+                .expect("stormchor runs")
+        }
+    })
+    .await
+    .expect("joined");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("1 matched"), "{stdout}");
+    let (after, databases) = users_state(&target).await;
+    assert_eq!(
+        after, before,
+        "the spec's DROP TABLE reached the user's table"
+    );
+    assert!(
+        databases.is_empty(),
+        "the run's database stayed: {databases:?}"
+    );
+    cluster.shutdown().await.expect("shutdown");
+}
