@@ -74,8 +74,12 @@ impl SuiteOptions {
             return corpus.schedule().map_err(|e| e.to_string());
         }
         for name in &self.names {
-            if !corpus.spec_path(name).is_file() {
-                return Err(format!("no spec {}", corpus.spec_path(name).display()));
+            let spec = corpus.spec_path(name);
+            if spec.is_dir() {
+                return Err(format!("spec {} is a directory", spec.display()));
+            }
+            if !spec.is_file() {
+                return Err(format!("no spec {}", spec.display()));
             }
         }
         Ok(self.names.clone())
@@ -311,9 +315,9 @@ impl SuiteReport {
         page
     }
 
-    /// Whether a test this server can run differed.
+    /// Whether a test this server can run differed or a spec did not parse.
     pub fn failed(&self) -> bool {
-        self.differed() > 0
+        self.differed() > 0 || self.not_parsed() > 0
     }
 }
 

@@ -356,3 +356,47 @@ async fn a_run_on_a_target_works_in_a_database_of_its_own_and_drops_it() {
     );
     cluster.shutdown().await.expect("shutdown");
 }
+
+#[test]
+fn a_spec_that_does_not_parse_fails_the_run_and_a_scheduled_test_without_a_spec_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    clobbering_corpus(dir.path());
+    std::fs::write(
+        dir.path().join("specs/truncated.spec"),
+        "session s1\nstep s1a { SELECT 1;\n",
+    )
+    .expect("spec");
+    std::fs::write(
+        dir.path().join("isolation_schedule"),
+        "test: clobber truncated\n",
+    )
+    .expect("schedule");
+    let (code, stdout, stderr) = stormchor(&[
+        "isolation-suite".as_ref(),
+        dir.path().as_os_str(),
+        "--step-timeout".as_ref(),
+        "30".as_ref(),
+    ]);
+    assert_eq!(
+        code,
+        Some(1),
+        "a spec that does not parse fails:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("--- truncated not parsed: ") && stdout.contains("truncated.spec:2:"),
+        "the file and place are named: {stdout}"
+    );
+    assert!(stdout.contains("1 matched"), "{stdout}");
+
+    std::fs::write(
+        dir.path().join("isolation_schedule"),
+        "# the one test\ntest: clobber missing-one\n",
+    )
+    .expect("schedule");
+    let (code, stdout, stderr) = stormchor(&["isolation-suite".as_ref(), dir.path().as_os_str()]);
+    assert_eq!(code, Some(2), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("isolation_schedule:2: test missing-one has no spec ("),
+        "{stderr}"
+    );
+}
