@@ -61,6 +61,7 @@ fn the_command_reports_matches_differences_and_fails_on_a_difference() {
         .arg("--html")
         .arg(&html)
         .args(["--step-timeout", "60"])
+        .env_remove("STORMCHOR_TARGET")
         .output()
         .expect("stormchor runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -163,6 +164,7 @@ permutation l2 l1 c1\n";
 fn stormchor(args: &[&std::ffi::OsStr]) -> (Option<i32>, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_stormchor"))
         .args(args)
+        .env_remove("STORMCHOR_TARGET")
         .output()
         .expect("stormchor runs");
     (
@@ -398,5 +400,26 @@ fn a_spec_that_does_not_parse_fails_the_run_and_a_scheduled_test_without_a_spec_
     assert!(
         stderr.contains("isolation_schedule:2: test missing-one has no spec ("),
         "{stderr}"
+    );
+}
+
+#[test]
+fn stormchor_target_aims_the_suite_at_a_server() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    clobbering_corpus(dir.path());
+    let output = Command::new(env!("CARGO_BIN_EXE_stormchor"))
+        .arg("isolation-suite")
+        .arg(dir.path())
+        .env(
+            "STORMCHOR_TARGET",
+            "host=127.0.0.1 port=1 user=postgres connect_timeout=5",
+        )
+        .output()
+        .expect("stormchor runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("port=1"),
+        "the variable's server was used: {stderr}"
     );
 }

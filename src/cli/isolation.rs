@@ -37,7 +37,12 @@ pub fn isolation_suite(args: IsolationSuiteArgs) -> Result<Verdict, CliError> {
     }
     let mut options = SuiteOptions::new(dir);
     options.names = names;
-    options.target = target;
+    // `STORMCHOR_TARGET` aims the suite like every other command (the flag wins).
+    options.target = target.or_else(|| {
+        std::env::var("STORMCHOR_TARGET")
+            .ok()
+            .filter(|value| !value.trim().is_empty())
+    });
     options.step_timeout = Duration::from_secs(step_timeout);
     options.progress = true;
     options.tests().map_err(CliError::Usage)?;
