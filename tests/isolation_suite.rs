@@ -423,3 +423,70 @@ fn stormchor_target_aims_the_suite_at_a_server() {
         "the variable's server was used: {stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_mid_run_on_a_target_drops_the_runs_database() {
+    use stormchor::postgres::{ClusterOptions, PgCluster};
+    let cluster = PgCluster::start(ClusterOptions::default())
+        .await
+        .expect("the user's server starts");
+    let target = cluster.connection_string();
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join("specs")).expect("specs");
+    std::fs::create_dir_all(dir.path().join("expected")).expect("expected");
+    std::fs::write(dir.path().join("isolation_schedule"), "test: slow\n").expect("schedule");
+    std::fs::write(
+        dir.path().join("specs/slow.spec"),
+        "session s1\nstep s1s { SELECT pg_sleep(120); }\n",
+    )
+    .expect("spec");
+    std::fs::write(dir.path().join("expected/slow.out"), "never compared\n").expect("out");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stormchor"))
+        .arg("isolation-suite")
+        .arg(dir.path())
+        .args(["--target", &target, "--step-timeout", "300"])
+        .env_remove("STORMCHOR_TARGET")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("stormchor starts");
+    let client = stormchor::postgres::connect(&target)
+        .await
+        .expect("connect");
+    let sleeping = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(120)%' AND application_name LIKE 'isolation/%'";
+    let mut started = false;
+    for _ in 0..600 {
+        if client
+            .query_one(sleeping, &[])
+            .await
+            .expect("activity")
+            .get::<_, i64>(0)
+            > 0
+        {
+            started = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(started, "the step never started");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("signal");
+    let status = tokio::task::spawn_blocking(move || child.wait().expect("waited"))
+        .await
+        .expect("joined");
+    assert_eq!(status.code(), Some(143));
+    let left = client
+        .query_one(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'stormchor\\_run\\_isolation\\_%'",
+            &[],
+        )
+        .await
+        .expect("databases")
+        .get::<_, i64>(0);
+    assert_eq!(left, 0, "the run's database stayed after the signal");
+    drop(client);
+    cluster.shutdown().await.expect("shutdown");
+}
