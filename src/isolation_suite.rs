@@ -74,8 +74,12 @@ impl SuiteOptions {
             return corpus.schedule().map_err(|e| e.to_string());
         }
         for name in &self.names {
-            if !corpus.spec_path(name).is_file() {
-                return Err(format!("no spec {}", corpus.spec_path(name).display()));
+            let spec = corpus.spec_path(name);
+            if spec.is_dir() {
+                return Err(format!("spec {} is a directory", spec.display()));
+            }
+            if !spec.is_file() {
+                return Err(format!("no spec {}", spec.display()));
             }
         }
         Ok(self.names.clone())
@@ -311,14 +315,30 @@ impl SuiteReport {
         page
     }
 
-    /// Whether a test this server can run differed.
+    /// Whether a test this server can run differed or a spec did not parse.
     pub fn failed(&self) -> bool {
-        self.differed() > 0
+        self.differed() > 0 || self.not_parsed() > 0
     }
 }
 
+/// How the name of the database a run against a target works in begins.
+pub const RUN_DATABASE_PREFIX: &str = "stormchor_run_isolation_";
+
+/// How long dropping the run's database may take.
+const DROP_BOUND: Duration = Duration::from_secs(60);
+
 /// Runs the suite.
 pub async fn run_suite(options: &SuiteOptions) -> Result<SuiteReport, String> {
+    run_suite_until(options, std::future::pending()).await
+}
+
+/// [`run_suite`], cut short when `stop` resolves (a signal): the tests stop at once,
+/// then the run's own database is dropped and the throwaway cluster removed as after
+/// a whole run, and the result is an error saying the run was interrupted.
+pub async fn run_suite_until(
+    options: &SuiteOptions,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<SuiteReport, String> {
     let names = options.tests()?;
     let started = Instant::now();
     let target = PgTarget::resolve(
@@ -333,7 +353,25 @@ pub async fn run_suite(options: &SuiteOptions) -> Result<SuiteReport, String> {
     )
     .await
     .map_err(|e| format!("cannot start a throwaway cluster: {e}"))?;
-    let report = run_on(options, &names, &target, started).await;
+    let report = match prepare(&target).await {
+        Ok((conninfo, own_database)) => {
+            let report = tokio::select! {
+                report = run_on(options, &names, &conninfo, started) => report,
+                () = stop => Err("interrupted: the run stopped before its end".to_string()),
+            };
+            match own_database {
+                Some(database) => {
+                    let dropped = drop_run_database(target_control(&target), &database).await;
+                    match (report, dropped) {
+                        (Err(first), Err(second)) => Err(format!("{first}; {second}")),
+                        (report, dropped) => dropped.and(report),
+                    }
+                }
+                None => report,
+            }
+        }
+        Err(e) => Err(e),
+    };
     let ended = target.shutdown().await.map_err(|e| e.to_string());
     match (report, ended) {
         (Err(first), Err(second)) => Err(format!("{first}; {second}")),
@@ -341,16 +379,29 @@ pub async fn run_suite(options: &SuiteOptions) -> Result<SuiteReport, String> {
     }
 }
 
-/// [`run_suite`] on a resolved target (shut down by the caller).
-async fn run_on(
-    options: &SuiteOptions,
-    names: &[String],
-    target: &PgTarget,
-    started: Instant,
-) -> Result<SuiteReport, String> {
-    let corpus = Corpus::new(&options.dir);
-    let conninfo = match target {
-        PgTarget::External(connection) => connection.clone(),
+/// The control connection string of a target given by the user.
+fn target_control(target: &PgTarget) -> &str {
+    match target {
+        PgTarget::External(connection) => connection,
+        PgTarget::Throwaway(_) => "",
+    }
+}
+
+/// The connection string the specs run on, and the name of the database made for
+/// the run on a user's server (none on a throwaway cluster, which goes as a whole).
+async fn prepare(target: &PgTarget) -> Result<(String, Option<String>), String> {
+    match target {
+        PgTarget::External(connection) => {
+            let name = run_database_name();
+            let client = stormchor_postgres::connect(connection)
+                .await
+                .map_err(|e| e.to_string())?;
+            client
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .await
+                .map_err(|e| format!("cannot create the run's database {name}: {e}"))?;
+            Ok((with_database(connection, &name), Some(name)))
+        }
         PgTarget::Throwaway(cluster) => {
             let client = cluster
                 .connect()
@@ -360,10 +411,63 @@ async fn run_on(
                 .batch_execute(&format!("CREATE DATABASE {DATABASE}"))
                 .await
                 .map_err(|e| format!("cannot create database {DATABASE}: {e}"))?;
-            cluster.connection_string_for(DATABASE)
+            Ok((cluster.connection_string_for(DATABASE), None))
         }
+    }
+}
+
+/// `stormchor_run_isolation_<pid>_<clock>`: two runs at once never share one.
+fn run_database_name() -> String {
+    // The clock's nanoseconds: with the process id, distinct for runs at once.
+    let suffix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u32);
+    format!("{RUN_DATABASE_PREFIX}{}_{suffix:08x}", std::process::id())
+}
+
+/// `connection` aimed at database `name` (a later `dbname` replaces an earlier one;
+/// in a URL, a `dbname` parameter replaces the path's).
+fn with_database(connection: &str, name: &str) -> String {
+    let text = connection.trim();
+    if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+        let separator = if text.contains('?') { '&' } else { '?' };
+        format!("{text}{separator}dbname={name}")
+    } else {
+        format!("{text} dbname={name}")
+    }
+}
+
+/// Drops the run's database over the control connection, ending the sessions still
+/// in it (`WITH (FORCE)`), within [`DROP_BOUND`].
+async fn drop_run_database(control: &str, name: &str) -> Result<(), String> {
+    let drop = async {
+        let client = stormchor_postgres::connect(control)
+            .await
+            .map_err(|e| e.to_string())?;
+        client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await
+            .map_err(|e| e.to_string())
     };
-    let server_version = server_version(&conninfo).await?;
+    match tokio::time::timeout(DROP_BOUND, drop).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("cannot drop the run's database {name}: {e}")),
+        Err(_) => Err(format!(
+            "cannot drop the run's database {name}: no answer in {} s",
+            DROP_BOUND.as_secs()
+        )),
+    }
+}
+
+/// The tests of `names` run on the server of `conninfo`.
+async fn run_on(
+    options: &SuiteOptions,
+    names: &[String],
+    conninfo: &str,
+    started: Instant,
+) -> Result<SuiteReport, String> {
+    let corpus = Corpus::new(&options.dir);
+    let server_version = server_version(conninfo).await?;
     let run = RunOptions {
         step_timeout: options.step_timeout,
         ..RunOptions::default()
@@ -374,7 +478,7 @@ async fn run_on(
             eprint!("\r\x1b[K[{}/{}] {name} ...", i + 1, names.len());
             let _ = std::io::stderr().flush();
         }
-        let result = run_test(&corpus, name, &conninfo, &run).await;
+        let result = run_test(&corpus, name, conninfo, &run).await;
         if options.progress {
             eprint!(" {}", result.verdict.kind());
             if !matches!(result.verdict, Verdict::Matched { .. }) {

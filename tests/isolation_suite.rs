@@ -61,6 +61,7 @@ fn the_command_reports_matches_differences_and_fails_on_a_difference() {
         .arg("--html")
         .arg(&html)
         .args(["--step-timeout", "60"])
+        .env_remove("STORMCHOR_TARGET")
         .output()
         .expect("stormchor runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -163,6 +164,7 @@ permutation l2 l1 c1\n";
 fn stormchor(args: &[&std::ffi::OsStr]) -> (Option<i32>, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_stormchor"))
         .args(args)
+        .env_remove("STORMCHOR_TARGET")
         .output()
         .expect("stormchor runs");
     (
@@ -260,4 +262,231 @@ fn describe_refuses_a_missing_permutation_and_a_broken_spec() {
         "{err}"
     );
     assert!(!err.contains("panicked"), "{err}");
+}
+
+/// A corpus of one spec, `clobber`, whose setup drops and re-creates a table named
+/// `ppk` and whose teardown drops it.
+fn clobbering_corpus(dir: &Path) {
+    std::fs::create_dir_all(dir.join("specs")).expect("specs");
+    std::fs::create_dir_all(dir.join("expected")).expect("expected");
+    std::fs::write(dir.join("isolation_schedule"), "test: clobber\n").expect("schedule");
+    std::fs::write(
+        dir.join("specs/clobber.spec"),
+        "setup { DROP TABLE IF EXISTS ppk; CREATE TABLE ppk (a int); }\n\
+         teardown { DROP TABLE ppk; }\n\
+         session s1\n\
+         step s1i { INSERT INTO ppk VALUES (1); }\n",
+    )
+    .expect("spec");
+    std::fs::write(
+        dir.join("expected/clobber.out"),
+        "Parsed test spec with 1 sessions\n\nstarting permutation: s1i\nstep s1i: INSERT INTO ppk VALUES (1);\n",
+    )
+    .expect("expected");
+}
+
+/// The user's `ppk` rows, and the databases whose name is a run's.
+async fn users_state(target: &str) -> (Vec<(i32, String)>, Vec<String>) {
+    let client = stormchor::postgres::connect(target).await.expect("connect");
+    let rows = client
+        .query("SELECT a, precious FROM ppk ORDER BY a", &[])
+        .await
+        .expect("the user's table is there")
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let databases = client
+        .query(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'stormchor\\_run\\_isolation\\_%'",
+            &[],
+        )
+        .await
+        .expect("databases")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    (rows, databases)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_on_a_target_works_in_a_database_of_its_own_and_drops_it() {
+    use stormchor::postgres::{ClusterOptions, PgCluster};
+    let cluster = PgCluster::start(ClusterOptions::default())
+        .await
+        .expect("the user's server starts");
+    let target = cluster.connection_string();
+    stormchor::postgres::connect(&target)
+        .await
+        .expect("connect")
+        .batch_execute(
+            "CREATE TABLE ppk (a int PRIMARY KEY, precious text);
+             INSERT INTO ppk SELECT g, 'user data ' || g FROM generate_series(1, 100) g",
+        )
+        .await
+        .expect("the user's data");
+    let (before, none) = users_state(&target).await;
+    assert_eq!(before.len(), 100);
+    assert!(none.is_empty(), "{none:?}");
+    let dir = tempfile::tempdir().expect("temp dir");
+    clobbering_corpus(dir.path());
+    let output = tokio::task::spawn_blocking({
+        let (dir, target) = (dir.path().to_owned(), target.clone());
+        move || {
+            Command::new(env!("CARGO_BIN_EXE_stormchor"))
+                .arg("isolation-suite")
+                .arg(&dir)
+                .args(["--target", &target, "--step-timeout", "30"])
+                .env_remove("STORMCHOR_TARGET")
+                .output()
+                .expect("stormchor runs")
+        }
+    })
+    .await
+    .expect("joined");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("1 matched"), "{stdout}");
+    let (after, databases) = users_state(&target).await;
+    assert_eq!(
+        after, before,
+        "the spec's DROP TABLE reached the user's table"
+    );
+    assert!(
+        databases.is_empty(),
+        "the run's database stayed: {databases:?}"
+    );
+    cluster.shutdown().await.expect("shutdown");
+}
+
+#[test]
+fn a_spec_that_does_not_parse_fails_the_run_and_a_scheduled_test_without_a_spec_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    clobbering_corpus(dir.path());
+    std::fs::write(
+        dir.path().join("specs/truncated.spec"),
+        "session s1\nstep s1a { SELECT 1;\n",
+    )
+    .expect("spec");
+    std::fs::write(
+        dir.path().join("isolation_schedule"),
+        "test: clobber truncated\n",
+    )
+    .expect("schedule");
+    let (code, stdout, stderr) = stormchor(&[
+        "isolation-suite".as_ref(),
+        dir.path().as_os_str(),
+        "--step-timeout".as_ref(),
+        "30".as_ref(),
+    ]);
+    assert_eq!(
+        code,
+        Some(1),
+        "a spec that does not parse fails:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("--- truncated not parsed: ") && stdout.contains("truncated.spec:2:"),
+        "the file and place are named: {stdout}"
+    );
+    assert!(stdout.contains("1 matched"), "{stdout}");
+
+    std::fs::write(
+        dir.path().join("isolation_schedule"),
+        "# the one test\ntest: clobber missing-one\n",
+    )
+    .expect("schedule");
+    let (code, stdout, stderr) = stormchor(&["isolation-suite".as_ref(), dir.path().as_os_str()]);
+    assert_eq!(code, Some(2), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("isolation_schedule:2: test missing-one has no spec ("),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn stormchor_target_aims_the_suite_at_a_server() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    clobbering_corpus(dir.path());
+    let output = Command::new(env!("CARGO_BIN_EXE_stormchor"))
+        .arg("isolation-suite")
+        .arg(dir.path())
+        .env(
+            "STORMCHOR_TARGET",
+            "host=127.0.0.1 port=1 user=postgres connect_timeout=5",
+        )
+        .output()
+        .expect("stormchor runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("port=1"),
+        "the variable's server was used: {stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_mid_run_on_a_target_drops_the_runs_database() {
+    use stormchor::postgres::{ClusterOptions, PgCluster};
+    let cluster = PgCluster::start(ClusterOptions::default())
+        .await
+        .expect("the user's server starts");
+    let target = cluster.connection_string();
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join("specs")).expect("specs");
+    std::fs::create_dir_all(dir.path().join("expected")).expect("expected");
+    std::fs::write(dir.path().join("isolation_schedule"), "test: slow\n").expect("schedule");
+    std::fs::write(
+        dir.path().join("specs/slow.spec"),
+        "session s1\nstep s1s { SELECT pg_sleep(120); }\n",
+    )
+    .expect("spec");
+    std::fs::write(dir.path().join("expected/slow.out"), "never compared\n").expect("out");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stormchor"))
+        .arg("isolation-suite")
+        .arg(dir.path())
+        .args(["--target", &target, "--step-timeout", "300"])
+        .env_remove("STORMCHOR_TARGET")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("stormchor starts");
+    let client = stormchor::postgres::connect(&target)
+        .await
+        .expect("connect");
+    let sleeping = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(120)%' AND application_name LIKE 'isolation/%'";
+    let mut started = false;
+    for _ in 0..600 {
+        if client
+            .query_one(sleeping, &[])
+            .await
+            .expect("activity")
+            .get::<_, i64>(0)
+            > 0
+        {
+            started = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(started, "the step never started");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("signal");
+    let status = tokio::task::spawn_blocking(move || child.wait().expect("waited"))
+        .await
+        .expect("joined");
+    assert_eq!(status.code(), Some(143));
+    let left = client
+        .query_one(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'stormchor\\_run\\_isolation\\_%'",
+            &[],
+        )
+        .await
+        .expect("databases")
+        .get::<_, i64>(0);
+    assert_eq!(left, 0, "the run's database stayed after the signal");
+    drop(client);
+    cluster.shutdown().await.expect("shutdown");
 }

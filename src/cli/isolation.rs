@@ -3,9 +3,11 @@
 //! permutation as the choreography it runs as.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use stormchor::isolation_suite::{SuiteOptions, run_suite};
+use stormchor::isolation_suite::{SuiteOptions, run_suite_until};
 use stormchor_isolation::choreo;
 use stormchor_isolation::corpus::Corpus;
 use stormchor_isolation::permutations;
@@ -35,7 +37,12 @@ pub fn isolation_suite(args: IsolationSuiteArgs) -> Result<Verdict, CliError> {
     }
     let mut options = SuiteOptions::new(dir);
     options.names = names;
-    options.target = target;
+    // `STORMCHOR_TARGET` aims the suite like every other command (the flag wins).
+    options.target = target.or_else(|| {
+        std::env::var("STORMCHOR_TARGET")
+            .ok()
+            .filter(|value| !value.trim().is_empty())
+    });
     options.step_timeout = Duration::from_secs(step_timeout);
     options.progress = true;
     options.tests().map_err(CliError::Usage)?;
@@ -45,11 +52,17 @@ pub fn isolation_suite(args: IsolationSuiteArgs) -> Result<Verdict, CliError> {
         .enable_all()
         .build()
         .map_err(|e| CliError::run(format!("cannot start the async runtime: {e}")))?;
+    // A signal stops the tests; the run's database and cluster are removed as after a
+    // whole run, and the exit status is 128 + its number (a second signal: at once).
+    let stop = Arc::new(AtomicBool::new(false));
+    super::signals::watch(&runtime, Arc::clone(&stop));
+    let stopped = async move {
+        while !stop.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
     let report = runtime
-        .block_on(async {
-            stormchor::postgres::remove_clusters_on_ctrl_c();
-            run_suite(&options).await
-        })
+        .block_on(run_suite_until(&options, stopped))
         .map_err(CliError::Run)?;
     print!("{}", report.summary());
     if let Some(path) = json {

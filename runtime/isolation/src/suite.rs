@@ -4,8 +4,10 @@
 //! A spec "needs a newer server" only when its output differs *and* the first error
 //! the server sent that no expected file shows is a missing feature's: a syntax error
 //! (42601), an unknown function (42883), an unknown type, object or setting (42704),
-//! or an unknown column (42703, a newer catalog's). The error is kept in the verdict;
-//! any other difference is a difference.
+//! or, in a setup or teardown block only, an unknown column (42703, a newer
+//! catalog's); a step's error counts only when an expected file prints that step's SQL
+//! (see [`missing_feature`]). The error is kept in the verdict; any other difference
+//! is a difference.
 //!
 //! # Example
 //! ```no_run
@@ -28,7 +30,8 @@ use crate::corpus::Corpus;
 use crate::driver::{RunOptions, ServerError, run_spec_on};
 use crate::output::{Dialect, NoticeStyle, ResultStyle, render};
 
-/// SQLSTATEs of a feature the server does not have.
+/// SQLSTATEs of a feature the server does not have (the last, an unknown column,
+/// counts only in a setup or teardown block).
 pub const MISSING_FEATURE_CODES: [&str; 4] = ["42601", "42883", "42704", "42703"];
 
 /// What became of one spec.
@@ -188,14 +191,25 @@ fn differed_without_diff(reason: String) -> Verdict {
     }
 }
 
-/// The first error no expected file shows, if it is a missing feature's.
+/// The first error no expected file shows, if it is a missing feature's: a setup or
+/// teardown block's error of [`MISSING_FEATURE_CODES`], or a step's syntax error,
+/// unknown function or unknown object (not an unknown column) when an expected file
+/// prints that very step SQL (the spec is upstream's, the server lacks the feature).
+/// A step SQL that no expected file prints (a typo, an edited spec) or a column a
+/// step misses is a difference.
 pub fn missing_feature(errors: &[ServerError], expected: &[Expected]) -> Option<String> {
     let unexpected = errors
         .iter()
         .find(|e| !expected.iter().any(|x| x.text.contains(&e.text)))?;
-    MISSING_FEATURE_CODES
-        .contains(&unexpected.code.as_str())
-        .then(|| format!("{} (SQLSTATE {})", unexpected.text, unexpected.code))
+    let missing = if unexpected.in_block {
+        MISSING_FEATURE_CODES.contains(&unexpected.code.as_str())
+    } else {
+        MISSING_FEATURE_CODES[..3].contains(&unexpected.code.as_str())
+            && expected
+                .iter()
+                .any(|x| x.text.contains(unexpected.sql.trim()))
+    };
+    missing.then(|| format!("{} (SQLSTATE {})", unexpected.text, unexpected.code))
 }
 
 /// The diff's first changed line, as a one-line reason.
@@ -219,7 +233,55 @@ mod tests {
             at: Instant::now(),
             code: code.into(),
             text: text.into(),
+            sql: "SELECT 1".into(),
+            in_block: true,
         }
+    }
+
+    fn step_error(code: &str, text: &str, sql: &str) -> ServerError {
+        ServerError {
+            in_block: false,
+            sql: sql.into(),
+            ..error(code, text)
+        }
+    }
+
+    #[test]
+    fn a_steps_error_is_a_missing_feature_only_for_upstreams_sql() {
+        let expected = [Expected::new(
+            "t.out",
+            "step s2c: COMMIT;\nstep m: MERGE INTO t USING s ON true WHEN NOT MATCHED BY SOURCE THEN DELETE;\nstep r: SELECT b FROM bc;\nb\n-\n1\n",
+        )];
+        // A typo: the file prints the step as upstream wrote it, not this SQL.
+        let typo = step_error(
+            "42601",
+            "ERROR:  syntax error at or near \"COMMT\"",
+            "COMMT;",
+        );
+        assert_eq!(missing_feature(&[typo], &expected), None);
+        // A column a step misses is a difference even for upstream's SQL.
+        let column = step_error(
+            "42703",
+            "ERROR:  column \"b\" does not exist",
+            "SELECT b FROM bc;",
+        );
+        assert_eq!(
+            missing_feature(std::slice::from_ref(&column), &expected),
+            None
+        );
+        // Upstream's SQL the server cannot parse: a newer server's syntax.
+        let newer = step_error(
+            "42601",
+            "ERROR:  syntax error at or near \"BY\"",
+            "\n  MERGE INTO t USING s ON true WHEN NOT MATCHED BY SOURCE THEN DELETE;\n",
+        );
+        assert!(missing_feature(&[newer], &expected).is_some());
+        // The same unknown column in a setup block is a newer catalog's.
+        let in_setup = ServerError {
+            in_block: true,
+            ..column
+        };
+        assert!(missing_feature(&[in_setup], &expected).is_some());
     }
 
     #[test]

@@ -50,6 +50,10 @@ pub struct ServerError {
     pub code: String,
     /// `SEVERITY:  message`, as a step's error prints.
     pub text: String,
+    /// The SQL that failed.
+    pub sql: String,
+    /// Whether it was a setup or teardown block's (not a step's).
+    pub in_block: bool,
 }
 
 /// A `NOTIFY` a connection received, before its sender is named.

@@ -217,7 +217,7 @@ impl PgLine {
     /// Runs a setup or teardown block to its end (one simple-query submission) and
     /// returns what `PQexec` would.
     pub async fn run_block(&self, sql: &str) -> BlockRun {
-        collect(&self.client, sql, &self.errors)
+        collect(&self.client, sql, &self.errors, true)
             .await
             .into_block_run()
     }
@@ -227,7 +227,7 @@ impl PgLine {
     /// [`PgSession`] of this line). It is sent at the first poll, so an effect that
     /// runs it has started once it first waits.
     pub async fn run_step(&self, sql: &str) {
-        let collected = collect(&self.client, sql, &self.errors).await;
+        let collected = collect(&self.client, sql, &self.errors, false).await;
         *lock(&self.result) = Some(collected);
         self.arrived.notify_one();
     }
@@ -243,6 +243,7 @@ async fn collect(
     client: &Client,
     sql: &str,
     errors: &std::sync::Mutex<Vec<ServerError>>,
+    in_block: bool,
 ) -> Collected {
     let mut collected = Collected::default();
     let fail = |e: tokio_postgres::Error, collected: &mut Collected| {
@@ -252,6 +253,8 @@ async fn collect(
                 at: Instant::now(),
                 code: db.code().code().to_string(),
                 text: format!("{}:  {}", db.severity(), db.message()),
+                sql: sql.to_string(),
+                in_block,
             });
         }
         // After a FATAL error the server closes the connection, and libpq returns a
