@@ -614,7 +614,7 @@ fn load_around_events(report: &ScenarioReport, elapsed: f64, width: f64, left: f
 ///
 /// let coordinator = RoleResult {
 ///     role: "Coordinator".into(), completed: true, elapsed: Duration::from_secs(3),
-///     failure: None, sql_log: Vec::new(),
+///     failure: None, sql_log: Vec::new(), peer_down: None,
 ///     entries: Entries {
 ///         phases: vec![PhaseRecord { role: "Coordinator".into(), phase: "verify".into(), at: Duration::from_millis(2500) }],
 ///         checks: vec![CheckRecord { name: "nothing lost".into(), role: "Coordinator".into(), passed: false,
